@@ -1,0 +1,78 @@
+/** Linux errno values (asm-generic/errno-base.h, errno.h): what Rlerror carries. */
+export const Errno = {
+  EPERM: 1,
+  ENOENT: 2,
+  EIO: 5,
+  ENXIO: 6,
+  E2BIG: 7,
+  EBADF: 9,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EACCES: 13,
+  EFAULT: 14,
+  EBUSY: 16,
+  EEXIST: 17,
+  EXDEV: 18,
+  ENODEV: 19,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  ENFILE: 23,
+  EMFILE: 24,
+  ETXTBSY: 26,
+  EFBIG: 27,
+  ENOSPC: 28,
+  ESPIPE: 29,
+  EROFS: 30,
+  EMLINK: 31,
+  ERANGE: 34,
+  EDEADLK: 35,
+  ENAMETOOLONG: 36,
+  ENOLCK: 37,
+  ENOSYS: 38,
+  ENOTEMPTY: 39,
+  ELOOP: 40,
+  ENODATA: 61,
+  EPROTO: 71,
+  EBADMSG: 74,
+  EOVERFLOW: 75,
+  EOPNOTSUPP: 95,
+  ETIMEDOUT: 110,
+  ECANCELED: 125,
+  EINTR: 4,
+} as const;
+export type ErrnoName = keyof typeof Errno;
+
+const names = new Map<number, string>(Object.entries(Errno).map(([k, v]) => [v, k]));
+
+export function errnoName(errno: number): string {
+  return names.get(errno) ?? `errno ${errno}`;
+}
+
+/**
+ * A POSIX failure as a value: every layer below the server throws this, the
+ * server maps it to Rlerror in exactly one place.
+ */
+export class FsError extends Error {
+  readonly errno: number;
+  constructor(errno: number, detail?: string) {
+    super(detail ? `${errnoName(errno)}: ${detail}` : errnoName(errno));
+    this.name = "FsError";
+    this.errno = errno;
+  }
+}
+
+export function isFsError(e: unknown): e is FsError {
+  return e instanceof FsError;
+}
+
+/** True for the rejection an aborted AbortSignal produces (DOMException or Error named AbortError). */
+export function isAbortError(e: unknown): boolean {
+  return typeof e === "object" && e !== null && (e as { name?: unknown }).name === "AbortError";
+}
+
+export function abortError(): Error {
+  const e = new Error("request was flushed");
+  e.name = "AbortError";
+  return e;
+}

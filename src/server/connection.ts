@@ -1,0 +1,27 @@
+/**
+ * What a transport gives a 9P session, and what the session gives back.
+ * A transport delivers whole frames (size[4] included) and takes whole frames.
+ */
+export interface FrameSink {
+  /** Send one whole R-message. The sink may transfer or keep `frame`; the session never touches it again. */
+  send(frame: Uint8Array): void;
+  /**
+   * The request with this tag was flushed before it took effect and will get no reply:
+   * free whatever the transport holds for it (v86: give the virtqueue slot back).
+   * Called before the Rflush is sent.
+   */
+  discard?(tag: number): void;
+  /** Broken framing or a fatal session error: drop the connection. */
+  close(reason: string): void;
+}
+
+export interface Connection {
+  /** One whole T-message frame. The session may keep views into it. */
+  receive(frame: Uint8Array): void;
+  /** The peer went away: abort everything in flight and clunk every fid. */
+  close(): void;
+  /** Requests currently in flight (for back-pressure). */
+  readonly inFlight: number;
+  /** Called whenever inFlight drops, so a paused transport can resume reading. */
+  onDrain?: () => void;
+}

@@ -1,0 +1,112 @@
+import type { Timespec } from "../protocol/messages.js";
+
+/**
+ * The contract every backend (memory, IndexedDB, OPFS) implements.
+ *
+ * Design constraints it is shaped by:
+ *  - IndexedDB commits a transaction by itself as soon as the body awaits
+ *    anything that is not one of the transaction's own requests. So a
+ *    transaction body may await *only* StoreTx methods: no timers, no fetches,
+ *    no other transactions. Latency injection and anything else slow happens
+ *    before `transaction()` is called.
+ *  - OPFS sync access handles are synchronous and cannot be interrupted
+ *    mid-call, so aborting is checked between storage steps.
+ *  - Either the whole body's effect is committed, or none of it is.
+ */
+
+export type TxMode = "readonly" | "readwrite";
+
+export interface TxOptions {
+  /** Aborting it rolls the transaction back and rejects with an AbortError — unless the commit already happened. */
+  signal?: AbortSignal;
+  /** Resolve only once the commit is on disk (Tfsync). Memory ignores it. */
+  durable?: boolean;
+}
+
+export interface InodeRecord {
+  ino: number;
+  /** File type bits and permissions, as st_mode. */
+  mode: number;
+  uid: number;
+  gid: number;
+  nlink: number;
+  rdev: number;
+  size: number;
+  atime: Timespec;
+  mtime: Timespec;
+  ctime: Timespec;
+  btime: Timespec;
+  /** Bumped on every change of data or metadata: qid.version and data_version. */
+  version: number;
+  /** Number of data chunks stored for this inode (holes are not stored): st_blocks derives from it. */
+  chunks: number;
+  /** Directories: the parent's ino (the root's is itself). 0 for others. */
+  parent: number;
+  /** Directories: the next readdir cookie to hand out; cookies 1 and 2 are "." and "..". */
+  nextCookie: number;
+  /** Symlinks: the target. */
+  target?: string;
+  /** Extended attributes, as [name, value] pairs (pairs, not an object, so any name is safe). */
+  xattrs?: [string, Uint8Array][];
+}
+
+export interface EntryRecord {
+  dir: number;
+  name: string;
+  ino: number;
+  /** Stable readdir cookie, unique within `dir`, increasing in creation order. */
+  cookie: number;
+  /** d_type of the child, so readdir need not read every child's inode. */
+  dtype: number;
+}
+
+export interface StoreTx {
+  getInode(ino: number): Promise<InodeRecord | undefined>;
+  putInode(rec: InodeRecord): Promise<void>;
+  deleteInode(ino: number): Promise<void>;
+
+  getEntry(dir: number, name: string): Promise<EntryRecord | undefined>;
+  putEntry(entry: EntryRecord): Promise<void>;
+  deleteEntry(dir: number, name: string): Promise<void>;
+  /** Entries of `dir` whose cookie is greater than `after`, in cookie order, at most `limit`. */
+  listEntries(dir: number, after: number, limit: number): Promise<EntryRecord[]>;
+
+  /**
+   * Chunk `index` of inode `ino` (bytes [index*chunkSize, (index+1)*chunkSize)).
+   * May be shorter than chunkSize (the tail); undefined is a hole.
+   * The caller must not modify the returned bytes.
+   */
+  getChunk(ino: number, index: number): Promise<Uint8Array | undefined>;
+  /** The store takes ownership of `data` (the caller must not reuse it). Length ≤ chunkSize. */
+  putChunk(ino: number, index: number, data: Uint8Array): Promise<void>;
+  deleteChunk(ino: number, index: number): Promise<void>;
+  /** Delete every chunk of `ino` with index ≥ `from`. */
+  deleteChunksFrom(ino: number, from: number): Promise<void>;
+
+  /** Small named values: counters such as the next inode number. */
+  getMeta<T>(key: string): Promise<T | undefined>;
+  putMeta<T>(key: string, value: T): Promise<void>;
+}
+
+export interface StoreUsage {
+  /** Bytes in use by this store (data chunks, roughly, plus metadata). */
+  used: number;
+  /** Bytes this store may grow to (the origin quota in browsers, a configured limit in memory). */
+  quota: number;
+}
+
+export interface Store {
+  /** Which backend: "memory", "indexeddb", "opfs". */
+  readonly kind: string;
+  /** Fixed size of data chunks in bytes. */
+  readonly chunkSize: number;
+  /**
+   * Run `body` atomically. Resolves with its value once committed; rejects with
+   * the body's error (rolled back), with an AbortError if `options.signal`
+   * aborted before the commit (rolled back), or with FsError(ENOSPC) when the
+   * backend ran out of space (rolled back).
+   */
+  transaction<T>(mode: TxMode, body: (tx: StoreTx) => Promise<T>, options?: TxOptions): Promise<T>;
+  usage(): Promise<StoreUsage>;
+  close(): Promise<void>;
+}

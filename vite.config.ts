@@ -1,0 +1,11 @@
+import { defineConfig } from "vitest/config";
+
+// One config serves the dev server (npm start), the worker bundle and vitest.
+export default defineConfig({
+  worker: { format: "es" },
+  test: {
+    include: ["src/**/*.test.ts", "e2e/**/*.test.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+  },
+});
