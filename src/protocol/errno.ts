@@ -40,6 +40,8 @@ export const Errno = {
   ETIMEDOUT: 110,
   ECANCELED: 125,
   EINTR: 4,
+  EMSGSIZE: 90,
+  ESTALE: 116,
 } as const;
 export type ErrnoName = keyof typeof Errno;
 

@@ -1,0 +1,4 @@
+export * from "./constants.js";
+export * from "./errno.js";
+export * from "./messages.js";
+export * from "./codec.js";
