@@ -1,0 +1,182 @@
+// npm run bench — the core server's speed: pipelined Tgetattr/s and sequential
+// 64 KiB Twrite/Tread MB/s, in-process and over TCP, beside Debian's diod
+// (C, tmpfs export) when it is installed. Prints a table.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import net from "node:net";
+import { Client, type ClientTransport } from "../../src/client/client.js";
+import { inProcessTransport, tcpTransport } from "../../src/client/transports.js";
+import { FileSystem } from "../../src/fs/filesystem.js";
+import { OpenFlags } from "../../src/protocol/constants.js";
+import { Server } from "../../src/server/server.js";
+import { MemoryStore } from "../../src/storage/memory.js";
+
+const GETATTR_SECONDS = 3;
+const PIPELINE = 32;
+const IO_BLOCK = 64 * 1024;
+const IO_BYTES = 256 * 1024 * 1024;
+
+interface Row {
+  target: string;
+  getattrPerS: number;
+  writeMBs: number;
+  readMBs: number;
+}
+
+async function getattrRate(c: Client): Promise<number> {
+  const { fid } = await c.walk("");
+  let done = 0;
+  const deadline = performance.now() + GETATTR_SECONDS * 1000;
+  const t0 = performance.now();
+  const lane = async () => {
+    while (performance.now() < deadline) {
+      await c.request({ type: "Tgetattr", fid, mask: 0x7ff });
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: PIPELINE }, lane));
+  const secs = (performance.now() - t0) / 1000;
+  await c.clunk(fid);
+  return done / secs;
+}
+
+async function ioRates(c: Client, name: string): Promise<{ write: number; read: number; block: number }> {
+  // diod caps msize at 64 KiB, so its largest payload is 24 bytes short of 64 KiB.
+  const blockSize = Math.min(IO_BLOCK, c.maxIo);
+  const block = new Uint8Array(blockSize);
+  for (let i = 0; i < block.length; i++) block[i] = (i * 31) & 0xff;
+  const { fid } = await c.create(name, OpenFlags.RDWR | OpenFlags.CREAT | OpenFlags.TRUNC);
+  let t0 = performance.now();
+  let written = 0;
+  for (let off = 0; off < IO_BYTES; off += blockSize) written += await c.write(fid, off, block);
+  const write = written / 1e6 / ((performance.now() - t0) / 1000);
+  t0 = performance.now();
+  let total = 0;
+  for (let off = 0; off < written; off += blockSize) total += (await c.read(fid, off, blockSize)).length;
+  const read = total / 1e6 / ((performance.now() - t0) / 1000);
+  if (total !== written) throw new Error(`read back ${total} of ${written} bytes`);
+  await c.clunk(fid);
+  await c.unlink(name);
+  return { write, read, block: blockSize };
+}
+
+async function measure(target: string, transport: () => Promise<ClientTransport>, aname = ""): Promise<Row> {
+  process.stderr.write(`measuring ${target}…\n`);
+  const c = await Client.connect(await transport(), { msize: 1024 * 1024 + 24, aname });
+  const getattrPerS = await getattrRate(c);
+  const { write, read, block } = await ioRates(c, `bench-${process.pid}`);
+  c.close();
+  return { target: `${target}, msize ${c.msize}, ${block}-byte I/O`, getattrPerS, writeMBs: write, readMBs: read };
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, "127.0.0.1");
+      s.once("connect", () => (s.destroy(), resolve(true)));
+      s.once("error", () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listens on port ${port}`);
+}
+
+async function ourTcpServer(): Promise<{ port: number; stop(): void }> {
+  // Same code as bin/worker9p.js, loaded from source so the bench needs no build step.
+  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/run.ts", "serve", "--listen", "127.0.0.1:0", "--quota-mb", "4096"], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /tcp:\/\/[^:]+:(\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`worker9p exited ${code}`)));
+  });
+  return { port, stop: () => child.kill("SIGTERM") };
+}
+
+function diodPath(): string | undefined {
+  return ["/usr/sbin/diod", "/usr/bin/diod"].find((p) => existsSync(p));
+}
+
+async function diodServer(): Promise<{ port: number; export: string; stop(): void } | undefined> {
+  const bin = diodPath();
+  if (!bin) return undefined;
+  // /dev/shm is a tmpfs: diod serves from memory too, as our memory store does.
+  const dir = mkdtempSync("/dev/shm/worker9p-bench-");
+  const port = await freePort();
+  const child = spawn(bin, ["-f", "-n", "-N", "-S", "-U", "root", "-l", `127.0.0.1:${port}`, "-e", dir, "-L", "stderr"], { stdio: ["ignore", "ignore", "pipe"] });
+  let err = "";
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  try {
+    await waitForPort(port, child);
+  } catch (e) {
+    throw new Error(`diod did not start: ${(e as Error).message}\n${err}`);
+  }
+  return {
+    port,
+    export: dir,
+    stop: () => {
+      child.kill("SIGTERM");
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function fmt(n: number, digits = 0): string {
+  return n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  const fs = await FileSystem.open(new MemoryStore({ quotaBytes: 4 * 1024 ** 3 }));
+  const inproc = new Server(fs);
+  rows.push(await measure("worker9p in-process", async () => inProcessTransport(inproc)));
+
+  const ours = await ourTcpServer();
+  try {
+    rows.push(await measure("worker9p TCP", () => tcpTransport("127.0.0.1", ours.port)));
+  } finally {
+    ours.stop();
+  }
+
+  const diod = await diodServer().catch((e: unknown) => {
+    console.error(String(e));
+    return undefined;
+  });
+  if (diod) {
+    try {
+      rows.push(await measure("diod TCP (tmpfs)", () => tcpTransport("127.0.0.1", diod.port), diod.export));
+    } finally {
+      diod.stop();
+    }
+  } else {
+    console.log("(diod not installed: `apt-get install diod` to compare)");
+  }
+
+  console.log(`\nworker9p bench — ${PIPELINE} Tgetattr in flight for ${GETATTR_SECONDS} s; ${IO_BYTES >> 20} MiB in ${IO_BLOCK >> 10} KiB Twrite/Tread, one at a time; msize 1 MiB\n`);
+  console.log("| target | getattr/s | 64 KiB write MB/s | 64 KiB read MB/s |");
+  console.log("|---|---:|---:|---:|");
+  for (const r of rows) console.log(`| ${r.target} | ${fmt(r.getattrPerS)} | ${fmt(r.writeMBs)} | ${fmt(r.readMBs)} |`);
+  const tcp = rows.find((r) => r.target.startsWith("worker9p TCP"));
+  const d = rows.find((r) => r.target.startsWith("diod"));
+  if (tcp && d) {
+    console.log(`| **worker9p TCP ÷ diod** | ${fmt(tcp.getattrPerS / d.getattrPerS, 2)}× | ${fmt(tcp.writeMBs / d.writeMBs, 2)}× | ${fmt(tcp.readMBs / d.readMBs, 2)}× |`);
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});

@@ -1,0 +1,108 @@
+import net from "node:net";
+import type { Server } from "../server/server.js";
+import { FrameReader, FramingError } from "../transport/framing.js";
+import { asBytes, ownedBuffer, type PortLike } from "../transport/messageport.js";
+import type { ClientTransport } from "./client.js";
+
+const noop = () => {};
+
+/** A client talking to a Server in the same process, frames passed by reference (for tests). */
+export function inProcessTransport(server: Server): ClientTransport & { readonly session: ReturnType<Server["connect"]> } {
+  let open = true;
+  const t = {
+    onFrame: noop as (f: Uint8Array) => void,
+    onClose: noop as (r?: string) => void,
+    session: undefined as unknown as ReturnType<Server["connect"]>,
+    send(frame: Uint8Array) {
+      // Copy: the server keeps views into request frames, and callers reuse theirs.
+      if (open) t.session.receive(frame.slice());
+    },
+    close() {
+      if (!open) return;
+      open = false;
+      t.session.close();
+      t.onClose("closed");
+    },
+  };
+  t.session = server.connect({
+    send: (frame) => {
+      if (open) queueMicrotask(() => t.onFrame(frame));
+    },
+    close: (reason) => {
+      open = false;
+      t.onClose(reason);
+    },
+  });
+  return t;
+}
+
+/** A client over TCP (Node). */
+export function tcpTransport(host: string, port: number): Promise<ClientTransport & { socket: net.Socket }> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port, noDelay: true });
+    const reader = new FrameReader(64 * 1024 * 1024);
+    let corked = false;
+    const t = {
+      socket,
+      onFrame: noop as (f: Uint8Array) => void,
+      onClose: noop as (r?: string) => void,
+      send(frame: Uint8Array) {
+        if (!corked) {
+          corked = true;
+          socket.cork();
+          queueMicrotask(() => {
+            corked = false;
+            socket.uncork();
+          });
+        }
+        socket.write(frame);
+      },
+      close() {
+        socket.destroy();
+      },
+    };
+    socket.once("error", reject);
+    socket.once("connect", () => {
+      socket.off("error", reject);
+      socket.on("error", () => socket.destroy());
+      resolve(t);
+    });
+    socket.on("data", (chunk: Buffer) => {
+      let frames: Uint8Array[];
+      try {
+        frames = reader.push(chunk);
+      } catch (e) {
+        if (!(e instanceof FramingError)) throw e;
+        socket.destroy();
+        t.onClose(e.message);
+        return;
+      }
+      for (const f of frames) t.onFrame(f);
+    });
+    socket.on("close", () => t.onClose("connection closed"));
+  });
+}
+
+/** A client over a MessagePort whose messages are whole 9P frames as ArrayBuffers. */
+export function portTransport(port: PortLike): ClientTransport {
+  const onMessage = (ev: { data: unknown }) => {
+    const f = asBytes(ev.data);
+    if (f) t.onFrame(f);
+  };
+  const t: ClientTransport = {
+    onFrame: noop,
+    onClose: noop,
+    send(frame) {
+      const buf = ownedBuffer(frame);
+      port.postMessage(buf, [buf]);
+    },
+    close() {
+      port.removeEventListener("message", onMessage);
+      port.close();
+      t.onClose("closed");
+    },
+  };
+  port.addEventListener("message", onMessage);
+  port.start?.();
+  return t;
+}

@@ -1,0 +1,360 @@
+import { AT_REMOVEDIR, LockType, Mode, NOFID, OpenFlags, QidType } from "../protocol/constants.js";
+import { Errno, FsError, isAbortError } from "../protocol/errno.js";
+import type { RMessage, TMessage, TOf, Qid } from "../protocol/messages.js";
+import { allocRread, encodeDirEntries, finishRread } from "../protocol/codec.js";
+import type { FileSystemApi, LockOwner, OpContext } from "../fs/types.js";
+import { XATTR_SIZE_MAX } from "../fs/constants.js";
+import type { Fid, FidTable, OpenState } from "./fid-table.js";
+
+/** What a handler may touch: one session's state and the shared tree. */
+export interface HandlerScope {
+  readonly fs: FileSystemApi;
+  readonly fids: FidTable;
+  readonly sessionId: number;
+  readonly msize: number;
+  /** After a rename, every session's fids naming the old place now name the new one. */
+  renamed(oldDir: number, oldName: string, newDir: number, newName: string): void;
+}
+
+/** A handler's result: a reply message, or a frame it encoded itself (Rread fast path). */
+export type HandlerResult = RMessage | Uint8Array;
+
+type Handler<K extends TMessage["type"]> = (s: HandlerScope, m: TOf<K>, signal: AbortSignal) => Promise<HandlerResult>;
+
+const RREAD_HEADER = 11;
+const RREADDIR_HEADER = 11;
+/** Size of a dirent without its name: qid[13] offset[8] type[1] name-length[2]. */
+const DIRENT_FIXED = 24;
+const READDIR_MAX_ENTRIES = 4096;
+
+function ctxOf(fid: Fid, signal: AbortSignal): OpContext {
+  return { signal, name: fid.name };
+}
+
+function isDirQid(q: Qid): boolean {
+  return (q.type & QidType.DIR) !== 0;
+}
+
+/** A fid that names a file-system node (not an xattr buffer). */
+function nodeFid(s: HandlerScope, fid: number): Fid {
+  const f = s.fids.get(fid);
+  if (f.xattrRead || f.xattrWrite) throw new FsError(Errno.EBADF, `fid ${fid} is an xattr fid`);
+  return f;
+}
+
+function dirFid(s: HandlerScope, fid: number): Fid {
+  const f = nodeFid(s, fid);
+  if (!f.isDir) throw new FsError(Errno.ENOTDIR);
+  return f;
+}
+
+function openStateOf(flags: number): OpenState {
+  const acc = flags & OpenFlags.ACCMODE;
+  return {
+    flags,
+    append: (flags & OpenFlags.APPEND) !== 0,
+    readable: acc === OpenFlags.RDONLY || acc === OpenFlags.RDWR,
+    writable: acc === OpenFlags.WRONLY || acc === OpenFlags.RDWR,
+  };
+}
+
+/** Largest payload a reply can carry in this session, and what a request may ask for. */
+function clampCount(s: HandlerScope, count: number, header: number): number {
+  // Asking for more than msize is malformed; asking for up to msize is a client
+  // rounding the header differently, which read(5) lets the server shorten.
+  if (count > s.msize) throw new FsError(Errno.EINVAL, `count ${count} exceeds msize ${s.msize}`);
+  return Math.min(count, s.msize - header);
+}
+
+function newFidFrom(from: Fid, ino: number, parent: number, name: string, isDir: boolean): Fid {
+  return { ino, parent, name, isDir, uid: from.uid };
+}
+
+export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
+  async Tauth() {
+    throw new FsError(Errno.EOPNOTSUPP, "no authentication required");
+  },
+
+  async Tattach(s, m, signal) {
+    if (m.afid !== NOFID) throw new FsError(Errno.EBADF, "no auth fids exist");
+    if (m.aname !== "" && m.aname !== "/") throw new FsError(Errno.ENOENT, `no tree named ${JSON.stringify(m.aname)}`);
+    s.fids.checkFree(m.fid);
+    const root = s.fs.rootIno;
+    const qid = await s.fs.qid(root, { signal, name: "" });
+    s.fids.checkFree(m.fid);
+    const uid = m.nuname === NOFID ? 0 : m.nuname;
+    s.fids.set(m.fid, { ino: root, parent: root, name: "", isDir: true, uid });
+    s.fs.retain(root);
+    return { type: "Rattach", tag: m.tag, qid };
+  },
+
+  async Twalk(s, m, signal) {
+    const from = nodeFid(s, m.fid);
+    if (m.newfid !== m.fid) s.fids.checkFree(m.newfid);
+    if (m.names.length === 0) {
+      if (m.newfid !== m.fid) {
+        s.fids.checkFree(m.newfid);
+        s.fids.set(m.newfid, newFidFrom(from, from.ino, from.parent, from.name, from.isDir));
+        s.fs.retain(from.ino);
+      }
+      return { type: "Rwalk", tag: m.tag, qids: [] };
+    }
+    const r = await s.fs.walk(from.ino, m.names, ctxOf(from, signal));
+    if (r.qids.length === m.names.length) {
+      const last = r.qids[r.qids.length - 1]!;
+      const next = newFidFrom(from, r.ino, r.parent, r.name, isDirQid(last));
+      if (m.newfid === m.fid) {
+        s.fids.set(m.fid, next);
+        s.fs.retain(r.ino);
+        void s.fs.release(from.ino);
+      } else {
+        s.fids.checkFree(m.newfid);
+        s.fids.set(m.newfid, next);
+        s.fs.retain(r.ino);
+      }
+    }
+    return { type: "Rwalk", tag: m.tag, qids: r.qids };
+  },
+
+  async Tlopen(s, m, signal) {
+    const f = nodeFid(s, m.fid);
+    if (f.open) throw new FsError(Errno.EBADF, `fid ${m.fid} is already open`);
+    const r = await s.fs.open(f.ino, m.flags, ctxOf(f, signal));
+    f.open = openStateOf(m.flags);
+    return { type: "Rlopen", tag: m.tag, qid: r.qid, iounit: r.iounit };
+  },
+
+  async Tlcreate(s, m, signal) {
+    const dir = dirFid(s, m.fid);
+    if (dir.open) throw new FsError(Errno.EBADF, `fid ${m.fid} is already open`);
+    const r = await s.fs.create(dir.ino, m.name, m.flags | OpenFlags.CREAT, m.mode, dir.uid, m.gid, ctxOf(dir, signal));
+    // The fid now stands for the new file, opened: the directory loses this reference.
+    const oldIno = dir.ino;
+    Object.assign(dir, { ino: r.ino, parent: oldIno, name: m.name, isDir: false, open: openStateOf(m.flags) });
+    s.fs.retain(r.ino);
+    void s.fs.release(oldIno);
+    return { type: "Rlcreate", tag: m.tag, qid: r.qid, iounit: r.iounit };
+  },
+
+  async Tread(s, m, signal) {
+    const f = s.fids.get(m.fid);
+    const count = clampCount(s, m.count, RREAD_HEADER);
+    if (f.xattrRead) {
+      const v = f.xattrRead;
+      const start = Math.min(m.offset, v.length);
+      const data = v.subarray(start, Math.min(v.length, start + count));
+      return { type: "Rread", tag: m.tag, data };
+    }
+    if (!f.open || !f.open.readable) throw new FsError(Errno.EBADF, `fid ${m.fid} is not open for reading`);
+    if (f.isDir) throw new FsError(Errno.EISDIR);
+    const { frame, data } = allocRread(m.tag, count);
+    const n = await s.fs.readInto(f.ino, m.offset, data, ctxOf(f, signal));
+    return finishRread(frame, n);
+  },
+
+  async Twrite(s, m, signal) {
+    const f = s.fids.get(m.fid);
+    if (f.xattrWrite) {
+      const x = f.xattrWrite;
+      if (m.offset + m.data.length > x.value.length) throw new FsError(Errno.EINVAL, "xattr write past its declared size");
+      x.value.set(m.data, m.offset);
+      x.written = Math.max(x.written, m.offset + m.data.length);
+      return { type: "Rwrite", tag: m.tag, count: m.data.length };
+    }
+    if (!f.open || !f.open.writable) throw new FsError(Errno.EBADF, `fid ${m.fid} is not open for writing`);
+    const count = await s.fs.write(f.ino, m.offset, m.data, f.open.append, ctxOf(f, signal));
+    return { type: "Rwrite", tag: m.tag, count };
+  },
+
+  async Tclunk(s, m, signal) {
+    const f = s.fids.get(m.fid);
+    await unlessFlushed(
+      async () => {
+        if (!f.xattrWrite) return;
+        const x = f.xattrWrite;
+        if (x.written !== x.value.length) throw new FsError(Errno.EINVAL, "xattr value incomplete at clunk");
+        await s.fs.setxattr(f.ino, x.name, x.value.length === 0 ? null : x.value, x.flags, ctxOf(f, signal));
+      },
+      () => clunk(s, m.fid),
+    );
+    return { type: "Rclunk", tag: m.tag };
+  },
+
+  async Tremove(s, m, signal) {
+    const f = nodeFid(s, m.fid);
+    // remove(5): the fid is clunked whether or not the remove succeeded.
+    await unlessFlushed(
+      async () => {
+        if (f.ino === s.fs.rootIno) throw new FsError(Errno.EBUSY, "cannot remove the root");
+        // The fid's remembered name may be stale if another session renamed over it.
+        const here = await s.fs.walk(f.parent, [f.name], ctxOf(f, signal));
+        if (here.ino !== f.ino) throw new FsError(Errno.ENOENT, "file is no longer at its name");
+        await s.fs.unlink(f.parent, f.name, f.isDir ? AT_REMOVEDIR : 0, ctxOf(f, signal));
+      },
+      () => clunk(s, m.fid),
+    );
+    return { type: "Rremove", tag: m.tag };
+  },
+
+  async Tstatfs(s, m, signal) {
+    const f = s.fids.get(m.fid);
+    const stat = await s.fs.statfs(ctxOf(f, signal));
+    return { type: "Rstatfs", tag: m.tag, stat };
+  },
+
+  async Tsymlink(s, m, signal) {
+    const dir = dirFid(s, m.fid);
+    const qid = await s.fs.symlink(dir.ino, m.name, m.target, dir.uid, m.gid, ctxOf(dir, signal));
+    return { type: "Rsymlink", tag: m.tag, qid };
+  },
+
+  async Tmknod(s, m, signal) {
+    const dir = dirFid(s, m.dfid);
+    const qid = await s.fs.mknod(dir.ino, m.name, m.mode, m.major, m.minor, dir.uid, m.gid, ctxOf(dir, signal));
+    return { type: "Rmknod", tag: m.tag, qid };
+  },
+
+  async Tmkdir(s, m, signal) {
+    const dir = dirFid(s, m.dfid);
+    const qid = await s.fs.mkdir(dir.ino, m.name, m.mode & ~Mode.IFMT, dir.uid, m.gid, ctxOf(dir, signal));
+    return { type: "Rmkdir", tag: m.tag, qid };
+  },
+
+  async Trename(s, m, signal) {
+    const f = nodeFid(s, m.fid);
+    const to = dirFid(s, m.dfid);
+    if (f.ino === s.fs.rootIno) throw new FsError(Errno.EBUSY, "cannot rename the root");
+    const oldDir = f.parent;
+    const oldName = f.name;
+    await s.fs.rename(oldDir, oldName, to.ino, m.name, ctxOf(f, signal));
+    s.renamed(oldDir, oldName, to.ino, m.name);
+    return { type: "Rrename", tag: m.tag };
+  },
+
+  async Trenameat(s, m, signal) {
+    const from = dirFid(s, m.olddirfid);
+    const to = dirFid(s, m.newdirfid);
+    await s.fs.rename(from.ino, m.oldname, to.ino, m.newname, { signal, name: m.oldname });
+    s.renamed(from.ino, m.oldname, to.ino, m.newname);
+    return { type: "Rrenameat", tag: m.tag };
+  },
+
+  async Tunlinkat(s, m, signal) {
+    const dir = dirFid(s, m.dirfid);
+    if ((m.flags & ~AT_REMOVEDIR) !== 0) throw new FsError(Errno.EINVAL, `unknown unlinkat flags ${m.flags}`);
+    await s.fs.unlink(dir.ino, m.name, m.flags, { signal, name: m.name });
+    return { type: "Runlinkat", tag: m.tag };
+  },
+
+  async Tlink(s, m, signal) {
+    const dir = dirFid(s, m.dfid);
+    const target = nodeFid(s, m.fid);
+    await s.fs.link(dir.ino, m.name, target.ino, ctxOf(dir, signal));
+    return { type: "Rlink", tag: m.tag };
+  },
+
+  async Treadlink(s, m, signal) {
+    const f = nodeFid(s, m.fid);
+    const target = await s.fs.readlink(f.ino, ctxOf(f, signal));
+    return { type: "Rreadlink", tag: m.tag, target };
+  },
+
+  async Tgetattr(s, m, signal) {
+    const f = nodeFid(s, m.fid);
+    const attr = await s.fs.getattr(f.ino, ctxOf(f, signal));
+    return { type: "Rgetattr", tag: m.tag, attr };
+  },
+
+  async Tsetattr(s, m, signal) {
+    const f = nodeFid(s, m.fid);
+    await s.fs.setattr(f.ino, m.attr, ctxOf(f, signal));
+    return { type: "Rsetattr", tag: m.tag };
+  },
+
+  async Txattrwalk(s, m, signal) {
+    const f = nodeFid(s, m.fid);
+    if (m.newfid !== m.fid) s.fids.checkFree(m.newfid);
+    const value = m.name === ""
+      ? await s.fs.listxattr(f.ino, ctxOf(f, signal))
+      : await s.fs.getxattr(f.ino, m.name, ctxOf(f, signal));
+    const x: Fid = { ...newFidFrom(f, f.ino, f.parent, f.name, f.isDir), xattrRead: value };
+    if (m.newfid === m.fid) {
+      s.fids.set(m.fid, x);
+    } else {
+      s.fids.checkFree(m.newfid);
+      s.fids.set(m.newfid, x);
+      s.fs.retain(f.ino);
+    }
+    return { type: "Rxattrwalk", tag: m.tag, size: value.length };
+  },
+
+  async Txattrcreate(s, m) {
+    const f = nodeFid(s, m.fid);
+    if (m.size > XATTR_SIZE_MAX) throw new FsError(Errno.E2BIG, `xattr value of ${m.size} bytes`);
+    if (m.name === "") throw new FsError(Errno.EINVAL, "empty xattr name");
+    f.xattrWrite = { name: m.name, flags: m.flags, value: new Uint8Array(m.size), written: 0 };
+    return { type: "Rxattrcreate", tag: m.tag };
+  },
+
+  async Treaddir(s, m, signal) {
+    const f = dirFid(s, m.fid);
+    if (!f.open) throw new FsError(Errno.EBADF, `fid ${m.fid} is not open`);
+    const count = clampCount(s, m.count, RREADDIR_HEADER);
+    const limit = Math.max(1, Math.min(READDIR_MAX_ENTRIES, Math.floor(count / DIRENT_FIXED)));
+    const entries = await s.fs.readdir(f.ino, m.offset, limit, ctxOf(f, signal));
+    const { data } = encodeDirEntries(entries, count);
+    return { type: "Rreaddir", tag: m.tag, data };
+  },
+
+  async Tfsync(s, m, signal) {
+    const f = nodeFid(s, m.fid);
+    await s.fs.fsync(f.ino, ctxOf(f, signal));
+    return { type: "Rfsync", tag: m.tag };
+  },
+
+  async Tlock(s, m) {
+    const f = nodeFid(s, m.fid);
+    const owner: LockOwner = { session: s.sessionId, clientId: m.lock.clientId, procId: m.lock.procId };
+    const status = s.fs.lock(f.ino, owner, m.lock);
+    if (m.lock.type !== LockType.UNLCK) {
+      f.lockOwners ??= new Map();
+      f.lockOwners.set(`${m.lock.procId}\0${m.lock.clientId}`, { clientId: m.lock.clientId, procId: m.lock.procId });
+    }
+    return { type: "Rlock", tag: m.tag, status };
+  },
+
+  async Tgetlock(s, m) {
+    const f = nodeFid(s, m.fid);
+    const owner: LockOwner = { session: s.sessionId, clientId: m.lock.clientId, procId: m.lock.procId };
+    const lock = s.fs.getlock(f.ino, owner, m.lock);
+    return { type: "Rgetlock", tag: m.tag, lock };
+  },
+};
+
+/**
+ * Run `body`, then `after` whether body succeeded or failed — unless body was
+ * flushed before its commit, in which case the request must leave no trace.
+ */
+async function unlessFlushed(body: () => Promise<void>, after: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (e) {
+    if (!isAbortError(e)) await after();
+    throw e;
+  }
+  await after();
+}
+
+/** Forget a fid: its locks go, its reference to the inode goes (freeing an unlinked file). */
+export async function clunk(s: HandlerScope, fid: number): Promise<void> {
+  const f = s.fids.delete(fid);
+  if (!f) return;
+  await releaseFid(s.fs, s.sessionId, f);
+}
+
+export async function releaseFid(fs: FileSystemApi, sessionId: number, f: Fid): Promise<void> {
+  if (f.lockOwners) {
+    for (const o of f.lockOwners.values()) fs.releaseLocks({ session: sessionId, clientId: o.clientId, procId: o.procId }, f.ino);
+  }
+  await fs.release(f.ino);
+}

@@ -1,0 +1,306 @@
+import { HEADER_SIZE, NOTAG, VERSION_9P2000L, VERSION_UNKNOWN } from "../protocol/constants.js";
+import { DecodeError, decodeMessage, encodeMessage, peekHeader } from "../protocol/codec.js";
+import { Errno, FsError, errnoName, isFsError } from "../protocol/errno.js";
+import type { Message, RMessage, TMessage, TOf } from "../protocol/messages.js";
+import type { FileSystemApi } from "../fs/types.js";
+import type { Connection, FrameSink } from "./connection.js";
+import { FidTable } from "./fid-table.js";
+import { handlers, releaseFid, type HandlerResult, type HandlerScope } from "./handlers.js";
+import { emptyStats, type SessionStats } from "./stats.js";
+
+export interface SessionLimits {
+  /** Largest msize we agree to. */
+  maxMsize: number;
+  /** Fids one session may hold; more fail with EMFILE. */
+  maxFids: number;
+  /** Requests one session may have in flight; a client going past it is cut off (transports apply back-pressure well before). */
+  maxInFlight: number;
+}
+
+export interface SessionHooks {
+  /** After a rename: fids of every session naming the old place now name the new one. */
+  renamed(oldDir: number, oldName: string, newDir: number, newName: string): void;
+  /** A failure that is a server bug, not a POSIX error (reported once, answered with EIO). */
+  internalError(err: unknown): void;
+  trace?: (line: string) => void;
+  closed(session: Session): void;
+}
+
+interface InFlight {
+  type: TMessage["type"];
+  controller: AbortController;
+  /** Resolves once the request is fully done: its reply sent, or discarded. */
+  settled: Promise<void>;
+  /** A Tflush named this request. */
+  flushed: boolean;
+}
+
+/** Smallest msize that still carries every non-data message we send. */
+const MIN_MSIZE = 4096;
+
+/**
+ * One 9P session: a fid table, the requests in flight by tag, and the
+ * Tflush/Tversion rules that tie them together.
+ */
+export class Session implements Connection {
+  readonly fids: FidTable;
+  readonly stats: SessionStats = emptyStats();
+  onDrain?: () => void;
+
+  private msize = 0;
+  private readonly inflight = new Map<number, InFlight>();
+  /** Frames that arrived while a Tversion was resetting the session. */
+  private held: Uint8Array[] | null = null;
+  private closed = false;
+  private readonly scope: HandlerScope;
+
+  constructor(
+    readonly id: number,
+    private readonly fs: FileSystemApi,
+    private readonly sink: FrameSink,
+    private readonly limits: SessionLimits,
+    private readonly hooks: SessionHooks,
+  ) {
+    this.fids = new FidTable(limits.maxFids);
+    const session = this;
+    this.scope = {
+      fs,
+      fids: this.fids,
+      sessionId: id,
+      get msize() {
+        return session.msize;
+      },
+      renamed: (a, b, c, d) => hooks.renamed(a, b, c, d),
+    };
+  }
+
+  get inFlight(): number {
+    return this.inflight.size;
+  }
+
+  /** The msize agreed by Tversion (0 before). */
+  get negotiatedMsize(): number {
+    return this.msize;
+  }
+
+  receive(frame: Uint8Array): void {
+    if (this.closed) return;
+    if (this.held) {
+      this.held.push(frame);
+      return;
+    }
+    const header = peekHeader(frame);
+    const limit = this.msize || this.limits.maxMsize;
+    if (!header || header.size !== frame.length || header.size < HEADER_SIZE || header.size > limit) {
+      this.fail(`broken framing (size field ${header?.size ?? "unreadable"}, frame ${frame.length} bytes, msize ${limit})`);
+      return;
+    }
+    if (this.inflight.has(header.tag)) {
+      this.fail(`tag ${header.tag} reused while its request is in flight`);
+      return;
+    }
+    if (this.inflight.size >= this.limits.maxInFlight) {
+      this.fail(`more than ${this.limits.maxInFlight} requests in flight`);
+      return;
+    }
+    let msg: Message;
+    try {
+      msg = decodeMessage(frame);
+    } catch (e) {
+      if (e instanceof DecodeError) {
+        this.stats.requests++;
+        this.trace(() => `s${this.id} <- bad frame type ${header.type} tag ${header.tag}: ${e.message}`);
+        this.sendError(header.tag, e.errno);
+        return;
+      }
+      throw e;
+    }
+    this.stats.requests++;
+    if (msg.type[0] !== "T") {
+      this.trace(() => `s${this.id} <- ${msg.type} tag ${msg.tag}: not a request`);
+      this.sendError(msg.tag, Errno.EINVAL);
+      return;
+    }
+    const req = msg as TMessage;
+    this.trace(() => `s${this.id} <- ${describe(req)}`);
+    if (req.type === "Tversion") {
+      void this.version(req);
+    } else if (this.msize === 0) {
+      this.sendError(req.tag, Errno.EPROTO);
+    } else if (req.type === "Tflush") {
+      this.flush(req);
+    } else {
+      this.run(req);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const r of this.inflight.values()) r.controller.abort();
+    const settled = [...this.inflight.values()].map((r) => r.settled);
+    void Promise.all(settled)
+      .then(() => this.releaseAllFids())
+      .catch((e: unknown) => this.hooks.internalError(e))
+      .finally(() => {
+        this.fs.releaseSessionLocks(this.id);
+        this.hooks.closed(this);
+      });
+  }
+
+  private fail(reason: string): void {
+    this.hooks.trace?.(`s${this.id} closed: ${reason}`);
+    this.sink.close(reason);
+    this.close();
+  }
+
+  /** Register a request under its tag and run its handler. */
+  private track(tag: number, type: TMessage["type"]): { entry: InFlight; done: () => void } {
+    let settle!: () => void;
+    const entry: InFlight = {
+      type,
+      controller: new AbortController(),
+      settled: new Promise<void>((r) => (settle = r)),
+      flushed: false,
+    };
+    this.inflight.set(tag, entry);
+    this.stats.inFlight = this.inflight.size;
+    return {
+      entry,
+      done: () => {
+        if (this.inflight.get(tag) !== entry) return;
+        this.inflight.delete(tag);
+        this.stats.inFlight = this.inflight.size;
+        settle();
+        this.onDrain?.();
+      },
+    };
+  }
+
+  private run(req: TMessage): void {
+    const handler = handlers[req.type] as ((s: HandlerScope, m: TMessage, signal: AbortSignal) => Promise<HandlerResult>) | undefined;
+    const { entry, done } = this.track(req.tag, req.type);
+    const signal = entry.controller.signal;
+    const work = handler ? handler(this.scope, req, signal) : Promise.reject(new FsError(Errno.EOPNOTSUPP, `${req.type} is not supported`));
+    // The tag is freed in the same turn as its reply goes out: a client may reuse it the moment it sees the reply.
+    work.then(
+      (result) => {
+        // It finished: whatever it changed is committed, so the reply goes out even if a Tflush came meanwhile.
+        if (entry.flushed) this.stats.flushedAfterCommit++;
+        try {
+          this.send(req.tag, result);
+        } finally {
+          done();
+        }
+      },
+      (err: unknown) => {
+        try {
+          if (signal.aborted) {
+            // Aborted (or failed) without taking effect: no reply; the transport frees the tag's resources.
+            if (entry.flushed) this.stats.flushedBeforeCommit++;
+            this.trace(() => `s${this.id} -- tag ${req.tag} ${req.type} cancelled`);
+            if (!this.closed) this.sink.discard?.(req.tag);
+            return;
+          }
+          this.sendError(req.tag, this.errnoOf(err));
+        } finally {
+          done();
+        }
+      },
+    ).catch((e: unknown) => this.hooks.internalError(e));
+  }
+
+  private flush(req: TOf<"Tflush">): void {
+    const target = this.inflight.get(req.oldtag);
+    const { done } = this.track(req.tag, req.type);
+    if (!target) {
+      this.stats.flushUnknownTag++;
+      this.send(req.tag, { type: "Rflush", tag: req.tag });
+      done();
+      return;
+    }
+    target.flushed = true;
+    target.controller.abort();
+    // Rflush only once the old request settled: its reply (if it committed) has gone out first.
+    void target.settled.then(() => {
+      try {
+        this.send(req.tag, { type: "Rflush", tag: req.tag });
+      } finally {
+        done();
+      }
+    });
+  }
+
+  private async version(req: TOf<"Tversion">): Promise<void> {
+    this.held = [];
+    const { done } = this.track(req.tag, req.type);
+    try {
+      const others = [...this.inflight.entries()].filter(([tag]) => tag !== req.tag).map(([, r]) => r);
+      for (const r of others) r.controller.abort();
+      await Promise.all(others.map((r) => r.settled));
+      await this.releaseAllFids();
+      const accepted = req.version === VERSION_9P2000L || req.version.startsWith(`${VERSION_9P2000L}.`);
+      if (accepted && req.msize < MIN_MSIZE) {
+        this.msize = 0;
+        this.sendError(req.tag, Errno.EINVAL);
+        return;
+      }
+      this.msize = accepted ? Math.min(req.msize, this.limits.maxMsize) : 0;
+      this.send(req.tag, {
+        type: "Rversion",
+        tag: req.tag,
+        msize: accepted ? this.msize : Math.min(req.msize, this.limits.maxMsize),
+        version: accepted ? VERSION_9P2000L : VERSION_UNKNOWN,
+      });
+    } catch (e) {
+      this.hooks.internalError(e);
+    } finally {
+      done();
+      const held = this.held ?? [];
+      this.held = null;
+      for (const f of held) this.receive(f);
+    }
+  }
+
+  private async releaseAllFids(): Promise<void> {
+    for (const f of this.fids.drain()) await releaseFid(this.fs, this.id, f);
+  }
+
+  private errnoOf(err: unknown): number {
+    if (isFsError(err) || err instanceof DecodeError) return err.errno;
+    this.hooks.internalError(err);
+    return Errno.EIO;
+  }
+
+  private sendError(tag: number, errno: number): void {
+    this.stats.errors++;
+    this.send(tag, { type: "Rlerror", tag, ecode: errno });
+  }
+
+  private send(tag: number, result: HandlerResult): void {
+    if (this.closed) return;
+    let frame = result instanceof Uint8Array ? result : encodeMessage(result);
+    const limit = this.msize || this.limits.maxMsize;
+    if (frame.length > limit) {
+      frame = encodeMessage({ type: "Rlerror", tag, ecode: Errno.EMSGSIZE });
+      this.stats.errors++;
+    }
+    this.stats.replies++;
+    this.trace(() => `s${this.id} -> ${result instanceof Uint8Array ? `Rread tag ${tag} (${frame.length} bytes)` : describe(result)}`);
+    this.sink.send(frame);
+  }
+
+  private trace(line: () => string): void {
+    if (this.hooks.trace) this.hooks.trace(line());
+  }
+}
+
+function describe(m: TMessage | RMessage): string {
+  if (m.type === "Rlerror") return `Rlerror tag ${m.tag} ${errnoName(m.ecode)}`;
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(m)) {
+    if (k === "type" || k === "tag") continue;
+    parts.push(`${k}=${v instanceof Uint8Array ? `<${v.length} bytes>` : JSON.stringify(v)}`);
+  }
+  return `${m.type} tag ${m.tag === NOTAG ? "NOTAG" : m.tag} ${parts.join(" ")}`;
+}

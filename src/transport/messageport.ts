@@ -1,0 +1,74 @@
+import type { Server } from "../server/server.js";
+import type { Session } from "../server/session.js";
+
+/**
+ * The part of MessagePort we use: the browser's and Node's worker_threads'
+ * ports both fit it.
+ */
+export interface PortLike {
+  postMessage(message: unknown, transfer: Transferable[]): void;
+  addEventListener(type: "message", listener: (ev: { data: unknown }) => void): void;
+  removeEventListener(type: "message", listener: (ev: { data: unknown }) => void): void;
+  start?(): void;
+  close(): void;
+}
+
+export interface PortSession {
+  readonly session: Session;
+  /** End the session and close the port. */
+  close(): void;
+}
+
+/**
+ * One 9P session over a MessagePort. Each message, either way, is one whole
+ * 9P frame as an ArrayBuffer, transferred (never copied on the way in).
+ * Anything that is not an ArrayBuffer (or a typed-array view) is broken
+ * framing and ends the session.
+ */
+export function serveMessagePort(server: Server, port: PortLike, options: { onProtocolError?: (reason: string) => void } = {}): PortSession {
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    port.removeEventListener("message", onMessage);
+    session.close();
+    port.close();
+  };
+  const session = server.connect({
+    send(frame) {
+      if (closed) return;
+      const buf = ownedBuffer(frame);
+      port.postMessage(buf, [buf]);
+    },
+    close(reason) {
+      options.onProtocolError?.(reason);
+      close();
+    },
+  });
+  const onMessage = (ev: { data: unknown }) => {
+    const frame = asBytes(ev.data);
+    if (!frame) {
+      options.onProtocolError?.("a port message that is not an ArrayBuffer");
+      close();
+      return;
+    }
+    session.receive(frame);
+  };
+  port.addEventListener("message", onMessage);
+  port.start?.();
+  return { session, close };
+}
+
+export function asBytes(data: unknown): Uint8Array | undefined {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return undefined;
+}
+
+/** An ArrayBuffer holding exactly `frame`, transferable without exposing other bytes. */
+export function ownedBuffer(frame: Uint8Array): ArrayBuffer {
+  if (frame.byteOffset === 0 && frame.byteLength === frame.buffer.byteLength && frame.buffer instanceof ArrayBuffer) {
+    return frame.buffer;
+  }
+  return frame.slice().buffer as ArrayBuffer;
+}
