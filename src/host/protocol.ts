@@ -1,0 +1,43 @@
+import type { FsckReport } from "../fs/types.js";
+import type { SessionStats } from "../server/stats.js";
+import type { StoreUsage } from "../storage/store.js";
+
+/** Where a tree lives. */
+export type StorageKind = "opfs" | "indexeddb" | "memory";
+
+/** What the worker needs to open a tree (structured-cloneable). */
+export interface OpenRequest {
+  storage: StorageKind;
+  name: string;
+  latencyMs: number;
+  /** Wait for another tab to let go of the tree instead of failing at once. */
+  wait: boolean;
+  maxMsize?: number;
+  /** Memory store only: its size limit in bytes. */
+  quotaBytes?: number;
+  /** Print every 9P request and reply to the worker's console. */
+  debug: boolean;
+}
+
+export interface ServerStats {
+  storage: StorageKind;
+  name: string;
+  chunkSize: number;
+  /** 9P sessions open now. */
+  sessions: number;
+  /** Counters over every session since the tree was opened. */
+  requests: SessionStats;
+  /** Milliseconds from open() to the first request being servable. */
+  openMs: number;
+}
+
+/** The worker's control plane, reached through Comlink (the 9P data path is a raw MessagePort). */
+export interface WorkerControl {
+  open(req: OpenRequest): Promise<{ chunkSize: number; openMs: number }>;
+  /** Start a 9P session on this port (transferred). */
+  connect(port: MessagePort): void;
+  stats(): ServerStats;
+  fsck(): Promise<FsckReport>;
+  usage(): Promise<StoreUsage>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,132 @@
+/**
+ * worker9p's page API: a 9P2000.L file server in a dedicated Web Worker, its
+ * tree kept in OPFS, IndexedDB or memory.
+ *
+ *   const server = await createFileServer({ storage: "opfs", name: "home" });
+ *   const port = server.connect();                       // a raw 9P session
+ *   new V86({ filesystem: { handle9p: server.handle9p } }); // or hand it to v86
+ */
+import * as Comlink from "comlink";
+import type { FsckReport } from "./fs/types.js";
+import type { ServerStats, StorageKind, WorkerControl } from "./host/protocol.js";
+import type { StoreUsage } from "./storage/store.js";
+import { createHandle9p, type Handle9p } from "./transport/handle9p.js";
+
+export type { StorageKind, ServerStats } from "./host/protocol.js";
+export type { FsckReport } from "./fs/types.js";
+export type { StoreUsage } from "./storage/store.js";
+export { Client, type ClientTransport } from "./client/client.js";
+export { portTransport } from "./client/transports.js";
+export { createHandle9p, type Handle9p } from "./transport/handle9p.js";
+export { Server, type ServerOptions } from "./server/server.js";
+export { FileSystem } from "./fs/filesystem.js";
+export { MemoryStore } from "./storage/memory.js";
+export { serveMessagePort } from "./transport/messageport.js";
+export { Errno, FsError } from "./protocol/errno.js";
+
+export interface FileServerOptions {
+  /** Where the tree lives. */
+  storage: StorageKind;
+  /** Which tree (several may coexist, one owner each). Default "default". */
+  name?: string;
+  /** Test hook: reads and writes of files named `slow*` wait this long first, abortably. */
+  latencyMs?: number;
+  /** If another tab owns the tree, wait for it instead of failing at once. */
+  wait?: boolean;
+  /** Largest msize agreed with a client (default 1 MiB; v86's virtio caps at 512000 anyway). */
+  maxMsize?: number;
+  /** Memory storage only: size limit in bytes (default 2 GiB). */
+  quotaBytes?: number;
+  /** Log every 9P request and reply in the worker's console. */
+  debug?: boolean;
+  /** A worker you built yourself from worker9p's `worker/browser.ts` (default: the bundled one). */
+  worker?: Worker;
+}
+
+export interface FileServerControl {
+  stats(): Promise<ServerStats>;
+  fsck(): Promise<FsckReport>;
+  usage(): Promise<StoreUsage>;
+  /** Ask the browser to exempt this origin's storage from eviction (navigator.storage.persist()). */
+  persist(): Promise<boolean>;
+}
+
+export interface FileServer {
+  readonly storage: StorageKind;
+  readonly name: string;
+  /** A fresh 9P session: each message either way is one whole 9P frame as a (transferred) ArrayBuffer. */
+  connect(): MessagePort;
+  /** v86's `filesystem.handle9p` hook, bound to one session of this server. */
+  readonly handle9p: Handle9p;
+  readonly control: FileServerControl;
+  /** End every session, close the tree, release it to other tabs, and stop the worker. */
+  close(): Promise<void>;
+}
+
+export async function createFileServer(options: FileServerOptions): Promise<FileServer> {
+  const name = options.name ?? "default";
+  const worker = options.worker ?? new Worker(new URL("../worker/browser.ts", import.meta.url), { type: "module", name: `worker9p:${name}` });
+  const remote = Comlink.wrap<WorkerControl>(worker);
+  try {
+    await remote.open({
+      storage: options.storage,
+      name,
+      latencyMs: options.latencyMs ?? 0,
+      wait: options.wait ?? false,
+      debug: options.debug ?? false,
+      ...(options.maxMsize !== undefined ? { maxMsize: options.maxMsize } : {}),
+      ...(options.quotaBytes !== undefined ? { quotaBytes: options.quotaBytes } : {}),
+    });
+  } catch (e) {
+    remote[Comlink.releaseProxy]();
+    worker.terminate();
+    throw e;
+  }
+
+  const connect = (): MessagePort => {
+    const { port1, port2 } = new MessageChannel();
+    void remote.connect(Comlink.transfer(port2, [port2]));
+    return port1;
+  };
+
+  let v86Hook: Handle9p | undefined;
+  const handle9p: Handle9p = (req, reply) => {
+    v86Hook ??= createHandle9p(connect());
+    v86Hook(req, reply);
+  };
+
+  let closed = false;
+  return {
+    storage: options.storage,
+    name,
+    connect,
+    handle9p,
+    control: {
+      stats: () => remote.stats(),
+      fsck: () => remote.fsck(),
+      usage: () => remote.usage(),
+      persist: async () => (typeof navigator !== "undefined" && navigator.storage?.persist ? navigator.storage.persist() : false),
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        await remote.close();
+      } finally {
+        remote[Comlink.releaseProxy]();
+        worker.terminate();
+      }
+    },
+  };
+}
+
+/** Trees kept in this origin's IndexedDB and OPFS (memory trees vanish with their worker). */
+export async function listTrees(): Promise<{ storage: Exclude<StorageKind, "memory">; name: string }[]> {
+  if (typeof indexedDB === "undefined" || !indexedDB.databases) return [];
+  const out: { storage: Exclude<StorageKind, "memory">; name: string }[] = [];
+  for (const db of await indexedDB.databases()) {
+    const m = /^worker9p-(idb|opfs):(.*)$/.exec(db.name ?? "");
+    if (m) out.push({ storage: m[1] === "idb" ? "indexeddb" : "opfs", name: m[2]! });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name) || a.storage.localeCompare(b.storage));
+}
