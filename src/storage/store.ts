@@ -61,7 +61,9 @@ export interface EntryRecord {
 }
 
 export interface StoreTx {
+  /** The caller must not modify the returned record (a backend may share it): put a new one instead. Same for entries. */
   getInode(ino: number): Promise<InodeRecord | undefined>;
+  /** The store may keep `rec` itself (MemoryStore freezes it): the caller must not modify it afterwards. */
   putInode(rec: InodeRecord): Promise<void>;
   deleteInode(ino: number): Promise<void>;
 

@@ -1,0 +1,118 @@
+import type { InodeRecord, StoreTx } from "../storage/store.js";
+
+/**
+ * File contents as chunks over a StoreTx. Invariant kept by every writer:
+ * no chunk is stored at an index ≥ ceil(size / chunkSize), and a stored chunk
+ * may be shorter than chunkSize — bytes past its end (up to EOF) read as zeros.
+ * That lets a write past EOF skip reading chunks it knows are absent, and lets
+ * small files cost their size rather than a whole chunk.
+ */
+
+export function chunkSlots(size: number, chunkSize: number): number {
+  return Math.ceil(size / chunkSize);
+}
+
+/** Copy up to dest.length bytes at `offset` into dest; holes (and short chunks) read as zeros. */
+export async function readData(tx: StoreTx, rec: InodeRecord, offset: number, dest: Uint8Array, chunkSize: number): Promise<number> {
+  if (offset >= rec.size || dest.length === 0) return 0;
+  const n = Math.min(dest.length, rec.size - offset);
+  for (let done = 0; done < n; ) {
+    const pos = offset + done;
+    const index = Math.floor(pos / chunkSize);
+    const within = pos - index * chunkSize;
+    const take = Math.min(chunkSize - within, n - done);
+    const chunk = rec.chunks > 0 ? await tx.getChunk(rec.ino, index) : undefined;
+    copyOut(chunk, within, take, dest, done);
+    done += take;
+  }
+  return n;
+}
+
+function copyOut(chunk: Uint8Array | undefined, within: number, take: number, dest: Uint8Array, at: number): void {
+  const avail = chunk ? Math.max(0, Math.min(take, chunk.length - within)) : 0;
+  if (avail > 0) dest.set(chunk!.subarray(within, within + avail), at);
+  if (avail < take) dest.fill(0, at + avail, at + take);
+}
+
+/**
+ * Write `data` at `offset`, updating rec.size and rec.chunks (rec must be the
+ * transaction's private copy). Only touched chunks are read, and a chunk the
+ * write covers entirely is not read at all. The store always gets fresh
+ * buffers: `data` is a view into a network frame.
+ */
+export async function writeData(tx: StoreTx, rec: InodeRecord, offset: number, data: Uint8Array, chunkSize: number): Promise<void> {
+  const slots = chunkSlots(rec.size, chunkSize);
+  const dense = rec.chunks === slots;
+  for (let done = 0; done < data.length; ) {
+    const pos = offset + done;
+    const index = Math.floor(pos / chunkSize);
+    const within = pos - index * chunkSize;
+    const take = Math.min(chunkSize - within, data.length - done);
+    const src = data.subarray(done, done + take);
+    // Nothing is stored past EOF or in a file with no chunks; in a dense file every slot is stored.
+    const mayExist = index < slots && rec.chunks > 0;
+    let existed: boolean;
+    let buf: Uint8Array;
+    if (take === chunkSize) {
+      existed = mayExist && (dense || (await tx.getChunk(rec.ino, index)) !== undefined);
+      buf = src.slice();
+    } else {
+      const old = mayExist ? await tx.getChunk(rec.ino, index) : undefined;
+      existed = old !== undefined;
+      buf = merged(old, within, src);
+    }
+    await tx.putChunk(rec.ino, index, buf);
+    if (!existed) rec.chunks++;
+    done += take;
+  }
+  if (offset + data.length > rec.size) rec.size = offset + data.length;
+}
+
+function merged(old: Uint8Array | undefined, within: number, src: Uint8Array): Uint8Array {
+  const buf = new Uint8Array(Math.max(old?.length ?? 0, within + src.length));
+  if (old) buf.set(old);
+  buf.set(src, within);
+  return buf;
+}
+
+/**
+ * Set the size to `newSize`. Growing just moves EOF (a hole); shrinking drops
+ * the chunks past the end and cuts the last partial chunk so that growing
+ * again later reads zeros there.
+ */
+export async function truncateData(tx: StoreTx, rec: InodeRecord, newSize: number, chunkSize: number): Promise<void> {
+  if (newSize < rec.size && rec.chunks > 0) {
+    const keep = chunkSlots(newSize, chunkSize);
+    const removed = await countStored(tx, rec, keep, chunkSlots(rec.size, chunkSize), chunkSize);
+    await tx.deleteChunksFrom(rec.ino, keep);
+    rec.chunks -= removed;
+    await trimTail(tx, rec.ino, newSize, chunkSize);
+  }
+  rec.size = newSize;
+}
+
+/** How many chunks are stored in [from, to): free for dense files, else probes the smaller side. */
+async function countStored(tx: StoreTx, rec: InodeRecord, from: number, to: number, chunkSize: number): Promise<number> {
+  if (rec.chunks === chunkSlots(rec.size, chunkSize)) return to - from;
+  if (to - from <= from) return probe(tx, rec.ino, from, to);
+  return rec.chunks - (await probe(tx, rec.ino, 0, from));
+}
+
+async function probe(tx: StoreTx, ino: number, from: number, to: number): Promise<number> {
+  let n = 0;
+  for (let i = from; i < to; i++) if ((await tx.getChunk(ino, i)) !== undefined) n++;
+  return n;
+}
+
+async function trimTail(tx: StoreTx, ino: number, newSize: number, chunkSize: number): Promise<void> {
+  const tail = newSize % chunkSize;
+  if (tail === 0) return;
+  const index = (newSize - tail) / chunkSize;
+  const chunk = await tx.getChunk(ino, index);
+  if (chunk && chunk.length > tail) await tx.putChunk(ino, index, chunk.slice(0, tail));
+}
+
+/** Chunks stored for `rec` by probing every slot up to EOF (fsck). */
+export async function countChunks(tx: StoreTx, rec: InodeRecord, chunkSize: number): Promise<number> {
+  return probe(tx, rec.ino, 0, chunkSlots(rec.size, chunkSize));
+}

@@ -1,0 +1,675 @@
+import { AT_REMOVEDIR, DirentType, LockType, Mode, OpenFlags, QidType, SetattrMask, XattrFlags } from "../protocol/constants.js";
+import { Errno, FsError, isFsError } from "../protocol/errno.js";
+import type { Attr, DirEntry, GetlockRequest, LockRequest, Qid, SetattrRequest, StatFs, Timespec } from "../protocol/messages.js";
+import type { InodeRecord, Store, StoreTx } from "../storage/store.js";
+import { attrOf, BLKSIZE, dtypeOf, isDir, isReg, isSymlink, makedev, newInode, nowTimespec, qidOf, qidOfDtype } from "./attr.js";
+import { MAX_FILE_SIZE, ROOT_INO, XATTR_SIZE_MAX } from "./constants.js";
+import { readData, truncateData, writeData } from "./data.js";
+import { fsckStore } from "./fsck.js";
+import { InodeEdits } from "./inode-edits.js";
+import { delay, latencyFor } from "./latency.js";
+import { LockTable } from "./lock-table.js";
+import { addOrphan, allocIno, META_NEXT_INO, META_ORPHANS, readOrphans, removeOrphan } from "./meta.js";
+import { checkLookupName, checkNewName, checkXattrName, isDotName, utf8Length } from "./names.js";
+import type { CreateResult, FileSystemApi, FsckReport, LockOwner, OpContext, OpenResult, WalkResult } from "./types.js";
+
+export interface FileSystemOptions {
+  /** Delay before reads and writes of files reached by a name starting with "slow" (flush tests); 0, off, by default. */
+  latencyMs?: number;
+  /** Owner of the root directory when the store is new. */
+  uid?: number;
+  gid?: number;
+}
+
+/** Cookies 1 and 2 are "." and ".."; stored entries get cookies from 3 on. */
+const FIRST_COOKIE = 3;
+/** Linux statfs f_type of a v9fs mount. */
+const V9FS_MAGIC = 0x01021997;
+const FSID = 0x77397066; // "w9pf"
+/** PATH_MAX: a symlink target this long is ENAMETOOLONG. */
+const PATH_MAX = 4096;
+/** Symlinks are always rwxrwxrwx on Linux. */
+const SYMLINK_MODE = Mode.IFLNK | 0o777;
+
+/** In-memory consequences of a commit, applied only once it happened. */
+interface Effects {
+  /** Unlinked while referenced: kept until the last release. */
+  orphaned: number[];
+  /** Deleted in the transaction. */
+  freed: number[];
+}
+
+type Step = { rec: InodeRecord; parent: number; name: string };
+
+async function needInode(tx: StoreTx, ino: number): Promise<InodeRecord> {
+  const rec = await tx.getInode(ino);
+  if (!rec) throw new FsError(Errno.ENOENT, `inode ${ino}`);
+  return rec;
+}
+
+async function isEmptyDir(tx: StoreTx, ino: number): Promise<boolean> {
+  return (await tx.listEntries(ino, 0, 1)).length === 0;
+}
+
+function touchDir(d: InodeRecord, t: Timespec): void {
+  d.mtime = t;
+  d.ctime = t;
+  d.version++;
+}
+
+function checkOpenFlags(rec: InodeRecord, flags: number): void {
+  const writing = (flags & OpenFlags.ACCMODE) !== OpenFlags.RDONLY || (flags & OpenFlags.TRUNC) !== 0;
+  if (isDir(rec.mode) && writing) throw new FsError(Errno.EISDIR);
+  if (flags & OpenFlags.DIRECTORY && !isDir(rec.mode)) throw new FsError(Errno.ENOTDIR);
+}
+
+function truncatesOnOpen(flags: number): boolean {
+  return (flags & OpenFlags.TRUNC) !== 0 && (flags & OpenFlags.ACCMODE) !== OpenFlags.RDONLY;
+}
+
+function dotEntry(name: string, ino: number, cookie: number): DirEntry {
+  return { qid: { type: QidType.DIR, version: 0, path: ino }, offset: cookie, type: DirentType.DIR, name };
+}
+
+/** mknod(2): type 0 means a regular file; directories are mkdir's (EPERM). */
+function mknodMode(mode: number): number {
+  const type = mode & Mode.IFMT;
+  const perm = mode & Mode.PERM;
+  switch (type) {
+    case 0: return Mode.IFREG | perm;
+    case Mode.IFREG: case Mode.IFCHR: case Mode.IFBLK: case Mode.IFIFO: case Mode.IFSOCK: return type | perm;
+    case Mode.IFDIR: throw new FsError(Errno.EPERM);
+    default: throw new FsError(Errno.EINVAL, "bad file type");
+  }
+}
+
+const textEncoder = new TextEncoder();
+
+/**
+ * POSIX semantics on a Store, as the Linux v9fs client expects them.
+ * Every mutation is one readwrite transaction, so an aborted request has no
+ * effect; reference counts, orphans and locks live in memory and change only
+ * after a commit.
+ */
+export class FileSystem implements FileSystemApi {
+  readonly rootIno = ROOT_INO;
+  readonly chunkSize: number;
+  private readonly latencyMs: number;
+  private readonly rootUid: number;
+  private readonly rootGid: number;
+  private readonly refs = new Map<number, number>();
+  /** Unlinked inodes kept alive by references (mirrors the "orphans" meta list for this mount). */
+  private readonly orphans = new Set<number>();
+  private readonly reclaiming = new Map<number, Promise<void>>();
+  private readonly locks = new LockTable();
+
+  constructor(readonly store: Store, options: FileSystemOptions = {}) {
+    this.chunkSize = store.chunkSize;
+    this.latencyMs = options.latencyMs ?? 0;
+    this.rootUid = options.uid ?? 0;
+    this.rootGid = options.gid ?? 0;
+  }
+
+  /** Mount: create the root on an empty store, else read only the root (lazy) and free what a crash left orphaned. */
+  static async open(store: Store, options?: FileSystemOptions): Promise<FileSystem> {
+    const fs = new FileSystem(store, options);
+    await fs.init();
+    return fs;
+  }
+
+  async init(signal?: AbortSignal): Promise<void> {
+    await this.store.transaction(
+      "readwrite",
+      async (tx) => {
+        if (!(await tx.getInode(ROOT_INO))) return this.format(tx);
+        // No fid of this mount references anything yet, so every listed orphan is garbage.
+        const orphans = await readOrphans(tx);
+        for (const ino of orphans) await freeIfUnlinked(tx, ino);
+        if (orphans.length > 0) await tx.putMeta(META_ORPHANS, []);
+      },
+      { signal },
+    );
+  }
+
+  private async format(tx: StoreTx): Promise<void> {
+    const root = newInode(ROOT_INO, Mode.IFDIR | 0o755, this.rootUid, this.rootGid, nowTimespec());
+    root.nlink = 2;
+    root.parent = ROOT_INO;
+    root.nextCookie = FIRST_COOKIE;
+    await tx.putInode(root);
+    await tx.putMeta(META_NEXT_INO, ROOT_INO + 1);
+    await tx.putMeta(META_ORPHANS, []);
+  }
+
+  // ---- references and orphans ----
+
+  retain(ino: number): void {
+    this.refs.set(ino, (this.refs.get(ino) ?? 0) + 1);
+  }
+
+  async release(ino: number): Promise<void> {
+    const n = (this.refs.get(ino) ?? 0) - 1;
+    if (n > 0) {
+      this.refs.set(ino, n);
+      return;
+    }
+    this.refs.delete(ino);
+    if (this.orphans.has(ino)) await this.reclaim(ino);
+  }
+
+  /** References currently counted on `ino` (diagnostics and tests). */
+  references(ino: number): number {
+    return this.refs.get(ino) ?? 0;
+  }
+
+  private reclaim(ino: number): Promise<void> {
+    const running = this.reclaiming.get(ino);
+    if (running) return running;
+    const p = this.reclaimWhileUnreferenced(ino).finally(() => this.reclaiming.delete(ino));
+    this.reclaiming.set(ino, p);
+    return p;
+  }
+
+  /** Not abortable: once the last reference is gone the space must come back. Loops in case a reference came and went meanwhile. */
+  private async reclaimWhileUnreferenced(ino: number): Promise<void> {
+    while (this.orphans.has(ino) && !this.refs.has(ino)) {
+      const done = await this.store.transaction("readwrite", async (tx) => {
+        if (this.refs.has(ino)) return false;
+        await freeIfUnlinked(tx, ino);
+        await removeOrphan(tx, ino);
+        return true;
+      });
+      if (done) {
+        this.orphans.delete(ino);
+        this.locks.dropInode(ino);
+      }
+    }
+  }
+
+  // ---- transaction plumbing ----
+
+  /** One readwrite transaction; edited inodes are stored when `body` returns and in-memory effects follow the commit. */
+  private async change<T>(ctx: OpContext, body: (e: InodeEdits, fx: Effects) => Promise<T>, durable = false): Promise<T> {
+    const fx: Effects = { orphaned: [], freed: [] };
+    const value = await this.store.transaction(
+      "readwrite",
+      async (tx) => {
+        const e = new InodeEdits(tx);
+        const v = await body(e, fx);
+        await e.flush();
+        return v;
+      },
+      { signal: ctx.signal, durable },
+    );
+    this.settle(fx);
+    return value;
+  }
+
+  private look<T>(ctx: OpContext, body: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.store.transaction("readonly", body, { signal: ctx.signal });
+  }
+
+  private settle(fx: Effects): void {
+    for (const ino of fx.freed) this.locks.dropInode(ino);
+    for (const ino of fx.orphaned) {
+      this.orphans.add(ino);
+      // The last reference may have gone while the transaction committed.
+      if (!this.refs.has(ino)) this.reclaim(ino).catch(() => undefined);
+    }
+  }
+
+  /** `rec` (an edited copy) just lost its last name: free it now, or keep it as an orphan while fids point at it. */
+  private async unlinked(e: InodeEdits, rec: InodeRecord, fx: Effects): Promise<void> {
+    if (this.refs.has(rec.ino)) {
+      await addOrphan(e.tx, rec.ino);
+      fx.orphaned.push(rec.ino);
+      return;
+    }
+    if (rec.chunks > 0) await e.tx.deleteChunksFrom(rec.ino, 0);
+    e.remove(rec.ino);
+    fx.freed.push(rec.ino);
+  }
+
+  /** One name of `ino` went away. */
+  private async dropName(e: InodeEdits, ino: number, t: Timespec, fx: Effects): Promise<void> {
+    const c = await e.edit(ino);
+    c.nlink = isDir(c.mode) ? 0 : Math.max(0, c.nlink - 1);
+    c.ctime = t;
+    c.version++;
+    if (c.nlink === 0) await this.unlinked(e, c, fx);
+  }
+
+  /** A directory a name is about to be added to: a directory that has not been removed. */
+  private async targetDir(e: InodeEdits, ino: number): Promise<InodeRecord> {
+    const d = await e.need(ino);
+    if (!isDir(d.mode)) throw new FsError(Errno.ENOTDIR);
+    if (d.nlink === 0) throw new FsError(Errno.ENOENT, "directory was removed");
+    return d;
+  }
+
+  /** Name `child` in `dir` with the directory's next cookie; touches the directory. */
+  private async addEntry(e: InodeEdits, dir: number, name: string, child: InodeRecord, t: Timespec): Promise<void> {
+    const d = await e.edit(dir);
+    const cookie = Math.max(d.nextCookie, FIRST_COOKIE);
+    d.nextCookie = cookie + 1;
+    touchDir(d, t);
+    await e.tx.putEntry({ dir, name, ino: child.ino, cookie, dtype: dtypeOf(child.mode) });
+  }
+
+  /** Create a new inode built by `build` as `name` in `dir` (EEXIST when taken). */
+  private async insertNew(e: InodeEdits, dir: number, name: string, build: (ino: number, t: Timespec) => InodeRecord): Promise<InodeRecord> {
+    await this.targetDir(e, dir);
+    if (await e.tx.getEntry(dir, name)) throw new FsError(Errno.EEXIST, name);
+    const t = nowTimespec();
+    const child = build(await allocIno(e.tx), t);
+    e.add(child);
+    await this.addEntry(e, dir, name, child, t);
+    if (isDir(child.mode)) (await e.edit(dir)).nlink++;
+    return child;
+  }
+
+  private async makeNode(ctx: OpContext, dir: number, name: string, build: (ino: number, t: Timespec) => InodeRecord): Promise<Qid> {
+    checkNewName(name);
+    const rec = await this.change(ctx, (e) => this.insertNew(e, dir, name, build));
+    return qidOf(rec);
+  }
+
+  private async maybeSlow(ctx: OpContext): Promise<void> {
+    const ms = latencyFor(this.latencyMs, ctx);
+    if (ms > 0) await delay(ms, ctx.signal);
+  }
+
+  // ---- lookups ----
+
+  qid(ino: number, ctx: OpContext): Promise<Qid> {
+    return this.look(ctx, async (tx) => qidOf(await needInode(tx, ino)));
+  }
+
+  walk(ino: number, names: string[], ctx: OpContext): Promise<WalkResult> {
+    return this.look(ctx, async (tx) => {
+      let cur = await needInode(tx, ino);
+      let parent = isDir(cur.mode) ? cur.parent : 0;
+      let name = "";
+      const qids: Qid[] = [];
+      for (let i = 0; i < names.length; i++) {
+        let next: Step;
+        try {
+          next = await this.step(tx, cur, names[i]!);
+        } catch (err) {
+          // Rwalk reports a partial walk with the qids it managed; only a failing first name is an error.
+          if (i === 0 || !isFsError(err)) throw err;
+          break;
+        }
+        ({ rec: cur, parent, name } = next);
+        qids.push(qidOf(cur));
+      }
+      return { qids, ino: cur.ino, parent, name };
+    });
+  }
+
+  private async step(tx: StoreTx, dir: InodeRecord, name: string): Promise<Step> {
+    if (!isDir(dir.mode)) throw new FsError(Errno.ENOTDIR);
+    if (name === ".") return { rec: dir, parent: dir.parent, name };
+    if (name === "..") {
+      const up = await needInode(tx, dir.parent);
+      return { rec: up, parent: up.parent, name };
+    }
+    checkLookupName(name);
+    const entry = await tx.getEntry(dir.ino, name);
+    if (!entry) throw new FsError(Errno.ENOENT, name);
+    return { rec: await needInode(tx, entry.ino), parent: dir.ino, name };
+  }
+
+  getattr(ino: number, ctx: OpContext): Promise<Attr> {
+    return this.look(ctx, async (tx) => attrOf(await needInode(tx, ino), this.chunkSize));
+  }
+
+  readlink(ino: number, ctx: OpContext): Promise<string> {
+    return this.look(ctx, async (tx) => {
+      const rec = await needInode(tx, ino);
+      if (!isSymlink(rec.mode)) throw new FsError(Errno.EINVAL, "not a symlink");
+      return rec.target ?? "";
+    });
+  }
+
+  readdir(ino: number, offset: number, limit: number, ctx: OpContext): Promise<DirEntry[]> {
+    return this.look(ctx, async (tx) => {
+      const d = await needInode(tx, ino);
+      if (!isDir(d.mode)) throw new FsError(Errno.ENOTDIR);
+      const out: DirEntry[] = [];
+      if (offset < 1 && out.length < limit) out.push(dotEntry(".", d.ino, 1));
+      if (offset < 2 && out.length < limit) out.push(dotEntry("..", d.parent, 2));
+      const room = limit - out.length;
+      if (room <= 0) return out;
+      for (const e of await tx.listEntries(ino, Math.max(offset, 2), room)) {
+        out.push({ qid: qidOfDtype(e.dtype, e.ino), offset: e.cookie, type: e.dtype, name: e.name });
+      }
+      return out;
+    });
+  }
+
+  async statfs(ctx: OpContext): Promise<StatFs> {
+    const next = (await this.look(ctx, (tx) => tx.getMeta<number>(META_NEXT_INO))) ?? ROOT_INO + 1;
+    const { used, quota } = await this.store.usage();
+    const blocks = Math.floor(quota / BLKSIZE);
+    const bfree = Math.max(0, Math.floor((quota - used) / BLKSIZE));
+    // No inode table: allow one inode per KiB of quota, and count every number ever handed out as used.
+    const files = Math.max(Math.floor(quota / 1024), next);
+    return { type: V9FS_MAGIC, bsize: BLKSIZE, blocks, bfree, bavail: bfree, files, ffree: files - (next - 1), fsid: FSID, namelen: 255 };
+  }
+
+  // ---- open, create, data ----
+
+  open(ino: number, flags: number, ctx: OpContext): Promise<OpenResult> {
+    if (!truncatesOnOpen(flags)) {
+      return this.look(ctx, async (tx) => {
+        const rec = await needInode(tx, ino);
+        checkOpenFlags(rec, flags);
+        return { qid: qidOf(rec), iounit: 0 };
+      });
+    }
+    return this.change(ctx, async (e) => ({ qid: qidOf(await this.openIn(e, ino, flags)), iounit: 0 }));
+  }
+
+  /** Open an existing inode inside a readwrite transaction, applying O_TRUNC. */
+  private async openIn(e: InodeEdits, ino: number, flags: number): Promise<InodeRecord> {
+    const rec = await e.need(ino);
+    checkOpenFlags(rec, flags);
+    if (!truncatesOnOpen(flags) || !isReg(rec.mode)) return rec;
+    const w = await e.edit(ino);
+    await truncateData(e.tx, w, 0, this.chunkSize);
+    const t = nowTimespec();
+    w.mtime = t;
+    w.ctime = t;
+    w.version++;
+    return w;
+  }
+
+  async create(dir: number, name: string, flags: number, mode: number, uid: number, gid: number, ctx: OpContext): Promise<CreateResult> {
+    const excl = (flags & OpenFlags.EXCL) !== 0;
+    // Linux: O_CREAT on "." or ".." is EEXIST with O_EXCL, else EISDIR (they are directories).
+    if (isDotName(name)) throw new FsError(excl ? Errno.EEXIST : Errno.EISDIR);
+    checkNewName(name);
+    const rec = await this.change(ctx, async (e) => {
+      const existing = await e.tx.getEntry(dir, name);
+      if (!existing) {
+        return this.insertNew(e, dir, name, (ino, t) => newInode(ino, Mode.IFREG | (mode & Mode.PERM), uid, gid, t));
+      }
+      if (excl) throw new FsError(Errno.EEXIST, name);
+      if (isDir((await e.need(existing.ino)).mode)) throw new FsError(Errno.EISDIR);
+      return this.openIn(e, existing.ino, flags);
+    });
+    return { qid: qidOf(rec), iounit: 0, ino: rec.ino };
+  }
+
+  async readInto(ino: number, offset: number, dest: Uint8Array, ctx: OpContext): Promise<number> {
+    await this.maybeSlow(ctx);
+    return this.look(ctx, async (tx) => {
+      const rec = await needInode(tx, ino);
+      if (isDir(rec.mode)) throw new FsError(Errno.EISDIR);
+      if (!isReg(rec.mode)) throw new FsError(Errno.EINVAL);
+      return readData(tx, rec, offset, dest, this.chunkSize);
+    });
+  }
+
+  async write(ino: number, offset: number, data: Uint8Array, append: boolean, ctx: OpContext): Promise<number> {
+    await this.maybeSlow(ctx);
+    return this.change(ctx, async (e) => {
+      const rec = await e.need(ino);
+      if (isDir(rec.mode)) throw new FsError(Errno.EISDIR);
+      if (!isReg(rec.mode)) throw new FsError(Errno.EINVAL);
+      const at = append ? rec.size : offset;
+      if (at > MAX_FILE_SIZE || at + data.length > MAX_FILE_SIZE) throw new FsError(Errno.EFBIG);
+      if (data.length === 0) return 0;
+      const w = await e.edit(ino);
+      await writeData(e.tx, w, at, data, this.chunkSize);
+      const t = nowTimespec();
+      w.mtime = t;
+      w.ctime = t;
+      w.version++;
+      return data.length;
+    });
+  }
+
+  async setattr(ino: number, req: SetattrRequest, ctx: OpContext): Promise<void> {
+    const v = req.valid;
+    if (v === 0) return;
+    await this.change(ctx, async (e) => {
+      const rec = await e.edit(ino);
+      const t = nowTimespec();
+      if (v & SetattrMask.SIZE) await this.resize(e.tx, rec, req.size, t);
+      if (v & SetattrMask.MODE) rec.mode = (rec.mode & Mode.IFMT) | (req.mode & Mode.PERM);
+      if (v & SetattrMask.UID) rec.uid = req.uid;
+      if (v & SetattrMask.GID) rec.gid = req.gid;
+      if (v & SetattrMask.ATIME) rec.atime = v & SetattrMask.ATIME_SET ? { sec: req.atime.sec, nsec: req.atime.nsec } : t;
+      if (v & SetattrMask.MTIME) rec.mtime = v & SetattrMask.MTIME_SET ? { sec: req.mtime.sec, nsec: req.mtime.nsec } : t;
+      // Every attribute change is a status change, and CTIME alone asks for exactly that.
+      rec.ctime = t;
+      rec.version++;
+    });
+  }
+
+  private async resize(tx: StoreTx, rec: InodeRecord, size: number, t: Timespec): Promise<void> {
+    if (isDir(rec.mode)) throw new FsError(Errno.EISDIR);
+    if (!isReg(rec.mode)) throw new FsError(Errno.EINVAL);
+    if (size > MAX_FILE_SIZE) throw new FsError(Errno.EFBIG);
+    if (size === rec.size) return;
+    await truncateData(tx, rec, size, this.chunkSize);
+    rec.mtime = t;
+  }
+
+  fsync(ino: number, ctx: OpContext): Promise<void> {
+    return this.change(ctx, async (e) => void (await e.need(ino)), true);
+  }
+
+  // ---- namespace changes ----
+
+  mkdir(dir: number, name: string, mode: number, uid: number, gid: number, ctx: OpContext): Promise<Qid> {
+    return this.makeNode(ctx, dir, name, (ino, t) => {
+      const rec = newInode(ino, Mode.IFDIR | (mode & Mode.PERM), uid, gid, t);
+      rec.nlink = 2;
+      rec.parent = dir;
+      rec.nextCookie = FIRST_COOKIE;
+      return rec;
+    });
+  }
+
+  async symlink(dir: number, name: string, target: string, uid: number, gid: number, ctx: OpContext): Promise<Qid> {
+    if (target.length === 0) throw new FsError(Errno.ENOENT, "empty symlink target");
+    const size = utf8Length(target);
+    if (size >= PATH_MAX) throw new FsError(Errno.ENAMETOOLONG);
+    return this.makeNode(ctx, dir, name, (ino, t) => ({ ...newInode(ino, SYMLINK_MODE, uid, gid, t), target, size }));
+  }
+
+  async mknod(dir: number, name: string, mode: number, major: number, minor: number, uid: number, gid: number, ctx: OpContext): Promise<Qid> {
+    const full = mknodMode(mode);
+    const type = full & Mode.IFMT;
+    const rdev = type === Mode.IFCHR || type === Mode.IFBLK ? makedev(major, minor) : 0;
+    return this.makeNode(ctx, dir, name, (ino, t) => ({ ...newInode(ino, full, uid, gid, t), rdev }));
+  }
+
+  async link(dir: number, name: string, target: number, ctx: OpContext): Promise<void> {
+    checkNewName(name);
+    await this.change(ctx, async (e) => {
+      await this.targetDir(e, dir);
+      if (await e.tx.getEntry(dir, name)) throw new FsError(Errno.EEXIST, name);
+      const rec = await e.need(target);
+      if (isDir(rec.mode)) throw new FsError(Errno.EPERM, "hard link to a directory");
+      if (rec.nlink === 0) throw new FsError(Errno.ENOENT, "file was removed");
+      const t = nowTimespec();
+      const w = await e.edit(target);
+      w.nlink++;
+      w.ctime = t;
+      w.version++;
+      await this.addEntry(e, dir, name, w, t);
+    });
+  }
+
+  async unlink(dir: number, name: string, flags: number, ctx: OpContext): Promise<void> {
+    const rmdir = (flags & AT_REMOVEDIR) !== 0;
+    // What Linux's VFS answers for these before any file system sees them.
+    if (name === ".") throw new FsError(rmdir ? Errno.EINVAL : Errno.EISDIR);
+    if (name === "..") throw new FsError(rmdir ? Errno.ENOTEMPTY : Errno.EISDIR);
+    checkLookupName(name);
+    await this.change(ctx, async (e, fx) => {
+      if (!isDir((await e.need(dir)).mode)) throw new FsError(Errno.ENOTDIR);
+      const entry = await e.tx.getEntry(dir, name);
+      if (!entry) throw new FsError(Errno.ENOENT, name);
+      const childIsDir = isDir((await e.need(entry.ino)).mode);
+      if (rmdir && !childIsDir) throw new FsError(Errno.ENOTDIR);
+      if (!rmdir && childIsDir) throw new FsError(Errno.EISDIR);
+      if (childIsDir && !(await isEmptyDir(e.tx, entry.ino))) throw new FsError(Errno.ENOTEMPTY);
+      await e.tx.deleteEntry(dir, name);
+      const t = nowTimespec();
+      const d = await e.edit(dir);
+      touchDir(d, t);
+      if (childIsDir) d.nlink--;
+      await this.dropName(e, entry.ino, t, fx);
+    });
+  }
+
+  async rename(oldDir: number, oldName: string, newDir: number, newName: string, ctx: OpContext): Promise<void> {
+    if (isDotName(oldName) || isDotName(newName)) throw new FsError(Errno.EBUSY);
+    checkLookupName(oldName);
+    checkNewName(newName);
+    await this.change(ctx, async (e, fx) => {
+      if (!isDir((await e.need(oldDir)).mode)) throw new FsError(Errno.ENOTDIR);
+      await this.targetDir(e, newDir);
+      const from = await e.tx.getEntry(oldDir, oldName);
+      if (!from) throw new FsError(Errno.ENOENT, oldName);
+      const to = await e.tx.getEntry(newDir, newName);
+      // Two names of one inode: POSIX says succeed and do nothing.
+      if (to && to.ino === from.ino) return;
+      const moving = await e.need(from.ino);
+      const movingDir = isDir(moving.mode);
+      const crossDir = oldDir !== newDir;
+      if (movingDir && crossDir) await this.checkNotBelow(e, from.ino, newDir);
+      if (to) await this.checkReplace(e, movingDir, to.ino);
+      const t = nowTimespec();
+      await e.tx.deleteEntry(oldDir, oldName);
+      if (to) {
+        await this.dropName(e, to.ino, t, fx);
+        if (movingDir) (await e.edit(newDir)).nlink--;
+      }
+      // putEntry replaces the old target's entry in the same step.
+      await this.addEntry(e, newDir, newName, moving, t);
+      const m = await e.edit(from.ino);
+      m.ctime = t;
+      m.version++;
+      if (movingDir && crossDir) {
+        m.parent = newDir;
+        (await e.edit(oldDir)).nlink--;
+        (await e.edit(newDir)).nlink++;
+      }
+      if (crossDir) touchDir(await e.edit(oldDir), t);
+    });
+  }
+
+  /** Moving directory `moved` under `dir` must not put it inside itself (EINVAL): walk up from `dir`. */
+  private async checkNotBelow(e: InodeEdits, moved: number, dir: number): Promise<void> {
+    for (let cur = dir; ; ) {
+      if (cur === moved) throw new FsError(Errno.EINVAL, "directory moved into itself");
+      if (cur === ROOT_INO) return;
+      const rec = await e.get(cur);
+      if (!rec || rec.parent === cur) return;
+      cur = rec.parent;
+    }
+  }
+
+  private async checkReplace(e: InodeEdits, movingDir: boolean, target: number): Promise<void> {
+    const rec = await e.need(target);
+    const targetDir = isDir(rec.mode);
+    if (movingDir && !targetDir) throw new FsError(Errno.ENOTDIR);
+    if (!movingDir && targetDir) throw new FsError(Errno.EISDIR);
+    if (targetDir && !(await isEmptyDir(e.tx, target))) throw new FsError(Errno.ENOTEMPTY);
+  }
+
+  // ---- extended attributes ----
+
+  getxattr(ino: number, name: string, ctx: OpContext): Promise<Uint8Array> {
+    return this.look(ctx, async (tx) => {
+      const rec = await needInode(tx, ino);
+      const found = rec.xattrs?.find(([n]) => n === name);
+      if (!found) throw new FsError(Errno.ENODATA, name);
+      return found[1].slice();
+    });
+  }
+
+  listxattr(ino: number, ctx: OpContext): Promise<Uint8Array> {
+    return this.look(ctx, async (tx) => {
+      const rec = await needInode(tx, ino);
+      const parts = (rec.xattrs ?? []).map(([n]) => textEncoder.encode(n));
+      const out = new Uint8Array(parts.reduce((s, p) => s + p.length + 1, 0));
+      let at = 0;
+      for (const p of parts) {
+        out.set(p, at);
+        at += p.length + 1; // the NUL is already there
+      }
+      return out;
+    });
+  }
+
+  async setxattr(ino: number, name: string, value: Uint8Array | null, flags: number, ctx: OpContext): Promise<void> {
+    checkXattrName(name);
+    if (value && value.length > XATTR_SIZE_MAX) throw new FsError(Errno.E2BIG);
+    // Copy now: the value may be a view into a network frame.
+    const stored = value?.slice() ?? null;
+    await this.change(ctx, async (e) => {
+      const rec = await e.edit(ino);
+      rec.xattrs = nextXattrs(rec.xattrs ?? [], name, stored, flags);
+      if (rec.xattrs.length === 0) delete rec.xattrs;
+      rec.ctime = nowTimespec();
+      rec.version++;
+    });
+  }
+
+  // ---- locks ----
+
+  lock(ino: number, owner: LockOwner, req: LockRequest): number {
+    return this.locks.lock(ino, owner, req.type, req.start, req.length);
+  }
+
+  getlock(ino: number, owner: LockOwner, req: GetlockRequest): GetlockRequest {
+    const c = this.locks.conflict(ino, owner, req.type, req.start, req.length);
+    if (!c) return { ...req, type: LockType.UNLCK };
+    return {
+      type: c.type,
+      start: c.start,
+      length: c.end === Infinity ? 0 : c.end - c.start,
+      procId: c.owner.procId,
+      clientId: c.owner.clientId,
+    };
+  }
+
+  releaseLocks(owner: LockOwner, ino?: number): void {
+    this.locks.releaseOwner(owner, ino);
+  }
+
+  releaseSessionLocks(session: number): void {
+    this.locks.releaseSession(session);
+  }
+
+  fsck(signal?: AbortSignal): Promise<FsckReport> {
+    return fsckStore(this.store, signal);
+  }
+}
+
+/** Delete `ino` and its data if it has no names left (a listed orphan that was re-linked is left alone). */
+async function freeIfUnlinked(tx: StoreTx, ino: number): Promise<void> {
+  const rec = await tx.getInode(ino);
+  if (!rec || rec.nlink !== 0) return;
+  await tx.deleteChunksFrom(ino, 0);
+  await tx.deleteInode(ino);
+}
+
+/** setxattr(2) on a [name, value] list: value null removes; CREATE/REPLACE as in Linux. */
+function nextXattrs(list: [string, Uint8Array][], name: string, value: Uint8Array | null, flags: number): [string, Uint8Array][] {
+  const i = list.findIndex(([n]) => n === name);
+  if (value === null) {
+    if (i < 0) throw new FsError(Errno.ENODATA, name);
+    return list.filter((_, j) => j !== i);
+  }
+  if (i >= 0 && flags & XattrFlags.CREATE) throw new FsError(Errno.EEXIST, name);
+  if (i < 0 && flags & XattrFlags.REPLACE) throw new FsError(Errno.ENODATA, name);
+  return i >= 0 ? list.map((x, j): [string, Uint8Array] => (j === i ? [name, value] : x)) : [...list, [name, value]];
+}

@@ -1,0 +1,168 @@
+import type { EntryRecord, InodeRecord, Store, StoreTx } from "../storage/store.js";
+import { dtypeOf, isDir, isReg, isSymlink } from "./attr.js";
+import { ROOT_INO } from "./constants.js";
+import { chunkSlots } from "./data.js";
+import { META_NEXT_INO, readOrphans } from "./meta.js";
+import { isDotName, utf8Length } from "./names.js";
+import type { FsckReport } from "./types.js";
+
+const PAGE = 1024;
+
+/**
+ * What a store may offer beyond StoreTx so fsck can see chunks that probing
+ * cannot find (past EOF, or of deleted inodes). MemoryStore has it.
+ */
+export interface ChunkListing {
+  debugChunkIndices(ino: number): number[];
+  debugChunkOwners(): number[];
+}
+
+function chunkListingOf(store: Store): ChunkListing | undefined {
+  const s = store as Partial<ChunkListing>;
+  return typeof s.debugChunkIndices === "function" && typeof s.debugChunkOwners === "function" ? (s as ChunkListing) : undefined;
+}
+/** Cookies 1 and 2 are "." and "..": stored entries start here. */
+const FIRST_COOKIE = 3;
+
+/**
+ * Check the tree's invariants in one readonly transaction, using only StoreTx
+ * methods so every backend can be checked the same way. Unreachable inodes are
+ * found by probing every number below the inode counter.
+ */
+export function fsckStore(store: Store, signal?: AbortSignal): Promise<FsckReport> {
+  return store.transaction(
+    "readonly",
+    async (tx) => {
+      const c = new Checker(tx, store.chunkSize, chunkListingOf(store));
+      await c.run();
+      return { ok: c.problems.length === 0, problems: c.problems };
+    },
+    { signal },
+  );
+}
+
+class Checker {
+  readonly problems: string[] = [];
+  private readonly seen = new Map<number, InodeRecord>();
+  /** Entries naming each inode. */
+  private readonly links = new Map<number, number>();
+  private readonly subdirs = new Map<number, number>();
+
+  constructor(
+    private readonly tx: StoreTx,
+    private readonly chunkSize: number,
+    private readonly listing: ChunkListing | undefined,
+  ) {}
+
+  async run(): Promise<void> {
+    const root = await this.tx.getInode(ROOT_INO);
+    if (!root) return void this.problems.push("root inode missing");
+    if (!isDir(root.mode)) this.problems.push("root is not a directory");
+    if (root.parent !== ROOT_INO) this.problems.push(`root parent is ${root.parent}`);
+    this.seen.set(ROOT_INO, root);
+    const pending = [root];
+    for (let d = pending.pop(); d; d = pending.pop()) await this.scanDir(d, pending);
+    for (const rec of this.seen.values()) await this.checkInode(rec);
+    const orphans = new Set(await readOrphans(this.tx));
+    await this.checkOrphans(orphans);
+    await this.checkUnreachable(orphans);
+    this.checkChunkOwners(orphans);
+  }
+
+  private async scanDir(dir: InodeRecord, pending: InodeRecord[]): Promise<void> {
+    let after = 0;
+    for (;;) {
+      const page = await this.tx.listEntries(dir.ino, after, PAGE);
+      for (const e of page) {
+        this.checkEntryShape(dir, e, after);
+        after = e.cookie;
+        await this.visitEntry(dir, e, pending);
+      }
+      if (page.length < PAGE) return;
+    }
+  }
+
+  private checkEntryShape(dir: InodeRecord, e: EntryRecord, prevCookie: number): void {
+    const where = `entry ${dir.ino}/${JSON.stringify(e.name)}`;
+    if (e.dir !== dir.ino) this.problems.push(`${where} says dir ${e.dir}`);
+    if (e.cookie <= prevCookie) this.problems.push(`${where} cookie ${e.cookie} out of order`);
+    if (e.cookie < FIRST_COOKIE || e.cookie >= dir.nextCookie) this.problems.push(`${where} cookie ${e.cookie} outside [3, ${dir.nextCookie})`);
+    if (e.name.length === 0 || isDotName(e.name) || e.name.includes("/") || e.name.includes("\0") || utf8Length(e.name) > 255) {
+      this.problems.push(`${where} has an invalid name`);
+    }
+  }
+
+  private async visitEntry(dir: InodeRecord, e: EntryRecord, pending: InodeRecord[]): Promise<void> {
+    const where = `entry ${dir.ino}/${JSON.stringify(e.name)}`;
+    const child = this.seen.get(e.ino) ?? (await this.tx.getInode(e.ino));
+    if (!child) return void this.problems.push(`${where} points to missing inode ${e.ino}`);
+    if (e.dtype !== dtypeOf(child.mode)) this.problems.push(`${where} dtype ${e.dtype} but inode ${e.ino} is ${dtypeOf(child.mode)}`);
+    this.links.set(e.ino, (this.links.get(e.ino) ?? 0) + 1);
+    if (!isDir(child.mode)) {
+      this.seen.set(e.ino, child);
+      return;
+    }
+    if (this.seen.has(e.ino)) return void this.problems.push(`directory ${e.ino} is linked more than once (${where})`);
+    if (child.parent !== dir.ino) this.problems.push(`directory ${e.ino} has parent ${child.parent}, found in ${dir.ino}`);
+    this.subdirs.set(dir.ino, (this.subdirs.get(dir.ino) ?? 0) + 1);
+    this.seen.set(e.ino, child);
+    pending.push(child);
+  }
+
+  private async checkInode(rec: InodeRecord): Promise<void> {
+    const want = isDir(rec.mode) ? 2 + (this.subdirs.get(rec.ino) ?? 0) : (this.links.get(rec.ino) ?? 0);
+    if (rec.nlink !== want) this.problems.push(`inode ${rec.ino} nlink ${rec.nlink}, expected ${want}`);
+    await this.checkData(rec);
+  }
+
+  private async checkData(rec: InodeRecord): Promise<void> {
+    if (isSymlink(rec.mode) && (rec.target === undefined || utf8Length(rec.target) !== rec.size)) {
+      this.problems.push(`symlink ${rec.ino} target does not match its size`);
+    }
+    if (!isReg(rec.mode)) {
+      if (rec.chunks !== 0) this.problems.push(`inode ${rec.ino} is not a regular file but has ${rec.chunks} chunks`);
+      return;
+    }
+    const slots = chunkSlots(rec.size, this.chunkSize);
+    // Without a listing, probe every slot up to EOF and the first one past it.
+    const indices = this.listing?.debugChunkIndices(rec.ino) ?? [...Array(slots + 1).keys()];
+    let stored = 0;
+    for (const i of indices) {
+      const c = await this.tx.getChunk(rec.ino, i);
+      if (!c) continue;
+      if (i >= slots) {
+        this.problems.push(`inode ${rec.ino} has a chunk past EOF (index ${i})`);
+        continue;
+      }
+      stored++;
+      const room = Math.min(this.chunkSize, rec.size - i * this.chunkSize);
+      if (c.length > room) this.problems.push(`inode ${rec.ino} chunk ${i} holds ${c.length} bytes, room for ${room}`);
+    }
+    if (stored !== rec.chunks) this.problems.push(`inode ${rec.ino} counts ${rec.chunks} chunks, ${stored} stored`);
+  }
+
+  private checkChunkOwners(orphans: Set<number>): void {
+    for (const ino of this.listing?.debugChunkOwners() ?? []) {
+      if (!this.seen.has(ino) && !orphans.has(ino)) this.problems.push(`chunks stored for inode ${ino}, which is not in the tree`);
+    }
+  }
+
+  private async checkOrphans(orphans: Set<number>): Promise<void> {
+    for (const ino of orphans) {
+      const rec = await this.tx.getInode(ino);
+      if (!rec) this.problems.push(`orphan ${ino} does not exist`);
+      else if (rec.nlink !== 0) this.problems.push(`orphan ${ino} has nlink ${rec.nlink}`);
+      else await this.checkData(rec);
+      if (this.seen.has(ino)) this.problems.push(`orphan ${ino} is still linked`);
+    }
+  }
+
+  private async checkUnreachable(orphans: Set<number>): Promise<void> {
+    const next = (await this.tx.getMeta<number>(META_NEXT_INO)) ?? ROOT_INO + 1;
+    for (let ino = ROOT_INO; ino < next; ino++) {
+      if (this.seen.has(ino) || orphans.has(ino)) continue;
+      const rec = await this.tx.getInode(ino);
+      if (rec) this.problems.push(`inode ${ino} is unreachable (nlink ${rec.nlink})`);
+    }
+  }
+}

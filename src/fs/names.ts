@@ -1,0 +1,51 @@
+import { Errno, FsError } from "../protocol/errno.js";
+import { NAME_MAX } from "./constants.js";
+
+/** UTF-8 byte length without allocating (names are checked on every create). */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const d = s.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        n += 4;
+        i++;
+      } else n += 3;
+    } else n += 3;
+  }
+  return n;
+}
+
+export function isDotName(name: string): boolean {
+  return name === "." || name === "..";
+}
+
+function tooLong(name: string): boolean {
+  // Three bytes per UTF-16 unit at most, so short names skip the count.
+  return name.length * 3 > NAME_MAX && utf8Length(name) > NAME_MAX;
+}
+
+/**
+ * A name about to be created (create, mkdir, link, symlink, mknod, rename target).
+ * "." and ".." are the caller's to reject first: the right errno depends on the operation.
+ */
+export function checkNewName(name: string): void {
+  if (name.length === 0) throw new FsError(Errno.ENOENT, "empty name");
+  if (name.includes("/") || name.includes("\0")) throw new FsError(Errno.EINVAL, "name contains '/' or NUL");
+  if (tooLong(name)) throw new FsError(Errno.ENAMETOOLONG);
+  if (isDotName(name)) throw new FsError(Errno.EEXIST, name);
+}
+
+/** A name looked up (walk, unlink, rename source): what cannot exist is ENOENT, as QEMU answers. */
+export function checkLookupName(name: string): void {
+  if (tooLong(name)) throw new FsError(Errno.ENAMETOOLONG);
+  if (name.length === 0 || name.includes("/") || name.includes("\0")) throw new FsError(Errno.ENOENT);
+}
+
+/** XATTR_NAME_MAX is 255 bytes; Linux answers a bad xattr name with ERANGE. */
+export function checkXattrName(name: string): void {
+  if (name.length === 0 || utf8Length(name) > NAME_MAX) throw new FsError(Errno.ERANGE, "bad xattr name");
+}
