@@ -72,7 +72,9 @@ function newFidFrom(from: Fid, ino: number, parent: number, name: string, isDir:
 
 export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
   async Tauth() {
-    throw new FsError(Errno.EOPNOTSUPP, "no authentication required");
+    // No auth. ENOENT is what diod answers here, and what diod's client library
+    // (libnpclient) takes as "attach without an afid"; Linux never sends Tauth.
+    throw new FsError(Errno.ENOENT, "no authentication required");
   },
 
   async Tattach(s, m, signal) {
