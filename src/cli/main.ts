@@ -3,6 +3,7 @@ import { FileSystem } from "../fs/filesystem.js";
 import { MemoryStore } from "../storage/memory.js";
 import { Server, DEFAULT_MAX_MSIZE } from "../server/server.js";
 import { serveTcp } from "../transport/tcp.js";
+import { serveWebSocket, type WebSocketListener } from "../transport/websocket.js";
 
 const USAGE = `usage: worker9p serve --listen HOST:PORT [options]
 
@@ -11,6 +12,7 @@ the process) over TCP. One 9P session per connection.
 
 options:
   --listen HOST:PORT   address to listen on (port 0 picks a free port)
+  --ws HOST:PORT       also serve 9P over WebSocket (one binary message per frame; v86's proxy_url)
   --latency-ms N       reads and writes of files named slow* wait N ms first (abortably)
   --max-msize N        largest msize agreed with clients (default ${DEFAULT_MAX_MSIZE})
   --quota-mb N         size of the in-memory tree (default 2048); past it, ENOSPC
@@ -51,6 +53,7 @@ async function serve(argv: string[]): Promise<number | undefined> {
     args: argv,
     options: {
       listen: { type: "string" },
+      ws: { type: "string" },
       "latency-ms": { type: "string" },
       "max-msize": { type: "string" },
       "quota-mb": { type: "string" },
@@ -88,8 +91,20 @@ async function serve(argv: string[]): Promise<number | undefined> {
       if (protocolErrors++ < 20) process.stderr.write(`worker9p: closed ${remote}: ${reason}\n`);
     },
   });
-  const shownHost = listener.host.includes(":") ? `[${listener.host}]` : listener.host;
-  process.stdout.write(`worker9p listening on tcp://${shownHost}:${listener.port}\n`);
+  const show = (h: string) => (h.includes(":") ? `[${h}]` : h);
+  process.stdout.write(`worker9p listening on tcp://${show(listener.host)}:${listener.port}\n`);
+  let ws: WebSocketListener | undefined;
+  if (values.ws) {
+    const w = parseListen(values.ws);
+    ws = await serveWebSocket(server, {
+      host: w.host,
+      port: w.port,
+      onProtocolError: (remote, reason) => {
+        if (protocolErrors++ < 20) process.stderr.write(`worker9p: closed ${remote}: ${reason}\n`);
+      },
+    });
+    process.stdout.write(`worker9p listening on ws://${show(ws.host)}:${ws.port}\n`);
+  }
 
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
@@ -98,6 +113,7 @@ async function serve(argv: string[]): Promise<number | undefined> {
   });
   server.close();
   await listener.close();
+  await ws?.close();
   await store.close();
   return 0;
 }

@@ -1,0 +1,60 @@
+import { WebSocketServer, type WebSocket } from "ws";
+import type { Server } from "../server/server.js";
+
+export interface WebSocketListener {
+  readonly host: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serve `server` over WebSocket: one 9P session per connection, each binary
+ * message one whole 9P frame either way (v86's `filesystem.proxy_url`).
+ * A text message or a frame whose size field disagrees with its length is
+ * broken framing and closes the connection.
+ */
+export async function serveWebSocket(
+  server: Server,
+  options: { host?: string; port?: number; onProtocolError?: (remote: string, reason: string) => void } = {},
+): Promise<WebSocketListener> {
+  const wss = new WebSocketServer({ host: options.host ?? "127.0.0.1", port: options.port ?? 0, maxPayload: server.connectionMaxFrame() });
+  await new Promise<void>((resolve, reject) => {
+    wss.once("listening", resolve);
+    wss.once("error", reject);
+  });
+  wss.on("connection", (ws: WebSocket, req) => attachWebSocket(server, ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, options.onProtocolError));
+  const addr = wss.address();
+  if (!addr || typeof addr === "string") throw new Error("WebSocket server has no TCP address");
+  return {
+    host: addr.address,
+    port: addr.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => resolve());
+      }),
+  };
+}
+
+function attachWebSocket(server: Server, ws: WebSocket, remote: string, onProtocolError?: (remote: string, reason: string) => void): void {
+  const session = server.connect({
+    send(frame) {
+      if (ws.readyState === ws.OPEN) ws.send(frame, { binary: true });
+    },
+    close(reason) {
+      onProtocolError?.(remote, reason);
+      ws.close(1002, reason.slice(0, 120));
+    },
+  });
+  ws.on("message", (data, isBinary) => {
+    if (!isBinary) {
+      onProtocolError?.(remote, "text message on a 9P WebSocket");
+      ws.close(1003, "binary 9P frames only");
+      return;
+    }
+    const buf = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
+    session.receive(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+  });
+  ws.on("close", () => session.close());
+  ws.on("error", () => ws.terminate());
+}
