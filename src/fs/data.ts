@@ -91,17 +91,10 @@ export async function truncateData(tx: StoreTx, rec: InodeRecord, newSize: numbe
   rec.size = newSize;
 }
 
-/** How many chunks are stored in [from, to): free for dense files, else probes the smaller side. */
+/** How many chunks are stored in [from, to): free for dense files, else the store counts what it holds. */
 async function countStored(tx: StoreTx, rec: InodeRecord, from: number, to: number, chunkSize: number): Promise<number> {
   if (rec.chunks === chunkSlots(rec.size, chunkSize)) return to - from;
-  if (to - from <= from) return probe(tx, rec.ino, from, to);
-  return rec.chunks - (await probe(tx, rec.ino, 0, from));
-}
-
-async function probe(tx: StoreTx, ino: number, from: number, to: number): Promise<number> {
-  let n = 0;
-  for (let i = from; i < to; i++) if ((await tx.getChunk(ino, i)) !== undefined) n++;
-  return n;
+  return tx.countChunks(rec.ino, from, to);
 }
 
 async function trimTail(tx: StoreTx, ino: number, newSize: number, chunkSize: number): Promise<void> {
@@ -112,7 +105,7 @@ async function trimTail(tx: StoreTx, ino: number, newSize: number, chunkSize: nu
   if (chunk && chunk.length > tail) await tx.putChunk(ino, index, chunk.slice(0, tail));
 }
 
-/** Chunks stored for `rec` by probing every slot up to EOF (fsck). */
+/** Chunks stored for `rec` up to EOF (fsck). */
 export async function countChunks(tx: StoreTx, rec: InodeRecord, chunkSize: number): Promise<number> {
-  return probe(tx, rec.ino, 0, chunkSlots(rec.size, chunkSize));
+  return tx.countChunks(rec.ino, 0, chunkSlots(rec.size, chunkSize));
 }

@@ -235,7 +235,6 @@ export class FileSystem implements FileSystemApi {
     const c = await e.edit(ino);
     c.nlink = isDir(c.mode) ? 0 : Math.max(0, c.nlink - 1);
     c.ctime = t;
-    c.version++;
     if (c.nlink === 0) await this.unlinked(e, c, fx);
   }
 
@@ -445,7 +444,9 @@ export class FileSystem implements FileSystemApi {
       if (v & SetattrMask.MTIME) rec.mtime = v & SetattrMask.MTIME_SET ? { sec: req.mtime.sec, nsec: req.mtime.nsec } : t;
       // Every attribute change is a status change, and CTIME alone asks for exactly that.
       rec.ctime = t;
-      rec.version++;
+      // qid.version follows the data only (as QEMU's mtime^size does): Linux compares it
+      // when it looks an inode up again, and a chmod must not make it a different file.
+      if (v & SetattrMask.SIZE) rec.version++;
     });
   }
 
@@ -500,7 +501,6 @@ export class FileSystem implements FileSystemApi {
       const w = await e.edit(target);
       w.nlink++;
       w.ctime = t;
-      w.version++;
       await this.addEntry(e, dir, name, w, t);
     });
   }
@@ -555,7 +555,6 @@ export class FileSystem implements FileSystemApi {
       await this.addEntry(e, newDir, newName, moving, t);
       const m = await e.edit(from.ino);
       m.ctime = t;
-      m.version++;
       if (movingDir && crossDir) {
         m.parent = newDir;
         (await e.edit(oldDir)).nlink--;
@@ -619,7 +618,6 @@ export class FileSystem implements FileSystemApi {
       rec.xattrs = nextXattrs(rec.xattrs ?? [], name, stored, flags);
       if (rec.xattrs.length === 0) delete rec.xattrs;
       rec.ctime = nowTimespec();
-      rec.version++;
     });
   }
 

@@ -351,13 +351,13 @@ const codecs: { [K in Kind]: BodyCodec<K> } = {
       w.u64(a.size);
       w.u64(a.blksize);
       w.u64(a.blocks);
-      w.u64(a.atime.sec);
+      w.i64(a.atime.sec);
       w.u64(a.atime.nsec);
-      w.u64(a.mtime.sec);
+      w.i64(a.mtime.sec);
       w.u64(a.mtime.nsec);
-      w.u64(a.ctime.sec);
+      w.i64(a.ctime.sec);
       w.u64(a.ctime.nsec);
-      w.u64(a.btime.sec);
+      w.i64(a.btime.sec);
       w.u64(a.btime.nsec);
       w.u64(a.gen);
       w.u64(a.dataVersion);
@@ -376,10 +376,10 @@ const codecs: { [K in Kind]: BodyCodec<K> } = {
         size: r.u64(),
         blksize: r.u64(),
         blocks: r.u64(),
-        atime: { sec: r.u64(), nsec: r.u64() },
-        mtime: { sec: r.u64(), nsec: r.u64() },
-        ctime: { sec: r.u64(), nsec: r.u64() },
-        btime: { sec: r.u64(), nsec: r.u64() },
+        atime: { sec: r.i64(), nsec: r.u64() },
+        mtime: { sec: r.i64(), nsec: r.u64() },
+        ctime: { sec: r.i64(), nsec: r.u64() },
+        btime: { sec: r.i64(), nsec: r.u64() },
         gen: r.u64(),
         dataVersion: r.u64(),
       },
@@ -395,9 +395,9 @@ const codecs: { [K in Kind]: BodyCodec<K> } = {
       w.u32(a.uid);
       w.u32(a.gid);
       w.u64(a.size);
-      w.u64(a.atime.sec);
+      w.i64(a.atime.sec);
       w.u64(a.atime.nsec);
-      w.u64(a.mtime.sec);
+      w.i64(a.mtime.sec);
       w.u64(a.mtime.nsec);
     },
     read: (r, tag) => ({
@@ -410,8 +410,8 @@ const codecs: { [K in Kind]: BodyCodec<K> } = {
         uid: r.u32(),
         gid: r.u32(),
         size: r.u64(),
-        atime: { sec: r.u64(), nsec: r.u64() },
-        mtime: { sec: r.u64(), nsec: r.u64() },
+        atime: { sec: r.i64(), nsec: r.u64() },
+        mtime: { sec: r.i64(), nsec: r.u64() },
       },
     }),
   },

@@ -29,7 +29,8 @@ const u64 = fc.oneof(
 const str = fc.string({ unit: "binary", maxLength: 12 });
 const data = fc.uint8Array({ maxLength: 64 });
 const qid: fc.Arbitrary<Qid> = fc.record({ type: u8, version: u32, path: u64 });
-const time: fc.Arbitrary<Timespec> = fc.record({ sec: u64, nsec: u64 });
+// Seconds are signed on the wire (times before 1970).
+const time: fc.Arbitrary<Timespec> = fc.record({ sec: fc.maxSafeInteger(), nsec: u64 });
 const dirEntry: fc.Arbitrary<DirEntry> = fc.record({ qid, offset: u64, type: u8, name: str });
 
 /** The body's fields are checked against the message type; the record itself is assembled untyped. */

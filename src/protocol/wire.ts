@@ -138,6 +138,17 @@ export class Reader {
     return hi === 0 ? lo : lo + hi * TWO_32;
   }
 
+  /** Two's-complement signed 64-bit (timestamps before 1970); exact within ±2^53. */
+  i64(): number {
+    this.need(8, "i64");
+    const b = this.buf;
+    const p = this.pos;
+    this.pos = p + 8;
+    const lo = (b[p]! | (b[p + 1]! << 8) | (b[p + 2]! << 16)) + b[p + 3]! * 0x1000000;
+    const hi = (b[p + 4]! | (b[p + 5]! << 8) | (b[p + 6]! << 16)) + b[p + 7]! * 0x1000000;
+    return (hi >= 0x80000000 ? hi - TWO_32 : hi) * TWO_32 + lo;
+  }
+
   /** A view of the next `len` bytes of the frame, not a copy. */
   bytes(len: number): Uint8Array {
     this.need(len, "data");
@@ -218,6 +229,19 @@ export class Writer {
     b[p + 2] = v >>> 16;
     b[p + 3] = v >>> 24;
     this.pos = p + 4;
+  }
+
+  /** A signed integer as two's-complement 64-bit (timestamps before 1970). */
+  i64(v: number): void {
+    if (v >= 0) {
+      this.u64(v);
+      return;
+    }
+    if (!(v >= -(2 ** 63)) || Math.floor(v) !== v) throw new EncodeError(Errno.EINVAL, `${v} is not an i64`);
+    const hi = Math.floor(v / TWO_32);
+    const lo = v - hi * TWO_32;
+    this.u32(lo);
+    this.u32(hi + TWO_32);
   }
 
   /** Any integer 0..2^64; 2^64 (how `2**64-1` reads as a double) becomes all ones. */

@@ -14,6 +14,8 @@ export interface HandlerScope {
   readonly msize: number;
   /** After a rename, every session's fids naming the old place now name the new one. */
   renamed(oldDir: number, oldName: string, newDir: number, newName: string): void;
+  /** A failure nobody waits for (freeing an unlinked file in the background). */
+  report(err: unknown): void;
 }
 
 /** A handler's result: a reply message, or a frame it encoded itself (Rread fast path). */
@@ -70,6 +72,15 @@ function newFidFrom(from: Fid, ino: number, parent: number, name: string, isDir:
   return { ino, parent, name, isDir, uid: from.uid };
 }
 
+/** After an await: is `fid` still the very record the handler started with (not clunked or replaced meanwhile)? */
+function unchanged(s: HandlerScope, fid: number, rec: Fid): boolean {
+  return s.fids.has(fid) && s.fids.get(fid) === rec;
+}
+
+function releaseInBackground(s: HandlerScope, ino: number): void {
+  s.fs.release(ino).catch((e: unknown) => s.report(e));
+}
+
 export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
   async Tauth() {
     // No auth. ENOENT is what diod answers here, and what diod's client library
@@ -106,9 +117,12 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
       const last = r.qids[r.qids.length - 1]!;
       const next = newFidFrom(from, r.ino, r.parent, r.name, isDirQid(last));
       if (m.newfid === m.fid) {
+        // A Tclunk of this fid may have run meanwhile: then there is nothing left to move.
+        if (!unchanged(s, m.fid, from)) throw new FsError(Errno.EBADF, `fid ${m.fid} was clunked during the walk`);
+        if (from.lockOwners) next.lockOwners = from.lockOwners;
         s.fids.set(m.fid, next);
         s.fs.retain(r.ino);
-        void s.fs.release(from.ino);
+        releaseInBackground(s, from.ino);
       } else {
         s.fids.checkFree(m.newfid);
         s.fids.set(m.newfid, next);
@@ -131,10 +145,13 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
     if (dir.open) throw new FsError(Errno.EBADF, `fid ${m.fid} is already open`);
     const r = await s.fs.create(dir.ino, m.name, m.flags | OpenFlags.CREAT, m.mode, dir.uid, m.gid, ctxOf(dir, signal));
     // The fid now stands for the new file, opened: the directory loses this reference.
-    const oldIno = dir.ino;
-    Object.assign(dir, { ino: r.ino, parent: oldIno, name: m.name, isDir: false, open: openStateOf(m.flags) });
-    s.fs.retain(r.ino);
-    void s.fs.release(oldIno);
+    // (If the fid was clunked meanwhile, the file exists all the same and nothing refers to it.)
+    if (unchanged(s, m.fid, dir)) {
+      const oldIno = dir.ino;
+      Object.assign(dir, { ino: r.ino, parent: oldIno, name: m.name, isDir: false, open: openStateOf(m.flags) });
+      s.fs.retain(r.ino);
+      releaseInBackground(s, oldIno);
+    }
     return { type: "Rlcreate", tag: m.tag, qid: r.qid, iounit: r.iounit };
   },
 
@@ -183,10 +200,11 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
   },
 
   async Tremove(s, m, signal) {
-    const f = nodeFid(s, m.fid);
+    const f = s.fids.get(m.fid);
     // remove(5): the fid is clunked whether or not the remove succeeded.
     await unlessFlushed(
       async () => {
+        if (f.xattrRead || f.xattrWrite) throw new FsError(Errno.EBADF, `fid ${m.fid} is an xattr fid`);
         if (f.ino === s.fs.rootIno) throw new FsError(Errno.EBUSY, "cannot remove the root");
         // The fid's remembered name may be stale if another session renamed over it.
         const here = await s.fs.walk(f.parent, [f.name], ctxOf(f, signal));
@@ -228,6 +246,9 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
     if (f.ino === s.fs.rootIno) throw new FsError(Errno.EBUSY, "cannot rename the root");
     const oldDir = f.parent;
     const oldName = f.name;
+    // The fid's remembered name may be stale if another session renamed over it.
+    const here = await s.fs.walk(oldDir, [oldName], ctxOf(f, signal));
+    if (here.ino !== f.ino) throw new FsError(Errno.ENOENT, "file is no longer at its name");
     await s.fs.rename(oldDir, oldName, to.ino, m.name, ctxOf(f, signal));
     s.renamed(oldDir, oldName, to.ino, m.name);
     return { type: "Rrename", tag: m.tag };
@@ -281,6 +302,8 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
       : await s.fs.getxattr(f.ino, m.name, ctxOf(f, signal));
     const x: Fid = { ...newFidFrom(f, f.ino, f.parent, f.name, f.isDir), xattrRead: value };
     if (m.newfid === m.fid) {
+      if (!unchanged(s, m.fid, f)) throw new FsError(Errno.EBADF, `fid ${m.fid} was clunked meanwhile`);
+      if (f.lockOwners) x.lockOwners = f.lockOwners;
       s.fids.set(m.fid, x);
     } else {
       s.fids.checkFree(m.newfid);

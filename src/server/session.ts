@@ -1,6 +1,6 @@
 import { HEADER_SIZE, NOTAG, VERSION_9P2000L, VERSION_UNKNOWN } from "../protocol/constants.js";
 import { DecodeError, decodeMessage, encodeMessage, peekHeader } from "../protocol/codec.js";
-import { Errno, FsError, errnoName, isFsError } from "../protocol/errno.js";
+import { Errno, FsError, errnoName, isAbortError, isFsError } from "../protocol/errno.js";
 import type { Message, RMessage, TMessage, TOf } from "../protocol/messages.js";
 import type { FileSystemApi } from "../fs/types.js";
 import type { Connection, FrameSink } from "./connection.js";
@@ -71,6 +71,7 @@ export class Session implements Connection {
         return session.msize;
       },
       renamed: (a, b, c, d) => hooks.renamed(a, b, c, d),
+      report: (e) => hooks.internalError(e),
     };
   }
 
@@ -195,8 +196,9 @@ export class Session implements Connection {
       },
       (err: unknown) => {
         try {
-          if (signal.aborted) {
-            // Aborted (or failed) without taking effect: no reply; the transport frees the tag's resources.
+          if (signal.aborted && isAbortError(err)) {
+            // Aborted before its commit, so it took no effect: no reply; the transport frees the tag's resources.
+            // (Any other failure ran to its end, and may have changed state — a clunked fid — so it is answered.)
             if (entry.flushed) this.stats.flushedBeforeCommit++;
             this.trace(() => `s${this.id} -- tag ${req.tag} ${req.type} cancelled`);
             if (!this.closed) this.sink.discard?.(req.tag);

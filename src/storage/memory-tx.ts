@@ -137,6 +137,22 @@ export class MemoryTx implements StoreTx {
     for (const i of ov.writes.keys()) if (i >= from) ov.writes.delete(i);
   }
 
+  async countChunks(ino: number, from: number, to: number): Promise<number> {
+    this.guard(false);
+    const ov = this.chunks?.get(ino);
+    let n = 0;
+    const base = this.state.chunks.get(ino);
+    if (base) {
+      for (const i of base.keys()) {
+        if (i < from || i >= to) continue;
+        if (ov && (i >= ov.from || ov.writes.has(i))) continue;
+        n++;
+      }
+    }
+    if (ov) for (const [i, w] of ov.writes) if (w && i >= from && i < to) n++;
+    return n;
+  }
+
   async getMeta<T>(key: string): Promise<T | undefined> {
     this.guard(false);
     if (this.meta?.has(key)) return this.meta.get(key) as T | undefined;

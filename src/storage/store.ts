@@ -84,6 +84,11 @@ export interface StoreTx {
   deleteChunk(ino: number, index: number): Promise<void>;
   /** Delete every chunk of `ino` with index ≥ `from`. */
   deleteChunksFrom(ino: number, from: number): Promise<void>;
+  /**
+   * How many chunks of `ino` are stored with index in [from, to). Must cost
+   * what is stored, not the range: shrinking a huge sparse file asks for it.
+   */
+  countChunks(ino: number, from: number, to: number): Promise<number>;
 
   /** Small named values: counters such as the next inode number. */
   getMeta<T>(key: string): Promise<T | undefined>;
