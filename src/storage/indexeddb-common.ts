@@ -1,0 +1,326 @@
+/**
+ * What the IndexedDB store and the OPFS store (whose metadata lives in
+ * IndexedDB) share: the schema, record normalisation, the inode/entry/meta
+ * half of StoreTx, and the transaction driver that maps IndexedDB's
+ * commit/abort behaviour onto the Store contract.
+ */
+import { openDB, type DBSchema, type IDBPDatabase } from "idb";
+import { Errno, FsError, abortError } from "../protocol/errno.js";
+import type { EntryRecord, InodeRecord, TxMode, TxOptions } from "./store.js";
+
+/** Where an OPFS store keeps a chunk: a slot of its data file, or (small chunks) inline. */
+export interface ChunkRef {
+  /** The record's own key again, so a range read (getAll) knows which chunk each record is. */
+  ino: number;
+  index: number;
+  /** Slot number in the data file; -1 when the bytes are inline. */
+  slot: number;
+  len: number;
+  /** Inline bytes, for chunks too small to deserve a slot. */
+  data?: Uint8Array;
+}
+
+export interface FormatRecord {
+  version: number;
+  kind: string;
+  chunkSize: number;
+}
+
+export interface WorkerStoreSchema extends DBSchema {
+  inodes: { key: number; value: InodeRecord };
+  /** Keyed [dir, name]; the byCookie index serves listEntries in cookie order. */
+  entries: { key: [number, string]; value: EntryRecord; indexes: { byCookie: [number, number] } };
+  /** Keyed [ino, index]: the bytes (IndexedDB store) or a ChunkRef (OPFS store). */
+  chunks: { key: [number, number]; value: Uint8Array | ChunkRef };
+  meta: { key: string; value: unknown };
+  /** The store's own bookkeeping (format, OPFS slot high-water mark); not visible through getMeta. */
+  internal: { key: string; value: unknown };
+  /** OPFS store only: free slots of the data file, by slot number. */
+  free: { key: number; value: 1 };
+}
+
+export type StoreName = "inodes" | "entries" | "chunks" | "meta" | "internal" | "free";
+/**
+ * Transactions run on the raw IndexedDB objects (the `idb` wrapper is used
+ * to open, upgrade and delete databases, and off the hot path): its per
+ * request proxies and promises measured ~0.1 ms per request in a worker on
+ * this machine kind, a third of a whole small transaction.
+ */
+export type AnyTx = IDBTransaction;
+export type WorkerDb = IDBPDatabase<WorkerStoreSchema>;
+
+/** A request as a promise (onsuccess/onerror properties: cheaper than listeners). */
+export function req<T>(r: IDBRequest<T>): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+}
+
+export const FORMAT_VERSION = 1;
+const DB_VERSION = 1;
+
+/**
+ * Open (creating if needed) the database behind a store. `withFree` adds the
+ * OPFS free-slot store. Only the schema is touched: nothing is read, so
+ * opening a store of any size costs the same.
+ */
+export async function openWorkerDb(name: string, withFree: boolean, onTerminated: () => void): Promise<WorkerDb> {
+  const db = await openDB<WorkerStoreSchema>(name, DB_VERSION, {
+    upgrade(db) {
+      db.createObjectStore("inodes", { keyPath: "ino" });
+      const entries = db.createObjectStore("entries", { keyPath: ["dir", "name"] });
+      entries.createIndex("byCookie", ["dir", "cookie"]);
+      db.createObjectStore("chunks");
+      db.createObjectStore("meta");
+      db.createObjectStore("internal");
+      if (withFree) db.createObjectStore("free");
+    },
+    blocked() {
+      // Another connection (a worker of the page before a reload, still being
+      // torn down) holds an older version; the open proceeds once it closes.
+    },
+    blocking() {
+      // Someone wants to delete or upgrade the database: let them. Later
+      // transactions of this store fail with InvalidStateError.
+      db.close();
+      onTerminated();
+    },
+    terminated: onTerminated,
+  });
+  return db;
+}
+
+/**
+ * Structured clone copies a view's whole underlying buffer, so a 4 KiB
+ * subarray of a 1 MiB 9P frame would be stored as 1 MiB. Copy such views.
+ */
+export function ownBytes(data: Uint8Array): Uint8Array {
+  const shared = typeof SharedArrayBuffer === "function" && data.buffer instanceof SharedArrayBuffer;
+  if (!shared && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) return data;
+  return data.slice();
+}
+
+export function normalizeInode(rec: InodeRecord): InodeRecord {
+  if (!rec.xattrs || rec.xattrs.every(([, v]) => ownBytes(v) === v)) return rec;
+  return { ...rec, xattrs: rec.xattrs.map(([k, v]) => [k, ownBytes(v)] as [string, Uint8Array]) };
+}
+
+/** Strict key ranges need a finite upper bound; Infinity is a valid IndexedDB number key. */
+export function chunkRange(ino: number, from: number): IDBKeyRange {
+  return IDBKeyRange.bound([ino, from], [ino, Infinity]);
+}
+
+/**
+ * The inode, entry and meta methods of StoreTx, identical for both
+ * IndexedDB-backed stores.
+ *
+ * Write requests are issued and not waited for. IndexedDB runs a
+ * transaction's requests in order, so later reads see the write; a failing
+ * write aborts the transaction, and transaction() rejects with its error.
+ * Not waiting saves one round trip to the browser process per write.
+ */
+export class MetadataOps {
+  private readonly stores = new Map<StoreName, IDBObjectStore>();
+  constructor(readonly tx: AnyTx) {}
+
+  store(name: StoreName): IDBObjectStore {
+    let s = this.stores.get(name);
+    if (!s) {
+      s = this.tx.objectStore(name);
+      this.stores.set(name, s);
+    }
+    return s;
+  }
+
+  async getInode(ino: number): Promise<InodeRecord | undefined> {
+    return req(this.store("inodes").get(ino)) as Promise<InodeRecord | undefined>;
+  }
+  async putInode(rec: InodeRecord): Promise<void> {
+    this.store("inodes").put(normalizeInode(rec));
+  }
+  async deleteInode(ino: number): Promise<void> {
+    this.store("inodes").delete(ino);
+  }
+  async getEntry(dir: number, name: string): Promise<EntryRecord | undefined> {
+    return req(this.store("entries").get([dir, name])) as Promise<EntryRecord | undefined>;
+  }
+  async putEntry(entry: EntryRecord): Promise<void> {
+    // Copy to a plain record: callers may pass objects with extra fields.
+    const { dir, name, ino, cookie, dtype } = entry;
+    this.store("entries").put({ dir, name, ino, cookie, dtype });
+  }
+  async deleteEntry(dir: number, name: string): Promise<void> {
+    this.store("entries").delete([dir, name]);
+  }
+  async listEntries(dir: number, after: number, limit: number): Promise<EntryRecord[]> {
+    // getAll's count 0 means "no limit" in IndexedDB, the opposite of what the caller asked.
+    if (!(limit > 0)) return [];
+    const range = IDBKeyRange.bound([dir, after], [dir, Infinity], true, false);
+    return req(this.store("entries").index("byCookie").getAll(range, Math.min(limit, 2 ** 32 - 1))) as Promise<EntryRecord[]>;
+  }
+  async getMeta<T>(key: string): Promise<T | undefined> {
+    return (await req(this.store("meta").get(key))) as T | undefined;
+  }
+  async putMeta<T>(key: string, value: T): Promise<void> {
+    this.store("meta").put(value, key);
+  }
+}
+
+export interface DriverHooks<X> {
+  /**
+   * After the body resolved, inside the same IndexedDB transaction: issue the
+   * final requests (OPFS: write slots, record them). May await only requests
+   * of `tx`. Throwing rolls back and rejects with that error.
+   */
+  beforeCommit?(x: X): Promise<void>;
+  /** The IndexedDB transaction aborted (any reason): undo side effects outside it. */
+  onRollback?(x: X): void;
+  /** The IndexedDB transaction committed. */
+  onCommit?(x: X): void;
+}
+
+/** Thrown by a store's own code inside a transaction when it must roll back with a specific error (e.g. ENOSPC from OPFS). */
+export class RollbackError extends Error {
+  constructor(readonly reason: unknown) {
+    super("rollback");
+  }
+}
+
+function isQuotaError(e: unknown): boolean {
+  return typeof e === "object" && e !== null && (e as { name?: unknown }).name === "QuotaExceededError";
+}
+
+export function enospc(detail: string): FsError {
+  return new FsError(Errno.ENOSPC, detail);
+}
+
+/**
+ * Run a Store transaction as exactly one IndexedDB transaction.
+ *
+ * The outcome is decided by the IndexedDB transaction's own complete/abort
+ * events, never by the body's promise alone: after a QuotaExceededError
+ * abort, pending request callbacks may never fire and the body would hang.
+ * Whatever caused an abort is remembered so the rejection names it: the
+ * body's error, an AbortError for the signal, ENOSPC for quota.
+ */
+export function runIdbTransaction<T, X>(
+  db: IDBDatabase,
+  stores: StoreName[],
+  mode: TxMode,
+  options: TxOptions | undefined,
+  makeTx: (tx: AnyTx) => X,
+  body: (x: X) => Promise<T>,
+  hooks: DriverHooks<X> = {},
+): Promise<T> {
+  const signal = options?.signal;
+  if (signal?.aborted) return Promise.reject(abortError());
+  let raw: IDBTransaction;
+  try {
+    raw =
+      mode === "readwrite"
+        ? db.transaction(stores, "readwrite", { durability: options?.durable ? "strict" : "relaxed" })
+        : db.transaction(stores, "readonly");
+  } catch (e) {
+    // The connection is closing (e.g. another context deletes the database).
+    return Promise.reject(e);
+  }
+  const x = makeTx(raw);
+
+  return new Promise<T>((resolve, reject) => {
+    type Cause = { kind: "signal" } | { kind: "error"; error: unknown };
+    let cause: Cause | undefined;
+    let bodyDone = false;
+    let settled = false;
+    let value: T;
+
+    const cleanup = (): void => {
+      settled = true;
+      signal?.removeEventListener("abort", onSignal);
+    };
+    const abortWith = (c: Cause): void => {
+      if (settled || cause) return;
+      try {
+        raw.abort();
+        cause = c;
+      } catch {
+        // Already finishing: the complete or abort event decides.
+      }
+    };
+    const onSignal = (): void => abortWith({ kind: "signal" });
+    signal?.addEventListener("abort", onSignal, { once: true });
+
+    raw.addEventListener("complete", () => {
+      if (settled) return;
+      cleanup();
+      if (!bodyDone) {
+        reject(new Error("transaction committed before its body finished: a Store transaction body may await only its StoreTx's methods"));
+        return;
+      }
+      try {
+        hooks.onCommit?.(x);
+      } catch {
+        // Bookkeeping after the fact must not turn a commit into a failure.
+      }
+      resolve(value);
+    });
+    raw.addEventListener("abort", () => {
+      if (settled) return;
+      cleanup();
+      try {
+        hooks.onRollback?.(x);
+      } catch {
+        // Rollback of side effects is best effort; the transaction's outcome stands.
+      }
+      if (cause?.kind === "signal") reject(abortError());
+      else if (cause?.kind === "error") {
+        const e = cause.error instanceof RollbackError ? cause.error.reason : cause.error;
+        reject(isQuotaError(e) ? enospc("storage quota exceeded") : e);
+      } else if (isQuotaError(raw.error)) reject(enospc("storage quota exceeded"));
+      else reject(raw.error ?? new Error("IndexedDB transaction aborted"));
+    });
+    // Request errors surface as the abort above; the error event itself needs no handling.
+    raw.addEventListener("error", () => {});
+
+    const onBodyError = (e: unknown): void => {
+      if (settled || cause) return;
+      // Even when a failed request is already aborting the transaction, the
+      // body's error is the one to report.
+      abortWith({ kind: "error", error: e });
+      if (!cause && !settled) {
+        // abort() refused: the transaction finished without us (the body
+        // awaited something foreign). Report the body's error.
+        cleanup();
+        reject(e);
+      }
+    };
+
+    let p: Promise<T>;
+    try {
+      p = body(x);
+    } catch (e) {
+      p = Promise.reject(e);
+    }
+    p.then(async (v) => {
+      if (settled || cause) return;
+      value = v;
+      if (hooks.beforeCommit) await hooks.beforeCommit(x);
+      if (settled || cause) return;
+      // IndexedDB commits by itself once the last request is done. An
+      // explicit commit() measured no faster (slower for readonly
+      // transactions), and without it a Tflush arriving now still wins.
+      bodyDone = true;
+    }).catch(onBodyError);
+  });
+}
+
+/** Bytes used by this origin's IndexedDB or OPFS, and what is left for it. */
+export async function estimateUsage(part: "indexedDB" | "fileSystem"): Promise<{ used: number; quota: number }> {
+  const est = (await navigator.storage.estimate()) as StorageEstimate & { usageDetails?: Record<string, number> };
+  const total = est.usage ?? 0;
+  const quota = est.quota ?? 0;
+  const used = est.usageDetails?.[part] ?? total;
+  // The quota is the origin's, shared with everything else it stores: what
+  // this store can still grow into is the origin's headroom.
+  return { used, quota: used + Math.max(0, quota - total) };
+}

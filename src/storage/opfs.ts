@@ -1,0 +1,710 @@
+/**
+ * The OPFS backend: chunk bytes in an Origin Private File System file written
+ * through a synchronous access handle, everything else in IndexedDB.
+ *
+ * Why this split. A crash (tab closed, worker terminated, renderer killed)
+ * may stop us at any instant, and the tree must then be the one of some
+ * commit point. OPFS has no transactions; IndexedDB does. So the only thing
+ * that ever makes a change visible is one IndexedDB transaction, and OPFS is
+ * written copy-on-write underneath it:
+ *
+ *   - The data file is an array of fixed-size slots (one chunk each). The
+ *     `chunks` object store maps [ino, index] to a slot (or, for small
+ *     chunks, holds the bytes inline); the `free` store lists free slots
+ *     below the high-water mark `hwm` (internal store), past which the file
+ *     has no committed slot.
+ *   - A transaction's new chunk bytes go only to slots that are free in the
+ *     committed state (taken from `free`, or at/after `hwm`), inside the
+ *     IndexedDB transaction that then points the chunk map at them, takes
+ *     them out of `free`, returns the slots they replace to `free` and moves
+ *     `hwm`. Old slots are only ever marked free by that commit, and never
+ *     reused within the transaction that frees them, so a reader of the
+ *     previous commit — or the state after a crash — never sees a slot change
+ *     under it.
+ *   - A crash before the commit leaves the committed state untouched: the
+ *     written slots are still listed free (nothing leaked), or lie past `hwm`
+ *     — the file tail, which open() truncates (leaked slots reclaimed). A
+ *     crash after it leaves the new state complete. No journal is needed.
+ *   - Allocation reads `free`/`hwm` inside the same IndexedDB transaction, and
+ *     readwrite IndexedDB transactions over the same stores run one at a time,
+ *     so concurrent Store transactions never hand out the same slot; an
+ *     aborted one simply never commits its allocation.
+ *   - Abort (signal, error, ENOSPC) aborts the IndexedDB transaction; slots
+ *     written so far are free in the surviving state, and a file tail grown
+ *     by the aborted transaction is truncated again.
+ *   - Durable transactions flush() the data file before the strict
+ *     IndexedDB commit, so the commit never points at bytes not yet on disk.
+ *     (Non-durable commits rely on the OS page cache, which survives any
+ *     browser or worker crash; after a power loss a non-durable commit's
+ *     chunk may be stale, as with non-fsynced data on most file systems.)
+ *   - Readers: Chromium starts a readwrite transaction only after earlier
+ *     overlapping readonly ones have finished (checked in the browser), so a
+ *     slot freed by a commit is never rewritten while a reader of the
+ *     previous commit can still read it.
+ *   - Free slots at the end of the file are given back (hwm lowered, file
+ *     truncated) at open and after commits that free the last slot.
+ *
+ * Alternatives weighed: writing in place behind a write-ahead log (PGlite's
+ * way) writes every byte twice and needs a replay at open; one OPFS file per
+ * inode needs a sync handle per open file (Safari caps them, and opening one
+ * is async, which a transaction body may not await) and still has no
+ * atomicity across files. Copy-on-write slots cost one slot copy per small
+ * overwrite and nothing else.
+ *
+ * Chunk bytes are written at commit time (after the body), in runs: chunks
+ * that land in consecutive slots go out in one write() call, because OPFS
+ * calls are expensive per call (browser.md: 12 MB/s at 8 KiB vs 236 MB/s at
+ * 512 KiB) and a sequential 512 KiB write allocates consecutive slots.
+ *
+ * Only one sync access handle is ever open per store (Safari caps them at
+ * ~250 per page, and createSyncAccessHandle() is async, which a transaction
+ * body may not await): it is opened in open() and kept. The handle is
+ * exclusive, so a second page opening the same store waits for (and after a
+ * bounded retry, fails on) the first — it doubles as a cross-tab lock.
+ *
+ * Memory stays bounded: nothing of the tree is cached; a transaction holds
+ * only the chunks it writes until its commit.
+ */
+import { deleteDB, unwrap } from "idb";
+import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
+import {
+  FORMAT_VERSION,
+  MetadataOps,
+  RollbackError,
+  chunkRange,
+  enospc,
+  req,
+  openWorkerDb,
+  ownBytes,
+  runIdbTransaction,
+  type AnyTx,
+  type ChunkRef,
+  type FormatRecord,
+  type StoreName,
+  type WorkerDb,
+} from "./indexeddb-common.js";
+
+/**
+ * Default chunk (= slot) size: 256 KiB, chosen by measurement (headless
+ * Chromium 156, dedicated worker, this 2-core VM shared with other jobs, so
+ * ranges over runs; e2e/browser/store-bench.ts, one transaction per 512 KiB
+ * write/read like the file-system layer):
+ *
+ *   slot    seq write   overwrite   seq read   4 KiB random write   random read
+ *   128K    163-208     193-232     415-426    1.6-1.7 ms           0.58-0.68 ms
+ *   256K    242-258     192-274     436-449    1.9-2.1 ms           0.58-0.61 ms
+ *   512K    240-333     282-306     439-475    2.2-2.7 ms           0.72-0.75 ms   (MB/s)
+ *
+ *   raw sync-handle writes here: 0.8-1.4 GB/s at 64 KiB calls, 1.1-1.4 at
+ *   128 KiB, 1.2-1.8 at 512 KiB; reads 0.9-2.2 GB/s.
+ *
+ * A store write is bound by its IndexedDB metadata commit (~1-1.5 ms here),
+ * not by OPFS, so fewer, larger slots help sequential writes up to 256 KiB;
+ * past that, a small random write (copy-on-write of one whole slot) gets
+ * dearer with nothing gained. Sequential writes never depend on the slot
+ * size for their OPFS call size: consecutive slots are written in one call
+ * (browser.md measured 82 MB/s at 64 KiB calls vs 236 at 512 KiB on this
+ * machine kind; here the gap is smaller, but the copy that coalescing costs
+ * is bounded by memory bandwidth). Small files and short tails (up to half a
+ * slot) are stored inline in IndexedDB, so they cost their own size.
+ */
+export const OPFS_DEFAULT_CHUNK_SIZE = 256 * 1024;
+
+export interface OpfsStoreOptions {
+  /** Chunk (slot) size for a new store. An existing store keeps the size it was created with. */
+  chunkSize?: number;
+  /**
+   * Chunks of at most this many bytes are kept inline in IndexedDB instead
+   * of taking a whole slot, so small files and short tails cost their own
+   * size. Default chunkSize / 2.
+   */
+  inlineLimit?: number;
+  /** How long open() keeps retrying while another context still holds the data file's handle. Default 5000 ms. */
+  handleRetryMs?: number;
+  /** Testing only: called after a commit's data is written and before its metadata is. */
+  debugHooks?: { afterDataWrite?: () => void };
+}
+
+/** What open() found and repaired. */
+export interface OpfsOpenInfo {
+  /** Bytes of the data file past the committed high-water mark (written by transactions that never committed), truncated away. */
+  reclaimedBytes: number;
+  /** Free slots at the end of the file given back to the file system. */
+  trimmedSlots: number;
+  /** Times createSyncAccessHandle had to be retried (the previous page's worker still held it). */
+  handleRetries: number;
+  ms: number;
+}
+
+/** Invariants of the slot bookkeeping, from a full scan (tests, fsck). */
+export interface OpfsCheckReport {
+  ok: boolean;
+  problems: string[];
+  hwm: number;
+  usedSlots: number;
+  freeSlots: number;
+  inlineChunks: number;
+  fileBytes: number;
+}
+
+// The project compiles against the DOM lib, which lacks the worker-only OPFS
+// sync access handle; this is the part of it used here.
+interface SyncAccessHandle {
+  read(buffer: ArrayBufferView, options?: { at?: number }): number;
+  write(buffer: ArrayBufferView, options?: { at?: number }): number;
+  truncate(newSize: number): void;
+  getSize(): number;
+  flush(): void;
+  close(): void;
+}
+interface SyncFileHandle {
+  createSyncAccessHandle(): Promise<SyncAccessHandle>;
+}
+
+const STORES: StoreName[] = ["inodes", "entries", "chunks", "meta", "internal", "free"];
+const ROOT_DIR = "worker9p";
+const DATA_FILE = "data";
+/** Largest single write() of a run; bounds the transient copy. */
+const MAX_RUN_BYTES = 4 * 1024 * 1024;
+/** Free slots at the end of the file given back per shrink pass (keeps each pass short). */
+const SHRINK_BATCH = 4096;
+/** Free slots looked up ahead of a commit; a commit that needs more asks again. */
+const FREE_PREFETCH = 64;
+/** Chunk-map records fetched per lookup when reading: sequential reads need one round trip per this many chunks. */
+const READ_AHEAD = 8;
+
+export function opfsStoreDbName(name: string): string {
+  return `worker9p-opfs:${name}`;
+}
+
+function key(ino: number, index: number): string {
+  return `${ino}:${index}`;
+}
+
+function readOnlyError(): Error {
+  const e = new Error("write in a readonly transaction");
+  e.name = "ReadOnlyError";
+  return e;
+}
+
+function isQuotaError(e: unknown): boolean {
+  return typeof e === "object" && e !== null && (e as { name?: unknown }).name === "QuotaExceededError";
+}
+
+interface PendingChunk {
+  ino: number;
+  index: number;
+  data: Uint8Array;
+}
+
+class OpfsTx extends MetadataOps implements StoreTx {
+  /** Slot-sized chunks put by this transaction, written at commit. */
+  readonly pending = new Map<string, PendingChunk>();
+  /** Committed slots this transaction's changes release (made free by its commit). */
+  readonly freed = new Set<number>();
+  /** Keys whose committed record's slot is already accounted for in `freed`. */
+  readonly resolved = new Set<string>();
+  /** Lookups of replaced chunk records still in flight (their slots go to `freed`). */
+  readonly lookups: Promise<unknown>[] = [];
+  /** Read-ahead of committed chunk records: ino → index → record (null: none). Dropped on any change to that inode's chunks. */
+  private ahead = new Map<number, Map<number, ChunkRef | null>>();
+  /** Set by commit: the high-water mark read in this transaction, the new one, and whether slots were written. */
+  hwmAtStart = -1;
+  newHwm = -1;
+  wroteData = false;
+  /** Bumped on every change to an inode's chunks, so a read-ahead that raced one is not kept. */
+  private readonly generation = new Map<number, number>();
+
+  constructor(
+    tx: AnyTx,
+    private readonly owner: OpfsStore,
+    readonly writable: boolean,
+  ) {
+    super(tx);
+  }
+
+  async getChunk(ino: number, index: number): Promise<Uint8Array | undefined> {
+    const p = this.pending.get(key(ino, index));
+    if (p) return p.data;
+    let ref = this.ahead.get(ino)?.get(index);
+    if (ref === undefined) {
+      const gen = this.generation.get(ino) ?? 0;
+      const got = (await req(this.store("chunks").getAll(IDBKeyRange.bound([ino, index], [ino, index + READ_AHEAD - 1]), READ_AHEAD))) as ChunkRef[];
+      const m = new Map<number, ChunkRef | null>();
+      for (let i = 0; i < READ_AHEAD; i++) m.set(index + i, null);
+      for (const r of got) m.set(r.index, r);
+      // A change to this inode's chunks issued while the lookup was in flight makes the neighbours stale.
+      if ((this.generation.get(ino) ?? 0) === gen) this.ahead.set(ino, m);
+      ref = m.get(index) ?? null;
+    }
+    if (!ref) return undefined;
+    if (ref.slot < 0) return ref.data ?? new Uint8Array(0);
+    return this.owner.readSlot(ref.slot, ref.len);
+  }
+
+  async putChunk(ino: number, index: number, data: Uint8Array): Promise<void> {
+    if (!this.writable) throw readOnlyError();
+    if (data.length > this.owner.chunkSize) throw new RangeError(`chunk of ${data.length} bytes exceeds chunkSize ${this.owner.chunkSize}`);
+    const k = key(ino, index);
+    // Before the read-ahead is dropped: it may already know the replaced record.
+    this.noteReplaced(ino, index);
+    this.changed(ino);
+    if (data.length <= this.owner.inlineLimit) {
+      this.pending.delete(k);
+      this.releaseOld(ino, index);
+      const ref: ChunkRef = { ino, index, slot: -1, len: data.length, data: ownBytes(data) };
+      this.store("chunks").put(ref, [ino, index]);
+    } else {
+      // The record is written at commit, with its slot.
+      this.pending.set(k, { ino, index, data });
+      this.startAllocation();
+    }
+  }
+
+  async countChunks(ino: number, from: number, to: number): Promise<number> {
+    if (to <= from) return 0;
+    // Committed records and this transaction's inline puts are in IndexedDB; slot-sized puts wait in `pending`.
+    const keys = (await req(this.store("chunks").getAllKeys(IDBKeyRange.bound([ino, from], [ino, to], false, true)))) as [number, number][];
+    const indices = new Set(keys.map((k) => k[1]));
+    for (const p of this.pending.values()) if (p.ino === ino && p.index >= from && p.index < to) indices.add(p.index);
+    return indices.size;
+  }
+
+  async deleteChunk(ino: number, index: number): Promise<void> {
+    if (!this.writable) throw readOnlyError();
+    this.noteReplaced(ino, index);
+    this.changed(ino);
+    this.pending.delete(key(ino, index));
+    this.releaseOld(ino, index);
+    this.store("chunks").delete([ino, index]);
+  }
+
+  async deleteChunksFrom(ino: number, from: number): Promise<void> {
+    if (!this.writable) throw readOnlyError();
+    this.changed(ino);
+    for (const [k, p] of this.pending) if (p.ino === ino && p.index >= from) this.pending.delete(k);
+    const range = chunkRange(ino, from);
+    this.track(req(this.store("chunks").getAll(range)), (refs) => {
+      for (const r of refs as ChunkRef[]) if (r.slot >= 0) this.freed.add(r.slot);
+    });
+    this.store("chunks").delete(range);
+  }
+
+  /**
+   * The allocator's state (high-water mark, lowest free slots), requested as
+   * soon as the transaction has something to allocate, so that by commit
+   * time the answer is already here instead of costing a round trip.
+   */
+  allocation: { hwm: Promise<number>; free: Promise<number[]> } | undefined;
+  private startAllocation(): void {
+    if (this.allocation) return;
+    const hwm = req(this.store("internal").get("hwm")) as Promise<number | undefined>;
+    const free = req(this.store("free").getAllKeys(null, FREE_PREFETCH)) as Promise<number[]>;
+    hwm.catch(() => {});
+    free.catch(() => {});
+    this.allocation = { hwm: hwm.then((h) => h ?? 0), free };
+  }
+  hwmLookup(): Promise<number> {
+    if (this.allocation) return this.allocation.hwm;
+    return (req(this.store("internal").get("hwm")) as Promise<number | undefined>).then((h) => h ?? 0);
+  }
+
+  private changed(ino: number): void {
+    this.ahead.delete(ino);
+    this.generation.set(ino, (this.generation.get(ino) ?? 0) + 1);
+  }
+
+  /**
+   * Note the slot of the committed record about to be replaced or deleted:
+   * every slot reference in the chunk map during a body is a committed one
+   * (new ones are written only at commit), so that slot is freed by the
+   * commit. Each key needs this once per transaction. Known from a read of
+   * this transaction, it costs nothing; a large chunk's lookup waits for the
+   * commit (one range read per run of chunks); otherwise a get is issued now,
+   * ahead of the write (requests run in order), and commit waits for it.
+   */
+  private noteReplaced(ino: number, index: number): void {
+    const k = key(ino, index);
+    if (this.resolved.has(k)) return;
+    const known = this.ahead.get(ino)?.get(index);
+    if (known !== undefined) {
+      if (known && known.slot >= 0) this.freed.add(known.slot);
+      this.resolved.add(k);
+    }
+  }
+
+  /** For writes that replace the record right away (inline chunks, deletes): look the old one up first. */
+  private releaseOld(ino: number, index: number): void {
+    const k = key(ino, index);
+    if (this.resolved.has(k)) return;
+    this.resolved.add(k);
+    this.track(req(this.store("chunks").get([ino, index])), (ref) => {
+      const r = ref as ChunkRef | undefined;
+      if (r && r.slot >= 0) this.freed.add(r.slot);
+    });
+  }
+
+  private track<V>(p: Promise<V>, then: (v: V) => void): void {
+    // Failures abort the transaction, which reports them; keep them off the unhandled-rejection path.
+    this.lookups.push(p.then(then).catch(() => {}));
+  }
+}
+
+export class OpfsStore implements Store {
+  readonly kind = "opfs";
+  readonly chunkSize: number;
+  readonly inlineLimit: number;
+  /** What open() had to repair. */
+  readonly openInfo: OpfsOpenInfo;
+  private closed = false;
+  private readonly inflight = new Set<Promise<unknown>>();
+  private shrinking: Promise<void> | undefined;
+  /** Committed high-water mark as last seen (for shrink scheduling only; commits re-read it). */
+  private hwm: number;
+
+  private constructor(
+    private readonly name: string,
+    private readonly db: WorkerDb,
+    private readonly handle: SyncAccessHandle,
+    format: FormatRecord,
+    hwm: number,
+    openInfo: OpfsOpenInfo,
+    private readonly options: OpfsStoreOptions,
+  ) {
+    this.chunkSize = format.chunkSize;
+    this.inlineLimit = Math.min(options.inlineLimit ?? Math.floor(format.chunkSize / 2), format.chunkSize);
+    this.hwm = hwm;
+    this.openInfo = openInfo;
+  }
+
+  /**
+   * Open the store called `name` (creating it), in a dedicated worker.
+   * Reads two small records and the data file's size, whatever the tree's size.
+   */
+  static async open(name: string, options: OpfsStoreOptions = {}): Promise<OpfsStore> {
+    const started = performance.now();
+    let store: OpfsStore | undefined;
+    const db = await openWorkerDb(opfsStoreDbName(name), true, () => {
+      if (store) store.closed = true;
+    });
+    let handle: SyncAccessHandle | undefined;
+    try {
+      const tx = db.transaction("internal", "readwrite");
+      let format = (await tx.store.get("format")) as FormatRecord | undefined;
+      let hwm = (await tx.store.get("hwm")) as number | undefined;
+      if (!format) {
+        const chunkSize = options.chunkSize ?? OPFS_DEFAULT_CHUNK_SIZE;
+        if (!Number.isInteger(chunkSize) || chunkSize <= 0) throw new RangeError(`bad chunk size ${chunkSize}`);
+        format = { version: FORMAT_VERSION, kind: "opfs", chunkSize };
+        await tx.store.put(format, "format");
+      }
+      if (hwm === undefined) {
+        hwm = 0;
+        await tx.store.put(0, "hwm");
+      }
+      await tx.done;
+      if (format.version !== FORMAT_VERSION || format.kind !== "opfs") {
+        throw new Error(`OPFS store ${name} has format ${format.kind} v${format.version}, expected opfs v${FORMAT_VERSION}`);
+      }
+      const dir = await storeDirectory(name, true);
+      const file = (await dir.getFileHandle(DATA_FILE, { create: true })) as unknown as SyncFileHandle;
+      const { handle: h, retries } = await acquireHandle(file, options.handleRetryMs ?? 5000);
+      handle = h;
+      // Reclaim what transactions that never committed wrote past the high-water mark.
+      const committedBytes = hwm * format.chunkSize;
+      const size = handle.getSize();
+      let reclaimedBytes = 0;
+      if (size > committedBytes) {
+        handle.truncate(committedBytes);
+        handle.flush();
+        reclaimedBytes = size - committedBytes;
+      }
+      const info: OpfsOpenInfo = { reclaimedBytes, trimmedSlots: 0, handleRetries: retries, ms: 0 };
+      store = new OpfsStore(name, db, handle, format, hwm, info, options);
+      info.trimmedSlots = await store.shrink();
+      info.ms = Math.round((performance.now() - started) * 10) / 10;
+      return store;
+    } catch (e) {
+      handle?.close();
+      db.close();
+      throw e;
+    }
+  }
+
+  /** Delete a store's metadata and data (it must not be open). */
+  static async destroy(name: string): Promise<void> {
+    await deleteDB(opfsStoreDbName(name));
+    const root = await navigator.storage.getDirectory();
+    const top = await root.getDirectoryHandle(ROOT_DIR, { create: true });
+    await top.removeEntry(name, { recursive: true }).catch((e: unknown) => {
+      if ((e as { name?: string }).name !== "NotFoundError") throw e;
+    });
+  }
+
+  transaction<T>(mode: TxMode, body: (tx: StoreTx) => Promise<T>, options?: TxOptions): Promise<T> {
+    if (this.closed) return Promise.reject(new Error("OPFS store is closed"));
+    const p = runIdbTransaction(unwrap(this.db), STORES, mode, options, (tx) => new OpfsTx(tx, this, mode === "readwrite"), body, {
+      beforeCommit: (x) => this.commitChunks(x, options?.durable === true),
+      onRollback: (x) => this.rollbackFile(x),
+      onCommit: (x) => this.committed(x),
+    });
+    this.track(p);
+    return p;
+  }
+
+  async usage(): Promise<StoreUsage> {
+    // OPFS and IndexedDB both count against the origin's quota.
+    const est = await navigator.storage.estimate();
+    return { used: est.usage ?? 0, quota: est.quota ?? 0 };
+  }
+
+  /** Waits for transactions in flight, flushes the data file and releases its handle. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.allSettled([...this.inflight]);
+    await this.shrinking;
+    if (this.released) return;
+    this.released = true;
+    try {
+      this.handle.flush();
+    } catch {
+      // Closing anyway: a handle that cannot flush has nothing more to give.
+    }
+    this.handle.close();
+    this.db.close();
+  }
+
+  private released = false;
+
+  /** Bytes of one slot. */
+  readSlot(slot: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    const n = this.handle.read(out, { at: slot * this.chunkSize });
+    if (n !== len) throw new Error(`OPFS store ${this.name}: slot ${slot} holds ${n} of ${len} bytes (data file truncated?)`);
+    return out;
+  }
+
+  /**
+   * The commit step: runs after the body, inside its IndexedDB transaction.
+   * Everything awaited here is a request of that transaction.
+   */
+  private async commitChunks(x: OpfsTx, durable: boolean): Promise<void> {
+    if (!x.writable) return;
+    const pending = [...x.pending.values()].sort((a, b) => a.ino - b.ino || a.index - b.index);
+    // The records the pending chunks replace, where not known yet: until this
+    // commit the chunk map holds only committed slots, so every slot found
+    // here is freed by it.
+    const chunks = x.store("chunks");
+    const unknown = pending.filter((p) => !x.resolved.has(key(p.ino, p.index)));
+    for (let i = 0; i < unknown.length; ) {
+      let j = i + 1;
+      while (j < unknown.length && unknown[j]!.ino === unknown[i]!.ino && unknown[j]!.index === unknown[j - 1]!.index + 1) j++;
+      const range = IDBKeyRange.bound([unknown[i]!.ino, unknown[i]!.index], [unknown[i]!.ino, unknown[j - 1]!.index]);
+      x.lookups.push(
+        req(chunks.getAll(range)).then((refs) => {
+          for (const r of refs as ChunkRef[]) if (r.slot >= 0) x.freed.add(r.slot);
+        }),
+      );
+      i = j;
+    }
+    const [hwm] = await Promise.all([x.hwmLookup(), ...x.lookups]);
+    let freeKeys: number[] = [];
+    if (pending.length > 0) {
+      freeKeys = await x.allocation!.free;
+      if (freeKeys.length === FREE_PREFETCH && pending.length > FREE_PREFETCH) {
+        const more = (await req(
+          x.store("free").getAllKeys(IDBKeyRange.lowerBound(freeKeys[freeKeys.length - 1]!, true), pending.length - FREE_PREFETCH),
+        )) as number[];
+        freeKeys = freeKeys.concat(more);
+      }
+      freeKeys = freeKeys.slice(0, pending.length);
+    }
+    x.hwmAtStart = hwm;
+    if (pending.length === 0 && x.freed.size === 0) {
+      x.newHwm = hwm;
+      // Earlier non-durable commits may have left data unflushed that this
+      // strict commit would otherwise make durable metadata point at.
+      if (durable) this.handle.flush();
+      return;
+    }
+
+    // Allocate: free slots first (lowest first), then past the high-water mark.
+    const slots: number[] = [];
+    let next = hwm;
+    for (let i = 0; i < pending.length; i++) slots.push(i < freeKeys.length ? freeKeys[i]! : next++);
+    x.wroteData = pending.length > 0;
+    try {
+      this.writeRuns(pending, slots);
+    } catch (e) {
+      throw new RollbackError(isQuotaError(e) ? enospc("OPFS quota exceeded") : e);
+    }
+    this.options.debugHooks?.afterDataWrite?.();
+    // A durable commit must never point at bytes that could still be lost
+    // (its own, or those of earlier non-durable commits).
+    if (durable) this.handle.flush();
+
+    for (let i = 0; i < pending.length; i++) {
+      const p = pending[i]!;
+      const ref: ChunkRef = { ino: p.ino, index: p.index, slot: slots[i]!, len: p.data.length };
+      chunks.put(ref, [p.ino, p.index]);
+    }
+    const free = x.store("free");
+    for (const k of freeKeys) free.delete(k);
+    for (const s of x.freed) free.put(1, s);
+    x.newHwm = next;
+    if (next !== hwm) x.store("internal").put(next, "hwm");
+  }
+
+  /** Write the pending chunks to their slots, one write() per run of consecutive slots. */
+  private writeRuns(pending: PendingChunk[], slots: number[]): void {
+    const cs = this.chunkSize;
+    const maxRun = Math.max(1, Math.floor(MAX_RUN_BYTES / cs));
+    for (let i = 0; i < pending.length; ) {
+      let j = i + 1;
+      while (j < pending.length && j - i < maxRun && slots[j] === slots[j - 1]! + 1 && pending[j - 1]!.data.length === cs) j++;
+      const at = slots[i]! * cs;
+      let buf: Uint8Array;
+      if (j - i === 1) {
+        buf = pending[i]!.data;
+      } else {
+        const last = pending[j - 1]!.data;
+        buf = new Uint8Array((j - i - 1) * cs + last.length);
+        for (let k = i; k < j; k++) buf.set(pending[k]!.data, (k - i) * cs);
+      }
+      const n = this.handle.write(buf, { at });
+      if (n !== buf.length) throw enospc(`OPFS wrote ${n} of ${buf.length} bytes`);
+      i = j;
+    }
+  }
+
+  /** An aborted transaction that grew the file gives the tail back (its slots were never committed). */
+  private rollbackFile(x: OpfsTx): void {
+    if (!x.wroteData || x.hwmAtStart < 0) return;
+    const committed = x.hwmAtStart * this.chunkSize;
+    if (this.handle.getSize() > committed) this.handle.truncate(committed);
+  }
+
+  private committed(x: OpfsTx): void {
+    if (x.newHwm >= 0) this.hwm = x.newHwm;
+    // Freeing the last slot means the file may shrink: do it off the transaction's path.
+    if (x.freed.has(this.hwm - 1)) this.scheduleShrink();
+  }
+
+  private track(p: Promise<unknown>): void {
+    this.inflight.add(p);
+    const forget = (): void => {
+      this.inflight.delete(p);
+    };
+    p.then(forget, forget);
+  }
+
+  private scheduleShrink(): void {
+    if (this.shrinking || this.closed) return;
+    this.shrinking = this.shrink()
+      .catch(() => 0)
+      .then(() => {
+        this.shrinking = undefined;
+      });
+  }
+
+  /**
+   * Give free slots at the end of the file back: lower `hwm` past them and
+   * truncate. Truncating inside the transaction is safe even if it then
+   * aborts or we crash: slots past the new end are free either way, and a
+   * later allocation past the file's end just grows it again.
+   */
+  private async shrink(): Promise<number> {
+    const tx = this.db.transaction(["internal", "free"], "readwrite");
+    const hwm = ((await tx.objectStore("internal").get("hwm")) as number | undefined) ?? 0;
+    let h = hwm;
+    let cursor = await tx.objectStore("free").openKeyCursor(null, "prev");
+    while (cursor && cursor.key === h - 1 && hwm - h < SHRINK_BATCH) {
+      h--;
+      cursor = await cursor.continue();
+    }
+    if (h < hwm) {
+      this.handle.truncate(h * this.chunkSize);
+      void tx.objectStore("free").delete(IDBKeyRange.bound(h, hwm - 1));
+      void tx.objectStore("internal").put(h, "hwm");
+    }
+    await tx.done;
+    this.hwm = h;
+    return hwm - h;
+  }
+
+  /** Scan all slot bookkeeping and the data file: every slot below hwm referenced or free, exactly once. Reads everything: tests and fsck only. */
+  async check(): Promise<OpfsCheckReport> {
+    await Promise.allSettled([...this.inflight]);
+    await this.shrinking;
+    return this.scan();
+  }
+
+  private async scan(): Promise<OpfsCheckReport> {
+    const tx = this.db.transaction(["chunks", "free", "internal"], "readonly");
+    const hwm = ((await tx.objectStore("internal").get("hwm")) as number | undefined) ?? 0;
+    const refs = (await tx.objectStore("chunks").getAll()) as ChunkRef[];
+    const free = (await tx.objectStore("free").getAllKeys()) as number[];
+    await tx.done;
+    const problems: string[] = [];
+    const owner = new Map<number, string>();
+    let inline = 0;
+    for (const r of refs) {
+      if (r.slot < 0) {
+        inline++;
+        if (!r.data || r.data.length !== r.len) problems.push(`inline chunk ${r.ino}:${r.index} has ${r.data?.length} bytes, record says ${r.len}`);
+        continue;
+      }
+      if (r.slot >= hwm) problems.push(`chunk ${r.ino}:${r.index} in slot ${r.slot} past hwm ${hwm}`);
+      const prev = owner.get(r.slot);
+      if (prev) problems.push(`slot ${r.slot} used by ${prev} and ${r.ino}:${r.index}`);
+      owner.set(r.slot, `${r.ino}:${r.index}`);
+    }
+    for (const s of free) {
+      if (s >= hwm) problems.push(`free slot ${s} past hwm ${hwm}`);
+      if (owner.has(s)) problems.push(`slot ${s} both free and used by ${owner.get(s)}`);
+    }
+    const freeSet = new Set(free);
+    let leaked = 0;
+    for (let s = 0; s < hwm; s++) if (!owner.has(s) && !freeSet.has(s)) leaked++;
+    if (leaked > 0) problems.push(`${leaked} slots below hwm ${hwm} neither used nor free (leaked)`);
+    const fileBytes = this.handle.getSize();
+    if (fileBytes > hwm * this.chunkSize) problems.push(`data file has ${fileBytes} bytes, more than hwm ${hwm} slots`);
+    let maxUsed = -1;
+    for (const s of owner.keys()) maxUsed = Math.max(maxUsed, s);
+    if (maxUsed >= 0) {
+      const r = refs.find((x) => x.slot === maxUsed)!;
+      if (fileBytes < maxUsed * this.chunkSize + r.len) problems.push(`data file of ${fileBytes} bytes cuts slot ${maxUsed}`);
+    }
+    return { ok: problems.length === 0, problems, hwm, usedSlots: owner.size, freeSlots: free.length, inlineChunks: inline, fileBytes };
+  }
+}
+
+async function storeDirectory(name: string, create: boolean): Promise<FileSystemDirectoryHandle> {
+  const root = await navigator.storage.getDirectory();
+  const top = await root.getDirectoryHandle(ROOT_DIR, { create });
+  return top.getDirectoryHandle(name, { create });
+}
+
+/**
+ * After a reload the previous page's worker releases its handle
+ * asynchronously: retry NoModificationAllowedError with a bounded backoff.
+ */
+async function acquireHandle(file: SyncFileHandle, budgetMs: number): Promise<{ handle: SyncAccessHandle; retries: number }> {
+  const deadline = performance.now() + budgetMs;
+  let delay = 5;
+  for (let retries = 0; ; retries++) {
+    try {
+      return { handle: await file.createSyncAccessHandle(), retries };
+    } catch (e) {
+      const name = (e as { name?: string }).name;
+      if (name !== "NoModificationAllowedError" || performance.now() + delay > deadline) {
+        if (name === "NoModificationAllowedError") {
+          throw new Error(`OPFS data file is still held by another context after ${budgetMs} ms (is the store open in another tab or worker?)`);
+        }
+        throw e;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 250);
+    }
+  }
+}
