@@ -639,6 +639,10 @@ export class FileSystem implements FileSystemApi {
     };
   }
 
+  waitForLockChange(ino: number, signal: AbortSignal): Promise<void> {
+    return this.locks.whenChanged(ino, signal);
+  }
+
   releaseLocks(owner: LockOwner, ino?: number): void {
     this.locks.releaseOwner(owner, ino);
   }

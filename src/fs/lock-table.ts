@@ -1,3 +1,4 @@
+import { abortError } from "../protocol/errno.js";
 import { LockStatus, LockType } from "../protocol/constants.js";
 import type { LockOwner } from "./types.js";
 
@@ -13,9 +14,15 @@ export function sameOwner(a: LockOwner, b: LockOwner): boolean {
   return a.session === b.session && a.procId === b.procId && a.clientId === b.clientId;
 }
 
-/** A 9P lock length of 0 means "to the end of the file, however far it grows". */
+/**
+ * A 9P lock length of 0 means "to the end of the file, however far it grows".
+ * Ends past 2^53 (OFFSET_MAX-style ranges) are not exact as doubles: treat them
+ * as reaching the end too, rather than letting rounding make end ≤ start.
+ */
 export function lockEnd(start: number, length: number): number {
-  return length === 0 ? Infinity : start + length;
+  if (length === 0) return Infinity;
+  const end = start + length;
+  return end >= Number.MAX_SAFE_INTEGER ? Infinity : end;
 }
 
 function conflicts(l: HeldLock, owner: LockOwner, type: number, start: number, end: number): boolean {
@@ -31,6 +38,35 @@ function conflicts(l: HeldLock, owner: LockOwner, type: number, start: number, e
  */
 export class LockTable {
   private readonly byIno = new Map<number, HeldLock[]>();
+  /** Blocked Tlock requests waiting for the locks of an inode to change. */
+  private readonly waiters = new Map<number, Set<() => void>>();
+
+  /**
+   * Resolves at the next change to `ino`'s locks (an unlock, a release at
+   * clunk or disconnect): a blocked F_SETLKW then tries again. Rejects with an
+   * AbortError when `signal` aborts (the waiting request was flushed).
+   */
+  whenChanged(ino: number, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal.aborted) {
+        reject(abortError());
+        return;
+      }
+      const set = this.waiters.get(ino) ?? new Set<() => void>();
+      this.waiters.set(ino, set);
+      const wake = () => {
+        signal.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        set.delete(wake);
+        if (set.size === 0 && this.waiters.get(ino) === set) this.waiters.delete(ino);
+        reject(abortError());
+      };
+      set.add(wake);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
 
   /** F_SETLK: apply `type` (RDLCK, WRLCK or UNLCK) over the range for `owner`; BLOCKED if another owner's lock is in the way. */
   lock(ino: number, owner: LockOwner, type: number, start: number, length: number): number {
@@ -67,6 +103,7 @@ export class LockTable {
   /** The inode is gone: its locks are meaningless. */
   dropInode(ino: number): void {
     this.byIno.delete(ino);
+    this.wake(ino);
   }
 
   held(ino: number): readonly HeldLock[] {
@@ -74,8 +111,17 @@ export class LockTable {
   }
 
   private store(ino: number, held: HeldLock[]): void {
+    const before = this.byIno.get(ino);
     if (held.length === 0) this.byIno.delete(ino);
     else this.byIno.set(ino, held);
+    if (before !== undefined && before !== held) this.wake(ino);
+  }
+
+  private wake(ino: number): void {
+    const set = this.waiters.get(ino);
+    if (!set) return;
+    this.waiters.delete(ino);
+    for (const w of set) w();
   }
 }
 

@@ -92,6 +92,8 @@ export interface FileSystemApi {
 
   /** Tlock: returns a LockStatus (never waits: BLOCKED when it conflicts). */
   lock(ino: number, owner: LockOwner, req: LockRequest): number;
+  /** Resolves at the next change to `ino`'s locks; rejects with AbortError when `signal` aborts. */
+  waitForLockChange(ino: number, signal: AbortSignal): Promise<void>;
   /** Tgetlock: the first conflicting lock, or the request with type UNLCK when none. */
   getlock(ino: number, owner: LockOwner, req: GetlockRequest): GetlockRequest;
   /** Drop every lock `owner` holds on `ino` (or on every inode when ino is undefined). */

@@ -1,4 +1,4 @@
-import { AT_REMOVEDIR, LockType, Mode, NOFID, OpenFlags, QidType } from "../protocol/constants.js";
+import { AT_REMOVEDIR, LockFlags, LockStatus, LockType, Mode, NOFID, OpenFlags, QidType } from "../protocol/constants.js";
 import { Errno, FsError, isAbortError } from "../protocol/errno.js";
 import type { RMessage, TMessage, TOf, Qid } from "../protocol/messages.js";
 import { allocRread, encodeDirEntries, finishRread } from "../protocol/codec.js";
@@ -337,10 +337,18 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
     return { type: "Rfsync", tag: m.tag };
   },
 
-  async Tlock(s, m) {
+  async Tlock(s, m, signal) {
     const f = nodeFid(s, m.fid);
     const owner: LockOwner = { session: s.sessionId, clientId: m.lock.clientId, procId: m.lock.procId };
-    const status = s.fs.lock(f.ino, owner, m.lock);
+    let status = s.fs.lock(f.ino, owner, m.lock);
+    // F_SETLKW: hold the request until the lock is granted instead of answering
+    // BLOCKED — Linux would sleep up to 30 s before retrying. A Tflush (the
+    // process got a signal) aborts the wait and the request leaves no trace.
+    while (status === LockStatus.BLOCKED && (m.lock.flags & LockFlags.BLOCK) !== 0) {
+      await s.fs.waitForLockChange(f.ino, signal);
+      if (!unchanged(s, m.fid, f)) throw new FsError(Errno.EBADF, `fid ${m.fid} was clunked while waiting for a lock`);
+      status = s.fs.lock(f.ino, owner, m.lock);
+    }
     if (m.lock.type !== LockType.UNLCK) {
       f.lockOwners ??= new Map();
       f.lockOwners.set(`${m.lock.procId}\0${m.lock.clientId}`, { clientId: m.lock.clientId, procId: m.lock.procId });

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "vitest";
 import { Client } from "../client/client.js";
 import { inProcessTransport } from "../client/transports.js";
-import { LockStatus, LockType, OpenFlags, XattrFlags } from "../protocol/constants.js";
+import { LockFlags, LockStatus, LockType, OpenFlags, XattrFlags } from "../protocol/constants.js";
 import { Errno } from "../protocol/errno.js";
 import { Server } from "./server.js";
 import { memoryFs } from "./test-harness.js";
@@ -111,6 +111,34 @@ describe("operations through 9P", () => {
     expect(g.lock).toMatchObject({ type: LockType.WRLCK, start: 0, length: 5, procId: 100, clientId: "host" });
     await a.clunk(fa);
     expect((await b.request({ type: "Tlock", fid: fb, lock: lock(LockType.WRLCK, 0, 0, 200) })).status).toBe(LockStatus.SUCCESS);
+  });
+
+  it("a blocking Tlock waits for the holder to unlock, and a flushed one leaves no lock behind", async () => {
+    const { a, b } = await setup();
+    await a.writeFile("wait", "x");
+    const fa = await a.open("wait", OpenFlags.RDWR);
+    const fb = await b.open("wait", OpenFlags.RDWR);
+    const lock = (type: number, procId: number, flags = 0) => ({ type, flags, start: 0, length: 0, procId, clientId: "h" });
+    expect((await a.request({ type: "Tlock", fid: fa, lock: lock(LockType.WRLCK, 1) })).status).toBe(LockStatus.SUCCESS);
+    let granted = false;
+    const waiting = b.request({ type: "Tlock", fid: fb, lock: lock(LockType.WRLCK, 2, LockFlags.BLOCK) }).then((r) => {
+      granted = true;
+      return r.status;
+    });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(granted).toBe(false);
+    await a.request({ type: "Tlock", fid: fa, lock: lock(LockType.UNLCK, 1) });
+    expect(await waiting).toBe(LockStatus.SUCCESS);
+
+    // Now b holds it; a blocks, then gives up (Tflush): no reply, and no lock for a.
+    const ac = new AbortController();
+    const blocked = a.request({ type: "Tlock", fid: fa, lock: lock(LockType.WRLCK, 1, LockFlags.BLOCK) }, ac.signal);
+    await new Promise((r) => setTimeout(r, 10));
+    ac.abort();
+    await expect(blocked).rejects.toMatchObject({ name: "AbortError" });
+    await b.request({ type: "Tlock", fid: fb, lock: lock(LockType.UNLCK, 2) });
+    const g = await b.request({ type: "Tgetlock", fid: fb, lock: { type: LockType.WRLCK, start: 0, length: 0, procId: 2, clientId: "h" } });
+    expect(g.lock.type).toBe(LockType.UNLCK);
   });
 
   it("readdir pages with stable cookies while entries are added and removed", async () => {
