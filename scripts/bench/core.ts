@@ -40,7 +40,7 @@ async function getattrRate(c: Client): Promise<number> {
   return done / secs;
 }
 
-async function ioRates(c: Client, name: string): Promise<{ write: number; read: number; block: number }> {
+async function ioRates(c: Client, name: string, bytes = IO_BYTES): Promise<{ write: number; read: number; block: number }> {
   // diod caps msize at 64 KiB, so its largest payload is 24 bytes short of 64 KiB.
   const blockSize = Math.min(IO_BLOCK, c.maxIo);
   const block = new Uint8Array(blockSize);
@@ -48,7 +48,7 @@ async function ioRates(c: Client, name: string): Promise<{ write: number; read: 
   const { fid } = await c.create(name, OpenFlags.RDWR | OpenFlags.CREAT | OpenFlags.TRUNC);
   let t0 = performance.now();
   let written = 0;
-  for (let off = 0; off < IO_BYTES; off += blockSize) written += await c.write(fid, off, block);
+  for (let off = 0; off < bytes; off += blockSize) written += await c.write(fid, off, block);
   const write = written / 1e6 / ((performance.now() - t0) / 1000);
   t0 = performance.now();
   let total = 0;
@@ -63,6 +63,8 @@ async function ioRates(c: Client, name: string): Promise<{ write: number; read: 
 async function measure(target: string, transport: () => Promise<ClientTransport>, aname = ""): Promise<Row> {
   process.stderr.write(`measuring ${target}…\n`);
   const c = await Client.connect(await transport(), { msize: 1024 * 1024 + 24, aname });
+  // Same warm-up for every target: it lets a JIT compile its hot paths (a C server needs none).
+  await ioRates(c, `warmup-${process.pid}`, 32 * 1024 * 1024);
   const getattrPerS = await getattrRate(c);
   const { write, read, block } = await ioRates(c, `bench-${process.pid}`);
   c.close();

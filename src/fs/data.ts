@@ -28,6 +28,32 @@ export async function readData(tx: StoreTx, rec: InodeRecord, offset: number, de
   return n;
 }
 
+/** Holes, read without allocating (never written to: readers must not modify parts). */
+let zeros = new Uint8Array(0);
+function zeroView(n: number): Uint8Array {
+  if (zeros.length < n) zeros = new Uint8Array(Math.max(n, 65536));
+  return zeros.subarray(0, n);
+}
+
+/** Up to `count` bytes at `offset` as views of the stored chunks; holes are views of a shared zero buffer. */
+export async function readDataParts(tx: StoreTx, rec: InodeRecord, offset: number, count: number, chunkSize: number): Promise<Uint8Array[]> {
+  if (offset >= rec.size || count === 0) return [];
+  const n = Math.min(count, rec.size - offset);
+  const parts: Uint8Array[] = [];
+  for (let done = 0; done < n; ) {
+    const pos = offset + done;
+    const index = Math.floor(pos / chunkSize);
+    const within = pos - index * chunkSize;
+    const take = Math.min(chunkSize - within, n - done);
+    const chunk = rec.chunks > 0 ? await tx.getChunk(rec.ino, index) : undefined;
+    const avail = chunk ? Math.max(0, Math.min(take, chunk.length - within)) : 0;
+    if (avail > 0) parts.push(chunk!.subarray(within, within + avail));
+    if (avail < take) parts.push(zeroView(take - avail));
+    done += take;
+  }
+  return parts;
+}
+
 function copyOut(chunk: Uint8Array | undefined, within: number, take: number, dest: Uint8Array, at: number): void {
   const avail = chunk ? Math.max(0, Math.min(take, chunk.length - within)) : 0;
   if (avail > 0) dest.set(chunk!.subarray(within, within + avail), at);
@@ -40,7 +66,10 @@ function copyOut(chunk: Uint8Array | undefined, within: number, take: number, de
  * write covers entirely is not read at all. The store always gets fresh
  * buffers: `data` is a view into a network frame.
  */
-export async function writeData(tx: StoreTx, rec: InodeRecord, offset: number, data: Uint8Array, chunkSize: number): Promise<void> {
+export async function writeData(tx: StoreTx, rec: InodeRecord, offset: number, data: Uint8Array, chunkSize: number, owned = false): Promise<void> {
+  // A whole chunk of a frame nobody else holds can be stored as it is — unless
+  // that would pin a much larger buffer behind a small view.
+  const keepViews = owned && data.buffer.byteLength <= chunkSize + 4096;
   const slots = chunkSlots(rec.size, chunkSize);
   const dense = rec.chunks === slots;
   for (let done = 0; done < data.length; ) {
@@ -55,7 +84,7 @@ export async function writeData(tx: StoreTx, rec: InodeRecord, offset: number, d
     let buf: Uint8Array;
     if (take === chunkSize) {
       existed = mayExist && (dense || (await tx.getChunk(rec.ino, index)) !== undefined);
-      buf = src.slice();
+      buf = keepViews ? src : src.slice();
     } else {
       const old = mayExist ? await tx.getChunk(rec.ino, index) : undefined;
       existed = old !== undefined;

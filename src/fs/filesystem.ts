@@ -4,7 +4,7 @@ import type { Attr, DirEntry, GetlockRequest, LockRequest, Qid, SetattrRequest, 
 import type { InodeRecord, Store, StoreTx } from "../storage/store.js";
 import { attrOf, BLKSIZE, dtypeOf, isDir, isReg, isSymlink, makedev, newInode, nowTimespec, qidOf, qidOfDtype } from "./attr.js";
 import { MAX_FILE_SIZE, ROOT_INO, XATTR_SIZE_MAX } from "./constants.js";
-import { readData, truncateData, writeData } from "./data.js";
+import { readData, truncateData, writeData, readDataParts } from "./data.js";
 import { fsckStore } from "./fsck.js";
 import { InodeEdits } from "./inode-edits.js";
 import { delay, latencyFor } from "./latency.js";
@@ -411,6 +411,16 @@ export class FileSystem implements FileSystemApi {
     });
   }
 
+  async readParts(ino: number, offset: number, count: number, ctx: OpContext): Promise<Uint8Array[]> {
+    await this.maybeSlow(ctx);
+    return this.look(ctx, async (tx) => {
+      const rec = await needInode(tx, ino);
+      if (isDir(rec.mode)) throw new FsError(Errno.EISDIR);
+      if (!isReg(rec.mode)) throw new FsError(Errno.EINVAL);
+      return readDataParts(tx, rec, offset, count, this.chunkSize);
+    });
+  }
+
   async write(ino: number, offset: number, data: Uint8Array, append: boolean, ctx: OpContext): Promise<number> {
     await this.maybeSlow(ctx);
     return this.change(ctx, async (e) => {
@@ -421,7 +431,7 @@ export class FileSystem implements FileSystemApi {
       if (at > MAX_FILE_SIZE || at + data.length > MAX_FILE_SIZE) throw new FsError(Errno.EFBIG);
       if (data.length === 0) return 0;
       const w = await e.edit(ino);
-      await writeData(e.tx, w, at, data, this.chunkSize);
+      await writeData(e.tx, w, at, data, this.chunkSize, ctx.ownsData === true);
       const t = nowTimespec();
       w.mtime = t;
       w.ctime = t;

@@ -9,6 +9,11 @@ export interface OpContext {
   signal: AbortSignal;
   /** The last path component the fid was reached by ("" for the root); used for latency injection on `slow*` names. */
   name?: string;
+  /**
+   * The bytes handed to write() belong to this operation alone (a frame the
+   * transport gave away): the fs may keep views of them instead of copying.
+   */
+  ownsData?: boolean;
 }
 
 /** Who owns a POSIX byte-range lock: locks of one owner never conflict with each other. */
@@ -67,6 +72,11 @@ export interface FileSystemApi {
 
   /** Read up to dest.length bytes at offset into dest; returns the count (0 at or past EOF). Holes read as zeros. */
   readInto(ino: number, offset: number, dest: Uint8Array, ctx: OpContext): Promise<number>;
+  /**
+   * Read up to `count` bytes at offset as views of the stored chunks (no copy):
+   * the parts, back to back, are the data. Callers must not modify them.
+   */
+  readParts(ino: number, offset: number, count: number, ctx: OpContext): Promise<Uint8Array[]>;
   /** Write data at offset (or at end of file when `append`); returns the count written. */
   write(ino: number, offset: number, data: Uint8Array, append: boolean, ctx: OpContext): Promise<number>;
 

@@ -6,6 +6,12 @@ export interface FrameSink {
   /** Send one whole R-message. The sink may transfer or keep `frame`; the session never touches it again. */
   send(frame: Uint8Array): void;
   /**
+   * Send one whole R-message given as parts back to back (an Rread header and
+   * views of stored data), so a stream can write them without assembling a
+   * copy. Parts must not be modified; without this, the session concatenates.
+   */
+  sendParts?(parts: Uint8Array[]): void;
+  /**
    * The request with this tag was flushed before it took effect and will get no reply:
    * free whatever the transport holds for it (v86: give the virtqueue slot back).
    * Called before the Rflush is sent.
@@ -16,7 +22,10 @@ export interface FrameSink {
 }
 
 export interface Connection {
-  /** One whole T-message frame. The session may keep views into it. */
+  /**
+   * One whole T-message frame, given away: the session (and the tree) may keep
+   * views of it, so the transport must not reuse its bytes.
+   */
   receive(frame: Uint8Array): void;
   /** The peer went away: abort everything in flight and clunk every fid. */
   close(): void;

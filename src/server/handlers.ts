@@ -1,7 +1,7 @@
-import { AT_REMOVEDIR, LockFlags, LockStatus, LockType, Mode, NOFID, OpenFlags, QidType } from "../protocol/constants.js";
+import { AT_REMOVEDIR, LockFlags, LockStatus, LockType, MessageType, Mode, NOFID, OpenFlags, QidType } from "../protocol/constants.js";
 import { Errno, FsError, isAbortError } from "../protocol/errno.js";
 import type { RMessage, TMessage, TOf, Qid } from "../protocol/messages.js";
-import { allocRread, encodeDirEntries, finishRread } from "../protocol/codec.js";
+import { encodeDirEntries } from "../protocol/codec.js";
 import type { FileSystemApi, LockOwner, OpContext } from "../fs/types.js";
 import { XATTR_SIZE_MAX } from "../fs/constants.js";
 import type { Fid, FidTable, OpenState } from "./fid-table.js";
@@ -18,8 +18,8 @@ export interface HandlerScope {
   report(err: unknown): void;
 }
 
-/** A handler's result: a reply message, or a frame it encoded itself (Rread fast path). */
-export type HandlerResult = RMessage | Uint8Array;
+/** A handler's result: a reply message, a frame it encoded itself, or a frame as parts (Rread without copying the data). */
+export type HandlerResult = RMessage | Uint8Array | Uint8Array[];
 
 type Handler<K extends TMessage["type"]> = (s: HandlerScope, m: TOf<K>, signal: AbortSignal) => Promise<HandlerResult>;
 
@@ -28,6 +28,24 @@ const RREADDIR_HEADER = 11;
 /** Size of a dirent without its name: qid[13] offset[8] type[1] name-length[2]. */
 const DIRENT_FIXED = 24;
 const READDIR_MAX_ENTRIES = 4096;
+
+/** The 11-byte head of an Rread whose `count` payload bytes are sent right after it. */
+function rreadHeader(tag: number, count: number): Uint8Array {
+  const h = new Uint8Array(RREAD_HEADER);
+  const size = RREAD_HEADER + count;
+  h[0] = size & 0xff;
+  h[1] = (size >>> 8) & 0xff;
+  h[2] = (size >>> 16) & 0xff;
+  h[3] = size >>> 24;
+  h[4] = MessageType.Rread;
+  h[5] = tag & 0xff;
+  h[6] = tag >>> 8;
+  h[7] = count & 0xff;
+  h[8] = (count >>> 8) & 0xff;
+  h[9] = (count >>> 16) & 0xff;
+  h[10] = count >>> 24;
+  return h;
+}
 
 function ctxOf(fid: Fid, signal: AbortSignal): OpContext {
   return { signal, name: fid.name };
@@ -166,9 +184,10 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
     }
     if (!f.open || !f.open.readable) throw new FsError(Errno.EBADF, `fid ${m.fid} is not open for reading`);
     if (f.isDir) throw new FsError(Errno.EISDIR);
-    const { frame, data } = allocRread(m.tag, count);
-    const n = await s.fs.readInto(f.ino, m.offset, data, ctxOf(f, signal));
-    return finishRread(frame, n);
+    const parts = await s.fs.readParts(f.ino, m.offset, count, ctxOf(f, signal));
+    let n = 0;
+    for (const p of parts) n += p.length;
+    return [rreadHeader(m.tag, n), ...parts];
   },
 
   async Twrite(s, m, signal) {
@@ -181,7 +200,7 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
       return { type: "Rwrite", tag: m.tag, count: m.data.length };
     }
     if (!f.open || !f.open.writable) throw new FsError(Errno.EBADF, `fid ${m.fid} is not open for writing`);
-    const count = await s.fs.write(f.ino, m.offset, m.data, f.open.append, ctxOf(f, signal));
+    const count = await s.fs.write(f.ino, m.offset, m.data, f.open.append, { signal, name: f.name, ownsData: true });
     return { type: "Rwrite", tag: m.tag, count };
   },
 

@@ -281,14 +281,27 @@ export class Session implements Connection {
 
   private send(tag: number, result: HandlerResult): void {
     if (this.closed) return;
-    let frame = result instanceof Uint8Array ? result : encodeMessage(result);
     const limit = this.msize || this.limits.maxMsize;
+    if (Array.isArray(result)) {
+      let size = 0;
+      for (const p of result) size += p.length;
+      if (size <= limit) {
+        this.stats.replies++;
+        this.trace(() => `s${this.id} -> Rread tag ${tag} (${size} bytes)`);
+        if (this.sink.sendParts) this.sink.sendParts(result);
+        else this.sink.send(concat(result, size));
+        return;
+      }
+      result = { type: "Rlerror", tag, ecode: Errno.EMSGSIZE };
+    }
+    let frame = result instanceof Uint8Array ? result : encodeMessage(result);
     if (frame.length > limit) {
       frame = encodeMessage({ type: "Rlerror", tag, ecode: Errno.EMSGSIZE });
       this.stats.errors++;
     }
     this.stats.replies++;
-    this.trace(() => `s${this.id} -> ${result instanceof Uint8Array ? `Rread tag ${tag} (${frame.length} bytes)` : describe(result)}`);
+    const shown = result;
+    this.trace(() => `s${this.id} -> ${shown instanceof Uint8Array ? `frame tag ${tag} (${frame.length} bytes)` : describe(shown)}`);
     this.sink.send(frame);
   }
 
@@ -305,4 +318,14 @@ function describe(m: TMessage | RMessage): string {
     parts.push(`${k}=${v instanceof Uint8Array ? `<${v.length} bytes>` : JSON.stringify(v)}`);
   }
   return `${m.type} tag ${m.tag === NOTAG ? "NOTAG" : m.tag} ${parts.join(" ")}`;
+}
+
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
 }

@@ -73,8 +73,15 @@ export class FramingError extends Error {
   override readonly name = "FramingError";
 }
 
+/**
+ * A buffer of its own (never a slice of a shared pool: the tree may keep views
+ * of a frame), without zero-filling bytes that are overwritten at once.
+ */
+const allocOwned: (n: number) => Uint8Array =
+  typeof Buffer === "function" ? (n) => Buffer.allocUnsafeSlow(n) : (n) => new Uint8Array(n);
+
 function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
+  const out = allocOwned(total);
   let off = 0;
   for (const p of parts) {
     out.set(p, off);

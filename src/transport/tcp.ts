@@ -65,6 +65,14 @@ export function attachSocket(server: Server, socket: net.Socket, options: TcpSer
       }
       socket.write(frame);
     },
+    sendParts(parts) {
+      if (socket.destroyed) return;
+      // One writev for the header and the stored data views: no assembled copy.
+      const uncork = !corked;
+      if (uncork) socket.cork();
+      for (const p of parts) socket.write(p);
+      if (uncork) socket.uncork();
+    },
     close(reason) {
       options.onProtocolError?.(remote, reason);
       socket.destroy();

@@ -1,0 +1,182 @@
+import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { afterEach, describe, expect, test } from "vitest";
+import { createHandle9p, zeroLengthReply, type FramePort } from "./handle9p.js";
+
+// A stand-in for v86's Virtio9pHandler reply path (lib/9p.js + src/virtio.js): the reply
+// callback finds the queue slot by the tag read from bytes 5–6, copies buf.length bytes into
+// the guest's buffer and returns the slot with that many bytes as its used length.
+class FakeVirtqueue {
+  readonly slots = new Map<number, true>();
+  readonly used: { tag: number; length: number; type: number | undefined }[] = [];
+  readonly stray: number[] = [];
+
+  request(handle: (req: Uint8Array, reply: (b: Uint8Array) => void) => void, frame: Uint8Array): void {
+    const tag = frame[5]! | (frame[6]! << 8);
+    this.slots.set(tag, true);
+    handle(frame, (buf) => {
+      const replyTag = buf[5]! + (buf[6]! << 8); // v86: marshall.Unmarshall(["w","b","h"], buf)
+      if (!this.slots.has(replyTag)) {
+        this.stray.push(replyTag);
+        return;
+      }
+      const length = buf.length; // v86: bufchain.set_next_blob(buf) → length_written
+      this.used.push({ tag: replyTag, length, type: length > 4 ? buf[4] : undefined });
+      this.slots.delete(replyTag);
+    });
+  }
+}
+
+function frame(type: number, tag: number, body: number[] = []): Uint8Array {
+  const f = new Uint8Array(7 + body.length);
+  new DataView(f.buffer).setUint32(0, f.length, true);
+  f[4] = type;
+  f[5] = tag & 0xff;
+  f[6] = tag >> 8;
+  f.set(body, 7);
+  return f;
+}
+const tflush = (tag: number, oldtag: number) => frame(108, tag, [oldtag & 0xff, oldtag >> 8]);
+
+const ports: MessagePort[] = [];
+afterEach(() => {
+  for (const p of ports.splice(0)) p.close();
+});
+
+/** A fake server on the far end of a MessageChannel that records requests and sends what the test tells it to. */
+function setup(options: Parameters<typeof createHandle9p>[1] = {}) {
+  const { port1, port2 } = new MessageChannel();
+  ports.push(port1, port2);
+  const received: Uint8Array[] = [];
+  let notify: (() => void) | undefined;
+  port2.on("message", (data: ArrayBuffer) => {
+    received.push(new Uint8Array(data));
+    notify?.();
+  });
+  const strays: Uint8Array[] = [];
+  const handle = createHandle9p(port1 as unknown as FramePort, { onStray: (f) => strays.push(f), ...options });
+  const vq = new FakeVirtqueue();
+  const send = (f: Uint8Array) => {
+    const copy = f.slice();
+    port2.postMessage(copy.buffer, [copy.buffer]);
+  };
+  const serverGot = async (n: number) => {
+    while (received.length < n) await new Promise<void>((r) => (notify = r));
+  };
+  const settle = () => new Promise<void>((r) => setTimeout(r, 20));
+  return { handle, vq, send, received, serverGot, settle, strays };
+}
+
+describe("createHandle9p", () => {
+  test("routes replies by tag, in any order, and forwards whole frames", async () => {
+    const { handle, vq, send, received, serverGot, settle } = setup();
+    vq.request(handle, frame(110, 1, [1, 2, 3]));
+    vq.request(handle, frame(116, 2));
+    vq.request(handle, frame(24, 3));
+    await serverGot(3);
+    expect([...received[0]!]).toEqual([...frame(110, 1, [1, 2, 3])]);
+    expect(handle.pending).toBe(3);
+    send(frame(25, 3, [9]));
+    send(frame(111, 1));
+    send(frame(117, 2, [1, 2, 3, 4]));
+    await settle();
+    expect(vq.used).toEqual([
+      { tag: 3, length: 8, type: 25 },
+      { tag: 1, length: 7, type: 111 },
+      { tag: 2, length: 11, type: 117 },
+    ]);
+    expect(handle.pending).toBe(0);
+    expect(vq.slots.size).toBe(0);
+  });
+
+  test("an Rflush whose old request got no reply returns the old slot with used length 0, before the Rflush", async () => {
+    const discardedTags: number[] = [];
+    const { handle, vq, send, serverGot, settle, strays } = setup({ onDiscard: (t) => discardedTags.push(t) });
+    vq.request(handle, frame(116, 5));
+    vq.request(handle, tflush(6, 5));
+    await serverGot(2);
+    send(frame(109, 6)); // the server aborted tag 5 and sends no reply for it
+    await settle();
+    expect(vq.used).toEqual([
+      { tag: 5, length: 0, type: undefined },
+      { tag: 6, length: 7, type: 109 },
+    ]);
+    expect(vq.slots.size).toBe(0);
+    expect(handle.discarded).toBe(1);
+    expect(discardedTags).toEqual([5]);
+    expect(strays).toEqual([]);
+    // the tag is free again: a new request with tag 5 works normally
+    vq.request(handle, frame(24, 5));
+    await serverGot(3);
+    send(frame(25, 5));
+    await settle();
+    expect(vq.used.at(-1)).toEqual({ tag: 5, length: 7, type: 25 });
+  });
+
+  test("a request answered before its Rflush is delivered normally, not discarded", async () => {
+    const { handle, vq, send, serverGot, settle } = setup();
+    vq.request(handle, frame(118, 7));
+    vq.request(handle, tflush(8, 7));
+    await serverGot(2);
+    send(frame(119, 7, [4, 0, 0, 0]));
+    send(frame(109, 8));
+    await settle();
+    expect(vq.used).toEqual([
+      { tag: 7, length: 11, type: 119 },
+      { tag: 8, length: 7, type: 109 },
+    ]);
+    expect(handle.discarded).toBe(0);
+  });
+
+  test("an Rflush for a tag that was never in flight discards nothing", async () => {
+    const { handle, vq, send, serverGot, settle } = setup();
+    vq.request(handle, frame(24, 1));
+    vq.request(handle, tflush(2, 40));
+    await serverGot(2);
+    send(frame(109, 2));
+    await settle();
+    expect(vq.used).toEqual([{ tag: 2, length: 7, type: 109 }]);
+    expect(handle.pending).toBe(1);
+  });
+
+  test('discard: "eintr" answers the old tag with Rlerror(EINTR) instead', async () => {
+    const { handle, vq, send, serverGot, settle } = setup({ discard: "eintr" });
+    vq.request(handle, frame(116, 5));
+    vq.request(handle, tflush(6, 5));
+    await serverGot(2);
+    send(frame(109, 6));
+    await settle();
+    expect(vq.used).toEqual([
+      { tag: 5, length: 11, type: 7 },
+      { tag: 6, length: 7, type: 109 },
+    ]);
+  });
+
+  test("Rversion gives back the slots of requests the version reset aborted", async () => {
+    const { handle, vq, send, serverGot, settle } = setup();
+    vq.request(handle, frame(116, 1));
+    vq.request(handle, frame(100, 0xffff));
+    await serverGot(2);
+    send(frame(101, 0xffff));
+    await settle();
+    expect(vq.used).toEqual([
+      { tag: 1, length: 0, type: undefined },
+      { tag: 0xffff, length: 7, type: 101 },
+    ]);
+  });
+
+  test("replies for unknown tags are reported, not delivered", async () => {
+    const { handle, vq, send, settle, strays } = setup();
+    vq.request(handle, frame(24, 1));
+    send(frame(25, 9));
+    await settle();
+    expect(vq.used).toEqual([]);
+    expect(strays.map((f) => f[5])).toEqual([9]);
+  });
+
+  test("zeroLengthReply carries the tag in bytes 5–6 but has length 0", () => {
+    const z = zeroLengthReply(0x1234);
+    expect(z.length).toBe(0);
+    expect(z[5]).toBe(0x34);
+    expect(z[6]).toBe(0x12);
+  });
+});
