@@ -1,0 +1,57 @@
+# Helpers for the guest test scripts (busybox sh). The harness puts this file at /guest/lib.sh:
+#   npm run guest -- --script e2e/guest/files.sh --file e2e/guest/lib.sh
+# Every failed check prints one "FAIL: ..." line; `finish` exits with the number of failures.
+
+W9P_FAILS=0
+
+ok() { echo "ok: $*"; }
+fail() {
+  echo "FAIL: $*"
+  W9P_FAILS=$((W9P_FAILS + 1))
+}
+
+# expect_eq ACTUAL EXPECTED WHAT
+expect_eq() {
+  if [ "$1" = "$2" ]; then ok "$3"; else fail "$3: expected [$2], got [$1]"; fi
+}
+
+# check WHAT CMD [ARGS...]: CMD must succeed
+check() {
+  _what=$1
+  shift
+  if _out=$("$@" 2>&1); then ok "$_what"; else fail "$_what: '$*' failed: $_out"; fi
+}
+
+# check_fails WHAT CMD [ARGS...]: CMD must fail
+check_fails() {
+  _what=$1
+  shift
+  if _out=$("$@" 2>&1); then fail "$_what: '$*' succeeded: $_out"; else ok "$_what"; fi
+}
+
+# Milliseconds since boot (ns resolution source; /proc/uptime only has 10 ms).
+now_ms() { awk '/^now at/ { printf "%d\n", $3 / 1000000; exit }' /proc/timer_list; }
+
+drop_caches() {
+  sync
+  echo 3 > /proc/sys/vm/drop_caches
+}
+
+sum() { md5sum "$1" | cut -d' ' -f1; }
+
+# Kernel complaints: anything 9p/virtio-related besides the module banners, and any oops/warning.
+dmesg_complaints() {
+  dmesg | grep -E '9p|v9fs|virtio|p9_|netfs|FS-Cache|WARNING|BUG|Oops|Call Trace|blocked for more than|refcount' |
+    grep -vE 'Installing 9P2000 support|Installing v9fs 9p2000 file system support|FS-Cache: Loaded|virtio-pci .*found PCI INT|ACPI BIOS Error|BIOS bug'
+}
+
+check_dmesg_clean() {
+  _c=$(dmesg_complaints)
+  if [ -z "$_c" ]; then ok "dmesg clean"; else fail "dmesg has complaints:
+$_c"; fi
+}
+
+finish() {
+  if [ "$W9P_FAILS" -eq 0 ]; then echo "ALL CHECKS PASSED"; else echo "$W9P_FAILS CHECK(S) FAILED"; fi
+  exit "$W9P_FAILS"
+}

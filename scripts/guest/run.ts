@@ -1,0 +1,518 @@
+// Boot the Linux guest in v86 under Node, mount a 9P tree at /mnt and run a shell script in it.
+//
+//   npm run guest -- [--fs worker9p|v86] [--script FILE] [--file FILE]... [--import DIR]
+//                    [--mount-opts OPTS] [--latency-ms N] [--memory-mb N] [--timeout-s N]
+//                    [--discard empty|eintr] [--quiet] [--refresh]
+//
+// --fs worker9p (default) serves the tree from worker9p's Server in a worker thread
+// (worker/node.ts) through createHandle9p; --fs v86 uses v86's built-in in-memory 9P server.
+// The script goes into the initramfs as /guest/script.sh (with --file extras next to it in
+// /guest/) and runs with `sh` once the tree is mounted, with cwd /mnt; the harness prints the
+// console and exits with the script's status. The mount options are
+// "trans=virtio,version=9p2000.L" + DEFAULT_MOUNT_OPTS + --mount-opts (later options win).
+
+import { existsSync, promises as fsp } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { MessageChannel, Worker } from "node:worker_threads";
+import { gzipSync } from "node:zlib";
+import { V86 } from "v86";
+import { MessageType } from "../../src/protocol/constants.js";
+import { createHandle9p, type FramePort, type Handle9p } from "../../src/transport/handle9p.js";
+import { buildCpio, type CpioEntry } from "./cpio.js";
+import { ensureGuestImage, REPO_ROOT, type GuestImage } from "./image.js";
+
+/**
+ * Mount options added after "trans=virtio,version=9p2000.L" unless --mount-opts overrides them.
+ * msize=131072 (128 KiB) is spelled out so every run asks both servers for the same size (v86's
+ * server and worker9p both accept it; Linux's virtio transport allows up to 512000). The cache
+ * mode stays the kernel's default, which in Linux 6.1 is cache=none.
+ */
+export const DEFAULT_MOUNT_OPTS = "msize=131072";
+export const BASE_MOUNT_OPTS = "trans=virtio,version=9p2000.L";
+
+export type GuestFs = "worker9p" | "v86";
+
+export interface RunGuestOptions {
+  fs?: GuestFs;
+  /** The script's text (takes precedence over scriptFile). */
+  script?: string;
+  scriptFile?: string;
+  /** Extra files for /guest/ in the initramfs: name → content or a host path (string starting with "@"). */
+  files?: Record<string, string | Uint8Array>;
+  /** Host folder whose contents are copied into the served tree's root before boot. */
+  importDir?: string;
+  /** Appended to the base and default mount options (later options win). */
+  mountOpts?: string;
+  /** worker9p only: reads/writes of files named slow* wait this long, abortably. */
+  latencyMs?: number;
+  memoryMb?: number;
+  timeoutS?: number;
+  /** Exported to the script (W9P_FS and W9P_LATENCY_MS are always set). */
+  env?: Record<string, string>;
+  /** worker9p only: how a request discarded after a Tflush gives back its virtqueue slot. */
+  discard?: "empty" | "eintr";
+  /** worker9p only: the server prints a line per request and reply on stderr. */
+  trace?: boolean;
+  /** Write the guest console to this callback as it arrives (CLI: process.stdout). */
+  echo?: (text: string) => void;
+  image?: GuestImage;
+  log?: (line: string) => void;
+}
+
+export interface RunGuestResult {
+  /** The script's exit status; 124 on timeout, 125 on a kernel panic or harness failure. */
+  exitCode: number;
+  /** The guest console (kernel messages and the script's output), "\n" line ends. */
+  output: string;
+  /** Host milliseconds from starting the emulator until /mnt was mounted. */
+  bootMs: number;
+  /** Host milliseconds the script ran (mounted → exit line). */
+  scriptMs: number;
+  totalMs: number;
+  /** 9P requests by message name (e.g. Twalk), counted on the host. */
+  counts: Record<string, number>;
+  /** worker9p: mean host-side milliseconds from request to reply, by message type. */
+  meanLatencyMs?: Record<string, number>;
+  /** Why the run did not end with the script's own status, if it did not. */
+  error?: string;
+  mountOpts: string;
+  /** worker9p only: the server's counters, the tree's fsck after the run, discarded slots. */
+  server?: { stats: Record<string, number>; fsck?: { ok: boolean; problems: string[] }; discarded: number };
+}
+
+const MARK = "@@W9P-";
+const typeNames = new Map<number, string>(Object.entries(MessageType).map(([name, id]) => [id, name]));
+
+export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestResult> {
+  const fsKind = options.fs ?? "worker9p";
+  const log = options.log ?? (() => {});
+  const image = options.image ?? (await ensureGuestImage({ log }));
+  const timeoutMs = (options.timeoutS ?? 300) * 1000;
+  const mountOpts = [BASE_MOUNT_OPTS, DEFAULT_MOUNT_OPTS, options.mountOpts].filter(Boolean).join(",");
+  const script = options.script ?? (options.scriptFile ? await fsp.readFile(options.scriptFile, "utf8") : undefined);
+
+  const [bios, vgaBios, kernel, baseInitrd] = await Promise.all(
+    [image.bios, image.vgaBios, image.kernel, image.initrd].map((f) => fsp.readFile(f)),
+  );
+  const initrd = concat(baseInitrd!, await runArchive(script, options.files ?? {}, mountOpts, {
+    W9P_FS: fsKind,
+    W9P_LATENCY_MS: String(fsKind === "worker9p" ? (options.latencyMs ?? 0) : 0),
+    ...options.env,
+  }));
+
+  const counts: Record<string, number> = {};
+  /** worker9p: total host milliseconds from handing a request to the port to its reply, by type */
+  const latency: Record<string, number> = {};
+  const count = (type: number) => {
+    const name = typeNames.get(type) ?? `type${type}`;
+    counts[name] = (counts[name] ?? 0) + 1;
+  };
+
+  const t0 = performance.now();
+  let server: Worker9p | undefined;
+  let handle9p: (Handle9p & { discarded: number }) | undefined;
+  if (fsKind === "worker9p") {
+    server = await startWorker9p({ importDir: options.importDir, latencyMs: options.latencyMs ?? 0, trace: options.trace ?? false });
+    const inner = createHandle9p(server.port, { discard: options.discard ?? "empty" });
+    const wrapped = ((req: Uint8Array, reply: (b: Uint8Array) => void) => {
+      const type = req[4]!;
+      count(type);
+      const sent = performance.now();
+      inner(req, (buf) => {
+        const name = typeNames.get(type) ?? `type${type}`;
+        latency[name] = (latency[name] ?? 0) + (performance.now() - sent);
+        reply(buf);
+      });
+    }) as Handle9p & { discarded: number };
+    Object.defineProperty(wrapped, "discarded", { get: () => inner.discarded });
+    handle9p = wrapped;
+  }
+
+  const emulator = new V86({
+    wasm_path: fileURLToPath(new URL("../../node_modules/v86/build/v86.wasm", import.meta.url)),
+    bios: { buffer: toArrayBuffer(bios!) },
+    vga_bios: { buffer: toArrayBuffer(vgaBios!) },
+    bzimage: { buffer: toArrayBuffer(kernel!) },
+    initrd: { buffer: toArrayBuffer(initrd) },
+    cmdline: "console=ttyS0 tsc=reliable mitigations=off random.trust_cpu=on quiet",
+    memory_size: (options.memoryMb ?? 256) * 1024 * 1024,
+    filesystem: handle9p ? { handle9p } : {},
+    autostart: false,
+    disable_keyboard: true,
+    disable_mouse: true,
+  });
+
+  const decoder = new TextDecoder();
+  let output = "";
+  let line = "";
+  let exitStatus: number | undefined;
+  let failure: string | undefined;
+  let mountedAt: number | undefined;
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+
+  const onLine = (l: string) => {
+    if (l.startsWith(MARK)) {
+      const [tag, arg] = l.slice(MARK.length).split(/\s+/, 2);
+      if (tag === "MOUNTED") mountedAt = performance.now();
+      else if (tag === "EXIT") {
+        exitStatus = Number(arg);
+        finish();
+      } else if (tag === "ERROR") log(`guest: ${l}`);
+    } else if (/Kernel panic/.test(l)) {
+      failure ??= `kernel panic: ${l.trim()}`;
+      // let the panic's backtrace reach the console before stopping
+      setTimeout(finish, 500);
+    }
+  };
+  emulator.add_listener("serial0-output-byte", (byte: number) => {
+    const text = decoder.decode(new Uint8Array([byte]), { stream: true });
+    if (!text) return;
+    options.echo?.(text);
+    for (const ch of text) {
+      if (ch === "\r") continue;
+      output += ch;
+      if (ch === "\n") {
+        onLine(line);
+        line = "";
+      } else line += ch;
+    }
+  });
+
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve) => emulator.add_listener("emulator-loaded", () => resolve()));
+    if (fsKind === "v86") {
+      if (options.importDir) await importIntoV86(emulator, options.importDir);
+      hookV86Counts(emulator, count);
+    }
+    server?.onExit((why) => {
+      failure ??= `the worker9p worker died: ${why}`;
+      finish();
+    });
+    timer = setTimeout(() => {
+      failure ??= `timeout: the guest did not finish within ${timeoutMs / 1000} s (${mountedAt ? "the script hung" : "it did not boot and mount"})`;
+      finish();
+    }, timeoutMs);
+    emulator.run();
+    await finished;
+    const end = performance.now();
+    if (line) onLine(line);
+
+    let serverInfo: RunGuestResult["server"];
+    if (server) {
+      try {
+        const info = await server.finish();
+        serverInfo = { ...info, discarded: handle9p?.discarded ?? 0 };
+      } catch (err) {
+        failure ??= `worker9p: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    }
+    const exitCode = exitStatus !== undefined && failure === undefined ? exitStatus : exitStatus ?? (failure?.startsWith("timeout") ? 124 : 125);
+    return {
+      exitCode,
+      output,
+      bootMs: Math.round((mountedAt ?? end) - t0),
+      scriptMs: mountedAt ? Math.round(end - mountedAt) : 0,
+      totalMs: Math.round(end - t0),
+      counts,
+      ...(handle9p ? { meanLatencyMs: Object.fromEntries(Object.entries(latency).map(([k, v]) => [k, v / (counts[k] ?? 1)])) } : {}),
+      ...(failure ? { error: failure } : {}),
+      mountOpts,
+      ...(serverInfo ? { server: serverInfo } : {}),
+    };
+  } finally {
+    clearTimeout(timer);
+    await emulator.destroy().catch(() => {});
+    await server?.terminate();
+  }
+}
+
+// ---------------------------------------------------------------- initramfs
+
+/** The per-run cpio appended to the cached initramfs: /guest/config, /guest/script.sh, extras. */
+async function runArchive(
+  script: string | undefined,
+  files: Record<string, string | Uint8Array>,
+  mountOpts: string,
+  env: Record<string, string>,
+): Promise<Uint8Array> {
+  const enc = new TextEncoder();
+  const entries: CpioEntry[] = [{ kind: "dir", path: "guest" }];
+  const q = (v: string) => `'${v.replace(/'/g, "'\\''")}'`;
+  let config = `W9P_MOUNT_OPTS=${q(mountOpts)}\n`;
+  for (const [k, v] of Object.entries(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`bad environment variable name ${k}`);
+    config += `export ${k}=${q(v)}\n`;
+  }
+  entries.push({ kind: "file", path: "guest/config", data: enc.encode(config) });
+  if (script !== undefined) entries.push({ kind: "file", path: "guest/script.sh", data: enc.encode(script), mode: 0o755 });
+  for (const [name, content] of Object.entries(files)) {
+    if (name.includes("/") || name === "config" || name === "script.sh") throw new Error(`--file ${name}: use a plain name other than config/script.sh`);
+    const data =
+      typeof content === "string" ? (content.startsWith("@") ? await fsp.readFile(content.slice(1)) : enc.encode(content)) : content;
+    entries.push({ kind: "file", path: `guest/${name}`, data, mode: 0o755 });
+  }
+  return gzipSync(buildCpio(entries), { level: 1 });
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  // The kernel only recognizes an archive at a 4-aligned offset (zero padding between is skipped).
+  const pad = (4 - (a.length % 4)) % 4;
+  const out = new Uint8Array(a.length + pad + b.length);
+  out.set(a, 0);
+  out.set(b, a.length + pad);
+  return out;
+}
+
+function toArrayBuffer(u: Uint8Array): ArrayBuffer {
+  return u.buffer.slice(u.byteOffset, u.byteOffset + u.byteLength) as ArrayBuffer;
+}
+
+// ---------------------------------------------------------------- v86's built-in 9P server
+
+/** What we use of v86 beyond its typings (names survive v86's minified build). */
+interface V86Internals {
+  fs9p?: {
+    CreateDirectory(name: string, parentid: number): number;
+    CreateBinaryFile(name: string, parentid: number, data: Uint8Array): Promise<number>;
+    CreateSymlink(name: string, parentid: number, target: string): number;
+    inodes: { mode: number; uid: number; gid: number; atime: number; mtime: number }[];
+  };
+  v86?: { cpu?: { devices?: { virtio_9p?: { virtqueue?: VirtQueueLike } } } };
+  read_memory(addr: number, len: number): Uint8Array;
+}
+interface VirtQueueLike {
+  pop_request(): { read_buffers?: { addr_low: number; len: number }[] };
+}
+
+/** Copy a host folder into v86's in-memory tree (its FS API: CreateDirectory/CreateBinaryFile/CreateSymlink). */
+async function importIntoV86(emulator: V86, dir: string): Promise<void> {
+  const fs9p = (emulator as unknown as V86Internals).fs9p;
+  if (!fs9p) throw new Error("v86 has no built-in filesystem (fs9p) to import into");
+  /** Keep mode bits, owner and times like worker9p's import does (v86 keeps times in seconds). */
+  const setAttrs = async (id: number, hostPath: string) => {
+    const st = await fsp.lstat(hostPath);
+    const inode = fs9p.inodes[id];
+    if (!inode) return;
+    inode.mode = (inode.mode & 0o170000) | (st.mode & 0o7777);
+    inode.uid = st.uid;
+    inode.gid = st.gid;
+    inode.mtime = Math.floor(st.mtimeMs / 1000);
+    inode.atime = Math.floor(st.atimeMs / 1000);
+  };
+  const copy = async (hostDir: string, parentId: number) => {
+    for (const ent of await fsp.readdir(hostDir, { withFileTypes: true })) {
+      const p = path.join(hostDir, ent.name);
+      if (ent.isDirectory()) {
+        const id = fs9p.CreateDirectory(ent.name, parentId);
+        await copy(p, id);
+        await setAttrs(id, p);
+      } else if (ent.isSymbolicLink()) {
+        fs9p.CreateSymlink(ent.name, parentId, await fsp.readlink(p));
+      } else if (ent.isFile()) {
+        await setAttrs(await fs9p.CreateBinaryFile(ent.name, parentId, await fsp.readFile(p)), p);
+      }
+    }
+  };
+  await copy(dir, 0);
+}
+
+/** Count v86-served requests: peek at byte 4 of each request as v86 pops it from the virtqueue. */
+function hookV86Counts(emulator: V86, count: (type: number) => void): void {
+  const internals = emulator as unknown as V86Internals;
+  const queue = internals.v86?.cpu?.devices?.virtio_9p?.virtqueue;
+  if (!queue) return;
+  const pop = queue.pop_request.bind(queue);
+  queue.pop_request = () => {
+    const chain = pop();
+    const first = chain.read_buffers?.[0];
+    if (first && first.len >= 5) count(internals.read_memory(first.addr_low, 5)[4]!);
+    else count(-1);
+    return chain;
+  };
+}
+
+// ---------------------------------------------------------------- worker9p in a worker thread
+
+export interface Worker9p {
+  port: FramePort;
+  /** Server counters and a fsck of the tree, then the worker is done. */
+  finish(): Promise<{ stats: Record<string, number>; fsck?: { ok: boolean; problems: string[] } }>;
+  onExit(cb: (why: string) => void): void;
+  terminate(): Promise<void>;
+}
+
+export interface Worker9pOptions {
+  importDir?: string | undefined;
+  latencyMs?: number;
+  maxMsize?: number;
+  /** The server prints a line per request and reply on stderr. */
+  trace?: boolean;
+}
+
+type WorkerReply =
+  | { type: "ready" }
+  | { type: "error"; message: string }
+  | { type: "finished"; stats: Record<string, number>; fsck?: { ok: boolean; problems: string[] } };
+
+function tsxApiUrl(): string {
+  const cjs = createRequire(import.meta.url).resolve("tsx/esm/api");
+  const mjs = cjs.replace(/\.cjs$/, ".mjs");
+  return pathToFileURL(existsSync(mjs) ? mjs : cjs).href;
+}
+
+/** Start worker/node.ts (through tsx) and get the host end of its 9P MessagePort. */
+export async function startWorker9p(options: Worker9pOptions = {}): Promise<Worker9p> {
+  const { port1, port2 } = new MessageChannel();
+  // `execArgv: ["--import", "tsx"]` does not reach a worker's entry module in Node 20, so a tiny
+  // eval'd bootstrap registers tsx's loader in the worker and then imports worker/node.ts.
+  const entry = new URL("../../worker/node.ts", import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(tsxApiUrl())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
+  const worker = new Worker(bootstrap, {
+    eval: true,
+    workerData: {
+      port: port2,
+      importDir: options.importDir ? path.resolve(options.importDir) : undefined,
+      latencyMs: options.latencyMs ?? 0,
+      maxMsize: options.maxMsize,
+      trace: options.trace ?? false,
+    },
+    transferList: [port2],
+  });
+  let exited: string | undefined;
+  const exitListeners: ((why: string) => void)[] = [];
+  const waiters: ((m: WorkerReply) => void)[] = [];
+  worker.on("message", (m: WorkerReply) => waiters.shift()?.(m));
+  worker.on("error", (err) => {
+    exited ??= `error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`;
+  });
+  worker.on("exit", (code) => {
+    exited ??= `exit code ${code}`;
+    for (const cb of exitListeners) cb(exited);
+    for (const w of waiters.splice(0)) w({ type: "error", message: `worker exited (${exited})` });
+  });
+  const next = () => new Promise<WorkerReply>((resolve) => waiters.push(resolve));
+  const ready = await next();
+  if (ready.type !== "ready") {
+    await worker.terminate();
+    throw new Error(`worker9p worker failed to start: ${ready.type === "error" ? ready.message : ready.type}`);
+  }
+  return {
+    port: port1 as unknown as FramePort,
+    async finish() {
+      const reply = next();
+      worker.postMessage({ type: "finish" });
+      const r = await reply;
+      if (r.type !== "finished") throw new Error(r.type === "error" ? r.message : "unexpected worker reply");
+      return { stats: r.stats, ...(r.fsck ? { fsck: r.fsck } : {}) };
+    },
+    onExit(cb) {
+      if (exited) cb(exited);
+      else exitListeners.push(cb);
+    },
+    async terminate() {
+      exitListeners.length = 0;
+      port1.close();
+      await worker.terminate();
+    },
+  };
+}
+
+// ---------------------------------------------------------------- CLI
+
+export function formatCounts(counts: Record<string, number>, meanLatencyMs?: Record<string, number>): string {
+  const rows = Object.entries(counts).sort((a, b) => b[1] - a[1]);
+  const total = rows.reduce((s, [, n]) => s + n, 0);
+  const lat = (name: string) => (meanLatencyMs?.[name] !== undefined ? `  ${(meanLatencyMs[name]! * 1000).toFixed(0).padStart(8)} µs mean round trip` : "");
+  return rows.map(([name, n]) => `  ${name.padEnd(12)} ${String(n).padStart(8)}${lat(name)}`).join("\n") + `\n  ${"total".padEnd(12)} ${String(total).padStart(8)}`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      fs: { type: "string", default: "worker9p" },
+      script: { type: "string" },
+      file: { type: "string", multiple: true },
+      import: { type: "string" },
+      "mount-opts": { type: "string" },
+      "latency-ms": { type: "string" },
+      "memory-mb": { type: "string" },
+      "timeout-s": { type: "string" },
+      discard: { type: "string" },
+      quiet: { type: "boolean", default: false },
+      trace: { type: "boolean", default: false },
+      refresh: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    console.log(fileHeader());
+    return 0;
+  }
+  if (values.fs !== "worker9p" && values.fs !== "v86") throw new Error(`--fs must be worker9p or v86, not ${values.fs}`);
+  if (values.discard !== undefined && values.discard !== "empty" && values.discard !== "eintr") throw new Error("--discard must be empty or eintr");
+  if (values["latency-ms"] && values.fs !== "worker9p") console.error("note: --latency-ms only applies to --fs worker9p");
+  const num = (v: string | undefined, name: string) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} needs a non-negative number`);
+    return n;
+  };
+  const log = (l: string) => console.error(l);
+  const image = await ensureGuestImage({ refresh: values.refresh, log });
+  const files: Record<string, string> = {};
+  for (const f of values.file ?? []) files[path.basename(f)] = `@${path.resolve(f)}`;
+  const result = await runGuest({
+    fs: values.fs,
+    ...(values.script ? { scriptFile: values.script } : {}),
+    files,
+    ...(values.import ? { importDir: values.import } : {}),
+    ...(values["mount-opts"] ? { mountOpts: values["mount-opts"] } : {}),
+    ...(values["latency-ms"] ? { latencyMs: num(values["latency-ms"], "latency-ms")! } : {}),
+    ...(values["memory-mb"] ? { memoryMb: num(values["memory-mb"], "memory-mb")! } : {}),
+    ...(values["timeout-s"] ? { timeoutS: num(values["timeout-s"], "timeout-s")! } : {}),
+    ...(values.discard ? { discard: values.discard as "empty" | "eintr" } : {}),
+    trace: values.trace,
+    image,
+    log,
+    ...(values.quiet ? {} : { echo: (t: string) => process.stdout.write(t) }),
+  });
+  const out = process.stderr;
+  out.write(`\n--- guest: fs=${values.fs} mount=${result.mountOpts}\n`);
+  out.write(`--- boot (start → /mnt mounted): ${(result.bootMs / 1000).toFixed(2)} s, script: ${(result.scriptMs / 1000).toFixed(2)} s, total: ${(result.totalMs / 1000).toFixed(2)} s\n`);
+  out.write(`--- 9P requests by type:\n${formatCounts(result.counts, result.meanLatencyMs)}\n`);
+  if (result.server) {
+    out.write(`--- worker9p: ${JSON.stringify(result.server.stats)}; discarded slots: ${result.server.discarded}\n`);
+    if (result.server.fsck && !result.server.fsck.ok) out.write(`--- worker9p fsck FAILED:\n  ${result.server.fsck.problems.join("\n  ")}\n`);
+  }
+  if (result.error) out.write(`--- FAILED: ${result.error}\n`);
+  out.write(`--- exit status: ${result.exitCode}\n`);
+  return result.exitCode;
+}
+
+function fileHeader(): string {
+  return `npm run guest -- [--fs worker9p|v86] [--script FILE] [--file FILE]... [--import DIR]
+                 [--mount-opts OPTS] [--latency-ms N] [--memory-mb N] [--timeout-s N]
+                 [--discard empty|eintr] [--trace] [--quiet] [--refresh]
+Boots a Linux guest in v86, mounts the 9P tree at /mnt (${BASE_MOUNT_OPTS},${DEFAULT_MOUNT_OPTS}[,OPTS])
+and runs FILE with sh in /mnt. --file puts extra files into /guest/ next to the script.
+Exits with the script's status (124: timeout, 125: panic or harness failure).`;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(`guest: ${err instanceof Error ? err.message : String(err)}`);
+      process.exit(125);
+    },
+  );
+}
+
+export { REPO_ROOT };

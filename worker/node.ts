@@ -1,0 +1,116 @@
+// worker9p in a Node worker thread: an in-memory tree (MemoryStore + FileSystem) served by
+// a 9P Server over the MessagePort handed in workerData.port (one whole 9P frame per message,
+// ArrayBuffers transferred both ways). The host side is src/transport/handle9p.ts.
+//
+// Start it with tsx so the .ts sources load:
+//   new Worker(new URL("../worker/node.ts", import.meta.url),
+//              { execArgv: ["--import", "tsx"], workerData: { port, ... }, transferList: [port] })
+//
+// workerData: { port: MessagePort; importDir?: string; latencyMs?: number; maxMsize?: number; trace?: boolean }
+// Messages on parentPort:
+//   worker → host  { type: "ready" }   tree built (importDir copied in), serving
+//                  { type: "error", message }
+//   host → worker  { type: "finish" }  end the 9P session, then reply
+//                  { type: "finished", stats, fsck }  (server counters, the tree's fsck)
+
+import { promises as fsp } from "node:fs";
+import path from "node:path";
+import { parentPort, workerData, type MessagePort } from "node:worker_threads";
+import { FileSystem } from "../src/fs/filesystem.js";
+import type { FileSystemApi, OpContext } from "../src/fs/types.js";
+import { Server } from "../src/server/server.js";
+import { MemoryStore } from "../src/storage/memory.js";
+import { serveMessagePort, type PortLike } from "../src/transport/messageport.js";
+
+interface WorkerOptions {
+  port: MessagePort;
+  importDir?: string;
+  latencyMs?: number;
+  maxMsize?: number;
+  /** Print the server's per-request trace on stderr. */
+  trace?: boolean;
+}
+
+const O_WRONLY = 0o1;
+
+/** Copy a host folder's contents into the tree under `dir` (mode, owner and mtime kept; hard links become copies). */
+export async function importTree(fs: FileSystemApi, hostDir: string, dir: number, ctx: OpContext): Promise<void> {
+  for (const ent of await fsp.readdir(hostDir, { withFileTypes: true })) {
+    const p = path.join(hostDir, ent.name);
+    const st = await fsp.lstat(p);
+    const perm = st.mode & 0o7777;
+    const mtime = { sec: Math.floor(st.mtimeMs / 1000), nsec: Math.round((st.mtimeMs % 1000) * 1e6) };
+    let ino: number;
+    if (ent.isDirectory()) {
+      ino = (await fs.mkdir(dir, ent.name, perm, st.uid, st.gid, ctx)).path;
+      await importTree(fs, p, ino, ctx);
+    } else if (ent.isSymbolicLink()) {
+      await fs.symlink(dir, ent.name, await fsp.readlink(p), st.uid, st.gid, ctx);
+      continue;
+    } else if (ent.isFile()) {
+      ino = (await fs.create(dir, ent.name, O_WRONLY, perm, st.uid, st.gid, ctx)).ino;
+      const data = await fsp.readFile(p);
+      const step = 1 << 20;
+      for (let off = 0; off < data.length; off += step) {
+        await fs.write(ino, off, data.subarray(off, Math.min(off + step, data.length)), false, ctx);
+      }
+    } else {
+      continue; // sockets, fifos and devices are not imported
+    }
+    await fs.setattr(
+      ino,
+      {
+        valid: 0x20 | 0x100 | 0x10 | 0x80, // MTIME | MTIME_SET | ATIME | ATIME_SET
+        mode: 0,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        atime: mtime,
+        mtime,
+      },
+      ctx,
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  if (!parentPort) throw new Error("worker/node.ts must run in a worker thread");
+  const control = parentPort;
+  const opts = workerData as WorkerOptions;
+  const store = new MemoryStore();
+  const fs = await FileSystem.open(store, { latencyMs: opts.latencyMs ?? 0 });
+  if (opts.importDir) {
+    await importTree(fs, opts.importDir, fs.rootIno, { signal: new AbortController().signal, name: "" });
+  }
+  const server = new Server(fs, {
+    ...(opts.maxMsize ? { maxMsize: opts.maxMsize } : {}),
+    ...(opts.trace ? { trace: (line: string) => process.stderr.write(`9p: ${line}\n`) } : {}),
+  });
+  const served = serveMessagePort(server, opts.port as unknown as PortLike, {
+    onProtocolError: (reason) => console.error(`worker9p worker: protocol error: ${reason}`),
+  });
+
+  control.on("message", (msg: { type: string }) => {
+    if (msg.type !== "finish") return;
+    void (async () => {
+      const stats = server.stats();
+      served.close();
+      // Closing the session clunks its fids; let the releases of unlinked-but-open files finish.
+      let fsck = await fs.fsck();
+      for (let i = 0; i < 20 && !fsck.ok; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        fsck = await fs.fsck();
+      }
+      control.postMessage({ type: "finished", stats, fsck });
+    })().catch((err: unknown) => control.postMessage({ type: "error", message: errorText(err) }));
+  });
+  control.postMessage({ type: "ready" });
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? (err.stack ?? err.message) : String(err);
+}
+
+main().catch((err: unknown) => {
+  parentPort?.postMessage({ type: "error", message: errorText(err) });
+});
