@@ -1,4 +1,5 @@
 import { NOFID, NOTAG, OpenFlags, VERSION_9P2000L } from "../protocol/constants.js";
+import { concatBytes } from "../protocol/bytes.js";
 import { allocTwrite, decodeDirEntries, decodeMessage, encodeMessage } from "../protocol/codec.js";
 import { Errno, FsError, abortError } from "../protocol/errno.js";
 import type { Attr, DirEntry, Qid, RMessage, SetattrRequest, TMessage } from "../protocol/messages.js";
@@ -193,7 +194,7 @@ export class Client {
       parts.push(d.slice());
       off += d.length;
     }
-    return concat(parts, off);
+    return concatBytes(parts, off);
   }
 
   async writeAll(fid: number, offset: number, data: Uint8Array, signal?: AbortSignal): Promise<void> {
@@ -404,12 +405,3 @@ export function splitPath(path: string): { dir: string; name: string } {
   return { dir: parts.join("/"), name };
 }
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}

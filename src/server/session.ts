@@ -1,4 +1,5 @@
 import { HEADER_SIZE, NOTAG, VERSION_9P2000L, VERSION_UNKNOWN } from "../protocol/constants.js";
+import { concatBytes } from "../protocol/bytes.js";
 import { DecodeError, decodeMessage, encodeMessage, peekHeader } from "../protocol/codec.js";
 import { Errno, FsError, errnoName, isAbortError, isFsError } from "../protocol/errno.js";
 import type { Message, RMessage, TMessage, TOf } from "../protocol/messages.js";
@@ -289,7 +290,7 @@ export class Session implements Connection {
         this.stats.replies++;
         this.trace(() => `s${this.id} -> Rread tag ${tag} (${size} bytes)`);
         if (this.sink.sendParts) this.sink.sendParts(result);
-        else this.sink.send(concat(result, size));
+        else this.sink.send(concatBytes(result, size));
         return;
       }
       result = { type: "Rlerror", tag, ecode: Errno.EMSGSIZE };
@@ -320,12 +321,3 @@ function describe(m: TMessage | RMessage): string {
   return `${m.type} tag ${m.tag === NOTAG ? "NOTAG" : m.tag} ${parts.join(" ")}`;
 }
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}

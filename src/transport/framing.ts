@@ -1,4 +1,5 @@
 import { HEADER_SIZE } from "../protocol/constants.js";
+import { concatBytes } from "../protocol/bytes.js";
 
 /**
  * Cuts a byte stream (TCP, a pipe) into whole 9P frames.
@@ -34,7 +35,7 @@ export class FrameReader {
       const size = this.peekPendingSize();
       this.check(size);
       if (this.pendingBytes < size) return frames;
-      buf = concat(this.pending, this.pendingBytes);
+      buf = concatBytes(this.pending, this.pendingBytes, allocOwned);
       this.pending = [];
       this.pendingBytes = 0;
     }
@@ -80,12 +81,3 @@ export class FramingError extends Error {
 const allocOwned: (n: number) => Uint8Array =
   typeof Buffer === "function" ? (n) => Buffer.allocUnsafeSlow(n) : (n) => new Uint8Array(n);
 
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = allocOwned(total);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
-  }
-  return out;
-}

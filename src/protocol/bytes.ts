@@ -1,0 +1,12 @@
+/** `parts` back to back in one buffer (from `alloc`, default a fresh Uint8Array). */
+export function concatBytes(parts: readonly Uint8Array[], total?: number, alloc: (n: number) => Uint8Array = (n) => new Uint8Array(n)): Uint8Array {
+  let size = total ?? 0;
+  if (total === undefined) for (const p of parts) size += p.length;
+  const out = alloc(size);
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
