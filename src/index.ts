@@ -84,6 +84,7 @@ export async function createFileServer(options: FileServerOptions): Promise<File
   }
 
   const connect = (): MessagePort => {
+    if (closed) throw new Error(`worker9p: the file server of tree "${name}" is closed; createFileServer() again to reopen it`);
     const { port1, port2 } = new MessageChannel();
     void remote.connect(Comlink.transfer(port2, [port2]));
     return port1;

@@ -1,7 +1,7 @@
 import net from "node:net";
 import type { Server } from "../server/server.js";
 import { FrameReader, FramingError } from "../transport/framing.js";
-import { asBytes, ownedBuffer, type PortLike } from "../transport/messageport.js";
+import { asBytes, ownedBuffer, PORT_CLOSED, type PortLike } from "../transport/messageport.js";
 import type { ClientTransport } from "./client.js";
 
 const noop = () => {};
@@ -88,6 +88,10 @@ export function portTransport(port: PortLike): ClientTransport {
   const onMessage = (ev: { data: unknown }) => {
     const f = asBytes(ev.data);
     if (f) t.onFrame(f);
+    else if (ev.data === PORT_CLOSED) {
+      port.removeEventListener("message", onMessage);
+      t.onClose("the server closed the session");
+    }
   };
   const t: ClientTransport = {
     onFrame: noop,

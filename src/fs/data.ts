@@ -66,10 +66,18 @@ function copyOut(chunk: Uint8Array | undefined, within: number, take: number, de
  * write covers entirely is not read at all. The store always gets fresh
  * buffers: `data` is a view into a network frame.
  */
-export async function writeData(tx: StoreTx, rec: InodeRecord, offset: number, data: Uint8Array, chunkSize: number, owned = false): Promise<void> {
-  // A whole chunk of a frame nobody else holds can be stored as it is — unless
-  // that would pin a much larger buffer behind a small view.
-  const keepViews = owned && data.buffer.byteLength <= chunkSize + 4096;
+export async function writeData(
+  tx: StoreTx,
+  rec: InodeRecord,
+  offset: number,
+  data: Uint8Array,
+  chunkSize: number,
+  owned = false,
+  storeKeepsBuffers = true,
+): Promise<void> {
+  // A whole chunk of a frame nobody else holds can go to the store as a view —
+  // unless the store keeps buffers and the view would pin a much larger one.
+  const keepViews = owned && (!storeKeepsBuffers || data.buffer.byteLength <= chunkSize + 4096);
   const slots = chunkSlots(rec.size, chunkSize);
   const dense = rec.chunks === slots;
   for (let done = 0; done < data.length; ) {

@@ -1,11 +1,12 @@
 import { AT_REMOVEDIR, DirentType, LockType, Mode, OpenFlags, QidType, SetattrMask, XattrFlags } from "../protocol/constants.js";
-import { Errno, FsError, isFsError } from "../protocol/errno.js";
+import { Errno, FsError, abortError, isAbortError, isFsError } from "../protocol/errno.js";
 import type { Attr, DirEntry, GetlockRequest, LockRequest, Qid, SetattrRequest, StatFs, Timespec } from "../protocol/messages.js";
 import type { InodeRecord, Store, StoreTx } from "../storage/store.js";
 import { attrOf, BLKSIZE, dtypeOf, isDir, isReg, isSymlink, makedev, newInode, nowTimespec, qidOf, qidOfDtype } from "./attr.js";
 import { MAX_FILE_SIZE, ROOT_INO, XATTR_SIZE_MAX } from "./constants.js";
 import { readData, truncateData, writeData, readDataParts } from "./data.js";
 import { fsckStore } from "./fsck.js";
+import { InodeCache } from "./inode-cache.js";
 import { InodeEdits } from "./inode-edits.js";
 import { delay, latencyFor } from "./latency.js";
 import { LockTable } from "./lock-table.js";
@@ -102,6 +103,7 @@ export class FileSystem implements FileSystemApi {
   private readonly orphans = new Set<number>();
   private readonly reclaiming = new Map<number, Promise<void>>();
   private readonly locks = new LockTable();
+  private readonly cache = new InodeCache();
 
   constructor(readonly store: Store, options: FileSystemOptions = {}) {
     this.chunkSize = store.chunkSize;
@@ -129,6 +131,7 @@ export class FileSystem implements FileSystemApi {
       },
       { signal },
     );
+    this.cache.clear();
   }
 
   private async format(tx: StoreTx): Promise<void> {
@@ -180,6 +183,7 @@ export class FileSystem implements FileSystemApi {
         return true;
       });
       if (done) {
+        this.cache.committed([[ino, undefined]]);
         this.orphans.delete(ino);
         this.locks.dropInode(ino);
       }
@@ -191,22 +195,58 @@ export class FileSystem implements FileSystemApi {
   /** One readwrite transaction; edited inodes are stored when `body` returns and in-memory effects follow the commit. */
   private async change<T>(ctx: OpContext, body: (e: InodeEdits, fx: Effects) => Promise<T>, durable = false): Promise<T> {
     const fx: Effects = { orphaned: [], freed: [] };
-    const value = await this.store.transaction(
-      "readwrite",
-      async (tx) => {
-        const e = new InodeEdits(tx);
-        const v = await body(e, fx);
-        await e.flush();
-        return v;
-      },
-      { signal: ctx.signal, durable },
-    );
+    let edits: InodeEdits | undefined;
+    let value: T;
+    try {
+      value = await this.store.transaction(
+        "readwrite",
+        async (tx) => {
+          const e = new InodeEdits(tx);
+          edits = e;
+          const v = await body(e, fx);
+          await e.flush();
+          return v;
+        },
+        { signal: ctx.signal, durable },
+      );
+    } catch (err) {
+      // A store may report failure after an uncertain commit (a lost connection): trust nothing cached.
+      if (!isAbortError(err) && !isFsError(err)) this.cache.clear();
+      throw err;
+    }
+    if (edits) this.cache.committed(edits.changes());
     this.settle(fx);
     return value;
   }
 
   private look<T>(ctx: OpContext, body: (tx: StoreTx) => Promise<T>): Promise<T> {
     return this.store.transaction("readonly", body, { signal: ctx.signal });
+  }
+
+  /** A read-only transaction over a regular file's data, its inode taken from the cache when there. */
+  private async readWith<T>(ino: number, ctx: OpContext, body: (tx: StoreTx, rec: InodeRecord) => Promise<T>): Promise<T> {
+    const cached = this.cache.get(ino);
+    const epoch = this.cache.epoch;
+    return this.look(ctx, async (tx) => {
+      const rec = cached ?? (await needInode(tx, ino));
+      if (!cached) this.cache.remember(rec, epoch);
+      if (isDir(rec.mode)) throw new FsError(Errno.EISDIR);
+      if (!isReg(rec.mode)) throw new FsError(Errno.EINVAL);
+      return body(tx, rec);
+    });
+  }
+
+  /** An inode's committed record, from the cache or one read-only transaction. */
+  private async inode(ino: number, ctx: OpContext): Promise<InodeRecord> {
+    const hit = this.cache.get(ino);
+    if (hit) {
+      if (ctx.signal.aborted) throw abortError();
+      return hit;
+    }
+    const epoch = this.cache.epoch;
+    const rec = await this.look(ctx, (tx) => needInode(tx, ino));
+    this.cache.remember(rec, epoch);
+    return rec;
   }
 
   private settle(fx: Effects): void {
@@ -280,8 +320,8 @@ export class FileSystem implements FileSystemApi {
 
   // ---- lookups ----
 
-  qid(ino: number, ctx: OpContext): Promise<Qid> {
-    return this.look(ctx, async (tx) => qidOf(await needInode(tx, ino)));
+  async qid(ino: number, ctx: OpContext): Promise<Qid> {
+    return qidOf(await this.inode(ino, ctx));
   }
 
   walk(ino: number, names: string[], ctx: OpContext): Promise<WalkResult> {
@@ -319,8 +359,8 @@ export class FileSystem implements FileSystemApi {
     return { rec: await needInode(tx, entry.ino), parent: dir.ino, name };
   }
 
-  getattr(ino: number, ctx: OpContext): Promise<Attr> {
-    return this.look(ctx, async (tx) => attrOf(await needInode(tx, ino), this.chunkSize));
+  async getattr(ino: number, ctx: OpContext): Promise<Attr> {
+    return attrOf(await this.inode(ino, ctx), this.chunkSize);
   }
 
   readlink(ino: number, ctx: OpContext): Promise<string> {
@@ -403,22 +443,12 @@ export class FileSystem implements FileSystemApi {
 
   async readInto(ino: number, offset: number, dest: Uint8Array, ctx: OpContext): Promise<number> {
     await this.maybeSlow(ctx);
-    return this.look(ctx, async (tx) => {
-      const rec = await needInode(tx, ino);
-      if (isDir(rec.mode)) throw new FsError(Errno.EISDIR);
-      if (!isReg(rec.mode)) throw new FsError(Errno.EINVAL);
-      return readData(tx, rec, offset, dest, this.chunkSize);
-    });
+    return this.readWith(ino, ctx, (tx, rec) => readData(tx, rec, offset, dest, this.chunkSize));
   }
 
   async readParts(ino: number, offset: number, count: number, ctx: OpContext): Promise<Uint8Array[]> {
     await this.maybeSlow(ctx);
-    return this.look(ctx, async (tx) => {
-      const rec = await needInode(tx, ino);
-      if (isDir(rec.mode)) throw new FsError(Errno.EISDIR);
-      if (!isReg(rec.mode)) throw new FsError(Errno.EINVAL);
-      return readDataParts(tx, rec, offset, count, this.chunkSize);
-    });
+    return this.readWith(ino, ctx, (tx, rec) => readDataParts(tx, rec, offset, count, this.chunkSize));
   }
 
   async write(ino: number, offset: number, data: Uint8Array, append: boolean, ctx: OpContext): Promise<number> {
@@ -431,7 +461,7 @@ export class FileSystem implements FileSystemApi {
       if (at > MAX_FILE_SIZE || at + data.length > MAX_FILE_SIZE) throw new FsError(Errno.EFBIG);
       if (data.length === 0) return 0;
       const w = await e.edit(ino);
-      await writeData(e.tx, w, at, data, this.chunkSize, ctx.ownsData === true);
+      await writeData(e.tx, w, at, data, this.chunkSize, ctx.ownsData === true, this.store.keepsChunkBuffers);
       const t = nowTimespec();
       w.mtime = t;
       w.ctime = t;

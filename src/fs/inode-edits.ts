@@ -52,6 +52,12 @@ export class InodeEdits {
     this.deleted.add(ino);
   }
 
+  /** What flush stored: each changed inode's new record, or undefined when deleted. */
+  *changes(): IterableIterator<[number, InodeRecord | undefined]> {
+    for (const ino of this.deleted) yield [ino, undefined];
+    for (const [ino, rec] of this.copies) yield [ino, rec];
+  }
+
   async flush(): Promise<void> {
     for (const ino of this.deleted) await this.tx.deleteInode(ino);
     for (const rec of this.copies.values()) await this.tx.putInode(rec);

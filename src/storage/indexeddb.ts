@@ -196,6 +196,8 @@ class IdbStoreTx extends MetadataOps implements StoreTx {
 
 export class IndexedDBStore implements Store {
   readonly kind = "indexeddb";
+  /** put() structured-clones the value at once. */
+  readonly keepsChunkBuffers = false;
   readonly chunkSize: number;
   private readonly db: WorkerDb;
   private readonly raw: IDBDatabase;

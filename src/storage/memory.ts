@@ -27,6 +27,7 @@ const DEFAULT_QUOTA = 2 * 1024 ** 3;
  * readers/writer isolation.
  */
 export class MemoryStore implements Store {
+  readonly keepsChunkBuffers = true;
   readonly kind = "memory";
   readonly chunkSize: number;
   readonly quotaBytes: number;

@@ -352,6 +352,8 @@ class OpfsTx extends MetadataOps implements StoreTx {
 
 export class OpfsStore implements Store {
   readonly kind = "opfs";
+  /** Slot-sized chunks are written to the data file at commit; inline ones are cloned by IndexedDB. */
+  readonly keepsChunkBuffers = false;
   readonly chunkSize: number;
   readonly inlineLimit: number;
   /** What open() had to repair. */
@@ -436,7 +438,7 @@ export class OpfsStore implements Store {
     await deleteDB(opfsStoreDbName(name));
     const root = await navigator.storage.getDirectory();
     const top = await root.getDirectoryHandle(ROOT_DIR, { create: true });
-    await top.removeEntry(name, { recursive: true }).catch((e: unknown) => {
+    await top.removeEntry(opfsDirectoryName(name), { recursive: true }).catch((e: unknown) => {
       if ((e as { name?: string }).name !== "NotFoundError") throw e;
     });
   }
@@ -679,10 +681,19 @@ export class OpfsStore implements Store {
   }
 }
 
+/**
+ * OPFS refuses some directory names ("", "..", anything with "/") that are
+ * fine tree names (IndexedDB takes any string): encode, with a prefix so the
+ * result is never empty or a dot name.
+ */
+export function opfsDirectoryName(name: string): string {
+  return `tree-${encodeURIComponent(name).replace(/\./g, "%2E")}`;
+}
+
 async function storeDirectory(name: string, create: boolean): Promise<FileSystemDirectoryHandle> {
   const root = await navigator.storage.getDirectory();
   const top = await root.getDirectoryHandle(ROOT_DIR, { create });
-  return top.getDirectoryHandle(name, { create });
+  return top.getDirectoryHandle(opfsDirectoryName(name), { create });
 }
 
 /**

@@ -108,6 +108,13 @@ export interface Store {
   /** Fixed size of data chunks in bytes. */
   readonly chunkSize: number;
   /**
+   * True when putChunk keeps the very buffer it is given for as long as the
+   * chunk lives (memory). False when it copies or writes it out by the end of
+   * the transaction (IndexedDB clones at put, OPFS writes at commit): then a
+   * view of a request's own frame can be handed over without a copy.
+   */
+  readonly keepsChunkBuffers: boolean;
+  /**
    * Run `body` atomically. Resolves with its value once committed; rejects with
    * the body's error (rolled back), with an AbortError if `options.signal`
    * aborted before the commit (rolled back), or with FsError(ENOSPC) when the

@@ -20,10 +20,17 @@ export interface PortSession {
 }
 
 /**
+ * The one message on a 9P port that is not a frame: sent by the server side
+ * just before it closes the port, because MessagePort has no close event a
+ * client could wait on — without it, requests in flight would hang forever.
+ */
+export const PORT_CLOSED = "worker9p:closed";
+
+/**
  * One 9P session over a MessagePort. Each message, either way, is one whole
  * 9P frame as an ArrayBuffer, transferred (never copied on the way in).
- * Anything that is not an ArrayBuffer (or a typed-array view) is broken
- * framing and ends the session.
+ * Anything else from the client is broken framing and ends the session; the
+ * server's last message on a port it closes is PORT_CLOSED.
  */
 export function serveMessagePort(server: Server, port: PortLike, options: { onProtocolError?: (reason: string) => void } = {}): PortSession {
   let closed = false;
@@ -32,6 +39,7 @@ export function serveMessagePort(server: Server, port: PortLike, options: { onPr
     closed = true;
     port.removeEventListener("message", onMessage);
     session.close();
+    port.postMessage(PORT_CLOSED, []);
     port.close();
   };
   const session = server.connect({

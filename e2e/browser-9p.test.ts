@@ -1,0 +1,208 @@
+/**
+ * The whole stack in real Chromium, the way a page uses it: createFileServer()
+ * (worker/browser.ts in a dedicated worker, tree in IndexedDB, OPFS or
+ * memory), connect() for a raw 9P session over a MessagePort, and the
+ * project's 9P Client over portTransport — or v86's handle9p hook.
+ *
+ * The scenarios run in the test page's main thread (e2e/browser/fs-page.ts);
+ * Node drives reloads, renderer crashes, second tabs and quotas around them.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { startBrowserHarness, type BrowserHarness, type PageSession } from "./browser/harness.js";
+import { callInPage } from "./browser/fs-call.js";
+import type { FlushReport, LazyOpenReport, QuotaReport } from "./browser/fs-page.js";
+import type { StorageKind } from "../src/index.js";
+
+const PERSISTENT: Exclude<StorageKind, "memory">[] = ["indexeddb", "opfs"];
+const ALL: StorageKind[] = ["memory", "indexeddb", "opfs"];
+const MiB = 1024 * 1024;
+const KiB = 1024;
+
+let h: BrowserHarness;
+let run = 0;
+const unique = (prefix: string) => `${prefix}-${process.pid}-${run++}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+beforeAll(async () => {
+  h = await startBrowserHarness();
+}, 120_000);
+
+afterAll(async () => {
+  await h?.stop();
+});
+
+type Problems = { problems: string[] };
+
+async function pollUntil<T>(what: string, get: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await get();
+    if (done(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: last ${JSON.stringify(v)}`);
+    await sleep(10);
+  }
+}
+
+describe.each(ALL)("%s tree through createFileServer + 9P", (storage) => {
+  test("mkdir, create/write/read (multi-MiB, sparse, two sessions at once), readdir, rename, unlink, symlink, setattr, xattrs, fsync", async () => {
+    const r = await callInPage<Problems & { notes: Record<string, unknown> }>(h.page, "opsSuite", { storage, name: unique(`ops-${storage}`) });
+    console.log(`${storage} ops: ${JSON.stringify(r.notes)}`);
+    expect(r.problems).toEqual([]);
+  });
+
+  test("Tflush of a slow write: AbortError at once, no trace of the write", async () => {
+    const latencyMs = 1500;
+    const r = await callInPage<FlushReport>(h.page, "flushSlowWrite", { storage, name: unique(`flush-${storage}`), latencyMs, abortAfterMs: 50 });
+    console.log(`${storage} flush: rejected ${r.rejectedAfterMs} ms after the write was sent; stats ${JSON.stringify(r.stats)}`);
+    expect(r.problems).toEqual([]);
+    expect(r.errorName).toBe("AbortError");
+    expect(r.rejectedAfterMs).toBeGreaterThanOrEqual(45);
+    expect(r.rejectedAfterMs).toBeLessThan(500);
+    expect(r.contentAfter).toBe("before");
+    expect(r.stats.flushedBeforeCommit).toBeGreaterThanOrEqual(1);
+    expect(r.stats.flushedAfterCommit).toBe(0);
+    expect(r.stats.inFlight).toBe(0);
+  }, 20_000);
+
+  test("handle9p (v86's hook) answers Tversion, Tattach, Tgetattr and more, by tag; a flushed write gives its slot back", async () => {
+    const r = await callInPage<Problems & { replies: string[]; flush: string[] }>(h.page, "handle9pSequence", { storage, name: unique(`v86-${storage}`) });
+    expect(r.problems).toEqual([]);
+    expect(r.flush).toEqual(["Twrite/14 reply: length 0, tag 14", "Tflush/15 reply: Rflush"]);
+    expect(r.replies.slice(0, 3)).toEqual(["Rversion/65535", "Rattach/1", "Rgetattr/2"]);
+  });
+
+  test("ENOSPC under a lowered quota: earlier files intact, writing works again after deleting", async () => {
+    const fileBytes = 768 * KiB;
+    let report: QuotaReport;
+    if (storage === "memory") {
+      report = await callInPage<QuotaReport>(h.page, "quotaFill", { storage, name: unique("quota-memory"), fileBytes, maxBytes: 64 * MiB, quotaBytes: 12 * MiB });
+    } else {
+      // A fresh origin: Chromium caches how much room an origin has left for a
+      // while after using it, so a quota lowered on a used origin goes unnoticed.
+      const s = await h.openSession(`quota-9p-${storage}-${process.pid}.localhost`);
+      try {
+        const before = await callInPage<{ usage: number; quota: number }>(s.page, "storageEstimate");
+        await s.setQuota(before.usage + 24 * MiB);
+        try {
+          report = await callInPage<QuotaReport>(s.page, "quotaFill", { storage, name: unique(`quota-${storage}`), fileBytes, maxBytes: 256 * MiB });
+        } finally {
+          await s.setQuota(undefined);
+        }
+      } finally {
+        await s.close();
+      }
+    }
+    console.log(
+      `${storage} quota: ENOSPC after ${report.filesWritten} files (${(report.bytesWritten / MiB).toFixed(1)} MiB): ${report.error}; ` +
+        `a same-sized write worked again after deleting ${report.deletedBeforeWriteWorked} file(s)`,
+    );
+    expect(report.problems).toEqual([]);
+    expect(report.errno).toBe(28);
+    expect(report.bytesWritten).toBeGreaterThan(4 * MiB);
+    expect(report.deletedBeforeWriteWorked).toBeGreaterThanOrEqual(1);
+  }, 60_000);
+});
+
+describe.each(PERSISTENT)("%s tree across page lifetimes", (storage) => {
+  test("keeps its tree across a page reload (server never closed), fsck clean", async () => {
+    const name = unique(`persist-${storage}`);
+    await callInPage(h.page, "persistWrite", { storage, name });
+    await h.reload();
+    const r = await callInPage<Problems & { openMs: number }>(h.page, "persistVerify", { storage, name });
+    console.log(`${storage} reload: reopened and connected in ${r.openMs} ms`);
+    expect(r.problems).toEqual([]);
+  });
+
+  for (const kill of ["reload", "renderer crash"] as const) {
+    test(`every record acknowledged after Tfsync survives a ${kill} mid-stream`, async () => {
+      const name = unique(`stream-${storage}`);
+      const recordSize = 5000; // not a divisor of any chunk size: records straddle chunks
+      await callInPage(h.page, "streamStart", { storage, name, recordSize, max: 1_000_000 });
+      const target = 25 + (run % 7) * 3;
+      const seen = await pollUntil(
+        "fsynced records",
+        () => callInPage<{ acked: number; error: string; running: boolean }>(h.page, "streamStatus"),
+        (s) => s.acked >= target || s.error !== "",
+      );
+      expect(seen.error).toBe("");
+      if (kill === "reload") await h.reload();
+      else await h.crashAndReopen();
+      const v = await callInPage<Problems & { records: number }>(h.page, "streamVerify", { storage, name, recordSize, acked: seen.acked });
+      console.log(`${storage} ${kill}: ${seen.acked + 1} records acknowledged before the kill, ${v.records} found after`);
+      expect(v.problems).toEqual([]);
+      expect(v.records).toBeGreaterThan(seen.acked);
+    });
+  }
+
+  test("a second page cannot open the tree while it is open; with { wait: true } it gets it after close()", async () => {
+    const name = unique(`owner-${storage}`);
+    await callInPage(h.page, "ownerOpen", { storage, name });
+    // Another tab of the same origin (same storage, same Web Locks).
+    const other: PageSession = await h.openSession("127.0.0.1");
+    try {
+      const tried = await callInPage<{ error: string }>(other.page, "tryOpen", { storage, name });
+      expect(tried.error).toMatch(/already open elsewhere/);
+      expect(tried.error).toContain(name);
+      await callInPage(other.page, "waitOpenStart", { storage, name });
+      await sleep(300);
+      expect((await callInPage<{ settled: boolean }>(other.page, "waitStatus")).settled).toBe(false);
+      const closed = await callInPage<{ closeMs: number }>(h.page, "ownerClose", { storage, name });
+      const w = await pollUntil(
+        "the waiting open",
+        () => callInPage<{ settled: boolean; error: string; waitedMs: number }>(other.page, "waitStatus"),
+        (s) => s.settled,
+        10_000,
+      );
+      console.log(`${storage} second page: close() took ${closed.closeMs} ms, the waiting open took ${w.waitedMs} ms in all`);
+      expect(w.error).toBe("");
+      const read = await callInPage<{ text: string }>(other.page, "ownerRead", { storage, name });
+      expect(read.text).toContain("written by");
+      await callInPage(other.page, "ownerClose", { storage, name });
+      // And back: the first page can open it again.
+      expect((await callInPage<{ error: string }>(h.page, "tryOpen", { storage, name })).error).toBe("");
+    } finally {
+      await other.close();
+    }
+  });
+
+  test("mounts a tree of 10,000 files lazily: first 9P request answered within 50 ms of the server being up", async () => {
+    const name = unique(`lazy-${storage}`);
+    const n = 10_000;
+    const made = await callInPage<{ ms: number; perSecond: number }>(h.page, "lazyPopulate", { storage, name, n, window: 128 });
+    await h.reload();
+    const r = await callInPage<LazyOpenReport>(h.page, "lazyOpen", { storage, name, n });
+    console.log(
+      `${storage} lazy mount of ${n} files (made with pipelined Tmknod in ${made.ms} ms, ${made.perSecond}/s): ` +
+        `createFileServer ${r.createMs} ms (worker-side open ${r.workerOpenMs} ms), ` +
+        `first request ${r.firstRequestMs} ms after it (of which Tversion+Tattach ${r.attachMs} ms); listing all ${r.listMs} ms`,
+    );
+    expect(r.problems).toEqual([]);
+    expect(r.firstRequestMs).toBeLessThanOrEqual(50);
+  }, 90_000);
+});
+
+describe("FileServer.close() and tree names", () => {
+  type CloseReport = { inFlight: string; afterClose: string; connectAfterClose: string };
+  let closing: Promise<CloseReport> | undefined;
+  const closeReport = () => (closing ??= callInPage<CloseReport>(h.page, "closeWithInFlight", { storage: "memory", name: unique("close") }));
+
+  test("connect() after close() fails with a clear error", async () => {
+    expect((await closeReport()).connectAfterClose).toMatch(/is closed/);
+  });
+
+  // close() ends every session and terminates the worker; the server posts
+  // PORT_CLOSED on each port first (MessagePort has no close event), so clients settle.
+  test("a request in flight when the server closes settles instead of hanging", async () => {
+    const r = await closeReport();
+    console.log(`close() with a Twrite in flight: in-flight request ${r.inFlight}; a new request ${r.afterClose}`);
+    expect(r.inFlight).toMatch(/^rejected/);
+    expect(r.afterClose).toMatch(/^rejected/);
+  });
+
+  // Tree names are encoded for OPFS (opfsDirectoryName), so any IndexedDB tree name works there too.
+  test("opfs takes the same tree names as indexeddb", async () => {
+    const name = `dir/${unique("slash")}`;
+    expect(await callInPage<string>(h.page, "openNamed", { storage: "indexeddb", name })).toBe("ok");
+    expect(await callInPage<string>(h.page, "openNamed", { storage: "opfs", name })).toBe("ok");
+  });
+});

@@ -1,0 +1,343 @@
+// npm run bench:browser — worker9p's page API in headless Chromium, through the full 9P stack:
+// createFileServer() (dedicated worker) + connect() (MessagePort) + the project's 9P Client, per
+// store (opfs, indexeddb, memory), beside raw OPFS sync-handle and raw IndexedDB throughput for the
+// same 512 KiB block size measured in the same run (e2e/browser/raw-throughput.ts, in a worker).
+//
+//   npm run bench:browser -- [--mib N] [--repeat N] [--small-ms N] [--no-layers] [--no-profile] [--json]
+//
+// Figures:
+//   - sequential 512 KiB Twrite (Tfsync at the end included) and Tread, one request in flight —
+//     the headline — and with 4 in flight;
+//   - small operations with 32 in flight: Tgetattr on one fid (ops/s), and files created with
+//     walk + Tlcreate + Twrite(100 B) + Tclunk (files/s; 4 requests each);
+//   - targets: ≥ 0.7× raw for 512 KiB I/O, ≥ 10,000 small ops/s (judged on Tgetattr; the
+//     create figure is printed beside it).
+// Then where the time goes, one layer at a time (e2e/browser/fs-bench.ts): raw storage, the Store
+// API (e2e/browser/store-bench.ts), the FileSystem API, Server + Client in one thread (9P codec and
+// session, no MessagePort), the full stack; plus the MessagePort and the codec on their own; and V8
+// CPU profiles (DevTools protocol) of the 9P worker and the page during one pass of each kind,
+// summed into categories (e2e/browser/fs-profile.ts).
+import { parseArgs } from "node:util";
+import { startBrowserHarness } from "../../e2e/browser/harness.js";
+import { callInPage } from "../../e2e/browser/fs-call.js";
+import { attachProfilers, categorize, CATEGORIES, topFrames, type Category } from "../../e2e/browser/fs-profile.js";
+import type { CodecResult, IdbFloorResult, LayerResult, PortResult, StackResult } from "../../e2e/browser/fs-bench.js";
+import type { RawResult } from "../../e2e/browser/raw-throughput.js";
+import type { StoreBenchResult } from "../../e2e/browser/store-bench.js";
+import type { StorageKind } from "../../src/index.js";
+
+const { values: opts } = parseArgs({
+  options: {
+    mib: { type: "string", default: "64" },
+    repeat: { type: "string", default: "3" },
+    "small-ms": { type: "string", default: "2000" },
+    "no-layers": { type: "boolean", default: false },
+    "no-profile": { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    verbose: { type: "boolean", default: false },
+  },
+});
+
+const KiB = 1024;
+const MiB = 1024 * 1024;
+const BLOCK = 512 * KiB;
+const TOTAL = Number(opts.mib) * MiB;
+const REPEAT = Number(opts.repeat);
+const SMALL_MS = Number(opts["small-ms"]);
+const DEPTH = 32;
+const STORES: StorageKind[] = ["opfs", "indexeddb", "memory"];
+const BENCH = "/e2e/browser/fs-bench.ts";
+
+const IO_TARGET = 0.7;
+const SMALL_TARGET = 10_000;
+
+function mdTable(head: string[], rows: (string | number)[][]): string {
+  const cells = [head, ...rows.map((r) => r.map(String))];
+  const widths = head.map((_, i) => Math.max(...cells.map((r) => r[i]!.length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(" | ")} |`;
+  return [line(head), `|${widths.map((w, i) => (i === 0 ? "-".repeat(w + 2) : "-".repeat(w + 1) + ":")).join("|")}|`, ...cells.slice(1).map(line)].join("\n");
+}
+
+const f1 = (x: number) => x.toFixed(1);
+const f2 = (x: number) => x.toFixed(2);
+const int = (x: number) => Math.round(x).toLocaleString("en-US");
+const mark = (ok: boolean) => (ok ? "✓" : "✗");
+/** What a layer adds on top of the one below; layers are measured in separate runs, so noise can make it negative. */
+const plus = (x: number, digits = 0) => (x < 0 ? `≈0 (${x.toFixed(digits)})` : `+${digits ? x.toFixed(digits) : int(x)}`);
+/** Microseconds per 512 KiB block at this many MB/s. */
+const usPerBlock = (mbps: number) => (BLOCK / 1e6 / mbps) * 1e6;
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const h = await startBrowserHarness({ verbose: opts.verbose });
+  try {
+    log(`bench:browser: ${opts.mib} MiB per sequential pass, 512 KiB blocks, ${REPEAT} passes (median), small ops ${SMALL_MS} ms at ${DEPTH} in flight`);
+
+    log("raw OPFS sync handle and raw IndexedDB (dedicated worker)…");
+    const raw = await h.runInWorker<RawResult[]>("/e2e/browser/raw-throughput.ts", "rawMatrix", {
+      opfs: [{ blockSize: BLOCK, totalBytes: TOTAL }],
+      idb: [{ blockSize: BLOCK, totalBytes: TOTAL, perTx: 1 }],
+      repeat: REPEAT,
+    });
+    const rawOpfs = raw.find((r) => r.what === "opfs")!;
+    const rawIdb = raw.find((r) => r.what.startsWith("idb"))!;
+    const rawFor = (s: StorageKind): RawResult | undefined => (s === "opfs" ? rawOpfs : s === "indexeddb" ? rawIdb : undefined);
+
+    const stackRun = (storage: StorageKind, extra: Record<string, unknown>) =>
+      callInPage<StackResult>(h.page, "benchStack", {
+        storage,
+        name: `bench-${storage}-${process.pid}-${Date.now()}`,
+        totalBytes: TOTAL,
+        blockSize: BLOCK,
+        smallMs: SMALL_MS,
+        depth: DEPTH,
+        repeat: REPEAT,
+        ...extra,
+      }, BENCH);
+    const stack = new Map<StorageKind, StackResult>();
+    for (const storage of STORES) {
+      log(`full stack, ${storage}…`);
+      stack.set(storage, await stackRun(storage, { pattern: "sparse" }));
+    }
+    log("IndexedDB floors and raw IndexedDB with incompressible values (dedicated worker)…");
+    const floor = await h.runInWorker<IdbFloorResult>(BENCH, "benchIdbFloor", { blockSize: BLOCK, totalBytes: TOTAL });
+    const random = new Map<StorageKind, StackResult>();
+    for (const storage of STORES) {
+      log(`full stack, ${storage}, incompressible data…`);
+      random.set(storage, await stackRun(storage, { pattern: "random", skipSmall: true }));
+    }
+
+    const headline = mdTable(
+      ["store", "write MB/s", "raw write MB/s", "write ×raw", "read MB/s", "raw read MB/s", "read ×raw", "write/read MB/s, 4 in flight", "Tgetattr ops/s", "create+write+clunk files/s (9P req/s)"],
+      STORES.map((s) => {
+        const r = stack.get(s)!;
+        const rw = rawFor(s);
+        const wr = rw ? r.writeMBps / rw.writeMBps : NaN;
+        const rr = rw ? r.readMBps / rw.readMBps : NaN;
+        return [
+          `${s} (${r.chunkSize / KiB} KiB chunks)`,
+          f1(r.writeMBps),
+          rw ? f1(rw.writeMBps) : "—",
+          rw ? `${f2(wr)} ${mark(wr >= IO_TARGET)}` : "—",
+          f1(r.readMBps),
+          rw ? f1(rw.readMBps) : "—",
+          rw ? `${f2(rr)} ${mark(rr >= IO_TARGET)}` : "—",
+          `${f1(r.writeQ4MBps)} / ${f1(r.readQ4MBps)}`,
+          `${int(r.getattrPerS)} ${mark(r.getattrPerS >= SMALL_TARGET)}`,
+          `${int(r.createFilesPerS)} (${int(r.createRequestsPerS)})`,
+        ];
+      }),
+    );
+
+    const rawRandom = (s: StorageKind) =>
+      s === "opfs" ? { w: rawOpfs.writeMBps, r: rawOpfs.readMBps } : s === "indexeddb" ? { w: floor.randomWriteMBps, r: floor.randomReadMBps } : undefined;
+    const randomTable = mdTable(
+      ["store, incompressible data", "write MB/s", "raw write MB/s", "write ×raw", "read MB/s", "raw read MB/s", "read ×raw", "write/read MB/s, 4 in flight"],
+      STORES.map((s) => {
+        const r = random.get(s)!;
+        const rw = rawRandom(s);
+        return [
+          s,
+          f1(r.writeMBps),
+          rw ? f1(rw.w) : "—",
+          rw ? `${f2(r.writeMBps / rw.w)} ${mark(r.writeMBps / rw.w >= IO_TARGET)}` : "—",
+          f1(r.readMBps),
+          rw ? f1(rw.r) : "—",
+          rw ? `${f2(r.readMBps / rw.r)} ${mark(r.readMBps / rw.r >= IO_TARGET)}` : "—",
+          `${f1(r.writeQ4MBps)} / ${f1(r.readQ4MBps)}`,
+        ];
+      }),
+    );
+
+    let breakdown = "";
+    let portCodec = "";
+    let perOp = "";
+    const layers = new Map<StorageKind, LayerResult[]>();
+    const storeApi = new Map<StorageKind, StoreBenchResult>();
+    let port: PortResult | undefined;
+    let codec: CodecResult | undefined;
+    if (!opts["no-layers"]) {
+      log("MessagePort alone (echo worker) and codec alone…");
+      port = await callInPage<PortResult>(h.page, "benchPort", { blockSize: BLOCK, totalBytes: TOTAL, smallMs: 1000 }, BENCH);
+      codec = await callInPage<CodecResult>(h.page, "benchCodec", { blockSize: BLOCK }, BENCH);
+      log("Store API alone (dedicated worker)…");
+      const sb = await h.runInWorker<StoreBenchResult[]>("/e2e/browser/store-bench.ts", "storeBenchMatrix", {
+        configs: (["opfs", "indexeddb"] as const).map((kind) => ({ kind, totalBytes: TOTAL, ioSize: BLOCK, randomOps: 20 })),
+        repeat: REPEAT,
+      });
+      for (const r of sb) storeApi.set(r.kind as StorageKind, r);
+      for (const storage of STORES) {
+        log(`layers, ${storage} (dedicated worker)…`);
+        layers.set(
+          storage,
+          await h.runInWorker<LayerResult[]>(BENCH, "benchLayers", { storage, totalBytes: TOTAL, blockSize: BLOCK, smallMs: SMALL_MS, depth: DEPTH, repeat: REPEAT }),
+        );
+      }
+
+      const rows: (string | number)[][] = [];
+      for (const s of STORES) {
+        const rw = rawFor(s);
+        if (rw) rows.push([`${s}: raw (${rw.what}, 512 KiB per call/value)`, f1(rw.writeMBps), f1(rw.readMBps), "", "", "", ""]);
+        const st = storeApi.get(s);
+        if (st) rows.push([`${s}: Store API, one transaction per 512 KiB`, f1(st.seqWriteMBps), f1(st.seqReadMBps), "", "", "", ""]);
+        for (const l of layers.get(s)!) {
+          rows.push([l.what, f1(l.writeMBps), f1(l.readMBps), f1(l.writeQ4MBps), f1(l.readQ4MBps), int(l.getattrPerS), int(l.createFilesPerS)]);
+        }
+        const r = stack.get(s)!;
+        rows.push([`${s}: full stack (page → MessagePort → worker)`, f1(r.writeMBps), f1(r.readMBps), f1(r.writeQ4MBps), f1(r.readQ4MBps), int(r.getattrPerS), int(r.createFilesPerS)]);
+      }
+      breakdown = mdTable(["layer", "write MB/s", "read MB/s", "write MB/s ×4", "read MB/s ×4", "getattr/s", "create files/s"], rows);
+
+      portCodec = mdTable(
+        ["piece", "figure"],
+        [
+          ["MessagePort: 512 KiB out (transferred) + 16 B back, 1 in flight", `${f1(port.sendMBps)} MB/s (${int(usPerBlock(port.sendMBps))} µs per block)`],
+          ["MessagePort: 16 B out + 512 KiB back (fresh, transferred), 1 in flight", `${f1(port.receiveMBps)} MB/s (${int(usPerBlock(port.receiveMBps))} µs per block)`],
+          ["MessagePort: 64 B round trips, 32 in flight", `${int(port.smallRoundTripsPerS)}/s`],
+          ["MessagePort: 64 B round trip, 1 in flight", `${port.smallRoundTripUs} µs`],
+          ["IndexedDB: readwrite transaction putting one small record, awaited one by one", `${floor.smallWriteTxUs} µs`],
+          ["IndexedDB: readonly transaction getting one small record, 32 in flight", `${int(floor.smallReadTxPerS)}/s`],
+          ["codec: allocTwrite + copy 512 KiB in", `${f1(codec.twriteEncodeMBps)} MB/s (${int(usPerBlock(codec.twriteEncodeMBps))} µs per block)`],
+          ["codec: decode a 512 KiB Twrite (payload is a view)", `${int(codec.twriteDecodePerS)}/s`],
+          ["codec: allocRread + finish + decode a 512 KiB Rread", `${int(codec.rreadPerS)}/s (${f1(1e6 / codec.rreadPerS)} µs)`],
+          ["codec: Tgetattr + Rgetattr encode and decode", `${int(codec.getattrCodecPerS)}/s (${f2(1e6 / codec.getattrCodecPerS)} µs)`],
+        ],
+      );
+
+      // Per 512 KiB request (one in flight), what each layer adds on top of the one below.
+      const opRows: (string | number)[][] = [];
+      for (const s of STORES) {
+        const [fsL, srvL] = layers.get(s)!;
+        const full = stack.get(s)!;
+        const rw = rawFor(s);
+        const st = storeApi.get(s);
+        for (const dir of ["write", "read"] as const) {
+          const pick = (x: { writeMBps: number; readMBps: number }) => usPerBlock(dir === "write" ? x.writeMBps : x.readMBps);
+          const rawUs = rw ? pick(rw) : 0;
+          const storeUs = st ? usPerBlock(dir === "write" ? st.seqWriteMBps : st.seqReadMBps) : rawUs;
+          const fsUs = pick(fsL!);
+          const srvUs = pick(srvL!);
+          const fullUs = pick(full);
+          opRows.push([
+            `${s} ${dir}`,
+            rw ? int(rawUs) : "—",
+            st ? plus(storeUs - rawUs) : "—",
+            plus(fsUs - storeUs),
+            plus(srvUs - fsUs),
+            plus(fullUs - srvUs),
+            int(fullUs),
+          ]);
+        }
+        const g = (x: { getattrPerS: number }) => 1e6 / x.getattrPerS;
+        opRows.push([`${s} Tgetattr (32 in flight, µs of throughput each)`, "—", "—", f1(g(fsL!)), plus(g(srvL!) - g(fsL!), 1), plus(g(full) - g(srvL!), 1), f1(g(full))]);
+        const c = (x: { createFilesPerS: number }) => 1e6 / x.createFilesPerS;
+        opRows.push([`${s} create+write+clunk (per file)`, "—", "—", int(c(fsL!)), plus(c(srvL!) - c(fsL!)), plus(c(full) - c(srvL!)), int(c(full))]);
+      }
+      perOp = mdTable(["µs per request", "raw storage", "Store API", "FileSystem", "9P codec + session", "MessagePort + page", "total"], opRows);
+    }
+
+    let profileTable = "";
+    let profileTop = "";
+    const profiles: Record<string, unknown> = {};
+    if (!opts["no-profile"]) {
+      const profilers = await attachProfilers(h.context, h.page);
+      const rows: (string | number)[][] = [];
+      const tops: string[] = [];
+      const shown: Category[] = CATEGORIES.filter((c) => c !== "client JS" && c !== "idle");
+      for (const storage of STORES) {
+        log(`CPU profiles, ${storage}…`);
+        const { workerName } = await callInPage<{ workerName: string }>(h.page, "profileOpen", { storage, totalBytes: TOTAL, blockSize: BLOCK }, BENCH);
+        try {
+          const worker = await profilers.worker(workerName);
+          for (const what of ["write", "read", "getattr"] as const) {
+            await Promise.all([worker.start(), profilers.page.start()]);
+            const pass = await callInPage<{ ms: number; ops: number }>(h.page, "profilePass", { what, ms: SMALL_MS }, BENCH);
+            const [wp, pp] = await Promise.all([worker.stop(), profilers.page.stop()]);
+            const w = categorize(wp);
+            const pg = categorize(pp);
+            const per = (us: number) => us / pass.ops;
+            const busy = (c: Record<Category, number>) => Object.entries(c).reduce((a, [k, v]) => (k === "idle" ? a : a + v), 0);
+            const wallUs = (pass.ms * 1000) / pass.ops;
+            const label = what === "getattr" ? "Tgetattr ×32" : `${what} 512 KiB`;
+            rows.push([
+              `${storage} ${label}`,
+              f1(wallUs),
+              f1(Math.max(0, wallUs - per(busy(w)))),
+              ...shown.map((c) => f1(per(w[c]))),
+              `${f1(per(busy(pg)))} (client+codec ${f1(per(pg["client JS"] + pg["9P codec"]))}, postMessage ${f1(per(pg.MessagePort))}, other ${f1(per(pg.other))})`,
+            ]);
+            profiles[`${storage} ${what}`] = { ops: pass.ops, ms: pass.ms, worker: w, page: pg };
+            const top = (p: typeof wp) => topFrames(p, 7).filter((t) => !t.frame.startsWith("(idle)")).map((t) => `${t.frame.trim()} ${f1(per(t.us))}`).join("; ");
+            tops.push(`${storage} ${label} — worker: ${top(wp)} — page: ${top(pp)}`);
+          }
+        } finally {
+          await callInPage(h.page, "profileClose", {}, BENCH);
+        }
+      }
+      await profilers.detach();
+      profileTable = mdTable(["pass (µs per request)", "wall", "worker waiting (wall − busy)", ...shown.map((c) => `worker: ${c}`), "page busy"], rows);
+      profileTop = tops.map((t) => `- ${t}`).join("\n");
+    }
+
+    const out: string[] = [];
+    out.push(`## worker9p in headless Chromium: full 9P stack vs raw storage (512 KiB blocks, ${opts.mib} MiB per pass, median of ${REPEAT})`);
+    out.push("");
+    out.push(headline);
+    out.push("");
+    out.push(
+      `Targets: ≥ ${IO_TARGET}× raw for 512 KiB I/O (one request in flight; raw = ${rawOpfs.what} sync-handle calls / ${rawIdb.what} values, ` +
+        `one 512 KiB value per transaction); ≥ ${int(SMALL_TARGET)} small ops/s, judged on pipelined Tgetattr (${DEPTH} in flight). ` +
+        `Writes include a Tfsync at the end (raw: one flush()). msize ${stack.get("opfs")!.msize}. ` +
+        `Data: raw-throughput.ts's pattern (one non-zero byte per 4 KiB), as the raw figures use — Chromium compresses IndexedDB values, so below ` +
+        `the same with incompressible data, against raw IndexedDB with incompressible values (OPFS raw does not depend on the bytes).`,
+    );
+    out.push("");
+    out.push(randomTable);
+    if (breakdown) {
+      out.push("");
+      out.push("### Where the time goes, one layer at a time");
+      out.push("");
+      out.push(breakdown);
+      out.push("");
+      out.push(perOp);
+      out.push("");
+      out.push(
+        "Each column is what that layer adds per request on top of the one to its left (one request in flight for I/O; for the small " +
+          "operations, µs of throughput at 32 in flight). Layers are measured in separate runs on a shared machine, so small or negative " +
+          "differences are noise. The Store API row uses e2e/browser/store-bench.ts's own data (a sparse pattern, as raw).",
+      );
+      out.push("");
+      out.push(portCodec);
+    }
+    if (profileTable) {
+      out.push("");
+      out.push("### CPU profiles of the full stack (V8 sampling profiler, 100 µs; one pass each, under profiling)");
+      out.push("");
+      out.push(profileTable);
+      out.push("");
+      out.push(
+        "Worker columns: self time in the 9P worker per request; \"waiting\" is wall time minus the worker's busy time — the worker " +
+          "idle, waiting for IndexedDB's answers (its backend runs in the browser process) or for the page's next request. " +
+          "\"IndexedDB calls\" and \"OPFS sync-handle calls\" are the native calls themselves (structured cloning, IPC, the file I/O); " +
+          "\"other\" includes native builtins such as allocating and copying typed arrays. Writes include the final Tfsync (its flush()). " +
+          "Heaviest frames by self time (µs per request):",
+      );
+      out.push("");
+      out.push(profileTop);
+    }
+    out.push("");
+    out.push(`(${((performance.now() - t0) / 1000).toFixed(0)} s in all)`);
+    console.log(out.join("\n"));
+    if (opts.json) {
+      console.log(JSON.stringify({ profiles, raw, floor, stack: Object.fromEntries(stack), random: Object.fromEntries(random), layers: Object.fromEntries(layers), storeApi: Object.fromEntries(storeApi), port, codec }, null, 2));
+    }
+  } finally {
+    await h.stop();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
