@@ -1,12 +1,16 @@
 // worker9p in a Node worker thread: an in-memory tree (MemoryStore + FileSystem) served by
 // a 9P Server over the MessagePort handed in workerData.port (one whole 9P frame per message,
 // ArrayBuffers transferred both ways). The host side is src/transport/handle9p.ts.
+// With workerData.bell, every frame posted is followed by Atomics.add(bell[0], 1) + notify, so
+// the host can block until a reply is on the port (handle9p's `wait`) instead of returning to
+// its event loop.
 //
 // Start it with tsx so the .ts sources load:
 //   new Worker(new URL("../worker/node.ts", import.meta.url),
 //              { execArgv: ["--import", "tsx"], workerData: { port, ... }, transferList: [port] })
 //
-// workerData: { port: MessagePort; importDir?: string; latencyMs?: number; maxMsize?: number; trace?: boolean }
+// workerData: { port: MessagePort; importDir?: string; latencyMs?: number; maxMsize?: number; trace?: boolean;
+//               bell?: SharedArrayBuffer }
 // Messages on parentPort:
 //   worker → host  { type: "ready" }   tree built (importDir copied in), serving
 //                  { type: "error", message }
@@ -29,6 +33,8 @@ interface WorkerOptions {
   maxMsize?: number;
   /** Print the server's per-request trace on stderr. */
   trace?: boolean;
+  /** An Int32Array's buffer: element 0 is bumped (and notified) after every frame posted on `port`. */
+  bell?: SharedArrayBuffer;
 }
 
 const O_WRONLY = 0o1;
@@ -86,7 +92,7 @@ async function main(): Promise<void> {
     ...(opts.maxMsize ? { maxMsize: opts.maxMsize } : {}),
     ...(opts.trace ? { trace: (line: string) => process.stderr.write(`9p: ${line}\n`) } : {}),
   });
-  const served = serveMessagePort(server, opts.port as unknown as PortLike, {
+  const served = serveMessagePort(server, withBell(opts.port as unknown as PortLike, opts.bell), {
     onProtocolError: (reason) => console.error(`worker9p worker: protocol error: ${reason}`),
   });
 
@@ -105,6 +111,23 @@ async function main(): Promise<void> {
     })().catch((err: unknown) => control.postMessage({ type: "error", message: errorText(err) }));
   });
   control.postMessage({ type: "ready" });
+}
+
+/** `port`, ringing `bell` after each message posted on it. */
+function withBell(port: PortLike, bell: SharedArrayBuffer | undefined): PortLike {
+  if (!bell) return port;
+  const counter = new Int32Array(bell);
+  return {
+    postMessage(message, transfer) {
+      port.postMessage(message, transfer);
+      Atomics.add(counter, 0, 1);
+      Atomics.notify(counter, 0);
+    },
+    addEventListener: (type, listener) => port.addEventListener(type, listener),
+    removeEventListener: (type, listener) => port.removeEventListener(type, listener),
+    start: () => port.start?.(),
+    close: () => port.close(),
+  };
 }
 
 function errorText(err: unknown): string {

@@ -1,7 +1,7 @@
 // Side-by-side benchmark: the same guest workload on v86's built-in 9P server and on worker9p
 // (in a worker thread), with the same mount options, in one run.
 //
-//   npm run bench:guest -- [--mount-opts OPTS]... [--files N] [--mib N] [--repeat N] [--json]
+//   npm run bench:guest -- [--mount-opts OPTS]... [--files N] [--mib N] [--repeat N] [--reply-wait-ms N] [--json]
 //
 // Without --mount-opts it runs "cache=none" and the kernel's default options (Linux 6.1's
 // default cache mode is none too, so these two should agree; pass --mount-opts cache=loose
@@ -9,6 +9,7 @@
 // /proc/timer_list) and printed as `W9P-BENCH step=<name> ms=<n>`; the host prints a table.
 // Each (mount options, server) pair boots --repeat times (default 2, alternating which server
 // goes first) and the table shows the fastest time of each step, to damp noise from other load.
+// --reply-wait-ms is handed to worker9p's runs (0: handle9p never waits for a reply; see run.ts).
 
 import { parseArgs } from "node:util";
 import { ensureGuestImage } from "../guest/image.js";
@@ -74,6 +75,7 @@ async function main(): Promise<number> {
       json: { type: "boolean", default: false },
       "timeout-s": { type: "string", default: "900" },
       repeat: { type: "string", default: "2" },
+      "reply-wait-ms": { type: "string" },
     },
   });
   const configs = values["mount-opts"] ?? ["cache=none", ""];
@@ -97,6 +99,7 @@ async function main(): Promise<number> {
           ...(opts ? { mountOpts: opts } : {}),
           env: { BENCH_FILES: values.files, BENCH_MIB: values.mib },
           timeoutS: Number(values["timeout-s"]),
+          ...(values["reply-wait-ms"] !== undefined ? { replyWaitMs: Number(values["reply-wait-ms"]) } : {}),
         });
         boot[fs] = Math.min(boot[fs] ?? Infinity, r.bootMs);
         requests[fs] = Object.values(r.counts).reduce((a, b) => a + b, 0);

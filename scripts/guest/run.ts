@@ -2,7 +2,7 @@
 //
 //   npm run guest -- [--fs worker9p|v86] [--script FILE] [--file FILE]... [--import DIR]
 //                    [--mount-opts OPTS] [--latency-ms N] [--memory-mb N] [--timeout-s N]
-//                    [--discard empty|eintr] [--quiet] [--refresh]
+//                    [--discard empty|eintr] [--reply-wait-ms N] [--trace] [--quiet] [--refresh]
 //
 // --fs worker9p (default) serves the tree from worker9p's Server in a worker thread
 // (worker/node.ts) through createHandle9p; --fs v86 uses v86's built-in in-memory 9P server.
@@ -10,17 +10,20 @@
 // /guest/) and runs with `sh` once the tree is mounted, with cwd /mnt; the harness prints the
 // console and exits with the script's status. The mount options are
 // "trans=virtio,version=9p2000.L" + DEFAULT_MOUNT_OPTS + --mount-opts (later options win).
+// --reply-wait-ms N (worker9p, default DEFAULT_REPLY_WAIT_MS, 0: off): handle9p blocks up to N ms
+// for each request's reply (see "Waiting for the reply" in src/transport/handle9p.ts), spinning
+// REPLY_SPIN_US first and then sleeping in Atomics.wait on a counter the worker bumps per reply.
 
 import { existsSync, promises as fsp } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
-import { MessageChannel, Worker } from "node:worker_threads";
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
 import { gzipSync } from "node:zlib";
 import { V86 } from "v86";
 import { MessageType } from "../../src/protocol/constants.js";
-import { createHandle9p, type FramePort, type Handle9p } from "../../src/transport/handle9p.js";
+import { createHandle9p, type FramePort, type Handle9p, type Handle9pControl } from "../../src/transport/handle9p.js";
 import { buildCpio, type CpioEntry } from "./cpio.js";
 import { ensureGuestImage, REPO_ROOT, type GuestImage } from "./image.js";
 
@@ -32,6 +35,18 @@ import { ensureGuestImage, REPO_ROOT, type GuestImage } from "./image.js";
  */
 export const DEFAULT_MOUNT_OPTS = "msize=131072";
 export const BASE_MOUNT_OPTS = "trans=virtio,version=9p2000.L";
+
+/**
+ * worker9p: how long handle9p waits for a request's reply before returning to the guest. Most
+ * replies take 30–100 µs; one that takes longer is delivered later, asynchronously.
+ */
+export const DEFAULT_REPLY_WAIT_MS = 2;
+/**
+ * Of that wait, how long the emulator thread polls before it sleeps: a reply that comes while it
+ * polls is picked up in ~2 µs instead of after a thread wake-up (~25 µs on a 2-vCPU VM); beyond
+ * this, sleeping leaves the core to the worker and V8's compiler threads.
+ */
+export const REPLY_SPIN_US = 100;
 
 export type GuestFs = "worker9p" | "v86";
 
@@ -56,6 +71,8 @@ export interface RunGuestOptions {
   discard?: "empty" | "eintr";
   /** worker9p only: the server prints a line per request and reply on stderr. */
   trace?: boolean;
+  /** worker9p only: how long handle9p waits for each reply (ms; default DEFAULT_REPLY_WAIT_MS, 0: never). */
+  replyWaitMs?: number;
   /** Write the guest console to this callback as it arrives (CLI: process.stdout). */
   echo?: (text: string) => void;
   image?: GuestImage;
@@ -79,8 +96,17 @@ export interface RunGuestResult {
   /** Why the run did not end with the script's own status, if it did not. */
   error?: string;
   mountOpts: string;
-  /** worker9p only: the server's counters, the tree's fsck after the run, discarded slots. */
-  server?: { stats: Record<string, number>; fsck?: { ok: boolean; problems: string[] }; discarded: number };
+  /**
+   * worker9p only: the server's counters, the tree's fsck after the run, discarded slots, and
+   * how many requests handle9p's wait answered / gave up on.
+   */
+  server?: {
+    stats: Record<string, number>;
+    fsck?: { ok: boolean; problems: string[] };
+    discarded: number;
+    answeredInWait: number;
+    waitTimeouts: number;
+  };
 }
 
 const MARK = "@@W9P-";
@@ -113,10 +139,14 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
 
   const t0 = performance.now();
   let server: Worker9p | undefined;
-  let handle9p: (Handle9p & { discarded: number }) | undefined;
+  let handle9p: (Handle9p & Handle9pControl) | undefined;
   if (fsKind === "worker9p") {
     server = await startWorker9p({ importDir: options.importDir, latencyMs: options.latencyMs ?? 0, trace: options.trace ?? false });
-    const inner = createHandle9p(server.port, { discard: options.discard ?? "empty" });
+    const waitMs = options.replyWaitMs ?? DEFAULT_REPLY_WAIT_MS;
+    const inner = createHandle9p(server.port, {
+      discard: options.discard ?? "empty",
+      ...(waitMs > 0 ? { wait: { ms: waitMs, receive: server.receive } } : {}),
+    });
     const wrapped = ((req: Uint8Array, reply: (b: Uint8Array) => void) => {
       const type = req[4]!;
       count(type);
@@ -126,8 +156,10 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
         latency[name] = (latency[name] ?? 0) + (performance.now() - sent);
         reply(buf);
       });
-    }) as Handle9p & { discarded: number };
-    Object.defineProperty(wrapped, "discarded", { get: () => inner.discarded });
+    }) as Handle9p & Handle9pControl;
+    for (const key of ["pending", "discarded", "answeredInWait", "waitTimeouts"] as const) {
+      Object.defineProperty(wrapped, key, { get: () => inner[key] });
+    }
     handle9p = wrapped;
   }
 
@@ -206,7 +238,12 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
     if (server) {
       try {
         const info = await server.finish();
-        serverInfo = { ...info, discarded: handle9p?.discarded ?? 0 };
+        serverInfo = {
+          ...info,
+          discarded: handle9p?.discarded ?? 0,
+          answeredInWait: handle9p?.answeredInWait ?? 0,
+          waitTimeouts: handle9p?.waitTimeouts ?? 0,
+        };
       } catch (err) {
         failure ??= `worker9p: ${err instanceof Error ? err.message : String(err)}`;
       }
@@ -340,6 +377,11 @@ function hookV86Counts(emulator: V86, count: (type: number) => void): void {
 
 export interface Worker9p {
   port: FramePort;
+  /**
+   * Take the next message off `port` (it is then not dispatched as an event), waiting up to
+   * timeoutMs for one: handle9p's `wait.receive`. Undefined if none came.
+   */
+  receive(timeoutMs: number): unknown;
   /** Server counters and a fsck of the tree, then the worker is done. */
   finish(): Promise<{ stats: Record<string, number>; fsck?: { ok: boolean; problems: string[] } }>;
   onExit(cb: (why: string) => void): void;
@@ -368,6 +410,8 @@ function tsxApiUrl(): string {
 /** Start worker/node.ts (through tsx) and get the host end of its 9P MessagePort. */
 export async function startWorker9p(options: Worker9pOptions = {}): Promise<Worker9p> {
   const { port1, port2 } = new MessageChannel();
+  // The worker bumps bell[0] after each frame it posts (worker/node.ts), so receive() can sleep on it.
+  const bell = new Int32Array(new SharedArrayBuffer(4));
   // `execArgv: ["--import", "tsx"]` does not reach a worker's entry module in Node 20, so a tiny
   // eval'd bootstrap registers tsx's loader in the worker and then imports worker/node.ts.
   const entry = new URL("../../worker/node.ts", import.meta.url).href;
@@ -380,6 +424,7 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
       latencyMs: options.latencyMs ?? 0,
       maxMsize: options.maxMsize,
       trace: options.trace ?? false,
+      bell: bell.buffer,
     },
     transferList: [port2],
   });
@@ -403,6 +448,7 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
   }
   return {
     port: port1 as unknown as FramePort,
+    receive: (timeoutMs) => receiveWithin(port1, bell, timeoutMs, REPLY_SPIN_US),
     async finish() {
       const reply = next();
       worker.postMessage({ type: "finish" });
@@ -420,6 +466,29 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
       await worker.terminate();
     },
   };
+}
+
+/**
+ * The next message on `port`, waiting up to timeoutMs: polling for the first spinUs, then
+ * sleeping on `bell`, which the sender bumps (and notifies) after each message it posts.
+ */
+function receiveWithin(port: MessagePort, bell: Int32Array, timeoutMs: number, spinUs: number): unknown {
+  const start = performance.now();
+  const deadline = start + timeoutMs;
+  const spinEnd = start + Math.min(spinUs / 1000, timeoutMs);
+  for (;;) {
+    // Read the bell before looking at the port: a message posted after this look changes it.
+    const seen = Atomics.load(bell, 0);
+    const got = receiveMessageOnPort(port);
+    if (got) return got.message;
+    let now = performance.now();
+    if (now >= deadline) return undefined;
+    if (now < spinEnd) {
+      while (Atomics.load(bell, 0) === seen && (now = performance.now()) < spinEnd);
+    } else {
+      Atomics.wait(bell, 0, seen, deadline - now);
+    }
+  }
 }
 
 // ---------------------------------------------------------------- CLI
@@ -444,6 +513,7 @@ async function main(argv: string[]): Promise<number> {
       "memory-mb": { type: "string" },
       "timeout-s": { type: "string" },
       discard: { type: "string" },
+      "reply-wait-ms": { type: "string" },
       quiet: { type: "boolean", default: false },
       trace: { type: "boolean", default: false },
       refresh: { type: "boolean", default: false },
@@ -478,6 +548,7 @@ async function main(argv: string[]): Promise<number> {
     ...(values["memory-mb"] ? { memoryMb: num(values["memory-mb"], "memory-mb")! } : {}),
     ...(values["timeout-s"] ? { timeoutS: num(values["timeout-s"], "timeout-s")! } : {}),
     ...(values.discard ? { discard: values.discard as "empty" | "eintr" } : {}),
+    ...(values["reply-wait-ms"] !== undefined ? { replyWaitMs: num(values["reply-wait-ms"], "reply-wait-ms")! } : {}),
     trace: values.trace,
     image,
     log,
@@ -489,6 +560,7 @@ async function main(argv: string[]): Promise<number> {
   out.write(`--- 9P requests by type:\n${formatCounts(result.counts, result.meanLatencyMs)}\n`);
   if (result.server) {
     out.write(`--- worker9p: ${JSON.stringify(result.server.stats)}; discarded slots: ${result.server.discarded}\n`);
+    out.write(`--- handle9p: ${result.server.answeredInWait} replies within the wait, ${result.server.waitTimeouts} waits ran out\n`);
     if (result.server.fsck && !result.server.fsck.ok) out.write(`--- worker9p fsck FAILED:\n  ${result.server.fsck.problems.join("\n  ")}\n`);
   }
   if (result.error) out.write(`--- FAILED: ${result.error}\n`);
@@ -499,7 +571,7 @@ async function main(argv: string[]): Promise<number> {
 function fileHeader(): string {
   return `npm run guest -- [--fs worker9p|v86] [--script FILE] [--file FILE]... [--import DIR]
                  [--mount-opts OPTS] [--latency-ms N] [--memory-mb N] [--timeout-s N]
-                 [--discard empty|eintr] [--trace] [--quiet] [--refresh]
+                 [--discard empty|eintr] [--reply-wait-ms N] [--trace] [--quiet] [--refresh]
 Boots a Linux guest in v86, mounts the 9P tree at /mnt (${BASE_MOUNT_OPTS},${DEFAULT_MOUNT_OPTS}[,OPTS])
 and runs FILE with sh in /mnt. --file puts extra files into /guest/ next to the script.
 Exits with the script's status (124: timeout, 125: panic or harness failure).`;

@@ -1,6 +1,7 @@
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { afterEach, describe, expect, test } from "vitest";
 import { createHandle9p, zeroLengthReply, type FramePort } from "./handle9p.js";
+import { PORT_CLOSED } from "./messageport.js";
 
 // A stand-in for v86's Virtio9pHandler reply path (lib/9p.js + src/virtio.js): the reply
 // callback finds the queue slot by the tag read from bytes 5–6, copies buf.length bytes into
@@ -63,7 +64,8 @@ function setup(options: Parameters<typeof createHandle9p>[1] = {}) {
     while (received.length < n) await new Promise<void>((r) => (notify = r));
   };
   const settle = () => new Promise<void>((r) => setTimeout(r, 20));
-  return { handle, vq, send, received, serverGot, settle, strays };
+  const post = (message: unknown) => port2.postMessage(message);
+  return { handle, vq, send, post, received, serverGot, settle, strays };
 }
 
 describe("createHandle9p", () => {
@@ -173,10 +175,111 @@ describe("createHandle9p", () => {
     expect(strays.map((f) => f[5])).toEqual([9]);
   });
 
+  test("PORT_CLOSED (the server ending the session) is not reported as a stray", async () => {
+    const { handle, vq, post, settle, strays } = setup();
+    vq.request(handle, frame(24, 1));
+    post(PORT_CLOSED);
+    await settle();
+    expect(strays).toEqual([]);
+    expect(handle.pending).toBe(1);
+  });
+
   test("zeroLengthReply carries the tag in bytes 5–6 but has length 0", () => {
     const z = zeroLengthReply(0x1234);
     expect(z.length).toBe(0);
     expect(z[5]).toBe(0x34);
     expect(z[6]).toBe(0x12);
+  });
+});
+
+describe("createHandle9p with wait", () => {
+  /** handle9p's wait.receive backed by a queue the test fills: what is queued has "arrived" on the port. */
+  function setupWait(ms = 50) {
+    const queue: ArrayBuffer[] = [];
+    const asked: number[] = [];
+    const receive = (timeoutMs: number) => {
+      asked.push(timeoutMs);
+      return queue.shift();
+    };
+    const ctx = setup({ wait: { ms, receive } });
+    const arrive = (...frames: Uint8Array[]) => queue.push(...frames.map((f) => f.slice().buffer));
+    return { ...ctx, queue, asked, arrive };
+  }
+
+  test("a reply that arrives during the wait is delivered before handle9p returns", async () => {
+    const { handle, vq, arrive, received, serverGot } = setupWait();
+    arrive(frame(111, 1));
+    vq.request(handle, frame(110, 1));
+    expect(vq.used).toEqual([{ tag: 1, length: 7, type: 111 }]);
+    expect(handle.pending).toBe(0);
+    expect(handle.answeredInWait).toBe(1);
+    expect(handle.waitTimeouts).toBe(0);
+    await serverGot(1);
+    expect([...received[0]!]).toEqual([...frame(110, 1)]);
+  });
+
+  test("a wait that runs out returns; the reply then comes through the port as before", async () => {
+    const { handle, vq, send, serverGot, settle, asked } = setupWait(5);
+    vq.request(handle, frame(24, 3));
+    expect(vq.used).toEqual([]);
+    expect(handle.waitTimeouts).toBe(1);
+    expect(asked.length).toBe(1);
+    expect(asked[0]!).toBeGreaterThan(0);
+    expect(asked[0]!).toBeLessThanOrEqual(5);
+    await serverGot(1);
+    send(frame(25, 3));
+    await settle();
+    expect(vq.used).toEqual([{ tag: 3, length: 7, type: 25 }]);
+    expect(handle.answeredInWait).toBe(0);
+  });
+
+  test("other replies that arrive during the wait are delivered in order, up to this request's", () => {
+    const { handle, vq, arrive, queue } = setupWait();
+    vq.request(handle, frame(24, 1)); // runs out: nothing queued
+    vq.request(handle, frame(24, 2)); // runs out
+    arrive(frame(25, 2), frame(25, 1), frame(111, 3), frame(25, 9));
+    vq.request(handle, frame(110, 3));
+    expect(vq.used.map((u) => u.tag)).toEqual([2, 1, 3]);
+    expect(queue.length).toBe(1); // the frame after tag 3's reply is left for later
+    expect(handle.pending).toBe(0);
+    expect(handle.answeredInWait).toBe(1);
+    expect(handle.waitTimeouts).toBe(2);
+  });
+
+  test("an Rflush during the wait still gives the old slot back (length 0) before the Rflush", () => {
+    const discardedTags: number[] = [];
+    const queue: ArrayBuffer[] = [];
+    const { handle, vq, strays } = setup({ wait: { ms: 50, receive: () => queue.shift() }, onDiscard: (t) => discardedTags.push(t) });
+    vq.request(handle, frame(116, 5)); // runs out
+    queue.push(frame(109, 6).slice().buffer); // the server aborted tag 5: no reply for it
+    vq.request(handle, tflush(6, 5));
+    expect(vq.used).toEqual([
+      { tag: 5, length: 0, type: undefined },
+      { tag: 6, length: 7, type: 109 },
+    ]);
+    expect(vq.slots.size).toBe(0);
+    expect(discardedTags).toEqual([5]);
+    expect(strays).toEqual([]);
+  });
+
+  test("a request answered before its Rflush during the wait is delivered, not discarded", () => {
+    const queue: ArrayBuffer[] = [];
+    const { handle, vq } = setup({ wait: { ms: 50, receive: () => queue.shift() } });
+    vq.request(handle, frame(118, 7)); // runs out
+    queue.push(frame(119, 7, [4, 0, 0, 0]).slice().buffer, frame(109, 8).slice().buffer);
+    vq.request(handle, tflush(8, 7));
+    expect(vq.used).toEqual([
+      { tag: 7, length: 11, type: 119 },
+      { tag: 8, length: 7, type: 109 },
+    ]);
+    expect(handle.discarded).toBe(0);
+  });
+
+  test("wait.ms 0 never calls receive", () => {
+    let calls = 0;
+    const { handle, vq } = setup({ wait: { ms: 0, receive: () => (calls++, undefined) } });
+    vq.request(handle, frame(24, 1));
+    expect(calls).toBe(0);
+    expect(handle.waitTimeouts).toBe(0);
   });
 });
