@@ -1,12 +1,13 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { Mode, OpenFlags, SetattrMask } from "../protocol/constants.js";
-import { Errno, FsError } from "../protocol/errno.js";
+import { Errno } from "../protocol/errno.js";
 import type { SetattrRequest } from "../protocol/messages.js";
 import { MemoryStore } from "../storage/memory.js";
 import type { StoreTx } from "../storage/store.js";
 import { MAX_FILE_SIZE, ROOT_INO } from "./constants.js";
 import { FileSystem } from "./filesystem.js";
 import type { OpContext } from "./types.js";
+import { errnoOf } from "./test-helpers.js";
 
 const ctx: OpContext = { signal: new AbortController().signal };
 const CS = 16;
@@ -29,15 +30,6 @@ async function read(offset: number, n: number): Promise<Uint8Array> {
   return buf.subarray(0, got);
 }
 
-async function errnoOf(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FsError) return e.errno;
-    throw e;
-  }
-  throw new Error("expected a failure");
-}
 
 function truncate(size: number): Promise<void> {
   const req: SetattrRequest = { valid: SetattrMask.SIZE, mode: 0, uid: 0, gid: 0, size, atime: { sec: 0, nsec: 0 }, mtime: { sec: 0, nsec: 0 } };

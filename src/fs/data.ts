@@ -14,18 +14,12 @@ export function chunkSlots(size: number, chunkSize: number): number {
 
 /** Copy up to dest.length bytes at `offset` into dest; holes (and short chunks) read as zeros. */
 export async function readData(tx: StoreTx, rec: InodeRecord, offset: number, dest: Uint8Array, chunkSize: number): Promise<number> {
-  if (offset >= rec.size || dest.length === 0) return 0;
-  const n = Math.min(dest.length, rec.size - offset);
-  for (let done = 0; done < n; ) {
-    const pos = offset + done;
-    const index = Math.floor(pos / chunkSize);
-    const within = pos - index * chunkSize;
-    const take = Math.min(chunkSize - within, n - done);
-    const chunk = rec.chunks > 0 ? await tx.getChunk(rec.ino, index) : undefined;
-    copyOut(chunk, within, take, dest, done);
-    done += take;
+  let at = 0;
+  for (const part of await readDataParts(tx, rec, offset, dest.length, chunkSize)) {
+    dest.set(part, at);
+    at += part.length;
   }
-  return n;
+  return at;
 }
 
 /** Holes, read without allocating (never written to: readers must not modify parts). */
@@ -54,11 +48,6 @@ export async function readDataParts(tx: StoreTx, rec: InodeRecord, offset: numbe
   return parts;
 }
 
-function copyOut(chunk: Uint8Array | undefined, within: number, take: number, dest: Uint8Array, at: number): void {
-  const avail = chunk ? Math.max(0, Math.min(take, chunk.length - within)) : 0;
-  if (avail > 0) dest.set(chunk!.subarray(within, within + avail), at);
-  if (avail < take) dest.fill(0, at + avail, at + take);
-}
 
 /**
  * Write `data` at `offset`, updating rec.size and rec.chunks (rec must be the

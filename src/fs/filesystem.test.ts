@@ -1,24 +1,16 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { AT_REMOVEDIR, DirentType, GetattrMask, Mode, OpenFlags, QidType, SetattrMask, XattrFlags } from "../protocol/constants.js";
-import { Errno, FsError } from "../protocol/errno.js";
+import { Errno } from "../protocol/errno.js";
 import type { SetattrRequest } from "../protocol/messages.js";
 import { MemoryStore } from "../storage/memory.js";
 import { ROOT_INO, XATTR_SIZE_MAX } from "./constants.js";
 import { FileSystem } from "./filesystem.js";
 import type { OpContext } from "./types.js";
+import { errnoOf } from "./test-helpers.js";
 
 const ctx: OpContext = { signal: new AbortController().signal };
 const R = ROOT_INO;
 
-async function errnoOf(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FsError) return e.errno;
-    throw e;
-  }
-  throw new Error("expected a failure");
-}
 
 function setattrReq(valid: number, extra: Partial<SetattrRequest> = {}): SetattrRequest {
   return { valid, mode: 0, uid: 0, gid: 0, size: 0, atime: { sec: 0, nsec: 0 }, mtime: { sec: 0, nsec: 0 }, ...extra };

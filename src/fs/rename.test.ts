@@ -1,10 +1,11 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { AT_REMOVEDIR, OpenFlags } from "../protocol/constants.js";
-import { Errno, FsError } from "../protocol/errno.js";
+import { Errno } from "../protocol/errno.js";
 import { MemoryStore } from "../storage/memory.js";
 import { ROOT_INO } from "./constants.js";
 import { FileSystem } from "./filesystem.js";
 import type { OpContext } from "./types.js";
+import { errnoOf } from "./test-helpers.js";
 
 const ctx: OpContext = { signal: new AbortController().signal };
 const R = ROOT_INO;
@@ -17,15 +18,6 @@ beforeEach(async () => {
   fs = await FileSystem.open(store);
 });
 
-async function errnoOf(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FsError) return e.errno;
-    throw e;
-  }
-  throw new Error("expected a failure");
-}
 
 const mkfile = async (dir: number, name: string): Promise<number> =>
   (await fs.create(dir, name, OpenFlags.CREAT | OpenFlags.RDWR, 0o644, 0, 0, ctx)).ino;

@@ -602,7 +602,6 @@ check("abort: signal fired by the body mid-way rolls back", async ({ store }) =>
 check("abort: signal fired from outside while the body awaits its calls", async ({ store }) => {
   const probe = await seed(store);
   const before = await snapshot(store, probe);
-  const cs = store.chunkSize;
   const steps = 400;
   let reached = 0;
   const ac = new AbortController();
