@@ -13,7 +13,9 @@
  *
  * MB/s is 10^6 bytes per second of wall time, as in raw-throughput.ts.
  */
-import { Client, createFileServer, portTransport, type ClientTransport, type StorageKind } from "../../src/index.js";
+import { Client, createFileServer, portTransport, type StorageKind } from "../../src/index.js";
+import { inProcessTransport } from "../../src/client/in-process.js";
+import { bytes } from "./test-bytes.js";
 import { FileSystem } from "../../src/fs/filesystem.js";
 import { allocRread, allocTwrite, decodeMessage, encodeMessage, finishRread } from "../../src/protocol/codec.js";
 import { GetattrMask, Mode, OpenFlags } from "../../src/protocol/constants.js";
@@ -94,21 +96,9 @@ export function median(xs: number[]): number {
 export type DataPattern = "sparse" | "random";
 
 export function block(size: number, seed: number, pattern: DataPattern = "sparse"): Uint8Array {
+  if (pattern !== "sparse") return bytes(size, seed);
   const b = new Uint8Array(size);
-  if (pattern === "sparse") {
-    for (let i = 0; i < size; i += 4096) b[i] = (seed + i) & 0xff;
-    return b;
-  }
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-    b[i + 1] = (x >>> 8) & 0xff;
-    b[i + 2] = (x >>> 16) & 0xff;
-    b[i + 3] = (x >>> 24) & 0xff;
-  }
+  for (let i = 0; i < size; i += 4096) b[i] = (seed + i) & 0xff;
   return b;
 }
 
@@ -303,39 +293,6 @@ async function fsLayer(fs: FileSystem, o: BenchOptions): Promise<IoFigures & Sma
   };
 }
 
-/**
- * Client and Server in one thread, frames handed over by reference both ways —
- * what the MessagePort does by transferring, minus the thread hop. (The
- * project's inProcessTransport copies every request frame, which would bill a
- * 512 KiB copy per Twrite to this layer.) Safe because the Client never reuses
- * a frame it sent.
- */
-function directTransport(server: Server): ClientTransport {
-  let open = true;
-  const t: ClientTransport = {
-    onFrame: () => {},
-    onClose: () => {},
-    send(frame) {
-      if (open) session.receive(frame);
-    },
-    close() {
-      if (!open) return;
-      open = false;
-      session.close();
-      t.onClose("closed");
-    },
-  };
-  const session = server.connect({
-    send: (frame) => {
-      if (open) queueMicrotask(() => t.onFrame(frame));
-    },
-    close: (reason) => {
-      open = false;
-      t.onClose(reason);
-    },
-  });
-  return t;
-}
 
 /** Run in a harness worker: the FileSystem directly, then Server + Client in this thread. */
 export async function benchLayers(o: BenchOptions): Promise<LayerResult[]> {
@@ -349,7 +306,7 @@ export async function benchLayers(o: BenchOptions): Promise<LayerResult[]> {
         out.push({ what: `${o.storage}: FileSystem API, no 9P (worker)`, chunkSize: store.chunkSize, ...(await fsLayer(fs, o)) });
       } else {
         const server = new Server(fs);
-        const c = await Client.connect(directTransport(server), { msize: 1024 * 1024 + 24 });
+        const c = await Client.connect(inProcessTransport(server, { copyRequests: false }), { msize: 1024 * 1024 + 24 });
         try {
           const io = await ioFigures(c, o);
           const small = await smallFigures(c, o);

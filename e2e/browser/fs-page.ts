@@ -14,6 +14,7 @@ import { decodeDirEntries, decodeMessage, encodeMessage } from "../../src/protoc
 import { AT_REMOVEDIR, GetattrMask, Mode, NOFID, NOTAG, OpenFlags, QidType, SetattrMask, XattrFlags } from "../../src/protocol/constants.js";
 import { Errno } from "../../src/protocol/errno.js";
 import type { RMessage, TMessage } from "../../src/protocol/messages.js";
+import { bytes } from "./test-bytes.js";
 
 export interface TreeArg {
   storage: StorageKind;
@@ -27,23 +28,6 @@ const dec = new TextDecoder();
 
 // ---------------------------------------------------------------- helpers
 
-/** Deterministic, poorly compressible bytes (IndexedDB compresses values; zeros would flatter it). */
-export function bytes(len: number, seed: number): Uint8Array {
-  const b = new Uint8Array(len);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  let i = 0;
-  for (; i + 4 <= len; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-    b[i + 1] = (x >>> 8) & 0xff;
-    b[i + 2] = (x >>> 16) & 0xff;
-    b[i + 3] = (x >>> 24) & 0xff;
-  }
-  for (; i < len; i++) b[i] = (x >>> (8 * (i & 3))) & 0xff;
-  return b;
-}
 
 /** Index of the first difference, or -1 when equal. */
 function firstDiff(a: Uint8Array, b: Uint8Array): number {

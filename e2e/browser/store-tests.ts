@@ -8,6 +8,7 @@ import { IndexedDBStore } from "../../src/storage/indexeddb.js";
 import { OpfsStore, type OpfsStoreOptions } from "../../src/storage/opfs.js";
 import type { InodeRecord, Store } from "../../src/storage/store.js";
 import type { WorkerContext } from "./protocol.js";
+import { bytes } from "./test-bytes.js";
 
 let unique = 0;
 const freshName = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${unique++}`;
@@ -89,21 +90,6 @@ function fileInode(ino: number, size: number, version: number): InodeRecord {
   return { ino, mode: 0o100644, uid: 0, gid: 0, nlink: 1, rdev: 0, size, atime: T0, mtime: T0, ctime: T0, btime: T0, version, chunks: 0, parent: 0, nextCookie: 3 };
 }
 
-/** Deterministic, poorly compressible bytes (IndexedDB compresses values; zeros would flatter it). */
-function bytes(len: number, seed: number): Uint8Array {
-  const b = new Uint8Array(len);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < len; i += 4) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    b[i] = x & 0xff;
-    b[i + 1] = (x >>> 8) & 0xff;
-    b[i + 2] = (x >>> 16) & 0xff;
-    b[i + 3] = (x >>> 24) & 0xff;
-  }
-  return b;
-}
 
 function same(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
   if (!a || !b) return a === b;

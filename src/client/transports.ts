@@ -1,40 +1,11 @@
 import net from "node:net";
-import type { Server } from "../server/server.js";
 import { FrameReader, FramingError } from "../transport/framing.js";
 import { asBytes, ownedBuffer, PORT_CLOSED, type PortLike } from "../transport/messageport.js";
 import type { ClientTransport } from "./client.js";
 
-const noop = () => {};
+export { inProcessTransport } from "./in-process.js";
 
-/** A client talking to a Server in the same process, frames passed by reference (for tests). */
-export function inProcessTransport(server: Server): ClientTransport & { readonly session: ReturnType<Server["connect"]> } {
-  let open = true;
-  const t = {
-    onFrame: noop as (f: Uint8Array) => void,
-    onClose: noop as (r?: string) => void,
-    session: undefined as unknown as ReturnType<Server["connect"]>,
-    send(frame: Uint8Array) {
-      // Copy: the server keeps views into request frames, and callers reuse theirs.
-      if (open) t.session.receive(frame.slice());
-    },
-    close() {
-      if (!open) return;
-      open = false;
-      t.session.close();
-      t.onClose("closed");
-    },
-  };
-  t.session = server.connect({
-    send: (frame) => {
-      if (open) queueMicrotask(() => t.onFrame(frame));
-    },
-    close: (reason) => {
-      open = false;
-      t.onClose(reason);
-    },
-  });
-  return t;
-}
+const noop = () => {};
 
 /** A client over TCP (Node). */
 export function tcpTransport(host: string, port: number): Promise<ClientTransport & { socket: net.Socket }> {

@@ -3,6 +3,7 @@ import {
   DecodeError,
   EncodeError,
   allocRread,
+  encodeRreadHead,
   allocTwrite,
   decodeDirEntries,
   decodeMessage,
@@ -601,6 +602,11 @@ describe("fast paths", () => {
     ({ frame } = allocRread(1, 100));
     expect(toHex(finishRread(frame, 0))).toBe(toHex(hex("0b000000 75 0100 | 00000000")));
     expect(() => finishRread(frame, 101)).toThrow(EncodeError);
+  });
+
+  it("encodeRreadHead: the head of an Rread sent as parts", () => {
+    expect(toHex(encodeRreadHead(0x0102, 3))).toBe(toHex(hex("0e000000 75 0201 | 03000000")));
+    expect(toHex(encodeRreadHead(1, 0))).toBe(toHex(hex("0b000000 75 0100 | 00000000")));
   });
 
   it("allocTwrite", () => {

@@ -807,6 +807,20 @@ export function allocRread(tag: number, maxCount: number): { frame: Uint8Array; 
   return { frame, data: frame.subarray(RREAD_HEADER) };
 }
 
+/**
+ * The 11-byte head of an Rread whose `count` payload bytes are sent right
+ * after it as separate buffers (a stream's writev of stored data views).
+ */
+export function encodeRreadHead(tag: number, count: number): Uint8Array {
+  const { frame } = allocRread(tag, 0);
+  if (count >>> 0 !== count || count > 0xffffffff - RREAD_HEADER) {
+    throw new EncodeError(Errno.EINVAL, `Rread count ${count}`);
+  }
+  putU32(frame, 0, RREAD_HEADER + count);
+  putU32(frame, HEADER_SIZE, count);
+  return frame;
+}
+
 /** Fills in size and count of a frame from allocRread; returns the frame trimmed to its real length (a view). */
 export function finishRread(frame: Uint8Array, count: number): Uint8Array {
   if (count >>> 0 !== count || count > frame.length - RREAD_HEADER) {

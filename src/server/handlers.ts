@@ -1,7 +1,7 @@
-import { AT_REMOVEDIR, LockFlags, LockStatus, LockType, MessageType, Mode, NOFID, OpenFlags, QidType } from "../protocol/constants.js";
+import { AT_REMOVEDIR, LockFlags, LockStatus, LockType, Mode, NOFID, OpenFlags, QidType } from "../protocol/constants.js";
 import { Errno, FsError, isAbortError } from "../protocol/errno.js";
 import type { RMessage, TMessage, TOf, Qid } from "../protocol/messages.js";
-import { encodeDirEntries } from "../protocol/codec.js";
+import { encodeDirEntries, encodeRreadHead } from "../protocol/codec.js";
 import type { FileSystemApi, LockOwner, OpContext } from "../fs/types.js";
 import { XATTR_SIZE_MAX } from "../fs/constants.js";
 import type { Fid, FidTable, OpenState } from "./fid-table.js";
@@ -28,24 +28,6 @@ const RREADDIR_HEADER = 11;
 /** Size of a dirent without its name: qid[13] offset[8] type[1] name-length[2]. */
 const DIRENT_FIXED = 24;
 const READDIR_MAX_ENTRIES = 4096;
-
-/** The 11-byte head of an Rread whose `count` payload bytes are sent right after it. */
-function rreadHeader(tag: number, count: number): Uint8Array {
-  const h = new Uint8Array(RREAD_HEADER);
-  const size = RREAD_HEADER + count;
-  h[0] = size & 0xff;
-  h[1] = (size >>> 8) & 0xff;
-  h[2] = (size >>> 16) & 0xff;
-  h[3] = size >>> 24;
-  h[4] = MessageType.Rread;
-  h[5] = tag & 0xff;
-  h[6] = tag >>> 8;
-  h[7] = count & 0xff;
-  h[8] = (count >>> 8) & 0xff;
-  h[9] = (count >>> 16) & 0xff;
-  h[10] = count >>> 24;
-  return h;
-}
 
 function ctxOf(fid: Fid, signal: AbortSignal): OpContext {
   return { signal, name: fid.name };
@@ -124,7 +106,6 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
     if (m.newfid !== m.fid) s.fids.checkFree(m.newfid);
     if (m.names.length === 0) {
       if (m.newfid !== m.fid) {
-        s.fids.checkFree(m.newfid);
         s.fids.set(m.newfid, newFidFrom(from, from.ino, from.parent, from.name, from.isDir));
         s.fs.retain(from.ino);
       }
@@ -187,7 +168,7 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
     const parts = await s.fs.readParts(f.ino, m.offset, count, ctxOf(f, signal));
     let n = 0;
     for (const p of parts) n += p.length;
-    return [rreadHeader(m.tag, n), ...parts];
+    return [encodeRreadHead(m.tag, n), ...parts];
   },
 
   async Twrite(s, m, signal) {
