@@ -14,12 +14,28 @@ export function chunkSlots(size: number, chunkSize: number): number {
 
 /** Copy up to dest.length bytes at `offset` into dest; holes (and short chunks) read as zeros. */
 export async function readData(tx: StoreTx, rec: InodeRecord, offset: number, dest: Uint8Array, chunkSize: number): Promise<number> {
-  let at = 0;
-  for (const part of await readDataParts(tx, rec, offset, dest.length, chunkSize)) {
-    dest.set(part, at);
-    at += part.length;
+  if (!tx.readChunkInto) {
+    let at = 0;
+    for (const part of await readDataParts(tx, rec, offset, dest.length, chunkSize)) {
+      dest.set(part, at);
+      at += part.length;
+    }
+    return at;
   }
-  return at;
+  // The store reads straight into dest (OPFS: from the file into the reply frame).
+  if (offset >= rec.size) return 0;
+  const n = Math.min(dest.length, rec.size - offset);
+  for (let done = 0; done < n; ) {
+    const pos = offset + done;
+    const index = Math.floor(pos / chunkSize);
+    const within = pos - index * chunkSize;
+    const take = Math.min(chunkSize - within, n - done);
+    const part = dest.subarray(done, done + take);
+    const got = rec.chunks > 0 ? ((await tx.readChunkInto(rec.ino, index, within, part)) ?? 0) : 0;
+    if (got < take) part.fill(0, got);
+    done += take;
+  }
+  return n;
 }
 
 /** Holes, read without allocating (never written to: readers must not modify parts). */

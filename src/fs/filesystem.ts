@@ -446,6 +446,19 @@ export class FileSystem implements FileSystemApi {
     return this.readWith(ino, ctx, (tx, rec) => readData(tx, rec, offset, dest, this.chunkSize));
   }
 
+  /**
+   * Read up to `count` bytes at `offset` into a buffer from `alloc(n)`, where
+   * n is what the file has there — so a reply frame can be sized exactly and
+   * filled by the store directly. Returns n.
+   */
+  async readFresh(ino: number, offset: number, count: number, alloc: (n: number) => Uint8Array, ctx: OpContext): Promise<number> {
+    await this.maybeSlow(ctx);
+    return this.readWith(ino, ctx, (tx, rec) => {
+      const n = Math.max(0, Math.min(count, rec.size - offset));
+      return readData(tx, rec, offset, alloc(n), this.chunkSize);
+    });
+  }
+
   async readParts(ino: number, offset: number, count: number, ctx: OpContext): Promise<Uint8Array[]> {
     await this.maybeSlow(ctx);
     return this.readWith(ino, ctx, (tx, rec) => readDataParts(tx, rec, offset, count, this.chunkSize));

@@ -77,6 +77,8 @@ export interface FileSystemApi {
    * the parts, back to back, are the data. Callers must not modify them.
    */
   readParts(ino: number, offset: number, count: number, ctx: OpContext): Promise<Uint8Array[]>;
+  /** Up to `count` bytes at `offset` into `alloc(n)`, n being what the file has there; returns n. */
+  readFresh(ino: number, offset: number, count: number, alloc: (n: number) => Uint8Array, ctx: OpContext): Promise<number>;
   /** Write data at offset (or at end of file when `append`); returns the count written. */
   write(ino: number, offset: number, data: Uint8Array, append: boolean, ctx: OpContext): Promise<number>;
 

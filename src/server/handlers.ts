@@ -1,7 +1,7 @@
 import { AT_REMOVEDIR, LockFlags, LockStatus, LockType, Mode, NOFID, OpenFlags, QidType } from "../protocol/constants.js";
 import { Errno, FsError, isAbortError } from "../protocol/errno.js";
 import type { RMessage, TMessage, TOf, Qid } from "../protocol/messages.js";
-import { encodeDirEntries, encodeRreadHead } from "../protocol/codec.js";
+import { allocRread, encodeDirEntries, encodeRreadHead, finishRread } from "../protocol/codec.js";
 import type { FileSystemApi, LockOwner, OpContext } from "../fs/types.js";
 import { XATTR_SIZE_MAX } from "../fs/constants.js";
 import type { Fid, FidTable, OpenState } from "./fid-table.js";
@@ -12,6 +12,12 @@ export interface HandlerScope {
   readonly fids: FidTable;
   readonly sessionId: number;
   readonly msize: number;
+  /**
+   * The transport writes a reply given as parts without joining them (a
+   * stream's writev): Rread then carries views of the stored chunks. Else one
+   * frame is filled in place, by the store itself where it can (OPFS).
+   */
+  readonly sendsParts: boolean;
   /** After a rename, every session's fids naming the old place now name the new one. */
   renamed(oldDir: number, oldName: string, newDir: number, newName: string): void;
   /** A failure nobody waits for (freeing an unlinked file in the background). */
@@ -165,6 +171,15 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
     }
     if (!f.open || !f.open.readable) throw new FsError(Errno.EBADF, `fid ${m.fid} is not open for reading`);
     if (f.isDir) throw new FsError(Errno.EISDIR);
+    if (!s.sendsParts) {
+      let frame: Uint8Array = new Uint8Array(0);
+      const n = await s.fs.readFresh(f.ino, m.offset, count, (size) => {
+        const r = allocRread(m.tag, size);
+        frame = r.frame;
+        return r.data;
+      }, ctxOf(f, signal));
+      return finishRread(frame, n);
+    }
     const parts = await s.fs.readParts(f.ino, m.offset, count, ctxOf(f, signal));
     let n = 0;
     for (const p of parts) n += p.length;

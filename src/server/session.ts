@@ -68,6 +68,7 @@ export class Session implements Connection {
       fs,
       fids: this.fids,
       sessionId: id,
+      sendsParts: sink.sendParts !== undefined,
       get msize() {
         return session.msize;
       },

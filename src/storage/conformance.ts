@@ -438,6 +438,110 @@ check("deleteChunksFrom", async ({ store }) => {
   });
 });
 
+check("chunks: readers agree with a model through random commits and rollbacks", async ({ store }) => {
+  // Stores may cache the committed chunk map (OPFS) and read straight into a
+  // caller's buffer (readChunkInto): every commit, rollback and delete must
+  // show through both at once, for small (inline) and slot-sized chunks.
+  const cs = store.chunkSize;
+  type Model = Map<string, Uint8Array>;
+  let model: Model = new Map();
+  let seedNo = 1000;
+  let x = 12345;
+  const rand = (n: number): number => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+  const inos = [81, 82, 83];
+  interface Seen {
+    ino: number;
+    index: number;
+    chunk: Uint8Array | undefined;
+    /** readChunkInto: where, how many bytes it said, and what it wrote. */
+    into?: { within: number; len: number; got: number | undefined; bytes: Uint8Array };
+  }
+  const readAll = (): Promise<Seen[]> =>
+    store.transaction("readonly", async (tx) => {
+      const seen: Seen[] = [];
+      for (const ino of inos) {
+        for (let index = 0; index < 6; index++) {
+          const c = await tx.getChunk(ino, index);
+          const s: Seen = { ino, index, chunk: c?.slice() };
+          if (tx.readChunkInto) {
+            const within = rand(2) === 0 ? 0 : rand(cs);
+            const dest = new Uint8Array(1 + rand(cs));
+            const got = await tx.readChunkInto(ino, index, within, dest);
+            s.into = { within, len: dest.length, got, bytes: dest.subarray(0, got ?? 0) };
+          }
+          seen.push(s);
+        }
+      }
+      return seen;
+    });
+  /** Where `seen` departs from `m`, or null when it is exactly m. */
+  const mismatch = (seen: Seen[], m: Model): string | null => {
+    for (const s of seen) {
+      const want = m.get(`${s.ino}:${s.index}`);
+      const d = diff(s.chunk, want);
+      if (d) return `getChunk(${s.ino}, ${s.index}): ${d}`;
+      if (!s.into) continue;
+      if (!want) {
+        if (s.into.got !== undefined) return `readChunkInto(${s.ino}, ${s.index}) of a hole gave ${s.into.got}`;
+        continue;
+      }
+      const n = Math.max(0, Math.min(s.into.len, want.length - s.into.within));
+      if (s.into.got !== n) return `readChunkInto(${s.ino}, ${s.index}, ${s.into.within}) said ${s.into.got}, not ${n}`;
+      const e = diff(s.into.bytes, want.subarray(s.into.within, s.into.within + n));
+      if (e) return `readChunkInto(${s.ino}, ${s.index}, ${s.into.within}): ${e}`;
+    }
+    return null;
+  };
+  for (let step = 0; step < 40; step++) {
+    const next: Model = new Map(model);
+    const fail = rand(5) === 0;
+    const readers: Promise<Seen[]>[] = [];
+    await expectReject(
+      store.transaction("readwrite", async (tx) => {
+        for (let k = 1 + rand(4); k > 0; k--) {
+          const ino = inos[rand(inos.length)]!;
+          const index = rand(6);
+          const op = rand(6);
+          if (op <= 2) {
+            const data = bytes(op === 0 ? 1 + rand(64) : op === 1 ? cs : 1 + rand(cs), seedNo++);
+            await tx.putChunk(ino, index, viewOf(data));
+            next.set(`${ino}:${index}`, data);
+          } else if (op === 3) {
+            await tx.getChunk(ino, index);
+            await tx.deleteChunk(ino, index);
+            next.delete(`${ino}:${index}`);
+          } else if (op === 4) {
+            await tx.deleteChunksFrom(ino, index);
+            for (let i = index; i < 6; i++) next.delete(`${ino}:${i}`);
+          } else {
+            readers.push(readAll());
+          }
+        }
+        if (fail) throw new Error("planned rollback");
+      }).then(() => {
+        throw new Error("committed");
+      }),
+      (e) => (e as Error).message === (fail ? "planned rollback" : "committed"),
+      `step ${step}`,
+    );
+    const before = model;
+    if (!fail) model = next;
+    // A reader beside the writer sees the whole state before it or the whole state after it.
+    for (const seen of await Promise.all(readers)) {
+      const a = mismatch(seen, before);
+      const b = mismatch(seen, model);
+      assert(a === null || b === null, `step ${step}, a reader beside the writer: ${a}; against the state after: ${b}`);
+    }
+    const m = mismatch(await readAll(), model);
+    assert(m === null, `after step ${step}${fail ? " (rolled back)" : ""}: ${m}`);
+  }
+});
+
 check("meta: put, get, overwrite", async ({ store }) => {
   const obj = { a: [1, 2, { b: "c" }], n: null, s: "ünï" };
   await store.transaction("readwrite", async (tx) => {

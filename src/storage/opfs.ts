@@ -67,6 +67,8 @@
  */
 import { deleteDB, unwrap } from "idb";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
+import { ChunkMapCache } from "./chunk-map-cache.js";
+import { OpfsReadTx, readOnlyError, runCachedRead } from "./opfs-read.js";
 import {
   FORMAT_VERSION,
   MetadataOps,
@@ -181,10 +183,11 @@ function key(ino: number, index: number): string {
   return `${ino}:${index}`;
 }
 
-function readOnlyError(): Error {
-  const e = new Error("write in a readonly transaction");
-  e.name = "ReadOnlyError";
-  return e;
+/** Copy `src` from `within` on into `dest` (as much as fits); how many bytes `src` had there. */
+function copyFrom(src: Uint8Array, within: number, dest: Uint8Array): number {
+  const n = Math.max(0, Math.min(dest.length, src.length - within));
+  if (n > 0) dest.set(src.subarray(within, within + n));
+  return n;
 }
 
 function isQuotaError(e: unknown): boolean {
@@ -197,7 +200,7 @@ interface PendingChunk {
   data: Uint8Array;
 }
 
-class OpfsTx extends MetadataOps implements StoreTx {
+export class OpfsTx extends MetadataOps implements StoreTx {
   /** Slot-sized chunks put by this transaction, written at commit. */
   readonly pending = new Map<string, PendingChunk>();
   /** Committed slots this transaction's changes release (made free by its commit). */
@@ -214,6 +217,12 @@ class OpfsTx extends MetadataOps implements StoreTx {
   wroteData = false;
   /** Bumped on every change to an inode's chunks, so a read-ahead that raced one is not kept. */
   private readonly generation = new Map<number, number>();
+  /** Inodes whose chunks this transaction changes: the committed-map cache forgets them at commit. */
+  readonly touched = new Set<number>();
+  /** The last change per chunk key: its new record, null when deleted, "slot" when it waits in `pending`. */
+  readonly changes = new Map<string, { ino: number; index: number; ref: ChunkRef | null | "slot" }>();
+  /** Records written by commitChunks for the pending chunks, by key. */
+  readonly slotRefs = new Map<string, ChunkRef>();
 
   constructor(
     tx: AnyTx,
@@ -226,20 +235,30 @@ class OpfsTx extends MetadataOps implements StoreTx {
   async getChunk(ino: number, index: number): Promise<Uint8Array | undefined> {
     const p = this.pending.get(key(ino, index));
     if (p) return p.data;
-    let ref = this.ahead.get(ino)?.get(index);
-    if (ref === undefined) {
-      const gen = this.generation.get(ino) ?? 0;
-      const got = (await req(this.store("chunks").getAll(IDBKeyRange.bound([ino, index], [ino, index + READ_AHEAD - 1]), READ_AHEAD))) as ChunkRef[];
-      const m = new Map<number, ChunkRef | null>();
-      for (let i = 0; i < READ_AHEAD; i++) m.set(index + i, null);
-      for (const r of got) m.set(r.index, r);
-      // A change to this inode's chunks issued while the lookup was in flight makes the neighbours stale.
-      if ((this.generation.get(ino) ?? 0) === gen) this.ahead.set(ino, m);
-      ref = m.get(index) ?? null;
-    }
-    if (!ref) return undefined;
-    if (ref.slot < 0) return ref.data ?? new Uint8Array(0);
-    return this.owner.readSlot(ref.slot, ref.len);
+    return this.owner.chunkBytes(await this.ref(ino, index));
+  }
+
+  async readChunkInto(ino: number, index: number, within: number, dest: Uint8Array): Promise<number | undefined> {
+    const p = this.pending.get(key(ino, index));
+    if (p) return copyFrom(p.data, within, dest);
+    return this.owner.readChunkInto(await this.ref(ino, index), within, dest);
+  }
+
+  /** The record of a chunk as this transaction sees it (pending puts aside), looked up with read-ahead. */
+  private async ref(ino: number, index: number): Promise<ChunkRef | null> {
+    const known = this.ahead.get(ino)?.get(index);
+    if (known !== undefined) return known;
+    const gen = this.generation.get(ino) ?? 0;
+    const since = this.owner.cache.version;
+    const got = (await req(this.store("chunks").getAll(IDBKeyRange.bound([ino, index], [ino, index + READ_AHEAD - 1]), READ_AHEAD))) as ChunkRef[];
+    const m = new Map<number, ChunkRef | null>();
+    for (let i = 0; i < READ_AHEAD; i++) m.set(index + i, null);
+    for (const r of got) m.set(r.index, r);
+    // A change to this inode's chunks issued while the lookup was in flight makes the neighbours stale.
+    if ((this.generation.get(ino) ?? 0) === gen) this.ahead.set(ino, m);
+    // A reader sees the committed map: worth keeping for the next reader.
+    if (!this.writable) this.owner.cache.remember(ino, m, since);
+    return m.get(index) ?? null;
   }
 
   async putChunk(ino: number, index: number, data: Uint8Array): Promise<void> {
@@ -254,9 +273,11 @@ class OpfsTx extends MetadataOps implements StoreTx {
       this.releaseOld(ino, index);
       const ref: ChunkRef = { ino, index, slot: -1, len: data.length, data: ownBytes(data) };
       this.store("chunks").put(ref, [ino, index]);
+      this.changes.set(k, { ino, index, ref });
     } else {
       // The record is written at commit, with its slot.
       this.pending.set(k, { ino, index, data });
+      this.changes.set(k, { ino, index, ref: "slot" });
       this.startAllocation();
     }
   }
@@ -275,6 +296,7 @@ class OpfsTx extends MetadataOps implements StoreTx {
     this.noteReplaced(ino, index);
     this.changed(ino);
     this.pending.delete(key(ino, index));
+    this.changes.set(key(ino, index), { ino, index, ref: null });
     this.releaseOld(ino, index);
     this.store("chunks").delete([ino, index]);
   }
@@ -283,6 +305,8 @@ class OpfsTx extends MetadataOps implements StoreTx {
     if (!this.writable) throw readOnlyError();
     this.changed(ino);
     for (const [k, p] of this.pending) if (p.ino === ino && p.index >= from) this.pending.delete(k);
+    // The cache forgets the whole inode at commit, so what lies past `from` is simply unknown then.
+    for (const [k, c] of this.changes) if (c.ino === ino && c.index >= from) this.changes.delete(k);
     const range = chunkRange(ino, from);
     this.track(req(this.store("chunks").getAll(range)), (refs) => {
       for (const r of refs as ChunkRef[]) if (r.slot >= 0) this.freed.add(r.slot);
@@ -310,6 +334,7 @@ class OpfsTx extends MetadataOps implements StoreTx {
   }
 
   private changed(ino: number): void {
+    this.touched.add(ino);
     this.ahead.delete(ino);
     this.generation.set(ino, (this.generation.get(ino) ?? 0) + 1);
   }
@@ -358,6 +383,11 @@ export class OpfsStore implements Store {
   readonly inlineLimit: number;
   /** What open() had to repair. */
   readonly openInfo: OpfsOpenInfo;
+  /** The committed chunk map as far as known: reads that hit it need no IndexedDB transaction. */
+  readonly cache = new ChunkMapCache();
+  /** Readwrite transactions started and not yet settled, and started in all (opfs-read.ts). */
+  writersActive = 0;
+  writersStarted = 0;
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
   private shrinking: Promise<void> | undefined;
@@ -445,11 +475,25 @@ export class OpfsStore implements Store {
 
   transaction<T>(mode: TxMode, body: (tx: StoreTx) => Promise<T>, options?: TxOptions): Promise<T> {
     if (this.closed) return Promise.reject(new Error("OPFS store is closed"));
+    if (mode === "readonly") {
+      const p = runCachedRead(body, options?.signal, (opened, useCache) => {
+        return new OpfsReadTx(this, opened, () => new OpfsTx(unwrap(this.db).transaction(STORES, "readonly"), this, false), useCache);
+      });
+      this.track(p);
+      return p;
+    }
+    // Readers consult the chunk-map cache only while no writer is between its start and its outcome (opfs-read.ts).
+    this.writersActive++;
+    this.writersStarted++;
     const p = runIdbTransaction(unwrap(this.db), STORES, mode, options, (tx) => new OpfsTx(tx, this, mode === "readwrite"), body, {
       beforeCommit: (x) => this.commitChunks(x, options?.durable === true),
       onRollback: (x) => this.rollbackFile(x),
       onCommit: (x) => this.committed(x),
     });
+    const ended = (): void => {
+      this.writersActive--;
+    };
+    p.then(ended, ended);
     this.track(p);
     return p;
   }
@@ -478,12 +522,29 @@ export class OpfsStore implements Store {
 
   private released = false;
 
-  /** Bytes of one slot. */
-  readSlot(slot: number, len: number): Uint8Array {
-    const out = new Uint8Array(len);
-    const n = this.handle.read(out, { at: slot * this.chunkSize });
-    if (n !== len) throw new Error(`OPFS store ${this.name}: slot ${slot} holds ${n} of ${len} bytes (data file truncated?)`);
+  /** A chunk's bytes, read from its slot now (or its inline copy); undefined for a hole. */
+  chunkBytes(ref: ChunkRef | null): Uint8Array | undefined {
+    if (!ref) return undefined;
+    if (ref.slot < 0) return ref.data ?? new Uint8Array(0);
+    const out = new Uint8Array(ref.len);
+    this.readSlot(ref, 0, out);
     return out;
+  }
+
+  /** StoreTx.readChunkInto for a committed record: straight from the data file into `dest`. */
+  readChunkInto(ref: ChunkRef | null, within: number, dest: Uint8Array): number | undefined {
+    if (!ref) return undefined;
+    if (ref.slot < 0) return copyFrom(ref.data ?? new Uint8Array(0), within, dest);
+    const n = Math.max(0, Math.min(dest.length, ref.len - within));
+    if (n > 0) this.readSlot(ref, within, n === dest.length ? dest : dest.subarray(0, n));
+    return n;
+  }
+
+  private readSlot(ref: ChunkRef, within: number, into: Uint8Array): void {
+    const n = this.handle.read(into, { at: ref.slot * this.chunkSize + within });
+    if (n !== into.length) {
+      throw new Error(`OPFS store ${this.name}: slot ${ref.slot} holds ${n} of ${into.length} bytes at ${within} (data file truncated?)`);
+    }
   }
 
   /**
@@ -492,6 +553,8 @@ export class OpfsStore implements Store {
    */
   private async commitChunks(x: OpfsTx, durable: boolean): Promise<void> {
     if (!x.writable) return;
+    // From now until the commit is known either way, readers of these inodes ask IndexedDB.
+    if (x.touched.size > 0) this.cache.drop(x.touched);
     const pending = [...x.pending.values()].sort((a, b) => a.ino - b.ino || a.index - b.index);
     // The records the pending chunks replace, where not known yet: until this
     // commit the chunk map holds only committed slots, so every slot found
@@ -549,6 +612,7 @@ export class OpfsStore implements Store {
       const p = pending[i]!;
       const ref: ChunkRef = { ino: p.ino, index: p.index, slot: slots[i]!, len: p.data.length };
       chunks.put(ref, [p.ino, p.index]);
+      x.slotRefs.set(key(p.ino, p.index), ref);
     }
     const free = x.store("free");
     for (const k of freeKeys) free.delete(k);
@@ -588,6 +652,14 @@ export class OpfsStore implements Store {
 
   private committed(x: OpfsTx): void {
     if (x.newHwm >= 0) this.hwm = x.newHwm;
+    if (x.touched.size > 0) {
+      const refs: [number, number, ChunkRef | null][] = [];
+      for (const [k, c] of x.changes) {
+        const ref = c.ref === "slot" ? x.slotRefs.get(k) : c.ref;
+        if (ref !== undefined) refs.push([c.ino, c.index, ref]);
+      }
+      this.cache.apply(x.touched, refs);
+    }
     // Freeing the last slot means the file may shrink: do it off the transaction's path.
     if (x.freed.has(this.hwm - 1)) this.scheduleShrink();
   }

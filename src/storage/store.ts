@@ -79,6 +79,14 @@ export interface StoreTx {
    * The caller must not modify the returned bytes.
    */
   getChunk(ino: number, index: number): Promise<Uint8Array | undefined>;
+  /**
+   * Optional: copy the bytes of chunk `index` from `within` on into `dest`
+   * (at most dest.length) and say how many the chunk had there — fewer means
+   * the rest reads as zeros, and the caller fills them; undefined is a hole.
+   * Stores that can read straight into a reply frame (OPFS) offer it to save
+   * a copy of every byte read.
+   */
+  readChunkInto?(ino: number, index: number, within: number, dest: Uint8Array): Promise<number | undefined>;
   /** The store takes ownership of `data` (the caller must not reuse it). Length ≤ chunkSize. */
   putChunk(ino: number, index: number, data: Uint8Array): Promise<void>;
   deleteChunk(ino: number, index: number): Promise<void>;
