@@ -103,7 +103,7 @@ export async function writeData(
       existed = old !== undefined;
       buf = merged(old, within, src);
     }
-    await tx.putChunk(rec.ino, index, buf);
+    await tx.putChunk(rec.ino, index, buf, !existed);
     if (!existed) rec.chunks++;
     done += take;
   }

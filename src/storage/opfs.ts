@@ -183,6 +183,16 @@ function key(ino: number, index: number): string {
   return `${ino}:${index}`;
 }
 
+/** Whether pending[i..j) lie back to back in one buffer. */
+function adjacentViews(pending: PendingChunk[], i: number, j: number): boolean {
+  for (let k = i + 1; k < j; k++) {
+    const a = pending[k - 1]!.data;
+    const b = pending[k]!.data;
+    if (b.buffer !== a.buffer || b.byteOffset !== a.byteOffset + a.length) return false;
+  }
+  return true;
+}
+
 /** Copy `src` from `within` on into `dest` (as much as fits); how many bytes `src` had there. */
 function copyFrom(src: Uint8Array, within: number, dest: Uint8Array): number {
   const n = Math.max(0, Math.min(dest.length, src.length - within));
@@ -261,10 +271,12 @@ export class OpfsTx extends MetadataOps implements StoreTx {
     return m.get(index) ?? null;
   }
 
-  async putChunk(ino: number, index: number, data: Uint8Array): Promise<void> {
+  async putChunk(ino: number, index: number, data: Uint8Array, isNew = false): Promise<void> {
     if (!this.writable) throw readOnlyError();
     if (data.length > this.owner.chunkSize) throw new RangeError(`chunk of ${data.length} bytes exceeds chunkSize ${this.owner.chunkSize}`);
     const k = key(ino, index);
+    // Nothing stored there: no slot to free, no lookup to make (an append needs no IndexedDB read).
+    if (isNew && !this.changes.has(k)) this.resolved.add(k);
     // Before the read-ahead is dropped: it may already know the replaced record.
     this.noteReplaced(ino, index);
     this.changed(ino);
@@ -629,12 +641,17 @@ export class OpfsStore implements Store {
       let j = i + 1;
       while (j < pending.length && j - i < maxRun && slots[j] === slots[j - 1]! + 1 && pending[j - 1]!.data.length === cs) j++;
       const at = slots[i]! * cs;
+      const first = pending[i]!.data;
+      const last = pending[j - 1]!.data;
+      const length = (j - i - 1) * cs + last.length;
       let buf: Uint8Array;
       if (j - i === 1) {
-        buf = pending[i]!.data;
+        buf = first;
+      } else if (adjacentViews(pending, i, j)) {
+        // Consecutive chunks of one Twrite are back-to-back views of its frame: write them as one view, no copy.
+        buf = new Uint8Array(first.buffer, first.byteOffset, length);
       } else {
-        const last = pending[j - 1]!.data;
-        buf = new Uint8Array((j - i - 1) * cs + last.length);
+        buf = new Uint8Array(length);
         for (let k = i; k < j; k++) buf.set(pending[k]!.data, (k - i) * cs);
       }
       const n = this.handle.write(buf, { at });

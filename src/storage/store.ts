@@ -87,8 +87,13 @@ export interface StoreTx {
    * a copy of every byte read.
    */
   readChunkInto?(ino: number, index: number, within: number, dest: Uint8Array): Promise<number | undefined>;
-  /** The store takes ownership of `data` (the caller must not reuse it). Length ≤ chunkSize. */
-  putChunk(ino: number, index: number, data: Uint8Array): Promise<void>;
+  /**
+   * The store takes ownership of `data` (the caller must not reuse it). Length ≤ chunkSize.
+   * `isNew`: the caller knows no chunk is stored at this index (in this
+   * transaction's view), so a store that would look up what it replaces
+   * (OPFS: the slot to free) may skip that. Wrong, it would leak space.
+   */
+  putChunk(ino: number, index: number, data: Uint8Array, isNew?: boolean): Promise<void>;
   deleteChunk(ino: number, index: number): Promise<void>;
   /** Delete every chunk of `ino` with index ≥ `from`. */
   deleteChunksFrom(ino: number, from: number): Promise<void>;
