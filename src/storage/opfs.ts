@@ -66,8 +66,10 @@
  * only the chunks it writes until its commit.
  */
 import { deleteDB, unwrap } from "idb";
-import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
+import { abortError } from "../protocol/errno.js";
+import type { InodeRecord, Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import { ChunkMapCache } from "./chunk-map-cache.js";
+import { CommittedRecords } from "./committed-records.js";
 import { OpfsReadTx, readOnlyError, runCachedRead } from "./opfs-read.js";
 import {
   FORMAT_VERSION,
@@ -75,6 +77,7 @@ import {
   RollbackError,
   chunkRange,
   enospc,
+  normalizeInode,
   req,
   openWorkerDb,
   ownBytes,
@@ -170,8 +173,8 @@ const DATA_FILE = "data";
 const MAX_RUN_BYTES = 4 * 1024 * 1024;
 /** Free slots at the end of the file given back per shrink pass (keeps each pass short). */
 const SHRINK_BATCH = 4096;
-/** Free slots looked up ahead of a commit; a commit that needs more asks again. */
-const FREE_PREFETCH = 64;
+/** Up to this many free slots, allocation sorts them all and takes the lowest; past it, any (sorted). */
+const SORTED_FREE_LIMIT = 4096;
 /** Chunk-map records fetched per lookup when reading: sequential reads need one round trip per this many chunks. */
 const READ_AHEAD = 8;
 
@@ -224,6 +227,8 @@ export class OpfsTx extends MetadataOps implements StoreTx {
   /** Set by commit: the high-water mark read in this transaction, the new one, and whether slots were written. */
   hwmAtStart = -1;
   newHwm = -1;
+  /** Committed free slots this transaction's commit takes. */
+  usedFree: number[] = [];
   wroteData = false;
   /** Bumped on every change to an inode's chunks, so a read-ahead that raced one is not kept. */
   private readonly generation = new Map<number, number>();
@@ -233,6 +238,11 @@ export class OpfsTx extends MetadataOps implements StoreTx {
   readonly changes = new Map<string, { ino: number; index: number; ref: ChunkRef | null | "slot" }>();
   /** Records written by commitChunks for the pending chunks, by key. */
   readonly slotRefs = new Map<string, ChunkRef>();
+  /** This writer's own inode and meta changes (null: deleted), read back before the committed records. */
+  readonly ownInodes = new Map<number, InodeRecord | null>();
+  readonly ownMeta = new Map<string, unknown>();
+  /** Per inode, the lowest index deleteChunksFrom removed from (puts after it are in `changes`). */
+  private readonly truncatedFrom = new Map<number, number>();
 
   constructor(
     tx: AnyTx,
@@ -240,6 +250,50 @@ export class OpfsTx extends MetadataOps implements StoreTx {
     readonly writable: boolean,
   ) {
     super(tx);
+  }
+
+  // Writers run one at a time (OpfsStore.transaction), so the committed
+  // records they find in owner.records are exactly what IndexedDB would say.
+
+  override async getInode(ino: number): Promise<InodeRecord | undefined> {
+    if (!this.writable) return super.getInode(ino);
+    const own = this.ownInodes.get(ino);
+    if (own !== undefined) return own ?? undefined;
+    const known = this.owner.records.inode(ino);
+    if (known !== undefined) return known ?? undefined;
+    const rec = await super.getInode(ino);
+    // Unless this writer changed it meanwhile, that is the committed record.
+    if (!this.ownInodes.has(ino)) this.owner.records.rememberInode(ino, rec ?? null);
+    return rec;
+  }
+
+  override async putInode(rec: InodeRecord): Promise<void> {
+    if (!this.writable) throw readOnlyError();
+    const stored = normalizeInode(rec);
+    this.store("inodes").put(stored);
+    this.ownInodes.set(rec.ino, stored);
+  }
+
+  override async deleteInode(ino: number): Promise<void> {
+    if (!this.writable) throw readOnlyError();
+    this.store("inodes").delete(ino);
+    this.ownInodes.set(ino, null);
+  }
+
+  override async getMeta<T>(k: string): Promise<T | undefined> {
+    if (!this.writable) return super.getMeta<T>(k);
+    if (this.ownMeta.has(k)) return this.ownMeta.get(k) as T | undefined;
+    const known = this.owner.records.metaValue(k);
+    if (known.has) return known.value as T | undefined;
+    const v = await super.getMeta<T>(k);
+    if (!this.ownMeta.has(k)) this.owner.records.rememberMeta(k, v);
+    return v;
+  }
+
+  override async putMeta<T>(k: string, value: T): Promise<void> {
+    if (!this.writable) throw readOnlyError();
+    this.store("meta").put(value, k);
+    this.ownMeta.set(k, value);
   }
 
   async getChunk(ino: number, index: number): Promise<Uint8Array | undefined> {
@@ -258,6 +312,15 @@ export class OpfsTx extends MetadataOps implements StoreTx {
   private async ref(ino: number, index: number): Promise<ChunkRef | null> {
     const known = this.ahead.get(ino)?.get(index);
     if (known !== undefined) return known;
+    if (this.writable) {
+      // This writer's own change, else (writers run one at a time) the committed record, if cached.
+      const own = this.changes.get(key(ino, index));
+      if (own && own.ref !== "slot") return own.ref;
+      const cut = this.truncatedFrom.get(ino);
+      if (cut !== undefined && index >= cut) return null;
+      const hit = this.owner.cache.lookup(ino, index);
+      if (hit !== undefined) return hit;
+    }
     const gen = this.generation.get(ino) ?? 0;
     const since = this.owner.cache.version;
     const got = (await req(this.store("chunks").getAll(IDBKeyRange.bound([ino, index], [ino, index + READ_AHEAD - 1]), READ_AHEAD))) as ChunkRef[];
@@ -290,7 +353,6 @@ export class OpfsTx extends MetadataOps implements StoreTx {
       // The record is written at commit, with its slot.
       this.pending.set(k, { ino, index, data });
       this.changes.set(k, { ino, index, ref: "slot" });
-      this.startAllocation();
     }
   }
 
@@ -319,30 +381,12 @@ export class OpfsTx extends MetadataOps implements StoreTx {
     for (const [k, p] of this.pending) if (p.ino === ino && p.index >= from) this.pending.delete(k);
     // The cache forgets the whole inode at commit, so what lies past `from` is simply unknown then.
     for (const [k, c] of this.changes) if (c.ino === ino && c.index >= from) this.changes.delete(k);
+    this.truncatedFrom.set(ino, Math.min(from, this.truncatedFrom.get(ino) ?? Infinity));
     const range = chunkRange(ino, from);
     this.track(req(this.store("chunks").getAll(range)), (refs) => {
       for (const r of refs as ChunkRef[]) if (r.slot >= 0) this.freed.add(r.slot);
     });
     this.store("chunks").delete(range);
-  }
-
-  /**
-   * The allocator's state (high-water mark, lowest free slots), requested as
-   * soon as the transaction has something to allocate, so that by commit
-   * time the answer is already here instead of costing a round trip.
-   */
-  allocation: { hwm: Promise<number>; free: Promise<number[]> } | undefined;
-  private startAllocation(): void {
-    if (this.allocation) return;
-    const hwm = req(this.store("internal").get("hwm")) as Promise<number | undefined>;
-    const free = req(this.store("free").getAllKeys(null, FREE_PREFETCH)) as Promise<number[]>;
-    hwm.catch(() => {});
-    free.catch(() => {});
-    this.allocation = { hwm: hwm.then((h) => h ?? 0), free };
-  }
-  hwmLookup(): Promise<number> {
-    if (this.allocation) return this.allocation.hwm;
-    return (req(this.store("internal").get("hwm")) as Promise<number | undefined>).then((h) => h ?? 0);
   }
 
   private changed(ino: number): void {
@@ -363,7 +407,8 @@ export class OpfsTx extends MetadataOps implements StoreTx {
   private noteReplaced(ino: number, index: number): void {
     const k = key(ino, index);
     if (this.resolved.has(k)) return;
-    const known = this.ahead.get(ino)?.get(index);
+    // Unresolved keys were not put or deleted one by one in this transaction: the cache's committed record is the one replaced.
+    const known = this.ahead.get(ino)?.get(index) ?? (this.writable ? this.owner.cache.lookup(ino, index) : undefined);
     if (known !== undefined) {
       if (known && known.slot >= 0) this.freed.add(known.slot);
       this.resolved.add(k);
@@ -397,11 +442,17 @@ export class OpfsStore implements Store {
   readonly openInfo: OpfsOpenInfo;
   /** The committed chunk map as far as known: reads that hit it need no IndexedDB transaction. */
   readonly cache = new ChunkMapCache();
+  /** Committed inode and meta records, for writers (they run one at a time). */
+  readonly records = new CommittedRecords();
+  /** Settles when the last writer queued so far has settled. */
+  private writerTail: Promise<unknown> = Promise.resolve();
   /** Readwrite transactions started and not yet settled, and started in all (opfs-read.ts). */
   writersActive = 0;
   writersStarted = 0;
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
+  /** Committed free slots below hwm, once a writer has needed them (kept up to date by commits and shrinks). */
+  private freeSlots: Set<number> | undefined;
   private shrinking: Promise<void> | undefined;
   /** Committed high-water mark as last seen (for shrink scheduling only; commits re-read it). */
   private hwm: number;
@@ -497,17 +548,53 @@ export class OpfsStore implements Store {
     // Readers consult the chunk-map cache only while no writer is between its start and its outcome (opfs-read.ts).
     this.writersActive++;
     this.writersStarted++;
-    const p = runIdbTransaction(unwrap(this.db), STORES, mode, options, (tx) => new OpfsTx(tx, this, mode === "readwrite"), body, {
-      beforeCommit: (x) => this.commitChunks(x, options?.durable === true),
-      onRollback: (x) => this.rollbackFile(x),
-      onCommit: (x) => this.committed(x),
-    });
+    const p = this.afterEarlierWriters(options?.signal, () =>
+      runIdbTransaction(unwrap(this.db), STORES, mode, options, (tx) => new OpfsTx(tx, this, true), body, {
+        beforeCommit: (x) => this.commitChunks(x, options?.durable === true),
+        onRollback: (x) => this.rollbackFile(x),
+        onCommit: (x) => this.committed(x),
+      }),
+    );
     const ended = (): void => {
       this.writersActive--;
     };
     p.then(ended, ended);
     this.track(p);
     return p;
+  }
+
+  /**
+   * Writers run one at a time, in order. IndexedDB runs readwrite
+   * transactions over the same stores one at a time anyway; doing it here
+   * too means a writer's body starts from a settled committed state, which
+   * it can then read from memory (records, chunk map, allocator) instead of
+   * from IndexedDB. A writer aborted while it waits leaves the queue at once.
+   */
+  private afterEarlierWriters<T>(signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
+    const before = this.writerTail;
+    let release!: () => void;
+    this.writerTail = new Promise<void>((r) => (release = r));
+    const turn = new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(abortError());
+      const onAbort = (): void => reject(abortError());
+      signal?.addEventListener("abort", onAbort, { once: true });
+      void before.then(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      });
+    });
+    return turn.then(
+      () => {
+        const p = run();
+        p.then(release, release);
+        return p;
+      },
+      (e: unknown) => {
+        // Out of the queue, but the next writer still waits for the one before this.
+        void before.then(release);
+        throw e;
+      },
+    );
   }
 
   async usage(): Promise<StoreUsage> {
@@ -584,18 +671,10 @@ export class OpfsStore implements Store {
       );
       i = j;
     }
-    const [hwm] = await Promise.all([x.hwmLookup(), ...x.lookups]);
-    let freeKeys: number[] = [];
-    if (pending.length > 0) {
-      freeKeys = await x.allocation!.free;
-      if (freeKeys.length === FREE_PREFETCH && pending.length > FREE_PREFETCH) {
-        const more = (await req(
-          x.store("free").getAllKeys(IDBKeyRange.lowerBound(freeKeys[freeKeys.length - 1]!, true), pending.length - FREE_PREFETCH),
-        )) as number[];
-        freeKeys = freeKeys.concat(more);
-      }
-      freeKeys = freeKeys.slice(0, pending.length);
-    }
+    await Promise.all(x.lookups);
+    // Writers run one at a time, so the committed high-water mark and free slots are known here.
+    const hwm = this.hwm;
+    const freeKeys = pending.length > 0 ? this.lowestFree(await this.freeSet(x), pending.length) : [];
     x.hwmAtStart = hwm;
     if (pending.length === 0 && x.freed.size === 0) {
       x.newHwm = hwm;
@@ -629,8 +708,28 @@ export class OpfsStore implements Store {
     const free = x.store("free");
     for (const k of freeKeys) free.delete(k);
     for (const s of x.freed) free.put(1, s);
+    x.usedFree = freeKeys;
     x.newHwm = next;
     if (next !== hwm) x.store("internal").put(next, "hwm");
+  }
+
+  /** The committed free slots, read once (inside a writer: nothing else changes them meanwhile). */
+  private async freeSet(x: OpfsTx): Promise<Set<number>> {
+    if (!this.freeSlots) this.freeSlots = new Set((await req(x.store("free").getAllKeys())) as number[]);
+    return this.freeSlots;
+  }
+
+  /** `n` free slots to fill, lowest first (so the file's tail empties and can shrink), ascending (so runs stay consecutive). */
+  private lowestFree(free: Set<number>, n: number): number[] {
+    if (free.size === 0) return [];
+    const all = free.size <= SORTED_FREE_LIMIT;
+    const picked: number[] = [];
+    for (const s of free) {
+      picked.push(s);
+      if (!all && picked.length === n) break;
+    }
+    picked.sort((a, b) => a - b);
+    return picked.slice(0, n);
   }
 
   /** Write the pending chunks to their slots, one write() per run of consecutive slots. */
@@ -669,6 +768,11 @@ export class OpfsStore implements Store {
 
   private committed(x: OpfsTx): void {
     if (x.newHwm >= 0) this.hwm = x.newHwm;
+    if (this.freeSlots) {
+      for (const s of x.usedFree) this.freeSlots.delete(s);
+      for (const s of x.freed) this.freeSlots.add(s);
+    }
+    this.records.apply(x.ownInodes, x.ownMeta);
     if (x.touched.size > 0) {
       const refs: [number, number, ChunkRef | null][] = [];
       for (const [k, c] of x.changes) {
@@ -691,7 +795,7 @@ export class OpfsStore implements Store {
 
   private scheduleShrink(): void {
     if (this.shrinking || this.closed) return;
-    this.shrinking = this.shrink()
+    this.shrinking = this.afterEarlierWriters(undefined, () => this.shrink())
       .catch(() => 0)
       .then(() => {
         this.shrinking = undefined;
@@ -720,6 +824,7 @@ export class OpfsStore implements Store {
     }
     await tx.done;
     this.hwm = h;
+    if (this.freeSlots) for (let s = h; s < hwm; s++) this.freeSlots.delete(s);
     return hwm - h;
   }
 
@@ -758,6 +863,11 @@ export class OpfsStore implements Store {
     let leaked = 0;
     for (let s = 0; s < hwm; s++) if (!owner.has(s) && !freeSet.has(s)) leaked++;
     if (leaked > 0) problems.push(`${leaked} slots below hwm ${hwm} neither used nor free (leaked)`);
+    // The writers' in-memory allocator state must be the committed one.
+    if (hwm !== this.hwm) problems.push(`in-memory hwm ${this.hwm}, committed ${hwm}`);
+    if (this.freeSlots && (this.freeSlots.size !== freeSet.size || [...freeSet].some((f) => !this.freeSlots!.has(f)))) {
+      problems.push(`in-memory free slots (${this.freeSlots.size}) differ from the committed ones (${freeSet.size})`);
+    }
     const fileBytes = this.handle.getSize();
     if (fileBytes > hwm * this.chunkSize) problems.push(`data file has ${fileBytes} bytes, more than hwm ${hwm} slots`);
     let maxUsed = -1;
