@@ -6,6 +6,7 @@
  */
 import { openDB, type DBSchema, type IDBPDatabase } from "idb";
 import { Errno, FsError, abortError } from "../protocol/errno.js";
+import type { CommittedRecords } from "./committed-records.js";
 import type { EntryRecord, InodeRecord, TxMode, TxOptions } from "./store.js";
 
 /** Where an OPFS store keeps a chunk: a slot of its data file, or (small chunks) inline. */
@@ -122,7 +123,19 @@ export function chunkRange(ino: number, from: number): IDBKeyRange {
  */
 export class MetadataOps {
   private readonly stores = new Map<StoreName, IDBObjectStore>();
-  constructor(readonly tx: AnyTx) {}
+  /** A writer's own inode and meta changes (null: deleted), read back before the committed records. */
+  readonly ownInodes = new Map<number, InodeRecord | null>();
+  readonly ownMeta = new Map<string, unknown>();
+
+  /**
+   * `records`: given to writers of a store whose writers run one at a time
+   * (WriterQueue), whose committed inode and meta records it then reads from
+   * memory; the store applies ownInodes/ownMeta to it when this commits.
+   */
+  constructor(
+    readonly tx: AnyTx,
+    private readonly records?: CommittedRecords,
+  ) {}
 
   store(name: StoreName): IDBObjectStore {
     let s = this.stores.get(name);
@@ -134,13 +147,23 @@ export class MetadataOps {
   }
 
   async getInode(ino: number): Promise<InodeRecord | undefined> {
-    return req(this.store("inodes").get(ino)) as Promise<InodeRecord | undefined>;
+    const own = this.ownInodes.get(ino);
+    if (own !== undefined) return own ?? undefined;
+    const known = this.records?.inode(ino);
+    if (known !== undefined) return known ?? undefined;
+    const rec = (await req(this.store("inodes").get(ino))) as InodeRecord | undefined;
+    // Unless this writer changed it meanwhile, that is the committed record.
+    if (this.records && !this.ownInodes.has(ino)) this.records.rememberInode(ino, rec ?? null);
+    return rec;
   }
   async putInode(rec: InodeRecord): Promise<void> {
-    this.store("inodes").put(normalizeInode(rec));
+    const stored = normalizeInode(rec);
+    this.store("inodes").put(stored);
+    if (this.records) this.ownInodes.set(rec.ino, stored);
   }
   async deleteInode(ino: number): Promise<void> {
     this.store("inodes").delete(ino);
+    if (this.records) this.ownInodes.set(ino, null);
   }
   async getEntry(dir: number, name: string): Promise<EntryRecord | undefined> {
     return req(this.store("entries").get([dir, name])) as Promise<EntryRecord | undefined>;
@@ -160,10 +183,16 @@ export class MetadataOps {
     return req(this.store("entries").index("byCookie").getAll(range, Math.min(limit, 2 ** 32 - 1))) as Promise<EntryRecord[]>;
   }
   async getMeta<T>(key: string): Promise<T | undefined> {
-    return (await req(this.store("meta").get(key))) as T | undefined;
+    if (this.ownMeta.has(key)) return this.ownMeta.get(key) as T | undefined;
+    const known = this.records?.metaValue(key);
+    if (known?.has) return known.value as T | undefined;
+    const v = (await req(this.store("meta").get(key))) as T | undefined;
+    if (this.records && !this.ownMeta.has(key)) this.records.rememberMeta(key, v);
+    return v;
   }
   async putMeta<T>(key: string, value: T): Promise<void> {
     this.store("meta").put(value, key);
+    if (this.records) this.ownMeta.set(key, value);
   }
 }
 

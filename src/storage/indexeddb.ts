@@ -4,11 +4,16 @@
  * isolation (readwrite transactions over the same scope run one at a time;
  * readonly ones see committed state) and rollback on abort.
  *
- * Nothing is cached in memory: every read goes to IndexedDB, so memory stays
- * bounded whatever the tree's size, an aborted transaction cannot leave a
- * stale cache behind, and opening a store reads one small record.
+ * Writers run one at a time (WriterQueue) and read committed inode and meta
+ * records from a bounded cache that only commits change (CommittedRecords),
+ * which saves a write its IndexedDB round trips before the commit itself;
+ * everything else is read from IndexedDB, so memory stays bounded whatever
+ * the tree's size, an aborted transaction cannot leave a stale cache behind,
+ * and opening a store reads one small record.
  */
 import { deleteDB, unwrap } from "idb";
+import { CommittedRecords } from "./committed-records.js";
+import { WriterQueue } from "./writer-queue.js";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import {
   FORMAT_VERSION,
@@ -107,8 +112,9 @@ class IdbStoreTx extends MetadataOps implements StoreTx {
     tx: AnyTx,
     private readonly chunkSize: number,
     private readonly hints: ReadHints,
+    records?: CommittedRecords,
   ) {
-    super(tx);
+    super(tx, records);
   }
 
   /**
@@ -204,6 +210,9 @@ export class IndexedDBStore implements Store {
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly hints = new ReadHints();
+  /** Writers one at a time (WriterQueue), reading committed inode and meta records from memory. */
+  private readonly writers = new WriterQueue();
+  private readonly records = new CommittedRecords();
 
   private constructor(db: WorkerDb, chunkSize: number) {
     this.db = db;
@@ -245,7 +254,14 @@ export class IndexedDBStore implements Store {
 
   transaction<T>(mode: TxMode, body: (tx: StoreTx) => Promise<T>, options?: TxOptions): Promise<T> {
     if (this.closed) return Promise.reject(new Error("IndexedDB store is closed"));
-    const p = runIdbTransaction(this.raw, STORES, mode, options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints), body);
+    const p =
+      mode === "readonly"
+        ? runIdbTransaction(this.raw, STORES, mode, options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints), body)
+        : this.writers.run(options?.signal, () =>
+            runIdbTransaction(this.raw, STORES, mode, options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints, this.records), body, {
+              onCommit: (x) => this.records.apply(x.ownInodes, x.ownMeta),
+            }),
+          );
     this.inflight.add(p);
     const forget = (): void => {
       this.inflight.delete(p);

@@ -66,10 +66,10 @@
  * only the chunks it writes until its commit.
  */
 import { deleteDB, unwrap } from "idb";
-import { abortError } from "../protocol/errno.js";
-import type { InodeRecord, Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
+import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import { ChunkMapCache } from "./chunk-map-cache.js";
 import { CommittedRecords } from "./committed-records.js";
+import { WriterQueue } from "./writer-queue.js";
 import { OpfsReadTx, readOnlyError, runCachedRead } from "./opfs-read.js";
 import {
   FORMAT_VERSION,
@@ -77,7 +77,6 @@ import {
   RollbackError,
   chunkRange,
   enospc,
-  normalizeInode,
   req,
   openWorkerDb,
   ownBytes,
@@ -238,9 +237,6 @@ export class OpfsTx extends MetadataOps implements StoreTx {
   readonly changes = new Map<string, { ino: number; index: number; ref: ChunkRef | null | "slot" }>();
   /** Records written by commitChunks for the pending chunks, by key. */
   readonly slotRefs = new Map<string, ChunkRef>();
-  /** This writer's own inode and meta changes (null: deleted), read back before the committed records. */
-  readonly ownInodes = new Map<number, InodeRecord | null>();
-  readonly ownMeta = new Map<string, unknown>();
   /** Per inode, the lowest index deleteChunksFrom removed from (puts after it are in `changes`). */
   private readonly truncatedFrom = new Map<number, number>();
 
@@ -249,51 +245,8 @@ export class OpfsTx extends MetadataOps implements StoreTx {
     private readonly owner: OpfsStore,
     readonly writable: boolean,
   ) {
-    super(tx);
-  }
-
-  // Writers run one at a time (OpfsStore.transaction), so the committed
-  // records they find in owner.records are exactly what IndexedDB would say.
-
-  override async getInode(ino: number): Promise<InodeRecord | undefined> {
-    if (!this.writable) return super.getInode(ino);
-    const own = this.ownInodes.get(ino);
-    if (own !== undefined) return own ?? undefined;
-    const known = this.owner.records.inode(ino);
-    if (known !== undefined) return known ?? undefined;
-    const rec = await super.getInode(ino);
-    // Unless this writer changed it meanwhile, that is the committed record.
-    if (!this.ownInodes.has(ino)) this.owner.records.rememberInode(ino, rec ?? null);
-    return rec;
-  }
-
-  override async putInode(rec: InodeRecord): Promise<void> {
-    if (!this.writable) throw readOnlyError();
-    const stored = normalizeInode(rec);
-    this.store("inodes").put(stored);
-    this.ownInodes.set(rec.ino, stored);
-  }
-
-  override async deleteInode(ino: number): Promise<void> {
-    if (!this.writable) throw readOnlyError();
-    this.store("inodes").delete(ino);
-    this.ownInodes.set(ino, null);
-  }
-
-  override async getMeta<T>(k: string): Promise<T | undefined> {
-    if (!this.writable) return super.getMeta<T>(k);
-    if (this.ownMeta.has(k)) return this.ownMeta.get(k) as T | undefined;
-    const known = this.owner.records.metaValue(k);
-    if (known.has) return known.value as T | undefined;
-    const v = await super.getMeta<T>(k);
-    if (!this.ownMeta.has(k)) this.owner.records.rememberMeta(k, v);
-    return v;
-  }
-
-  override async putMeta<T>(k: string, value: T): Promise<void> {
-    if (!this.writable) throw readOnlyError();
-    this.store("meta").put(value, k);
-    this.ownMeta.set(k, value);
+    // Writers run one at a time: they read committed inode and meta records from memory.
+    super(tx, writable ? owner.records : undefined);
   }
 
   async getChunk(ino: number, index: number): Promise<Uint8Array | undefined> {
@@ -444,8 +397,8 @@ export class OpfsStore implements Store {
   readonly cache = new ChunkMapCache();
   /** Committed inode and meta records, for writers (they run one at a time). */
   readonly records = new CommittedRecords();
-  /** Settles when the last writer queued so far has settled. */
-  private writerTail: Promise<unknown> = Promise.resolve();
+  /** Writers (and file-tail shrinking) one at a time: see WriterQueue. */
+  private readonly writers = new WriterQueue();
   /** Readwrite transactions started and not yet settled, and started in all (opfs-read.ts). */
   writersActive = 0;
   writersStarted = 0;
@@ -548,7 +501,7 @@ export class OpfsStore implements Store {
     // Readers consult the chunk-map cache only while no writer is between its start and its outcome (opfs-read.ts).
     this.writersActive++;
     this.writersStarted++;
-    const p = this.afterEarlierWriters(options?.signal, () =>
+    const p = this.writers.run(options?.signal, () =>
       runIdbTransaction(unwrap(this.db), STORES, mode, options, (tx) => new OpfsTx(tx, this, true), body, {
         beforeCommit: (x) => this.commitChunks(x, options?.durable === true),
         onRollback: (x) => this.rollbackFile(x),
@@ -561,40 +514,6 @@ export class OpfsStore implements Store {
     p.then(ended, ended);
     this.track(p);
     return p;
-  }
-
-  /**
-   * Writers run one at a time, in order. IndexedDB runs readwrite
-   * transactions over the same stores one at a time anyway; doing it here
-   * too means a writer's body starts from a settled committed state, which
-   * it can then read from memory (records, chunk map, allocator) instead of
-   * from IndexedDB. A writer aborted while it waits leaves the queue at once.
-   */
-  private afterEarlierWriters<T>(signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
-    const before = this.writerTail;
-    let release!: () => void;
-    this.writerTail = new Promise<void>((r) => (release = r));
-    const turn = new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(abortError());
-      const onAbort = (): void => reject(abortError());
-      signal?.addEventListener("abort", onAbort, { once: true });
-      void before.then(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      });
-    });
-    return turn.then(
-      () => {
-        const p = run();
-        p.then(release, release);
-        return p;
-      },
-      (e: unknown) => {
-        // Out of the queue, but the next writer still waits for the one before this.
-        void before.then(release);
-        throw e;
-      },
-    );
   }
 
   async usage(): Promise<StoreUsage> {
@@ -795,7 +714,7 @@ export class OpfsStore implements Store {
 
   private scheduleShrink(): void {
     if (this.shrinking || this.closed) return;
-    this.shrinking = this.afterEarlierWriters(undefined, () => this.shrink())
+    this.shrinking = this.writers.run(undefined, () => this.shrink())
       .catch(() => 0)
       .then(() => {
         this.shrinking = undefined;
