@@ -126,6 +126,8 @@ export class MetadataOps {
   /** A writer's own inode and meta changes (null: deleted), read back before the committed records. */
   readonly ownInodes = new Map<number, InodeRecord | null>();
   readonly ownMeta = new Map<string, unknown>();
+  /** Entries this transaction has looked up or changed (null: none), by entryKey. */
+  private readonly entries = new Map<string, EntryRecord | null>();
 
   /**
    * `records`: given to writers of a store whose writers run one at a time
@@ -166,15 +168,26 @@ export class MetadataOps {
     if (this.records) this.ownInodes.set(ino, null);
   }
   async getEntry(dir: number, name: string): Promise<EntryRecord | undefined> {
-    return req(this.store("entries").get([dir, name])) as Promise<EntryRecord | undefined>;
+    // The same name is often looked up twice in one operation (Tlcreate: does it exist, then
+    // insert it): the second answer costs no round trip.
+    const k = entryKey(dir, name);
+    const seen = this.entries.get(k);
+    if (seen !== undefined) return seen ?? undefined;
+    const e = (await req(this.store("entries").get([dir, name]))) as EntryRecord | undefined;
+    // A put or delete of this name issued meanwhile already set what this transaction sees.
+    if (!this.entries.has(k)) this.entries.set(k, e ?? null);
+    return e;
   }
   async putEntry(entry: EntryRecord): Promise<void> {
     // Copy to a plain record: callers may pass objects with extra fields.
     const { dir, name, ino, cookie, dtype } = entry;
-    this.store("entries").put({ dir, name, ino, cookie, dtype });
+    const rec = { dir, name, ino, cookie, dtype };
+    this.store("entries").put(rec);
+    this.entries.set(entryKey(dir, name), rec);
   }
   async deleteEntry(dir: number, name: string): Promise<void> {
     this.store("entries").delete([dir, name]);
+    this.entries.set(entryKey(dir, name), null);
   }
   async listEntries(dir: number, after: number, limit: number): Promise<EntryRecord[]> {
     // getAll's count 0 means "no limit" in IndexedDB, the opposite of what the caller asked.
@@ -194,6 +207,10 @@ export class MetadataOps {
     this.store("meta").put(value, key);
     if (this.records) this.ownMeta.set(key, value);
   }
+}
+
+function entryKey(dir: number, name: string): string {
+  return `${dir}/${name}`;
 }
 
 export interface DriverHooks<X> {
