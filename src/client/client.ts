@@ -1,12 +1,19 @@
 import { NOFID, NOTAG, OpenFlags, VERSION_9P2000L } from "../protocol/constants.js";
 import { concatBytes } from "../protocol/bytes.js";
-import { allocTwrite, decodeDirEntries, decodeMessage, encodeMessage } from "../protocol/codec.js";
+import { allocTwrite, decodeDirEntries, decodeMessage, encodeMessage, encodeTwriteHead } from "../protocol/codec.js";
 import { Errno, FsError, abortError } from "../protocol/errno.js";
 import type { Attr, DirEntry, Qid, RMessage, SetattrRequest, TMessage } from "../protocol/messages.js";
 
 /** A byte pipe carrying whole frames; see transports.ts. */
 export interface ClientTransport {
   send(frame: Uint8Array): void;
+  /**
+   * Send one frame given as parts back to back (a Twrite head and the caller's
+   * data) without joining them: a stream writes them with one writev. Only for
+   * transports that serialize the bytes (never hand the parts themselves to a
+   * server that may keep views of them); parts are read until the request settles.
+   */
+  sendParts?(parts: Uint8Array[]): void;
   /** Installed by the client: each whole R-frame received. */
   onFrame: (frame: Uint8Array) => void;
   /** Installed by the client: the connection ended. */
@@ -88,6 +95,14 @@ export class Client {
     frame[5] = tag & 0xff;
     frame[6] = tag >>> 8;
     return this.sendFrame(frame, tag, signal);
+  }
+
+  /** Like requestFrame, for a frame given as parts (the tag bytes of the first are overwritten); needs transport.sendParts. */
+  private requestParts(parts: Uint8Array[], signal?: AbortSignal): Promise<RMessage> {
+    const tag = this.allocTag();
+    parts[0]![5] = tag & 0xff;
+    parts[0]![6] = tag >>> 8;
+    return this.dispatch(tag, signal, () => this.transport.sendParts!(parts));
   }
 
   get inFlight(): number {
@@ -172,11 +187,15 @@ export class Client {
     return r.data;
   }
 
-  /** One Twrite of `data` (which must fit msize); returns the count the server wrote. */
+  /**
+   * One Twrite of `data` (which must fit msize); returns the count the server
+   * wrote. Over a stream the bytes go out from `data` itself, so it must not
+   * change until the returned promise settles.
+   */
   async write(fid: number, offset: number, data: Uint8Array, signal?: AbortSignal): Promise<number> {
-    const { frame, data: payload } = allocTwrite(0, fid, offset, data.length);
-    payload.set(data);
-    const r = await this.requestFrame(frame, signal);
+    const r = this.transport.sendParts
+      ? await this.requestParts([encodeTwriteHead(0, fid, offset, data.length), data], signal)
+      : await this.requestFrame(twriteFrame(fid, offset, data), signal);
     if (r.type !== "Rwrite") throw new Error(`unexpected ${r.type} to Twrite`);
     return r.count;
   }
@@ -328,6 +347,11 @@ export class Client {
   }
 
   private sendFrame(frame: Uint8Array, tag: number, signal?: AbortSignal): Promise<RMessage> {
+    return this.dispatch(tag, signal, () => this.transport.send(frame));
+  }
+
+  /** Register `tag` as pending (with Tflush on abort) and `transmit` its request. */
+  private dispatch(tag: number, signal: AbortSignal | undefined, transmit: () => void): Promise<RMessage> {
     if (this.closedReason !== undefined) {
       this.releaseTag(tag);
       return Promise.reject(new FsError(Errno.EIO, `9P connection closed: ${this.closedReason}`));
@@ -352,7 +376,7 @@ export class Client {
           reject(e);
         };
       }
-      this.transport.send(frame);
+      transmit();
     });
   }
 
@@ -396,6 +420,13 @@ export class Client {
     for (const p of this.pending.values()) if (!p.answered) p.reject(new FsError(Errno.EIO, `9P connection closed: ${reason}`));
     this.pending.clear();
   }
+}
+
+/** A whole Twrite frame holding a copy of `data` (the server may keep views of the frame it is handed). */
+function twriteFrame(fid: number, offset: number, data: Uint8Array): Uint8Array {
+  const { frame, data: payload } = allocTwrite(0, fid, offset, data.length);
+  payload.set(data);
+  return frame;
 }
 
 export function splitPath(path: string): { dir: string; name: string } {

@@ -13,20 +13,28 @@ export function tcpTransport(host: string, port: number): Promise<ClientTranspor
     const socket = net.connect({ host, port, noDelay: true });
     const reader = new FrameReader(64 * 1024 * 1024);
     let corked = false;
+    // Requests made in one turn go out in one write(v).
+    const batch = () => {
+      if (corked) return;
+      corked = true;
+      socket.cork();
+      queueMicrotask(() => {
+        corked = false;
+        socket.uncork();
+      });
+    };
     const t = {
       socket,
       onFrame: noop as (f: Uint8Array) => void,
       onClose: noop as (r?: string) => void,
       send(frame: Uint8Array) {
-        if (!corked) {
-          corked = true;
-          socket.cork();
-          queueMicrotask(() => {
-            corked = false;
-            socket.uncork();
-          });
-        }
+        batch();
         socket.write(frame);
+      },
+      sendParts(parts: Uint8Array[]) {
+        // The head and the caller's data go out by writev, never joined into a copy.
+        batch();
+        for (const p of parts) socket.write(p);
       },
       close() {
         socket.destroy();

@@ -5,6 +5,7 @@ import {
   allocRread,
   encodeRreadHead,
   allocTwrite,
+  encodeTwriteHead,
   decodeDirEntries,
   decodeMessage,
   dirEntrySize,
@@ -613,6 +614,11 @@ describe("fast paths", () => {
     const { frame, data } = allocTwrite(1, 0x0a, 5, 2);
     data.set([0x68, 0x69]);
     expect(toHex(frame)).toBe(toHex(hex("19000000 76 0100 | 0a000000 | 0500000000000000 | 02000000 | 6869")));
+  });
+
+  it("encodeTwriteHead: the head of a Twrite sent as parts", () => {
+    expect(toHex(encodeTwriteHead(1, 0x0a, 5, 2))).toBe(toHex(hex("19000000 76 0100 | 0a000000 | 0500000000000000 | 02000000")));
+    expect(() => encodeTwriteHead(1, 0x0a, 5, -1)).toThrow(EncodeError);
   });
 });
 

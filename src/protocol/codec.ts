@@ -843,17 +843,34 @@ export function allocTwrite(
   offset: number,
   count: number,
 ): { frame: Uint8Array; data: Uint8Array } {
+  const frame = new Uint8Array(twriteSize(count));
+  writeTwriteHead(new Writer(frame), tag, fid, offset, count);
+  return { frame, data: frame.subarray(TWRITE_HEADER) };
+}
+
+/**
+ * The 23-byte head of a Twrite whose `count` payload bytes are sent right
+ * after it as a separate buffer (a stream's writev of the caller's data): no
+ * copy of the payload at all.
+ */
+export function encodeTwriteHead(tag: number, fid: number, offset: number, count: number): Uint8Array {
+  const head = new Uint8Array(TWRITE_HEADER);
+  writeTwriteHead(new Writer(head), tag, fid, offset, count);
+  return head;
+}
+
+function twriteSize(count: number): number {
   if (count >>> 0 !== count || count > 0xffffffff - TWRITE_HEADER) {
     throw new EncodeError(Errno.EINVAL, `Twrite count ${count}`);
   }
-  const size = TWRITE_HEADER + count;
-  const frame = new Uint8Array(size);
-  const w = new Writer(frame);
-  w.u32(size);
+  return TWRITE_HEADER + count;
+}
+
+function writeTwriteHead(w: Writer, tag: number, fid: number, offset: number, count: number): void {
+  w.u32(twriteSize(count));
   w.u8(MessageType.Twrite);
   w.u16(tag);
   w.u32(fid);
   w.u64(offset);
   w.u32(count);
-  return { frame, data: frame.subarray(TWRITE_HEADER) };
 }

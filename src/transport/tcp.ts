@@ -7,6 +7,11 @@ export interface TcpServeOptions {
   port?: number;
   /** Pause reading a connection with this many requests in flight (back-pressure), resume at half. */
   pauseAt?: number;
+  /**
+   * Read each connection into one reused buffer of its own (default true)
+   * instead of Node's 'data' events; see `withReceiveBuffer`.
+   */
+  receiveBuffer?: boolean;
   /** Called for a connection closed because of a protocol violation. */
   onProtocolError?: (remote: string, reason: string) => void;
 }
@@ -20,10 +25,12 @@ export interface TcpListener {
 /** Serve `server` over TCP: one 9P session per connection. */
 export async function serveTcp(server: Server, options: TcpServeOptions = {}): Promise<TcpListener> {
   const sockets = new Set<net.Socket>();
-  const listener = net.createServer({ noDelay: true }, (socket) => {
-    sockets.add(socket);
-    socket.on("close", () => sockets.delete(socket));
-    attachSocket(server, socket, options);
+  // Paused until we know how the connection will be read: no byte may go to a reader not yet attached.
+  const listener = net.createServer({ noDelay: true, pauseOnConnect: true }, (accepted) => {
+    const conn = (options.receiveBuffer !== false && withReceiveBuffer(accepted)) || withDataEvents(accepted, true);
+    sockets.add(conn.socket);
+    conn.socket.on("close", () => sockets.delete(conn.socket));
+    serve(server, conn, options);
   });
   await new Promise<void>((resolve, reject) => {
     listener.once("error", reject);
@@ -46,6 +53,95 @@ export async function serveTcp(server: Server, options: TcpServeOptions = {}): P
 
 /** Run one 9P session over an already connected stream socket. */
 export function attachSocket(server: Server, socket: net.Socket, options: TcpServeOptions = {}): void {
+  serve(server, withDataEvents(socket, false), options);
+}
+
+/** A connection's socket, and how its bytes reach us. */
+export interface ByteStream {
+  readonly socket: net.Socket;
+  /** Chunks are overwritten by the next read, so nothing may keep views of them. */
+  readonly borrowed: boolean;
+  /** Install the one consumer of the connection's bytes. */
+  onChunk(receive: (chunk: Uint8Array) => void): void;
+}
+
+/** Bytes one read may bring: a 64 KiB Twrite frame whole, or several pipelined requests. */
+const RECEIVE_BUFFER_SIZE = 256 * 1024;
+
+/** net.Socket's constructor also takes a native handle (undocumented) and `onread` (missing from its typings). */
+interface AdoptOptions extends net.SocketConstructorOpts {
+  handle: object;
+  noDelay: boolean;
+  onread: net.OnReadOpts;
+}
+
+/**
+ * Move an accepted connection into a socket that reads into one buffer of ours.
+ *
+ * Node reads a server's connections through its stream machinery: a fresh
+ * 64 KiB buffer per read, so a 64 KiB Twrite takes two reads, two buffers and
+ * two 'data' events, and the first buffer is garbage as soon as the frame is
+ * copied out of it. V8 counts such buffers toward its old-generation limit
+ * until a collection frees them, so they bring full garbage collections
+ * sooner. A socket built with `onread` reads into one buffer we give it, but
+ * net.Server has no such option: the accepted native handle is handed to a
+ * socket built with one, the way Node re-wraps handles itself. That leans on
+ * the undocumented `handle` option and `_handle` field, so anything unexpected
+ * leaves the connection as it was (undefined: use 'data' events).
+ */
+export function withReceiveBuffer(accepted: net.Socket): ByteStream | undefined {
+  const handle = (accepted as unknown as { _handle?: unknown })._handle;
+  if (typeof handle !== "object" || handle === null || typeof (handle as { useUserBuffer?: unknown }).useUserBuffer !== "function") {
+    return undefined;
+  }
+  let receive: (chunk: Uint8Array) => void = () => {};
+  const buffer = Buffer.allocUnsafeSlow(RECEIVE_BUFFER_SIZE);
+  const options: AdoptOptions = {
+    handle,
+    noDelay: true,
+    onread: {
+      buffer,
+      callback(n) {
+        receive(buffer.subarray(0, n));
+        return true;
+      },
+    },
+  };
+  let socket: net.Socket;
+  try {
+    socket = new net.Socket(options);
+  } catch {
+    return undefined;
+  }
+  // The accepted socket gives the handle up; destroying it then only settles net.Server's connection count.
+  (accepted as unknown as { _handle: unknown })._handle = null;
+  accepted.destroy();
+  return {
+    socket,
+    borrowed: true,
+    onChunk(r) {
+      receive = r;
+      // Flowing, so that the end of the stream is reported ('end') like on any socket.
+      socket.resume();
+    },
+  };
+}
+
+/** Node's own reads: each 'data' chunk is a fresh buffer, given to us. */
+function withDataEvents(socket: net.Socket, resume: boolean): ByteStream {
+  return {
+    socket,
+    borrowed: false,
+    onChunk(receive) {
+      socket.on("data", receive);
+      // A connection accepted paused stays paused until told.
+      if (resume) socket.resume();
+    },
+  };
+}
+
+function serve(server: Server, conn: ByteStream, options: TcpServeOptions): void {
+  const { socket } = conn;
   const remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
   const pauseAt = options.pauseAt ?? 256;
   let paused = false;
@@ -87,11 +183,11 @@ export function attachSocket(server: Server, socket: net.Socket, options: TcpSer
   };
   session.onDrain = resumeIfDrained;
   socket.on("drain", resumeIfDrained);
-  socket.on("data", (chunk: Buffer) => {
+  conn.onChunk((chunk) => {
     let frames: Uint8Array[];
     try {
       reader.setMaxFrame(session.negotiatedMsize || server.connectionMaxFrame());
-      frames = reader.push(chunk);
+      frames = reader.push(chunk, conn.borrowed);
     } catch (e) {
       if (e instanceof FramingError) {
         options.onProtocolError?.(remote, e.message);
