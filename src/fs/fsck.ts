@@ -21,6 +21,16 @@ function chunkListingOf(store: Store): ChunkListing | undefined {
   const s = store as Partial<ChunkListing>;
   return typeof s.debugChunkIndices === "function" && typeof s.debugChunkOwners === "function" ? (s as ChunkListing) : undefined;
 }
+/** What a store may offer to check its own bookkeeping (the OPFS store's slots and allocator). */
+export interface StoreSelfCheck {
+  check(): Promise<{ ok: boolean; problems: string[] }>;
+}
+
+function selfCheckOf(store: Store): StoreSelfCheck | undefined {
+  const s = store as Partial<StoreSelfCheck>;
+  return typeof s.check === "function" ? (s as StoreSelfCheck) : undefined;
+}
+
 /** Cookies 1 and 2 are "." and "..": stored entries start here. */
 const FIRST_COOKIE = 3;
 
@@ -29,16 +39,20 @@ const FIRST_COOKIE = 3;
  * methods so every backend can be checked the same way. Unreachable inodes are
  * found by probing every number below the inode counter.
  */
-export function fsckStore(store: Store, signal?: AbortSignal): Promise<FsckReport> {
-  return store.transaction(
+export async function fsckStore(store: Store, signal?: AbortSignal): Promise<FsckReport> {
+  const problems = await store.transaction(
     "readonly",
     async (tx) => {
       const c = new Checker(tx, store.chunkSize, chunkListingOf(store));
       await c.run();
-      return { ok: c.problems.length === 0, problems: c.problems };
+      return c.problems;
     },
     { signal },
   );
+  // The tree can be sound while the store below it leaks space or would hand a slot out twice.
+  const own = await selfCheckOf(store)?.check();
+  if (own) problems.push(...own.problems.map((p) => `store: ${p}`));
+  return { ok: problems.length === 0, problems };
 }
 
 class Checker {
