@@ -201,6 +201,9 @@ export class FileSystem implements FileSystemApi {
       value = await this.store.transaction(
         "readwrite",
         async (tx) => {
+          // A store may run a body more than once (a batch of writers redone): only the last run counts.
+          fx.orphaned.length = 0;
+          fx.freed.length = 0;
           const e = new InodeEdits(tx);
           edits = e;
           const v = await body(e, fx);

@@ -126,6 +126,8 @@ export class MetadataOps {
   /** A writer's own inode and meta changes (null: deleted), read back before the committed records. */
   readonly ownInodes = new Map<number, InodeRecord | null>();
   readonly ownMeta = new Map<string, unknown>();
+  /** Writes issued so far (WriterBatcher: a body that failed before writing has nothing to undo). */
+  writes = 0;
   /** Entries this transaction has looked up or changed (null: none), by entryKey. */
   private readonly entries = new Map<string, EntryRecord | null>();
 
@@ -160,10 +162,12 @@ export class MetadataOps {
   }
   async putInode(rec: InodeRecord): Promise<void> {
     const stored = normalizeInode(rec);
+    this.writes++;
     this.store("inodes").put(stored);
     if (this.records) this.ownInodes.set(rec.ino, stored);
   }
   async deleteInode(ino: number): Promise<void> {
+    this.writes++;
     this.store("inodes").delete(ino);
     if (this.records) this.ownInodes.set(ino, null);
   }
@@ -182,10 +186,12 @@ export class MetadataOps {
     // Copy to a plain record: callers may pass objects with extra fields.
     const { dir, name, ino, cookie, dtype } = entry;
     const rec = { dir, name, ino, cookie, dtype };
+    this.writes++;
     this.store("entries").put(rec);
     this.entries.set(entryKey(dir, name), rec);
   }
   async deleteEntry(dir: number, name: string): Promise<void> {
+    this.writes++;
     this.store("entries").delete([dir, name]);
     this.entries.set(entryKey(dir, name), null);
   }
@@ -204,6 +210,7 @@ export class MetadataOps {
     return v;
   }
   async putMeta<T>(key: string, value: T): Promise<void> {
+    this.writes++;
     this.store("meta").put(value, key);
     if (this.records) this.ownMeta.set(key, value);
   }

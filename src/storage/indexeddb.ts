@@ -13,7 +13,7 @@
  */
 import { deleteDB, unwrap } from "idb";
 import { CommittedRecords } from "./committed-records.js";
-import { WriterQueue } from "./writer-queue.js";
+import { WriterBatcher } from "./writer-queue.js";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import {
   FORMAT_VERSION,
@@ -188,14 +188,17 @@ class IdbStoreTx extends MetadataOps implements StoreTx {
   async putChunk(ino: number, index: number, data: Uint8Array): Promise<void> {
     if (data.length > this.chunkSize) throw new RangeError(`chunk of ${data.length} bytes exceeds chunkSize ${this.chunkSize}`);
     this.changed(ino);
+    this.writes++;
     this.store("chunks").put(ownBytes(data), [ino, index]);
   }
   async deleteChunk(ino: number, index: number): Promise<void> {
     this.changed(ino);
+    this.writes++;
     this.store("chunks").delete([ino, index]);
   }
   async deleteChunksFrom(ino: number, from: number): Promise<void> {
     this.changed(ino);
+    this.writes++;
     this.store("chunks").delete(chunkRange(ino, from));
   }
 }
@@ -210,9 +213,13 @@ export class IndexedDBStore implements Store {
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly hints = new ReadHints();
-  /** Writers one at a time (WriterQueue), reading committed inode and meta records from memory. */
-  private readonly writers = new WriterQueue();
   private readonly records = new CommittedRecords();
+  /** Writers one at a time, committed in batches (WriterBatcher), reading committed inode and meta records from memory. */
+  private readonly writers = new WriterBatcher<IdbStoreTx>((body, options) =>
+    runIdbTransaction(this.raw, STORES, "readwrite", options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints, this.records), body, {
+      onCommit: (x) => this.records.apply(x.ownInodes, x.ownMeta),
+    }),
+  );
 
   private constructor(db: WorkerDb, chunkSize: number) {
     this.db = db;
@@ -257,11 +264,7 @@ export class IndexedDBStore implements Store {
     const p =
       mode === "readonly"
         ? runIdbTransaction(this.raw, STORES, mode, options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints), body)
-        : this.writers.run(options?.signal, () =>
-            runIdbTransaction(this.raw, STORES, mode, options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints, this.records), body, {
-              onCommit: (x) => this.records.apply(x.ownInodes, x.ownMeta),
-            }),
-          );
+        : this.writers.run(body, options);
     this.inflight.add(p);
     const forget = (): void => {
       this.inflight.delete(p);

@@ -69,7 +69,7 @@ import { deleteDB, unwrap } from "idb";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import { ChunkMapCache } from "./chunk-map-cache.js";
 import { CommittedRecords } from "./committed-records.js";
-import { WriterQueue } from "./writer-queue.js";
+import { WriterBatcher } from "./writer-queue.js";
 import { OpfsReadTx, readOnlyError, runCachedRead } from "./opfs-read.js";
 import {
   FORMAT_VERSION,
@@ -291,6 +291,7 @@ export class OpfsTx extends MetadataOps implements StoreTx {
     if (!this.writable) throw readOnlyError();
     if (data.length > this.owner.chunkSize) throw new RangeError(`chunk of ${data.length} bytes exceeds chunkSize ${this.owner.chunkSize}`);
     const k = key(ino, index);
+    this.writes++;
     // Nothing stored there: no slot to free, no lookup to make (an append needs no IndexedDB read).
     if (isNew && !this.changes.has(k)) this.resolved.add(k);
     // Before the read-ahead is dropped: it may already know the replaced record.
@@ -320,6 +321,7 @@ export class OpfsTx extends MetadataOps implements StoreTx {
 
   async deleteChunk(ino: number, index: number): Promise<void> {
     if (!this.writable) throw readOnlyError();
+    this.writes++;
     this.noteReplaced(ino, index);
     this.changed(ino);
     this.pending.delete(key(ino, index));
@@ -330,6 +332,7 @@ export class OpfsTx extends MetadataOps implements StoreTx {
 
   async deleteChunksFrom(ino: number, from: number): Promise<void> {
     if (!this.writable) throw readOnlyError();
+    this.writes++;
     this.changed(ino);
     for (const [k, p] of this.pending) if (p.ino === ino && p.index >= from) this.pending.delete(k);
     // The cache forgets the whole inode at commit, so what lies past `from` is simply unknown then.
@@ -397,8 +400,14 @@ export class OpfsStore implements Store {
   readonly cache = new ChunkMapCache();
   /** Committed inode and meta records, for writers (they run one at a time). */
   readonly records = new CommittedRecords();
-  /** Writers (and file-tail shrinking) one at a time: see WriterQueue. */
-  private readonly writers = new WriterQueue();
+  /** Writers (and file-tail shrinking) one at a time, committed in batches: see WriterBatcher. */
+  private readonly writers = new WriterBatcher<OpfsTx>((body, options) =>
+    runIdbTransaction(unwrap(this.db), STORES, "readwrite", options, (tx) => new OpfsTx(tx, this, true), body, {
+      beforeCommit: (x) => this.commitChunks(x, options.durable === true),
+      onRollback: (x) => this.rollbackFile(x),
+      onCommit: (x) => this.committed(x),
+    }),
+  );
   /** Readwrite transactions started and not yet settled, and started in all (opfs-read.ts). */
   writersActive = 0;
   writersStarted = 0;
@@ -501,13 +510,7 @@ export class OpfsStore implements Store {
     // Readers consult the chunk-map cache only while no writer is between its start and its outcome (opfs-read.ts).
     this.writersActive++;
     this.writersStarted++;
-    const p = this.writers.run(options?.signal, () =>
-      runIdbTransaction(unwrap(this.db), STORES, mode, options, (tx) => new OpfsTx(tx, this, true), body, {
-        beforeCommit: (x) => this.commitChunks(x, options?.durable === true),
-        onRollback: (x) => this.rollbackFile(x),
-        onCommit: (x) => this.committed(x),
-      }),
-    );
+    const p = this.writers.run(body, options);
     const ended = (): void => {
       this.writersActive--;
     };
@@ -714,7 +717,7 @@ export class OpfsStore implements Store {
 
   private scheduleShrink(): void {
     if (this.shrinking || this.closed) return;
-    this.shrinking = this.writers.run(undefined, () => this.shrink())
+    this.shrinking = this.writers.exclusive(() => this.shrink())
       .catch(() => 0)
       .then(() => {
         this.shrinking = undefined;

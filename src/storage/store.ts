@@ -128,7 +128,11 @@ export interface Store {
    */
   readonly keepsChunkBuffers: boolean;
   /**
-   * Run `body` atomically. Resolves with its value once committed; rejects with
+   * Run `body` atomically. A readwrite body may be run more than once (a store
+   * that commits several writers together redoes the others when one of them
+   * fails or is aborted): only the run that commits counts, so a body must not
+   * leave effects outside the transaction that an earlier run would duplicate.
+   * Resolves with its value once committed; rejects with
    * the body's error (rolled back), with an AbortError if `options.signal`
    * aborted before the commit (rolled back), or with FsError(ENOSPC) when the
    * backend ran out of space (rolled back).

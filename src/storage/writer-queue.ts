@@ -1,40 +1,189 @@
 import { abortError } from "../protocol/errno.js";
+import type { TxOptions } from "./store.js";
+
+/** A transaction wrapper that counts the writes issued through it. */
+export interface CountsWrites {
+  readonly writes: number;
+}
+
+/** Runs one IndexedDB transaction whose body is `body`, with the store's hooks. */
+export type RunTransaction<X> = (body: (x: X) => Promise<void>, options: TxOptions) => Promise<void>;
+
+interface Writer<X> {
+  body: (x: X) => Promise<unknown>;
+  /** Instead of a body: work with the store to itself, between batches (OPFS: shrinking the file). */
+  task?: () => Promise<unknown>;
+  signal: AbortSignal | undefined;
+  durable: boolean;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  /** Run in a batch of its own (after a commit failure no one writer can be blamed for). */
+  solo: boolean;
+  /** This run's outcome, kept until the batch commits. */
+  outcome?: { value: unknown } | { error: unknown };
+}
+
+/** Most writers committed by one transaction. */
+const MAX_BATCH = 64;
 
 /**
- * Runs a store's writers one at a time, in order. IndexedDB runs readwrite
- * transactions over the same object stores one after another anyway; doing
- * it in the worker too means a writer's body starts from a settled committed
- * state, which it may then read from memory (CommittedRecords, the OPFS
- * chunk map and allocator) instead of through IndexedDB round trips. A
- * writer aborted while it waits leaves the queue at once.
+ * A store's writers, one at a time, committed in batches.
+ *
+ * IndexedDB runs readwrite transactions over the same object stores one after
+ * another, and each commit costs a round trip to the browser process (~0.5 ms
+ * and more). So writers are run here in order, one at a time, and those that
+ * queued while a transaction committed run together in the next one: their
+ * bodies one after another on one shared transaction object (so each sees
+ * the ones before it), then one commit for all. One at a time also means a
+ * writer starts from a settled committed state, which the stores keep in
+ * memory (CommittedRecords, the OPFS chunk map and allocator).
+ *
+ * A writer must leave no trace unless it commits, and IndexedDB can only roll
+ * a whole transaction back. So when a writer fails after it has written, or
+ * its signal fires before the batch commits, the transaction is aborted: that
+ * writer gets its error, and the others run again, from the start, in a new
+ * transaction (Store: a readwrite body may run more than once; only the run
+ * that commits counts). A writer that fails before writing anything just
+ * gets its error. A commit that fails (ENOSPC) runs each writer of the batch
+ * again on its own, so that the error reaches the one that caused it.
  */
-export class WriterQueue {
-  private tail: Promise<unknown> = Promise.resolve();
+export class WriterBatcher<X extends CountsWrites> {
+  private readonly queue: Writer<X>[] = [];
+  private running = false;
 
-  run<T>(signal: AbortSignal | undefined, writer: () => Promise<T>): Promise<T> {
-    const before = this.tail;
-    let release!: () => void;
-    this.tail = new Promise<void>((r) => (release = r));
-    const turn = new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(abortError());
-      const onAbort = (): void => reject(abortError());
-      signal?.addEventListener("abort", onAbort, { once: true });
-      void before.then(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      });
+  constructor(private readonly runTransaction: RunTransaction<X>) {}
+
+  run<T>(body: (x: X) => Promise<T>, options: TxOptions = {}): Promise<T> {
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(abortError());
+    return new Promise<T>((resolve, reject) => {
+      const w: Writer<X> = {
+        body,
+        signal,
+        durable: options.durable === true,
+        resolve: resolve as (v: unknown) => void,
+        reject,
+        solo: false,
+      };
+      // Still waiting: leave the queue at once. (Running: the batch sees the signal itself.)
+      signal?.addEventListener(
+        "abort",
+        () => {
+          const i = this.queue.indexOf(w);
+          if (i < 0) return;
+          this.queue.splice(i, 1);
+          reject(abortError());
+        },
+        { once: true },
+      );
+      this.queue.push(w);
+      this.pump();
     });
-    return turn.then(
-      () => {
-        const p = writer();
-        p.then(release, release);
-        return p;
-      },
-      (e: unknown) => {
-        // Out of the queue, but the next writer still waits for the one before this.
-        void before.then(release);
-        throw e;
-      },
-    );
   }
+
+  /** Run `task` alone: after the writers queued before it, before those queued after. */
+  exclusive<T>(task: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ body: async () => undefined, task, signal: undefined, durable: false, resolve: resolve as (v: unknown) => void, reject, solo: true });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.running || this.queue.length === 0) return;
+    this.running = true;
+    const n = this.queue[0]!.solo ? 1 : Math.min(MAX_BATCH, this.queue.findIndex((w) => w.solo) >>> 0, this.queue.length);
+    const batch = this.queue.splice(0, Math.max(1, n));
+    const first = batch[0]!;
+    const work = first.task ? first.task().then(first.resolve, first.reject) : this.runBatch(batch);
+    void work.finally(() => {
+      this.running = false;
+      this.pump();
+    });
+  }
+
+  private async runBatch(batch: Writer<X>[]): Promise<void> {
+    const ac = new AbortController();
+    /** The writer whose failure or abort undoes the batch, and why. */
+    let culprit: { writer: Writer<X>; error: unknown } | undefined;
+    const started = new Set<Writer<X>>();
+    const blame = (writer: Writer<X>, error: unknown): void => {
+      culprit ??= { writer, error };
+      ac.abort();
+    };
+    const listeners = batch.map((w) => {
+      const onAbort = (): void => {
+        if (started.has(w)) blame(w, abortError());
+      };
+      w.signal?.addEventListener("abort", onAbort, { once: true });
+      return () => w.signal?.removeEventListener("abort", onAbort);
+    });
+    let bodies: Promise<void> = Promise.resolve();
+    const composite = (x: X): Promise<void> => {
+      bodies = (async () => {
+        for (const w of batch) {
+          if (ac.signal.aborted) return;
+          if (w.signal?.aborted) {
+            // Never started: nothing of it to undo.
+            w.outcome = { error: abortError() };
+            continue;
+          }
+          started.add(w);
+          const before = x.writes;
+          try {
+            w.outcome = { value: await w.body(x) };
+          } catch (error) {
+            if (x.writes === before && !ac.signal.aborted) {
+              w.outcome = { error };
+              continue;
+            }
+            blame(w, error);
+            throw error;
+          }
+        }
+      })();
+      return bodies;
+    };
+    const durable = batch.some((w) => w.durable);
+    let failure: { error: unknown } | undefined;
+    try {
+      await this.runTransaction(composite, { signal: ac.signal, durable });
+    } catch (error) {
+      failure = { error };
+    }
+    // A body cut short by the abort may still be running on the dead transaction: let it stop
+    // before any writer runs again, so no two runs of one writer overlap.
+    await bodies.catch(() => {});
+    for (const off of listeners) off();
+    if (!failure) {
+      for (const w of batch) settle(w);
+      return;
+    }
+    if (culprit) {
+      culprit.writer.reject(culprit.error);
+      this.requeue(batch.filter((w) => w !== culprit!.writer), false);
+    } else if (batch.length === 1) {
+      batch[0]!.reject(failure.error);
+    } else {
+      this.requeue(batch, true);
+    }
+  }
+
+  /** Writers to run again, ahead of everyone else, in their order. */
+  private requeue(writers: Writer<X>[], solo: boolean): void {
+    const again: Writer<X>[] = [];
+    for (const w of writers) {
+      delete w.outcome;
+      w.solo ||= solo;
+      if (w.signal?.aborted) w.reject(abortError());
+      else again.push(w);
+    }
+    this.queue.unshift(...again);
+  }
+}
+
+function settle<X>(w: Writer<X>): void {
+  const o = w.outcome;
+  if (o && "value" in o) w.resolve(o.value);
+  else w.reject(o ? o.error : new Error("writer did not run"));
 }
