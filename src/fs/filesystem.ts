@@ -194,21 +194,18 @@ export class FileSystem implements FileSystemApi {
 
   /** One readwrite transaction; edited inodes are stored when `body` returns and in-memory effects follow the commit. */
   private async change<T>(ctx: OpContext, body: (e: InodeEdits, fx: Effects) => Promise<T>, durable = false): Promise<T> {
-    const fx: Effects = { orphaned: [], freed: [] };
-    let edits: InodeEdits | undefined;
-    let value: T;
+    let run: { value: T; edits: InodeEdits; fx: Effects };
     try {
-      value = await this.store.transaction(
+      run = await this.store.transaction(
         "readwrite",
         async (tx) => {
-          // A store may run a body more than once (a batch of writers redone): only the last run counts.
-          fx.orphaned.length = 0;
-          fx.freed.length = 0;
-          const e = new InodeEdits(tx);
-          edits = e;
-          const v = await body(e, fx);
-          await e.flush();
-          return v;
+          // A store may run a body more than once (a batch of writers redone), and an abandoned
+          // run may still be finishing: each run keeps its effects to itself, the committed one wins.
+          const fx: Effects = { orphaned: [], freed: [] };
+          const edits = new InodeEdits(tx);
+          const value = await body(edits, fx);
+          await edits.flush();
+          return { value, edits, fx };
         },
         { signal: ctx.signal, durable },
       );
@@ -217,9 +214,9 @@ export class FileSystem implements FileSystemApi {
       if (!isAbortError(err) && !isFsError(err)) this.cache.clear();
       throw err;
     }
-    if (edits) this.cache.committed(edits.changes());
-    this.settle(fx);
-    return value;
+    this.cache.committed(run.edits.changes());
+    this.settle(run.fx);
+    return run.value;
   }
 
   private look<T>(ctx: OpContext, body: (tx: StoreTx) => Promise<T>): Promise<T> {

@@ -231,6 +231,12 @@ export interface DriverHooks<X> {
   onRollback?(x: X): void;
   /** The IndexedDB transaction committed. */
   onCommit?(x: X): void;
+  /**
+   * The transaction may have committed part of a body whose outcome is
+   * reported as a failure (a body that awaited something foreign): state the
+   * store keeps in memory can no longer be trusted.
+   */
+  onDesync?(x: X): void;
 }
 
 /** Thrown by a store's own code inside a transaction when it must roll back with a specific error (e.g. ENOSPC from OPFS). */
@@ -307,6 +313,7 @@ export function runIdbTransaction<T, X>(
       if (settled) return;
       cleanup();
       if (!bodyDone) {
+        hooks.onDesync?.(x);
         reject(new Error("transaction committed before its body finished: a Store transaction body may await only its StoreTx's methods"));
         return;
       }
@@ -344,6 +351,7 @@ export function runIdbTransaction<T, X>(
         // abort() refused: the transaction finished without us (the body
         // awaited something foreign). Report the body's error.
         cleanup();
+        hooks.onDesync?.(x);
         reject(e);
       }
     };

@@ -218,6 +218,7 @@ export class IndexedDBStore implements Store {
   private readonly writers = new WriterBatcher<IdbStoreTx>((body, options) =>
     runIdbTransaction(this.raw, STORES, "readwrite", options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints, this.records), body, {
       onCommit: (x) => this.records.apply(x.ownInodes, x.ownMeta),
+      onDesync: () => this.records.clear(),
     }),
   );
 

@@ -25,10 +25,13 @@
  *     written slots are still listed free (nothing leaked), or lie past `hwm`
  *     — the file tail, which open() truncates (leaked slots reclaimed). A
  *     crash after it leaves the new state complete. No journal is needed.
- *   - Allocation reads `free`/`hwm` inside the same IndexedDB transaction, and
- *     readwrite IndexedDB transactions over the same stores run one at a time,
- *     so concurrent Store transactions never hand out the same slot; an
- *     aborted one simply never commits its allocation.
+ *   - Writers run one at a time (WriterBatcher; several may share one
+ *     IndexedDB transaction, which allocates once, at its commit), and every
+ *     change to `free`/`hwm` goes through that queue — commits and shrinking
+ *     alike. So the allocator's state is kept in memory (`hwm`, `freeSlots`),
+ *     changed only when a commit or shrink has landed, and two transactions
+ *     never hand out the same slot; an aborted one never commits its
+ *     allocation. check() compares that state with the committed one.
  *   - Abort (signal, error, ENOSPC) aborts the IndexedDB transaction; slots
  *     written so far are free in the surviving state, and a file tail grown
  *     by the aborted transaction is truncated again.
@@ -406,6 +409,7 @@ export class OpfsStore implements Store {
       beforeCommit: (x) => this.commitChunks(x, options.durable === true),
       onRollback: (x) => this.rollbackFile(x),
       onCommit: (x) => this.committed(x),
+      onDesync: () => this.forgetMemory(),
     }),
   );
   /** Readwrite transactions started and not yet settled, and started in all (opfs-read.ts). */
@@ -416,8 +420,10 @@ export class OpfsStore implements Store {
   /** Committed free slots below hwm, once a writer has needed them (kept up to date by commits and shrinks). */
   private freeSlots: Set<number> | undefined;
   private shrinking: Promise<void> | undefined;
-  /** Committed high-water mark as last seen (for shrink scheduling only; commits re-read it). */
+  /** Committed high-water mark: read at open, then changed only by commits and shrinks (allocation uses it). */
   private hwm: number;
+  /** False after forgetMemory(): the next commit reads hwm from IndexedDB. */
+  private hwmKnown = true;
 
   private constructor(
     private readonly name: string,
@@ -595,6 +601,10 @@ export class OpfsStore implements Store {
     }
     await Promise.all(x.lookups);
     // Writers run one at a time, so the committed high-water mark and free slots are known here.
+    if (!this.hwmKnown) {
+      this.hwm = ((await req(x.store("internal").get("hwm"))) as number | undefined) ?? 0;
+      this.hwmKnown = true;
+    }
     const hwm = this.hwm;
     const freeKeys = pending.length > 0 ? this.lowestFree(await this.freeSet(x), pending.length) : [];
     x.hwmAtStart = hwm;
@@ -633,6 +643,14 @@ export class OpfsStore implements Store {
     x.usedFree = freeKeys;
     x.newHwm = next;
     if (next !== hwm) x.store("internal").put(next, "hwm");
+  }
+
+  /** After a commit of uncertain extent: drop everything kept in memory and read it again when needed. */
+  private forgetMemory(): void {
+    this.records.clear();
+    this.cache.clear();
+    this.freeSlots = undefined;
+    this.hwmKnown = false;
   }
 
   /** The committed free slots, read once (inside a writer: nothing else changes them meanwhile). */
@@ -754,7 +772,8 @@ export class OpfsStore implements Store {
   async check(): Promise<OpfsCheckReport> {
     await Promise.allSettled([...this.inflight]);
     await this.shrinking;
-    return this.scan();
+    // Between writers: one may otherwise have written slots past hwm whose commit waits behind the scan.
+    return this.writers.exclusive(() => this.scan());
   }
 
   private async scan(): Promise<OpfsCheckReport> {
@@ -786,7 +805,7 @@ export class OpfsStore implements Store {
     for (let s = 0; s < hwm; s++) if (!owner.has(s) && !freeSet.has(s)) leaked++;
     if (leaked > 0) problems.push(`${leaked} slots below hwm ${hwm} neither used nor free (leaked)`);
     // The writers' in-memory allocator state must be the committed one.
-    if (hwm !== this.hwm) problems.push(`in-memory hwm ${this.hwm}, committed ${hwm}`);
+    if (this.hwmKnown && hwm !== this.hwm) problems.push(`in-memory hwm ${this.hwm}, committed ${hwm}`);
     if (this.freeSlots && (this.freeSlots.size !== freeSet.size || [...freeSet].some((f) => !this.freeSlots!.has(f)))) {
       problems.push(`in-memory free slots (${this.freeSlots.size}) differ from the committed ones (${freeSet.size})`);
     }

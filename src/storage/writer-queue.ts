@@ -25,6 +25,8 @@ interface Writer<X> {
 
 /** Most writers committed by one transaction. */
 const MAX_BATCH = 64;
+/** How long a batch that was undone waits for a body still running on its dead transaction. */
+const STALE_BODY_WAIT_MS = 200;
 
 /**
  * A store's writers, one at a time, committed in batches.
@@ -151,9 +153,11 @@ export class WriterBatcher<X extends CountsWrites> {
     } catch (error) {
       failure = { error };
     }
-    // A body cut short by the abort may still be running on the dead transaction: let it stop
-    // before any writer runs again, so no two runs of one writer overlap.
-    await bodies.catch(() => {});
+    // A body cut short by the abort may still be running on the dead transaction: give it a
+    // moment to stop (its next call fails) before any writer runs again. Not forever: after a
+    // quota abort a request's callback may never fire, and one stuck body must not stop every
+    // writer — runs keep their effects to themselves (FileSystem.change), so overlap is harmless.
+    await Promise.race([bodies.catch(() => {}), new Promise((r) => setTimeout(r, STALE_BODY_WAIT_MS))]);
     for (const off of listeners) off();
     if (!failure) {
       for (const w of batch) settle(w);
