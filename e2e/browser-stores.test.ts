@@ -142,6 +142,15 @@ describe("OPFS store crash safety", () => {
   }, 120_000);
 });
 
+describe("OPFS store slot reuse", () => {
+  test("writes a slot freed by a relaxed commit again only after a durable commit", async () => {
+    const r = await h.runInWorker<{ afterRelaxed: number[]; afterDurable: number[]; problems: string[] }>(TESTS, "slotReuseAfterDurability");
+    expect(r.problems).toEqual([]);
+    expect(r.afterRelaxed).toEqual([2, 3]);
+    expect(r.afterDurable).toEqual([4, 4]);
+  });
+});
+
 describe("OPFS store handle contention", () => {
   test("open retries while another worker still holds the data file, and gives up with a clear error", async () => {
     const name = unique("contended");

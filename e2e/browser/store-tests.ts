@@ -442,3 +442,31 @@ export async function openContended(arg: { name: string; handleRetryMs: number }
     return { ok: false, retries: -1, error: String(e) };
   }
 }
+
+/**
+ * Slots freed by a relaxed commit are not written again before a durable
+ * commit (a power loss could undo the freeing and keep the new bytes). What
+ * the data file's high-water mark does shows it: a rewrite after a relaxed
+ * overwrite grows the file; after a durable commit, it reuses the slots.
+ */
+export async function slotReuseAfterDurability(): Promise<{ afterRelaxed: number[]; afterDurable: number[]; problems: string[] }> {
+  const name = freshName("quarantine");
+  const store = await OpfsStore.open(name, { chunkSize: 4096, inlineLimit: 0 });
+  const chunk = (seed: number) => new Uint8Array(4096).fill(seed);
+  const put = (seed: number, durable = false) => store.transaction("readwrite", (tx) => tx.putChunk(9, 0, chunk(seed)), { durable });
+  try {
+    await put(1); // slot 0
+    await put(2); // slot 1; slot 0 freed by a relaxed commit
+    const a = (await store.check()).hwm;
+    await put(3); // must not take slot 0 yet: slot 2
+    const b = (await store.check()).hwm;
+    await put(4, true); // slot 3, durable: slots 0..2 become usable
+    const c = (await store.check()).hwm;
+    await put(5); // reuses a freed slot: the file does not grow
+    const d = await store.check();
+    return { afterRelaxed: [a, b], afterDurable: [c, d.hwm], problems: d.problems };
+  } finally {
+    await store.close();
+    await OpfsStore.destroy(name);
+  }
+}

@@ -39,7 +39,10 @@
  *     IndexedDB commit, so the commit never points at bytes not yet on disk.
  *     (Non-durable commits rely on the OS page cache, which survives any
  *     browser or worker crash; after a power loss a non-durable commit's
- *     chunk may be stale, as with non-fsynced data on most file systems.)
+ *     chunk may be stale, as with non-fsynced data on most file systems.
+ *     A slot a non-durable commit freed is not written again until a durable
+ *     commit has made the freeing durable too — `quarantine` — else a power
+ *     loss could undo the freeing but keep the new bytes under an fsynced file.)
  *   - Readers: Chromium starts a readwrite transaction only after earlier
  *     overlapping readonly ones have finished (checked in the browser), so a
  *     slot freed by a commit is never rewritten while a reader of the
@@ -69,6 +72,7 @@
  * only the chunks it writes until its commit.
  */
 import { deleteDB, unwrap } from "idb";
+import { Errno, isFsError } from "../protocol/errno.js";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import { ChunkMapCache } from "./chunk-map-cache.js";
 import { CommittedRecords } from "./committed-records.js";
@@ -175,6 +179,8 @@ const DATA_FILE = "data";
 const MAX_RUN_BYTES = 4 * 1024 * 1024;
 /** Free slots at the end of the file given back per shrink pass (keeps each pass short). */
 const SHRINK_BATCH = 4096;
+/** Freed slots waiting for a durable commit before one is forced (see OpfsStore.quarantine). */
+const QUARANTINE_LIMIT = 256;
 /** Up to this many free slots, allocation sorts them all and takes the lowest; past it, any (sorted). */
 const SORTED_FREE_LIMIT = 4096;
 /** Chunk-map records fetched per lookup when reading: sequential reads need one round trip per this many chunks. */
@@ -231,6 +237,8 @@ export class OpfsTx extends MetadataOps implements StoreTx {
   newHwm = -1;
   /** Committed free slots this transaction's commit takes. */
   usedFree: number[] = [];
+  /** Whether its commit is durable (set by commitChunks). */
+  durable = false;
   wroteData = false;
   /** Bumped on every change to an inode's chunks, so a read-ahead that raced one is not kept. */
   private readonly generation = new Map<number, number>();
@@ -404,14 +412,34 @@ export class OpfsStore implements Store {
   /** Committed inode and meta records, for writers (they run one at a time). */
   readonly records = new CommittedRecords();
   /** Writers (and file-tail shrinking) one at a time, committed in batches: see WriterBatcher. */
-  private readonly writers = new WriterBatcher<OpfsTx>((body, options) =>
-    runIdbTransaction(unwrap(this.db), STORES, "readwrite", options, (tx) => new OpfsTx(tx, this, true), body, {
-      beforeCommit: (x) => this.commitChunks(x, options.durable === true),
-      onRollback: (x) => this.rollbackFile(x),
-      onCommit: (x) => this.committed(x),
-      onDesync: () => this.forgetMemory(),
-    }),
-  );
+  private readonly writers = new WriterBatcher<OpfsTx>(async (body, asked) => {
+    // Enough freed slots waiting for a durable commit: make this one durable, so they can be used again.
+    const options = { ...asked, durable: asked.durable === true || this.quarantine.size >= QUARANTINE_LIMIT };
+    const attempt = () =>
+      runIdbTransaction(unwrap(this.db), STORES, "readwrite", options, (tx) => new OpfsTx(tx, this, true), body, {
+        beforeCommit: (x) => this.commitChunks(x, options.durable),
+        onRollback: (x) => this.rollbackFile(x),
+        onCommit: (x) => this.committed(x),
+        onDesync: () => this.forgetMemory(),
+      });
+    try {
+      return await attempt();
+    } catch (e) {
+      // Out of space while freed slots wait for durability: make them durable and usable, then try once more.
+      if (!(isFsError(e) && e.errno === Errno.ENOSPC) || this.quarantine.size === 0) throw e;
+      await this.durabilityBarrier();
+      return attempt();
+    }
+  });
+  /**
+   * Slots freed by commits that are not durable yet. After a power loss such
+   * a commit may be gone while a later write to its freed slot survived in
+   * the data file, so a slot is reused only once a durable commit (data file
+   * flushed, strict IndexedDB commit) has made its freeing durable too —
+   * never sooner, or an fsynced file could read another file's bytes. The
+   * file's tail is not trimmed past one either.
+   */
+  private readonly quarantine = new Set<number>();
   /** Readwrite transactions started and not yet settled, and started in all (opfs-read.ts). */
   writersActive = 0;
   writersStarted = 0;
@@ -580,6 +608,7 @@ export class OpfsStore implements Store {
    */
   private async commitChunks(x: OpfsTx, durable: boolean): Promise<void> {
     if (!x.writable) return;
+    x.durable = durable;
     // From now until the commit is known either way, readers of these inodes ask IndexedDB.
     if (x.touched.size > 0) this.cache.drop(x.touched);
     const pending = [...x.pending.values()].sort((a, b) => a.ino - b.ino || a.index - b.index);
@@ -645,6 +674,23 @@ export class OpfsStore implements Store {
     if (next !== hwm) x.store("internal").put(next, "hwm");
   }
 
+  /**
+   * Make every commit so far durable (data file flushed, then a strict
+   * IndexedDB commit, which IndexedDB orders after the earlier relaxed ones),
+   * so the slots they freed may be written again.
+   */
+  private async durabilityBarrier(): Promise<void> {
+    this.handle.flush();
+    const tx = unwrap(this.db).transaction("internal", "readwrite", { durability: "strict" });
+    tx.objectStore("internal").put(Date.now(), "durableAt");
+    await new Promise<void>((resolve, reject) => {
+      tx.oncomplete = () => resolve();
+      tx.onabort = () => reject(tx.error ?? new Error("durability barrier aborted"));
+    });
+    if (this.freeSlots) for (const s of this.quarantine) this.freeSlots.add(s);
+    this.quarantine.clear();
+  }
+
   /** After a commit of uncertain extent: drop everything kept in memory and read it again when needed. */
   private forgetMemory(): void {
     this.records.clear();
@@ -655,7 +701,10 @@ export class OpfsStore implements Store {
 
   /** The committed free slots, read once (inside a writer: nothing else changes them meanwhile). */
   private async freeSet(x: OpfsTx): Promise<Set<number>> {
-    if (!this.freeSlots) this.freeSlots = new Set((await req(x.store("free").getAllKeys())) as number[]);
+    if (!this.freeSlots) {
+      const keys = (await req(x.store("free").getAllKeys())) as number[];
+      this.freeSlots = new Set(keys.filter((k) => !this.quarantine.has(k)));
+    }
     return this.freeSlots;
   }
 
@@ -708,9 +757,12 @@ export class OpfsStore implements Store {
 
   private committed(x: OpfsTx): void {
     if (x.newHwm >= 0) this.hwm = x.newHwm;
-    if (this.freeSlots) {
-      for (const s of x.usedFree) this.freeSlots.delete(s);
-      for (const s of x.freed) this.freeSlots.add(s);
+    if (this.freeSlots) for (const s of x.usedFree) this.freeSlots.delete(s);
+    for (const s of x.freed) this.quarantine.add(s);
+    if (x.durable) {
+      // Every earlier commit is durable now as well: what they freed may be written again.
+      if (this.freeSlots) for (const s of this.quarantine) this.freeSlots.add(s);
+      this.quarantine.clear();
     }
     this.records.apply(x.ownInodes, x.ownMeta);
     if (x.touched.size > 0) {
@@ -753,7 +805,7 @@ export class OpfsStore implements Store {
     const hwm = ((await tx.objectStore("internal").get("hwm")) as number | undefined) ?? 0;
     let h = hwm;
     let cursor = await tx.objectStore("free").openKeyCursor(null, "prev");
-    while (cursor && cursor.key === h - 1 && hwm - h < SHRINK_BATCH) {
+    while (cursor && cursor.key === h - 1 && !this.quarantine.has(h - 1) && hwm - h < SHRINK_BATCH) {
       h--;
       cursor = await cursor.continue();
     }
@@ -806,8 +858,9 @@ export class OpfsStore implements Store {
     if (leaked > 0) problems.push(`${leaked} slots below hwm ${hwm} neither used nor free (leaked)`);
     // The writers' in-memory allocator state must be the committed one.
     if (this.hwmKnown && hwm !== this.hwm) problems.push(`in-memory hwm ${this.hwm}, committed ${hwm}`);
-    if (this.freeSlots && (this.freeSlots.size !== freeSet.size || [...freeSet].some((f) => !this.freeSlots!.has(f)))) {
-      problems.push(`in-memory free slots (${this.freeSlots.size}) differ from the committed ones (${freeSet.size})`);
+    const q = this.quarantine;
+    if (this.freeSlots && (this.freeSlots.size + q.size !== freeSet.size || [...freeSet].some((f) => !this.freeSlots!.has(f) && !q.has(f)))) {
+      problems.push(`in-memory free slots (${this.freeSlots.size} + ${q.size} awaiting a durable commit) differ from the committed ones (${freeSet.size})`);
     }
     const fileBytes = this.handle.getSize();
     if (fileBytes > hwm * this.chunkSize) problems.push(`data file has ${fileBytes} bytes, more than hwm ${hwm} slots`);
