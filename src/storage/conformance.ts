@@ -542,6 +542,85 @@ check("chunks: readers agree with a model through random commits and rollbacks",
   }
 });
 
+check("records: readers agree with a model through random commits and rollbacks", async ({ store }) => {
+  // Stores may keep committed inode and entry records in memory (IndexedDB, OPFS): commits,
+  // rollbacks and readers running beside writers must all see them exactly as stored.
+  let x = 777;
+  const rand = (n: number): number => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+  type State = { inodes: Map<number, number>; entries: Map<string, number> };
+  const inos = [91, 92, 93, 94];
+  const names = ["a", "b", "c"];
+  let model: State = { inodes: new Map(), entries: new Map() };
+  let cookie = 3;
+  const readAll = (): Promise<State> =>
+    store.transaction("readonly", async (tx) => {
+      const seen: State = { inodes: new Map(), entries: new Map() };
+      for (let round = 0; round < 2; round++) {
+        for (const ino of inos) {
+          const rec = await tx.getInode(ino);
+          if (rec) seen.inodes.set(ino, rec.version);
+        }
+        for (const n of names) {
+          const e = await tx.getEntry(90, n);
+          if (e) seen.entries.set(n, e.ino);
+        }
+      }
+      return seen;
+    });
+  const same = (a: State, b: State): boolean => diff([...a.inodes].sort(), [...b.inodes].sort()) === null && diff([...a.entries].sort(), [...b.entries].sort()) === null;
+  const show2 = (st: State) => JSON.stringify({ inodes: [...st.inodes], entries: [...st.entries] });
+  for (let step = 0; step < 40; step++) {
+    const next: State = { inodes: new Map(model.inodes), entries: new Map(model.entries) };
+    const fail = rand(5) === 0;
+    const readers: Promise<State>[] = [readAll()];
+    await expectReject(
+      store.transaction("readwrite", async (tx) => {
+        for (let k = 1 + rand(4); k > 0; k--) {
+          const op = rand(5);
+          const ino = inos[rand(inos.length)]!;
+          const name = names[rand(names.length)]!;
+          if (op === 0) {
+            const v = step * 10 + k;
+            await tx.getInode(ino);
+            await tx.putInode(inode(ino, { version: v }));
+            next.inodes.set(ino, v);
+          } else if (op === 1) {
+            await tx.deleteInode(ino);
+            next.inodes.delete(ino);
+          } else if (op === 2) {
+            await tx.getEntry(90, name);
+            // Cookies are unique within a directory (Store contract): a fresh one per put.
+            await tx.putEntry(entry(90, name, ino, cookie++));
+            next.entries.set(name, ino);
+          } else if (op === 3) {
+            await tx.deleteEntry(90, name);
+            next.entries.delete(name);
+          } else {
+            readers.push(readAll());
+          }
+        }
+        if (fail) throw new Error("planned rollback");
+      }).then(() => {
+        throw new Error("committed");
+      }),
+      (e) => (e as Error).message === (fail ? "planned rollback" : "committed"),
+      `step ${step}`,
+    );
+    const before = model;
+    if (!fail) model = next;
+    for (const seen of await Promise.all(readers)) {
+      assert(same(seen, before) || same(seen, model), `step ${step}: a reader saw ${show2(seen)}; before ${show2(before)}, after ${show2(model)}`);
+    }
+    const after = await readAll();
+    assert(same(after, model), `after step ${step}${fail ? " (rolled back)" : ""}: saw ${show2(after)}, expected ${show2(model)}`);
+  }
+});
+
 check("meta: put, get, overwrite", async ({ store }) => {
   const obj = { a: [1, 2, { b: "c" }], n: null, s: "ünï" };
   await store.transaction("readwrite", async (tx) => {

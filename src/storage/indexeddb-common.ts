@@ -130,16 +130,25 @@ export class MetadataOps {
   writes = 0;
   /** Entries this transaction has looked up or changed (null: none), by entryKey. */
   private readonly entries = new Map<string, EntryRecord | null>();
+  /** The entries it changed, for the committed records. */
+  readonly ownEntries = new Map<string, EntryRecord | null>();
 
   /**
-   * `records`: given to writers of a store whose writers run one at a time
-   * (WriterQueue), whose committed inode and meta records it then reads from
-   * memory; the store applies ownInodes/ownMeta to it when this commits.
+   * `committed`: the store's committed records and how this transaction may
+   * use them. A writer (writers run one at a time: WriterBatcher) reads them
+   * as exact and adds what it reads from IndexedDB; the store applies
+   * ownInodes/ownEntries/ownMeta when it commits. A reader is given them only
+   * when no writer is in flight (so none can commit while its IndexedDB
+   * transaction is open) and adds only what no commit raced.
    */
   constructor(
     readonly tx: AnyTx,
-    private readonly records?: CommittedRecords,
+    private readonly committed?: { records: CommittedRecords; writer: boolean },
   ) {}
+
+  private get records(): CommittedRecords | undefined {
+    return this.committed?.writer ? this.committed.records : undefined;
+  }
 
   store(name: StoreName): IDBObjectStore {
     let s = this.stores.get(name);
@@ -153,11 +162,14 @@ export class MetadataOps {
   async getInode(ino: number): Promise<InodeRecord | undefined> {
     const own = this.ownInodes.get(ino);
     if (own !== undefined) return own ?? undefined;
-    const known = this.records?.inode(ino);
+    const c = this.committed;
+    const known = c?.records.inode(ino);
     if (known !== undefined) return known ?? undefined;
+    const since = c?.records.version ?? 0;
     const rec = (await req(this.store("inodes").get(ino))) as InodeRecord | undefined;
     // Unless this writer changed it meanwhile, that is the committed record.
-    if (this.records && !this.ownInodes.has(ino)) this.records.rememberInode(ino, rec ?? null);
+    if (c?.writer && !this.ownInodes.has(ino)) c.records.rememberInode(ino, rec ?? null);
+    else if (c && !c.writer) c.records.rememberInodeIf(since, ino, rec ?? null);
     return rec;
   }
   async putInode(rec: InodeRecord): Promise<void> {
@@ -177,9 +189,17 @@ export class MetadataOps {
     const k = entryKey(dir, name);
     const seen = this.entries.get(k);
     if (seen !== undefined) return seen ?? undefined;
+    const c = this.committed;
+    const known = c?.records.entry(k);
+    if (known !== undefined) return known ?? undefined;
+    const since = c?.records.version ?? 0;
     const e = (await req(this.store("entries").get([dir, name]))) as EntryRecord | undefined;
     // A put or delete of this name issued meanwhile already set what this transaction sees.
-    if (!this.entries.has(k)) this.entries.set(k, e ?? null);
+    if (!this.entries.has(k)) {
+      this.entries.set(k, e ?? null);
+      if (c?.writer) c.records.rememberEntry(k, e ?? null);
+      else c?.records.rememberEntryIf(since, k, e ?? null);
+    }
     return e;
   }
   async putEntry(entry: EntryRecord): Promise<void> {
@@ -189,11 +209,13 @@ export class MetadataOps {
     this.writes++;
     this.store("entries").put(rec);
     this.entries.set(entryKey(dir, name), rec);
+    if (this.records) this.ownEntries.set(entryKey(dir, name), rec);
   }
   async deleteEntry(dir: number, name: string): Promise<void> {
     this.writes++;
     this.store("entries").delete([dir, name]);
     this.entries.set(entryKey(dir, name), null);
+    if (this.records) this.ownEntries.set(entryKey(dir, name), null);
   }
   async listEntries(dir: number, after: number, limit: number): Promise<EntryRecord[]> {
     // getAll's count 0 means "no limit" in IndexedDB, the opposite of what the caller asked.
@@ -216,7 +238,7 @@ export class MetadataOps {
   }
 }
 
-function entryKey(dir: number, name: string): string {
+export function entryKey(dir: number, name: string): string {
   return `${dir}/${name}`;
 }
 

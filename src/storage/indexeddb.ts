@@ -112,9 +112,9 @@ class IdbStoreTx extends MetadataOps implements StoreTx {
     tx: AnyTx,
     private readonly chunkSize: number,
     private readonly hints: ReadHints,
-    records?: CommittedRecords,
+    committed?: { records: CommittedRecords; writer: boolean },
   ) {
-    super(tx, records);
+    super(tx, committed);
   }
 
   /**
@@ -214,10 +214,12 @@ export class IndexedDBStore implements Store {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly hints = new ReadHints();
   private readonly records = new CommittedRecords();
+  /** Readwrite transactions submitted and not yet settled. */
+  private writersActive = 0;
   /** Writers one at a time, committed in batches (WriterBatcher), reading committed inode and meta records from memory. */
   private readonly writers = new WriterBatcher<IdbStoreTx>((body, options) =>
-    runIdbTransaction(this.raw, STORES, "readwrite", options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints, this.records), body, {
-      onCommit: (x) => this.records.apply(x.ownInodes, x.ownMeta),
+    runIdbTransaction(this.raw, STORES, "readwrite", options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints, { records: this.records, writer: true }), body, {
+      onCommit: (x) => this.records.apply(x.ownInodes, x.ownMeta, x.ownEntries),
       onDesync: () => this.records.clear(),
     }),
   );
@@ -262,10 +264,20 @@ export class IndexedDBStore implements Store {
 
   transaction<T>(mode: TxMode, body: (tx: StoreTx) => Promise<T>, options?: TxOptions): Promise<T> {
     if (this.closed) return Promise.reject(new Error("IndexedDB store is closed"));
-    const p =
-      mode === "readonly"
-        ? runIdbTransaction(this.raw, STORES, mode, options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints), body)
-        : this.writers.run(body, options);
+    let p: Promise<T>;
+    if (mode === "readonly") {
+      // With no writer in flight, none can commit while this transaction is open (IndexedDB holds
+      // later writers back), so the committed records are this snapshot: read them from memory.
+      const committed = this.writersActive === 0 ? { records: this.records, writer: false } : undefined;
+      p = runIdbTransaction(this.raw, STORES, mode, options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints, committed), body);
+    } else {
+      this.writersActive++;
+      p = this.writers.run(body, options);
+      const ended = (): void => {
+        this.writersActive--;
+      };
+      p.then(ended, ended);
+    }
     this.inflight.add(p);
     const forget = (): void => {
       this.inflight.delete(p);

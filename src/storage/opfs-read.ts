@@ -20,7 +20,7 @@
  *    drops its inodes from the cache before it can land (ChunkMapCache).
  */
 import { abortError } from "../protocol/errno.js";
-import type { ChunkRef } from "./indexeddb-common.js";
+import { entryKey, type ChunkRef } from "./indexeddb-common.js";
 import type { OpfsStore, OpfsTx } from "./opfs.js";
 import type { EntryRecord, InodeRecord, StoreTx } from "./store.js";
 
@@ -31,7 +31,7 @@ export function readOnlyError(): Error {
 }
 
 /** What the cached reader needs from the store. */
-type ChunkSource = Pick<OpfsStore, "cache" | "chunkBytes" | "readChunkInto" | "writersActive" | "writersStarted">;
+type ChunkSource = Pick<OpfsStore, "cache" | "records" | "chunkBytes" | "readChunkInto" | "writersActive" | "writersStarted">;
 
 /** Thrown inside a body whose cache hits may be older than the IndexedDB snapshot it now needs: run it again. */
 class StaleHits extends Error {}
@@ -61,10 +61,24 @@ export class OpfsReadTx implements StoreTx {
 
   /** The committed record from the cache; undefined when the cache does not know it or may not be used now. */
   private cached(ino: number, index: number): ChunkRef | null | undefined {
+    return this.hit(() => this.source.cache.lookup(ino, index));
+  }
+
+  /** A lookup in one of the store's caches of committed state, under the rules above. */
+  private hit<V>(lookup: () => V | undefined): V | undefined {
     if (!this.useCache || this.source.writersActive > 0) return undefined;
-    const ref = this.source.cache.lookup(ino, index);
-    if (ref !== undefined && this.hitSince === undefined && !this.idb) this.hitSince = this.source.writersStarted;
-    return ref;
+    const v = lookup();
+    if (v !== undefined && this.hitSince === undefined && !this.idb) this.hitSince = this.source.writersStarted;
+    return v;
+  }
+
+  /** Read through IndexedDB, and keep what was read when no writer was in flight and no commit landed meanwhile. */
+  private async fetched<V>(read: () => Promise<V>, keep: (since: number, v: V) => void): Promise<V> {
+    const quiet = this.useCache && this.source.writersActive === 0;
+    const since = this.source.records.version;
+    const v = await read();
+    if (quiet) keep(since, v);
+    return v;
   }
 
   async getChunk(ino: number, index: number): Promise<Uint8Array | undefined> {
@@ -79,11 +93,18 @@ export class OpfsReadTx implements StoreTx {
     return this.source.readChunkInto(ref, within, dest);
   }
 
-  getInode(ino: number): Promise<InodeRecord | undefined> {
-    return this.inner.getInode(ino);
+  async getInode(ino: number): Promise<InodeRecord | undefined> {
+    const known = this.hit(() => this.source.records.inode(ino));
+    if (known !== undefined) return known ?? undefined;
+    const records = this.source.records;
+    return this.fetched(() => this.inner.getInode(ino), (since, rec) => records.rememberInodeIf(since, ino, rec ?? null));
   }
-  getEntry(dir: number, name: string): Promise<EntryRecord | undefined> {
-    return this.inner.getEntry(dir, name);
+  async getEntry(dir: number, name: string): Promise<EntryRecord | undefined> {
+    const k = entryKey(dir, name);
+    const known = this.hit(() => this.source.records.entry(k));
+    if (known !== undefined) return known ?? undefined;
+    const records = this.source.records;
+    return this.fetched(() => this.inner.getEntry(dir, name), (since, e) => records.rememberEntryIf(since, k, e ?? null));
   }
   listEntries(dir: number, after: number, limit: number): Promise<EntryRecord[]> {
     return this.inner.listEntries(dir, after, limit);

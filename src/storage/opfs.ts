@@ -257,7 +257,7 @@ export class OpfsTx extends MetadataOps implements StoreTx {
     readonly writable: boolean,
   ) {
     // Writers run one at a time: they read committed inode and meta records from memory.
-    super(tx, writable ? owner.records : undefined);
+    super(tx, writable ? { records: owner.records, writer: true } : undefined);
   }
 
   async getChunk(ino: number, index: number): Promise<Uint8Array | undefined> {
@@ -764,7 +764,7 @@ export class OpfsStore implements Store {
       if (this.freeSlots) for (const s of this.quarantine) this.freeSlots.add(s);
       this.quarantine.clear();
     }
-    this.records.apply(x.ownInodes, x.ownMeta);
+    this.records.apply(x.ownInodes, x.ownMeta, x.ownEntries);
     if (x.touched.size > 0) {
       const refs: [number, number, ChunkRef | null][] = [];
       for (const [k, c] of x.changes) {
