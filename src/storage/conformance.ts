@@ -240,6 +240,33 @@ async function scribble(tx: StoreTx, cs: number): Promise<void> {
   await tx.deleteChunksFrom(2, 1);
 }
 
+/** Deterministic integers in [0, n), from a seed (xorshift32). */
+function randomInts(seed: number): (n: number) => number {
+  let x = seed;
+  return (n) => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) % n;
+  };
+}
+
+/** One writer of a model check: it must commit, or — a planned failure — roll back with its own error. */
+async function modelStep(store: Store, step: number, fail: boolean, body: (tx: StoreTx) => Promise<void>): Promise<void> {
+  await expectReject(
+    store
+      .transaction("readwrite", async (tx) => {
+        await body(tx);
+        if (fail) throw new Error("planned rollback");
+      })
+      .then(() => {
+        throw new Error("committed");
+      }),
+    (e) => (e as Error).message === (fail ? "planned rollback" : "committed"),
+    `step ${step}`,
+  );
+}
+
 // ---------------------------------------------------------------- checks
 
 const checks: [string, Check][] = [];
@@ -446,13 +473,7 @@ check("chunks: readers agree with a model through random commits and rollbacks",
   type Model = Map<string, Uint8Array>;
   let model: Model = new Map();
   let seedNo = 1000;
-  let x = 12345;
-  const rand = (n: number): number => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) % n;
-  };
+  const rand = randomInts(12345);
   const inos = [81, 82, 83];
   interface Seen {
     ino: number;
@@ -501,34 +522,27 @@ check("chunks: readers agree with a model through random commits and rollbacks",
     const next: Model = new Map(model);
     const fail = rand(5) === 0;
     const readers: Promise<Seen[]>[] = [];
-    await expectReject(
-      store.transaction("readwrite", async (tx) => {
-        for (let k = 1 + rand(4); k > 0; k--) {
-          const ino = inos[rand(inos.length)]!;
-          const index = rand(6);
-          const op = rand(6);
-          if (op <= 2) {
-            const data = bytes(op === 0 ? 1 + rand(64) : op === 1 ? cs : 1 + rand(cs), seedNo++);
-            await tx.putChunk(ino, index, viewOf(data));
-            next.set(`${ino}:${index}`, data);
-          } else if (op === 3) {
-            await tx.getChunk(ino, index);
-            await tx.deleteChunk(ino, index);
-            next.delete(`${ino}:${index}`);
-          } else if (op === 4) {
-            await tx.deleteChunksFrom(ino, index);
-            for (let i = index; i < 6; i++) next.delete(`${ino}:${i}`);
-          } else {
-            readers.push(readAll());
-          }
+    await modelStep(store, step, fail, async (tx) => {
+      for (let k = 1 + rand(4); k > 0; k--) {
+        const ino = inos[rand(inos.length)]!;
+        const index = rand(6);
+        const op = rand(6);
+        if (op <= 2) {
+          const data = bytes(op === 0 ? 1 + rand(64) : op === 1 ? cs : 1 + rand(cs), seedNo++);
+          await tx.putChunk(ino, index, viewOf(data));
+          next.set(`${ino}:${index}`, data);
+        } else if (op === 3) {
+          await tx.getChunk(ino, index);
+          await tx.deleteChunk(ino, index);
+          next.delete(`${ino}:${index}`);
+        } else if (op === 4) {
+          await tx.deleteChunksFrom(ino, index);
+          for (let i = index; i < 6; i++) next.delete(`${ino}:${i}`);
+        } else {
+          readers.push(readAll());
         }
-        if (fail) throw new Error("planned rollback");
-      }).then(() => {
-        throw new Error("committed");
-      }),
-      (e) => (e as Error).message === (fail ? "planned rollback" : "committed"),
-      `step ${step}`,
-    );
+      }
+    });
     const before = model;
     if (!fail) model = next;
     // A reader beside the writer sees the whole state before it or the whole state after it.
@@ -545,13 +559,7 @@ check("chunks: readers agree with a model through random commits and rollbacks",
 check("records: readers agree with a model through random commits and rollbacks", async ({ store }) => {
   // Stores may keep committed inode and entry records in memory (IndexedDB, OPFS): commits,
   // rollbacks and readers running beside writers must all see them exactly as stored.
-  let x = 777;
-  const rand = (n: number): number => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) % n;
-  };
+  const rand = randomInts(777);
   type State = { inodes: Map<number, number>; entries: Map<string, number> };
   const inos = [91, 92, 93, 94];
   const names = ["a", "b", "c"];
@@ -578,39 +586,32 @@ check("records: readers agree with a model through random commits and rollbacks"
     const next: State = { inodes: new Map(model.inodes), entries: new Map(model.entries) };
     const fail = rand(5) === 0;
     const readers: Promise<State>[] = [readAll()];
-    await expectReject(
-      store.transaction("readwrite", async (tx) => {
-        for (let k = 1 + rand(4); k > 0; k--) {
-          const op = rand(5);
-          const ino = inos[rand(inos.length)]!;
-          const name = names[rand(names.length)]!;
-          if (op === 0) {
-            const v = step * 10 + k;
-            await tx.getInode(ino);
-            await tx.putInode(inode(ino, { version: v }));
-            next.inodes.set(ino, v);
-          } else if (op === 1) {
-            await tx.deleteInode(ino);
-            next.inodes.delete(ino);
-          } else if (op === 2) {
-            await tx.getEntry(90, name);
-            // Cookies are unique within a directory (Store contract): a fresh one per put.
-            await tx.putEntry(entry(90, name, ino, cookie++));
-            next.entries.set(name, ino);
-          } else if (op === 3) {
-            await tx.deleteEntry(90, name);
-            next.entries.delete(name);
-          } else {
-            readers.push(readAll());
-          }
+    await modelStep(store, step, fail, async (tx) => {
+      for (let k = 1 + rand(4); k > 0; k--) {
+        const op = rand(5);
+        const ino = inos[rand(inos.length)]!;
+        const name = names[rand(names.length)]!;
+        if (op === 0) {
+          const v = step * 10 + k;
+          await tx.getInode(ino);
+          await tx.putInode(inode(ino, { version: v }));
+          next.inodes.set(ino, v);
+        } else if (op === 1) {
+          await tx.deleteInode(ino);
+          next.inodes.delete(ino);
+        } else if (op === 2) {
+          await tx.getEntry(90, name);
+          // Cookies are unique within a directory (Store contract): a fresh one per put.
+          await tx.putEntry(entry(90, name, ino, cookie++));
+          next.entries.set(name, ino);
+        } else if (op === 3) {
+          await tx.deleteEntry(90, name);
+          next.entries.delete(name);
+        } else {
+          readers.push(readAll());
         }
-        if (fail) throw new Error("planned rollback");
-      }).then(() => {
-        throw new Error("committed");
-      }),
-      (e) => (e as Error).message === (fail ? "planned rollback" : "committed"),
-      `step ${step}`,
-    );
+      }
+    });
     const before = model;
     if (!fail) model = next;
     for (const seen of await Promise.all(readers)) {
