@@ -23,6 +23,7 @@ import type { Attr } from "../../src/protocol/messages.js";
 import { Server } from "../../src/server/server.js";
 import { IndexedDBStore } from "../../src/storage/indexeddb.js";
 import { MemoryStore } from "../../src/storage/memory.js";
+import { req, txDone } from "../../src/storage/indexeddb-common.js";
 import { OpfsStore } from "../../src/storage/opfs.js";
 import type { Store } from "../../src/storage/store.js";
 
@@ -446,20 +447,6 @@ export function benchCodec(arg: { blockSize?: number; ms?: number }): CodecResul
 
 // ---------------------------------------------------------------- IndexedDB floors, in a worker
 
-function idbReq<T>(r: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-}
-
-function idbDone(tx: IDBTransaction): Promise<void> {
-  return new Promise((resolve, reject) => {
-    tx.oncomplete = () => resolve();
-    tx.onabort = () => reject(tx.error ?? new Error("aborted"));
-  });
-}
-
 export interface IdbFloorResult {
   /** One readwrite transaction putting one small record, awaited one by one. */
   smallWriteTxUs: number;
@@ -483,7 +470,7 @@ export async function benchIdbFloor(arg: { blockSize?: number; totalBytes?: numb
     open.result.createObjectStore("small");
     open.result.createObjectStore("big");
   };
-  const db = await idbReq(open);
+  const db = await req(open);
   try {
     const rec = { mode: 0o100644, size: 1, mtime: { sec: 1, nsec: 0 } };
     const k = 300;
@@ -491,12 +478,12 @@ export async function benchIdbFloor(arg: { blockSize?: number; totalBytes?: numb
     for (let i = 0; i < k; i++) {
       const tx = db.transaction("small", "readwrite", { durability: "relaxed" });
       tx.objectStore("small").put({ ...rec, i }, i % 10);
-      await idbDone(tx);
+      await txDone(tx);
     }
     const smallWriteTxUs = Math.round(((performance.now() - t) * 1000) / k);
     const reads = await forMs(arg.ms ?? 1000, 32, async (i) => {
       const tx = db.transaction("small", "readonly");
-      await idbReq(tx.objectStore("small").get(i % 10));
+      await req(tx.objectStore("small").get(i % 10));
     });
     // Incompressible values: a pool reused (put() clones synchronously).
     const pool = Array.from({ length: 8 }, (_, i) => block(size, 100 + i, "random"));
@@ -504,19 +491,19 @@ export async function benchIdbFloor(arg: { blockSize?: number; totalBytes?: numb
     for (let i = 0; i < n; i++) {
       const tx = db.transaction("big", "readwrite", { durability: "relaxed" });
       tx.objectStore("big").put(pool[i % pool.length]!, i);
-      await idbDone(tx);
+      await txDone(tx);
     }
     const randomWriteMBps = mbps(n * size, performance.now() - t);
     t = performance.now();
     for (let i = 0; i < n; i++) {
       const tx = db.transaction("big", "readonly");
-      await idbReq(tx.objectStore("big").get(i));
+      await req(tx.objectStore("big").get(i));
     }
     const randomReadMBps = mbps(n * size, performance.now() - t);
     return { smallWriteTxUs, smallReadTxPerS: perS(reads.n, reads.ms), randomWriteMBps, randomReadMBps };
   } finally {
     db.close();
-    await idbReq(indexedDB.deleteDatabase(name)).catch(() => {});
+    await req(indexedDB.deleteDatabase(name)).catch(() => {});
   }
 }
 

@@ -6,6 +6,8 @@
  *
  * MB/s here is 10^6 bytes per second of wall time, as in browser.md.
  */
+import { req, txDone } from "../../src/storage/indexeddb-common.js";
+import type { SyncFileHandle } from "../../src/storage/opfs.js";
 
 export interface RawOptions {
   /** Bytes per call (OPFS) or per value (IndexedDB). */
@@ -26,19 +28,6 @@ export interface RawResult {
   totalBytes: number;
   writeMBps: number;
   readMBps: number;
-}
-
-// The project compiles against the DOM lib, which lacks the worker-only OPFS
-// sync access handle; this is the part of it used here.
-interface SyncHandle {
-  read(buf: ArrayBufferView, opts?: { at?: number }): number;
-  write(buf: ArrayBufferView, opts?: { at?: number }): number;
-  truncate(size: number): void;
-  flush(): void;
-  close(): void;
-}
-interface SyncFileHandle {
-  createSyncAccessHandle(): Promise<SyncHandle>;
 }
 
 function mbps(bytes: number, ms: number): number {
@@ -82,21 +71,6 @@ export async function rawOpfs(opts: RawOptions): Promise<RawResult> {
   }
 }
 
-function req<T>(r: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-}
-
-function done(tx: IDBTransaction): Promise<void> {
-  return new Promise((resolve, reject) => {
-    tx.oncomplete = () => resolve();
-    tx.onabort = () => reject(tx.error ?? new Error("aborted"));
-    tx.onerror = () => {};
-  });
-}
-
 export async function rawIdb(opts: RawOptions): Promise<RawResult> {
   const { blockSize } = opts;
   const total = opts.totalBytes ?? 32 * 1024 * 1024;
@@ -114,7 +88,7 @@ export async function rawIdb(opts: RawOptions): Promise<RawResult> {
       const s = tx.objectStore("v");
       // Fresh buffers: a store receives new data on every write.
       for (let j = 0; j < perTx; j++) s.put(pattern(blockSize, i + j), i + j);
-      await done(tx);
+      await txDone(tx);
     }
     const writeMs = performance.now() - t;
     t = performance.now();
@@ -124,7 +98,7 @@ export async function rawIdb(opts: RawOptions): Promise<RawResult> {
       const gets: Promise<unknown>[] = [];
       for (let j = 0; j < perTx; j++) gets.push(req(s.get(i + j)));
       await Promise.all(gets);
-      await done(tx);
+      await txDone(tx);
     }
     const readMs = performance.now() - t;
     return {

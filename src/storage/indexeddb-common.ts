@@ -58,6 +58,16 @@ export function req<T>(r: IDBRequest<T>): Promise<T> {
   });
 }
 
+/** A transaction's outcome as a promise: resolves on complete, rejects with its error on abort. */
+export function txDone(tx: IDBTransaction): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onabort = () => reject(tx.error ?? new Error("IndexedDB transaction aborted"));
+    // A failed request also aborts the transaction: the abort reports it.
+    tx.onerror = () => {};
+  });
+}
+
 export const FORMAT_VERSION = 1;
 const DB_VERSION = 1;
 

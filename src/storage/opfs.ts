@@ -85,6 +85,7 @@ import {
   chunkRange,
   enospc,
   req,
+  txDone,
   openWorkerDb,
   ownBytes,
   runIdbTransaction,
@@ -160,7 +161,7 @@ export interface OpfsCheckReport {
 
 // The project compiles against the DOM lib, which lacks the worker-only OPFS
 // sync access handle; this is the part of it used here.
-interface SyncAccessHandle {
+export interface SyncAccessHandle {
   read(buffer: ArrayBufferView, options?: { at?: number }): number;
   write(buffer: ArrayBufferView, options?: { at?: number }): number;
   truncate(newSize: number): void;
@@ -168,7 +169,7 @@ interface SyncAccessHandle {
   flush(): void;
   close(): void;
 }
-interface SyncFileHandle {
+export interface SyncFileHandle {
   createSyncAccessHandle(): Promise<SyncAccessHandle>;
 }
 
@@ -683,10 +684,7 @@ export class OpfsStore implements Store {
     this.handle.flush();
     const tx = unwrap(this.db).transaction("internal", "readwrite", { durability: "strict" });
     tx.objectStore("internal").put(Date.now(), "durableAt");
-    await new Promise<void>((resolve, reject) => {
-      tx.oncomplete = () => resolve();
-      tx.onabort = () => reject(tx.error ?? new Error("durability barrier aborted"));
-    });
+    await txDone(tx);
     if (this.freeSlots) for (const s of this.quarantine) this.freeSlots.add(s);
     this.quarantine.clear();
   }
