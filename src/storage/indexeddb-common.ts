@@ -4,7 +4,7 @@
  * half of StoreTx, and the transaction driver that maps IndexedDB's
  * commit/abort behaviour onto the Store contract.
  */
-import { openDB, type DBSchema, type IDBPDatabase } from "idb";
+import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction } from "idb";
 import { Errno, FsError, abortError } from "../protocol/errno.js";
 import type { CommittedRecords } from "./committed-records.js";
 import type { EntryRecord, InodeRecord, TxMode, TxOptions } from "./store.js";
@@ -56,6 +56,30 @@ export function req<T>(r: IDBRequest<T>): Promise<T> {
     r.onsuccess = () => resolve(r.result);
     r.onerror = () => reject(r.error);
   });
+}
+
+/**
+ * The store's format record, written with `chunkSize` when the store is new
+ * (inside `tx`, which the caller commits). Rejects a store of another kind or
+ * format version, naming `name`.
+ */
+export async function openFormat(
+  tx: IDBPTransaction<WorkerStoreSchema, ["internal"], "readwrite">,
+  name: string,
+  kind: "indexeddb" | "opfs",
+  chunkSize: number,
+): Promise<FormatRecord> {
+  const found = (await tx.store.get("format")) as FormatRecord | undefined;
+  if (found) {
+    if (found.version !== FORMAT_VERSION || found.kind !== kind) {
+      throw new Error(`${kind === "opfs" ? "OPFS" : "IndexedDB"} store ${name} has format ${found.kind} v${found.version}, expected ${kind} v${FORMAT_VERSION}`);
+    }
+    return found;
+  }
+  if (!Number.isInteger(chunkSize) || chunkSize <= 0) throw new RangeError(`bad chunk size ${chunkSize}`);
+  const format: FormatRecord = { version: FORMAT_VERSION, kind, chunkSize };
+  await tx.store.put(format, "format");
+  return format;
 }
 
 /** A transaction's outcome as a promise: resolves on complete, rejects with its error on abort. */

@@ -16,16 +16,15 @@ import { CommittedRecords } from "./committed-records.js";
 import { WriterBatcher } from "./writer-queue.js";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import {
-  FORMAT_VERSION,
   MetadataOps,
   chunkRange,
   estimateUsage,
+  openFormat,
   req,
   openWorkerDb,
   ownBytes,
   runIdbTransaction,
   type AnyTx,
-  type FormatRecord,
   type StoreName,
   type WorkerDb,
 } from "./indexeddb-common.js";
@@ -238,17 +237,8 @@ export class IndexedDBStore implements Store {
     });
     try {
       const tx = db.transaction("internal", "readwrite");
-      let format = (await tx.store.get("format")) as FormatRecord | undefined;
-      if (!format) {
-        const chunkSize = options.chunkSize ?? IDB_DEFAULT_CHUNK_SIZE;
-        if (!Number.isInteger(chunkSize) || chunkSize <= 0) throw new RangeError(`bad chunk size ${chunkSize}`);
-        format = { version: FORMAT_VERSION, kind: "indexeddb", chunkSize };
-        await tx.store.put(format, "format");
-      }
+      const format = await openFormat(tx, name, "indexeddb", options.chunkSize ?? IDB_DEFAULT_CHUNK_SIZE);
       await tx.done;
-      if (format.version !== FORMAT_VERSION || format.kind !== "indexeddb") {
-        throw new Error(`IndexedDB store ${name} has format ${format.kind} v${format.version}, expected indexeddb v${FORMAT_VERSION}`);
-      }
       store = new IndexedDBStore(db, format.chunkSize);
       return store;
     } catch (e) {

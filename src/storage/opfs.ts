@@ -79,11 +79,11 @@ import { CommittedRecords } from "./committed-records.js";
 import { WriterBatcher } from "./writer-queue.js";
 import { OpfsReadTx, readOnlyError, runCachedRead } from "./opfs-read.js";
 import {
-  FORMAT_VERSION,
   MetadataOps,
   RollbackError,
   chunkRange,
   enospc,
+  openFormat,
   req,
   txDone,
   openWorkerDb,
@@ -482,22 +482,13 @@ export class OpfsStore implements Store {
     let handle: SyncAccessHandle | undefined;
     try {
       const tx = db.transaction("internal", "readwrite");
-      let format = (await tx.store.get("format")) as FormatRecord | undefined;
+      const format = await openFormat(tx, name, "opfs", options.chunkSize ?? OPFS_DEFAULT_CHUNK_SIZE);
       let hwm = (await tx.store.get("hwm")) as number | undefined;
-      if (!format) {
-        const chunkSize = options.chunkSize ?? OPFS_DEFAULT_CHUNK_SIZE;
-        if (!Number.isInteger(chunkSize) || chunkSize <= 0) throw new RangeError(`bad chunk size ${chunkSize}`);
-        format = { version: FORMAT_VERSION, kind: "opfs", chunkSize };
-        await tx.store.put(format, "format");
-      }
       if (hwm === undefined) {
         hwm = 0;
         await tx.store.put(0, "hwm");
       }
       await tx.done;
-      if (format.version !== FORMAT_VERSION || format.kind !== "opfs") {
-        throw new Error(`OPFS store ${name} has format ${format.kind} v${format.version}, expected opfs v${FORMAT_VERSION}`);
-      }
       const dir = await storeDirectory(name, true);
       const file = (await dir.getFileHandle(DATA_FILE, { create: true })) as unknown as SyncFileHandle;
       const { handle: h, retries } = await acquireHandle(file, options.handleRetryMs ?? 5000);
