@@ -213,8 +213,6 @@ export class IndexedDBStore implements Store {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly hints = new ReadHints();
   private readonly records = new CommittedRecords();
-  /** Readwrite transactions submitted and not yet settled. */
-  private writersActive = 0;
   /** Writers one at a time, committed in batches (WriterBatcher), reading committed inode and meta records from memory. */
   private readonly writers = new WriterBatcher<IdbStoreTx>((body, options) =>
     runIdbTransaction(this.raw, STORES, "readwrite", options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints, { records: this.records, writer: true }), body, {
@@ -258,15 +256,10 @@ export class IndexedDBStore implements Store {
     if (mode === "readonly") {
       // With no writer in flight, none can commit while this transaction is open (IndexedDB holds
       // later writers back), so the committed records are this snapshot: read them from memory.
-      const committed = this.writersActive === 0 ? { records: this.records, writer: false } : undefined;
+      const committed = this.writers.active === 0 ? { records: this.records, writer: false } : undefined;
       p = runIdbTransaction(this.raw, STORES, mode, options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints, committed), body);
     } else {
-      this.writersActive++;
       p = this.writers.run(body, options);
-      const ended = (): void => {
-        this.writersActive--;
-      };
-      p.then(ended, ended);
     }
     this.inflight.add(p);
     const forget = (): void => {

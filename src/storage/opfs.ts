@@ -441,9 +441,13 @@ export class OpfsStore implements Store {
    * file's tail is not trimmed past one either.
    */
   private readonly quarantine = new Set<number>();
-  /** Readwrite transactions started and not yet settled, and started in all (opfs-read.ts). */
-  writersActive = 0;
-  writersStarted = 0;
+  /** Writers in flight, and started in all: readers consult the caches only while none is in flight (opfs-read.ts). */
+  get writersActive(): number {
+    return this.writers.active;
+  }
+  get writersStarted(): number {
+    return this.writers.started;
+  }
   private closed = false;
   private readonly inflight = new Set<Promise<unknown>>();
   /** Committed free slots below hwm, once a writer has needed them (kept up to date by commits and shrinks). */
@@ -533,14 +537,7 @@ export class OpfsStore implements Store {
       this.track(p);
       return p;
     }
-    // Readers consult the chunk-map cache only while no writer is between its start and its outcome (opfs-read.ts).
-    this.writersActive++;
-    this.writersStarted++;
     const p = this.writers.run(body, options);
-    const ended = (): void => {
-      this.writersActive--;
-    };
-    p.then(ended, ended);
     this.track(p);
     return p;
   }

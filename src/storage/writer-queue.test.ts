@@ -42,7 +42,7 @@ describe("WriterBatcher", () => {
   it("commits writers that queued meanwhile together, each seeing the ones before it", async () => {
     const s = mapStore();
     const b = new WriterBatcher<MapTx>(s.run);
-    const results = await Promise.all(
+    const all = Promise.all(
       Array.from({ length: 40 }, (_, i) =>
         b.run(async (x) => {
           const n = await x.get("counter");
@@ -51,6 +51,10 @@ describe("WriterBatcher", () => {
         }),
       ),
     );
+    // Readers' caches wait for no writer in flight: every submitted writer counts until it settles.
+    expect([b.active, b.started]).toEqual([40, 40]);
+    const results = await all;
+    expect([b.active, b.started]).toEqual([0, 40]);
     expect(results).toEqual(Array.from({ length: 40 }, (_, i) => i));
     expect(s.committed.get("counter")).toBe(40);
     expect(s.transactions()).toBeLessThan(10);
@@ -140,6 +144,7 @@ describe("WriterBatcher", () => {
     ac.abort();
     await expect(waiting).rejects.toSatisfy(isAbortError);
     await first;
+    expect(b.active).toBe(0);
     expect(s.committed.has("b")).toBe(false);
   });
 });

@@ -52,19 +52,36 @@ const STALE_BODY_WAIT_MS = 200;
 export class WriterBatcher<X extends CountsWrites> {
   private readonly queue: Writer<X>[] = [];
   private running = false;
+  /** Writers submitted and not yet settled (committed, failed or aborted): readers' caches wait for 0. */
+  active = 0;
+  /** Writers submitted in all: a reader notices one that came and went. */
+  started = 0;
 
   constructor(private readonly runTransaction: RunTransaction<X>) {}
 
   run<T>(body: (x: X) => Promise<T>, options: TxOptions = {}): Promise<T> {
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(abortError());
+    this.active++;
+    this.started++;
+    let settled = false;
+    const ended = (): void => {
+      if (!settled) this.active--;
+      settled = true;
+    };
     return new Promise<T>((resolve, reject) => {
       const w: Writer<X> = {
         body,
         signal,
         durable: options.durable === true,
-        resolve: resolve as (v: unknown) => void,
-        reject,
+        resolve: (v) => {
+          ended();
+          resolve(v as T);
+        },
+        reject: (e) => {
+          ended();
+          reject(e);
+        },
         solo: false,
       };
       // Still waiting: leave the queue at once. (Running: the batch sees the signal itself.)
@@ -74,7 +91,7 @@ export class WriterBatcher<X extends CountsWrites> {
           const i = this.queue.indexOf(w);
           if (i < 0) return;
           this.queue.splice(i, 1);
-          reject(abortError());
+          w.reject(abortError());
         },
         { once: true },
       );
