@@ -1,3 +1,4 @@
+import { copyFrom } from "../protocol/bytes.js";
 import type { InodeRecord, StoreTx } from "../storage/store.js";
 
 /**
@@ -12,30 +13,35 @@ export function chunkSlots(size: number, chunkSize: number): number {
   return Math.ceil(size / chunkSize);
 }
 
-/** Copy up to dest.length bytes at `offset` into dest; holes (and short chunks) read as zeros. */
-export async function readData(tx: StoreTx, rec: InodeRecord, offset: number, dest: Uint8Array, chunkSize: number): Promise<number> {
-  if (!tx.readChunkInto) {
-    let at = 0;
-    for (const part of await readDataParts(tx, rec, offset, dest.length, chunkSize)) {
-      dest.set(part, at);
-      at += part.length;
-    }
-    return at;
-  }
-  // The store reads straight into dest (OPFS: from the file into the reply frame).
-  if (offset >= rec.size) return 0;
-  const n = Math.min(dest.length, rec.size - offset);
-  for (let done = 0; done < n; ) {
+/** The pieces of [offset, offset + length) that fall in one chunk each: `done` bytes before the piece. */
+function* chunkSpans(offset: number, length: number, chunkSize: number): Generator<{ index: number; within: number; take: number; done: number }> {
+  for (let done = 0; done < length; ) {
     const pos = offset + done;
     const index = Math.floor(pos / chunkSize);
     const within = pos - index * chunkSize;
-    const take = Math.min(chunkSize - within, n - done);
-    const part = dest.subarray(done, done + take);
-    const got = rec.chunks > 0 ? ((await tx.readChunkInto(rec.ino, index, within, part)) ?? 0) : 0;
-    if (got < take) part.fill(0, got);
+    const take = Math.min(chunkSize - within, length - done);
+    yield { index, within, take, done };
     done += take;
   }
+}
+
+/** Copy up to dest.length bytes at `offset` into dest; holes (and short chunks) read as zeros. */
+export async function readData(tx: StoreTx, rec: InodeRecord, offset: number, dest: Uint8Array, chunkSize: number): Promise<number> {
+  if (offset >= rec.size) return 0;
+  const n = Math.min(dest.length, rec.size - offset);
+  for (const { index, within, take, done } of chunkSpans(offset, n, chunkSize)) {
+    const part = dest.subarray(done, done + take);
+    const got = rec.chunks > 0 ? await readChunkInto(tx, rec.ino, index, within, part) : 0;
+    if (got < take) part.fill(0, got);
+  }
   return n;
+}
+
+/** Bytes of a chunk from `within` on into `dest`: by the store itself where it can (OPFS: from the file into the reply frame). */
+async function readChunkInto(tx: StoreTx, ino: number, index: number, within: number, dest: Uint8Array): Promise<number> {
+  if (tx.readChunkInto) return (await tx.readChunkInto(ino, index, within, dest)) ?? 0;
+  const chunk = await tx.getChunk(ino, index);
+  return chunk ? copyFrom(chunk, within, dest) : 0;
 }
 
 /** Holes, read without allocating (never written to: readers must not modify parts). */
@@ -50,16 +56,11 @@ export async function readDataParts(tx: StoreTx, rec: InodeRecord, offset: numbe
   if (offset >= rec.size || count === 0) return [];
   const n = Math.min(count, rec.size - offset);
   const parts: Uint8Array[] = [];
-  for (let done = 0; done < n; ) {
-    const pos = offset + done;
-    const index = Math.floor(pos / chunkSize);
-    const within = pos - index * chunkSize;
-    const take = Math.min(chunkSize - within, n - done);
+  for (const { index, within, take } of chunkSpans(offset, n, chunkSize)) {
     const chunk = rec.chunks > 0 ? await tx.getChunk(rec.ino, index) : undefined;
     const avail = chunk ? Math.max(0, Math.min(take, chunk.length - within)) : 0;
     if (avail > 0) parts.push(chunk!.subarray(within, within + avail));
     if (avail < take) parts.push(zeroView(take - avail));
-    done += take;
   }
   return parts;
 }
@@ -85,11 +86,7 @@ export async function writeData(
   const keepViews = owned && (!storeKeepsBuffers || data.buffer.byteLength <= chunkSize + 4096);
   const slots = chunkSlots(rec.size, chunkSize);
   const dense = rec.chunks === slots;
-  for (let done = 0; done < data.length; ) {
-    const pos = offset + done;
-    const index = Math.floor(pos / chunkSize);
-    const within = pos - index * chunkSize;
-    const take = Math.min(chunkSize - within, data.length - done);
+  for (const { index, within, take, done } of chunkSpans(offset, data.length, chunkSize)) {
     const src = data.subarray(done, done + take);
     // Nothing is stored past EOF or in a file with no chunks; in a dense file every slot is stored.
     const mayExist = index < slots && rec.chunks > 0;
@@ -105,7 +102,6 @@ export async function writeData(
     }
     await tx.putChunk(rec.ino, index, buf, !existed);
     if (!existed) rec.chunks++;
-    done += take;
   }
   if (offset + data.length > rec.size) rec.size = offset + data.length;
 }

@@ -108,15 +108,6 @@ export class MemoryTx implements StoreTx {
     return mergeListing(base, ov, after, limit);
   }
 
-  /** Same bytes as getChunk, copied: it keeps the file system's read-into path covered by the fast tests. */
-  async readChunkInto(ino: number, index: number, within: number, dest: Uint8Array): Promise<number | undefined> {
-    const chunk = await this.getChunk(ino, index);
-    if (!chunk) return undefined;
-    const n = Math.max(0, Math.min(dest.length, chunk.length - within));
-    if (n > 0) dest.set(chunk.subarray(within, within + n));
-    return n;
-  }
-
   async getChunk(ino: number, index: number): Promise<Uint8Array | undefined> {
     this.guard(false);
     const ov = this.chunks?.get(ino);

@@ -72,6 +72,7 @@
  * only the chunks it writes until its commit.
  */
 import { deleteDB, unwrap } from "idb";
+import { copyFrom } from "../protocol/bytes.js";
 import { Errno, isFsError } from "../protocol/errno.js";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import { ChunkMapCache } from "./chunk-map-cache.js";
@@ -203,13 +204,6 @@ function adjacentViews(pending: PendingChunk[], i: number, j: number): boolean {
     if (b.buffer !== a.buffer || b.byteOffset !== a.byteOffset + a.length) return false;
   }
   return true;
-}
-
-/** Copy `src` from `within` on into `dest` (as much as fits); how many bytes `src` had there. */
-function copyFrom(src: Uint8Array, within: number, dest: Uint8Array): number {
-  const n = Math.max(0, Math.min(dest.length, src.length - within));
-  if (n > 0) dest.set(src.subarray(within, within + n));
-  return n;
 }
 
 function isQuotaError(e: unknown): boolean {
