@@ -797,13 +797,9 @@ export function encodeRreaddir(
  * number of bytes actually produced.
  */
 export function allocRread(tag: number, maxCount: number): { frame: Uint8Array; data: Uint8Array } {
-  if (maxCount >>> 0 !== maxCount || maxCount > 0xffffffff - RREAD_HEADER) {
-    throw new EncodeError(Errno.EINVAL, `Rread count ${maxCount}`);
-  }
-  const frame = new Uint8Array(RREAD_HEADER + maxCount);
-  const w = new Writer(frame, 4);
-  w.u8(MessageType.Rread);
-  w.u16(tag);
+  const frame = new Uint8Array(rreadSize(maxCount));
+  // Size and count say maxCount until finishRread sets the real count.
+  writeRreadHead(frame, tag, maxCount);
   return { frame, data: frame.subarray(RREAD_HEADER) };
 }
 
@@ -812,13 +808,24 @@ export function allocRread(tag: number, maxCount: number): { frame: Uint8Array; 
  * after it as separate buffers (a stream's writev of stored data views).
  */
 export function encodeRreadHead(tag: number, count: number): Uint8Array {
-  const { frame } = allocRread(tag, 0);
+  const head = new Uint8Array(RREAD_HEADER);
+  writeRreadHead(head, tag, count);
+  return head;
+}
+
+function rreadSize(count: number): number {
   if (count >>> 0 !== count || count > 0xffffffff - RREAD_HEADER) {
     throw new EncodeError(Errno.EINVAL, `Rread count ${count}`);
   }
-  putU32(frame, 0, RREAD_HEADER + count);
-  putU32(frame, HEADER_SIZE, count);
-  return frame;
+  return RREAD_HEADER + count;
+}
+
+function writeRreadHead(frame: Uint8Array, tag: number, count: number): void {
+  const w = new Writer(frame);
+  w.u32(rreadSize(count));
+  w.u8(MessageType.Rread);
+  w.u16(tag);
+  w.u32(count);
 }
 
 /** Fills in size and count of a frame from allocRread; returns the frame trimmed to its real length (a view). */
