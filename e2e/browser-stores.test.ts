@@ -154,21 +154,27 @@ describe("OPFS store slot reuse", () => {
 describe("OPFS store handle contention", () => {
   test("open retries while another worker still holds the data file, and gives up with a clear error", async () => {
     const name = unique("contended");
+    // The holder keeps the file until told to let go: nothing here races a clock.
     const holder = await h.spawnWorker("holder");
-    const held = await holder.start(TESTS, "holdStore", { name, ms: 400 });
+    const held = await holder.start(TESTS, "holdStore", { name });
     await held.waitForProgress(1);
     // A short budget runs out while the file is held.
     const short = await h.runInWorker<{ ok: boolean; error?: string }>(TESTS, "openContended", { name, handleRetryMs: 100 });
     expect(short.ok).toBe(false);
     expect(short.error).toMatch(/still held by another context/);
-    // The default-sized budget outlasts the holder.
-    const long = await h.runInWorker<{ ok: boolean; retries: number }>(TESTS, "openContended", { name, handleRetryMs: 5000 });
-    expect(long.ok).toBe(true);
-    expect(long.retries).toBeGreaterThan(0);
+    // A long budget outlasts the holder: release it once the opener is waiting.
+    const opener = await h.spawnWorker("opener");
+    const long = await opener.start<{ ok: boolean; retries: number }>(TESTS, "openContended", { name, handleRetryMs: 120_000 });
+    expect(await long.waitForProgress(1, 60_000)).toEqual(["retrying"]);
+    await h.runInWorker(TESTS, "releaseStore", { name });
     await held.result();
+    const r = await long.result();
+    expect(r.ok).toBe(true);
+    expect(r.retries).toBeGreaterThan(0);
     await holder.terminate();
+    await opener.terminate();
     await h.runInWorker(TESTS, "destroyStore", { kind: "opfs", name });
-  });
+  }, 120_000);
 });
 
 describe("throughput (informational: a shared machine is too noisy to assert on)", () => {

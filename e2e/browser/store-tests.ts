@@ -423,18 +423,44 @@ export async function lazyOpen(arg: { kind: Kind; name: string; n: number }): Pr
 
 // ---------------------------------------------------------------- handle contention
 
-/** Open an OPFS store and keep its data file's handle for `ms`. */
-export async function holdStore(arg: { name: string; ms: number }, ctx: WorkerContext): Promise<void> {
-  const store = await OpfsStore.open(arg.name);
-  ctx.progress("open");
-  await new Promise((r) => setTimeout(r, arg.ms));
-  await store.close();
+/** The channel on which holdStore waits to be told to let go (same origin: any worker or page can post). */
+const releaseChannel = (name: string) => `worker9p-test-release:${name}`;
+
+/** Open an OPFS store and keep its data file's handle until releaseStore({ name }) says so. */
+export async function holdStore(arg: { name: string }, ctx: WorkerContext): Promise<void> {
+  const channel = new BroadcastChannel(releaseChannel(arg.name));
+  const released = new Promise<void>((resolve) => {
+    channel.onmessage = () => resolve();
+  });
+  try {
+    const store = await OpfsStore.open(arg.name);
+    ctx.progress("open");
+    await released;
+    await store.close();
+  } finally {
+    channel.close();
+  }
 }
 
-/** Open a store whose handle another worker holds: retried within the budget, or a clear error after it. */
-export async function openContended(arg: { name: string; handleRetryMs: number }): Promise<{ ok: boolean; retries: number; error?: string }> {
+/** Tell holdStore({ name }) to close its store. */
+export function releaseStore(arg: { name: string }): void {
+  const channel = new BroadcastChannel(releaseChannel(arg.name));
+  // Delivery is queued to every other channel of that name at postMessage time, so closing right after is fine.
+  channel.postMessage("release");
+  channel.close();
+}
+
+/**
+ * Open a store whose handle another worker holds: retried within the budget,
+ * or a clear error after it. Reports progress "retrying" when it first has to
+ * wait, so a test can release the holder only then.
+ */
+export async function openContended(arg: { name: string; handleRetryMs: number }, ctx: WorkerContext): Promise<{ ok: boolean; retries: number; error?: string }> {
   try {
-    const store = await OpfsStore.open(arg.name, { handleRetryMs: arg.handleRetryMs });
+    const store = await OpfsStore.open(arg.name, {
+      handleRetryMs: arg.handleRetryMs,
+      debugHooks: { onHandleRetry: (n) => n === 0 && ctx.progress("retrying") },
+    });
     const retries = store.openInfo.handleRetries;
     await store.close();
     return { ok: true, retries };

@@ -134,8 +134,15 @@ export interface OpfsStoreOptions {
   inlineLimit?: number;
   /** How long open() keeps retrying while another context still holds the data file's handle. Default 5000 ms. */
   handleRetryMs?: number;
-  /** Testing only: called after a commit's data is written and before its metadata is. */
-  debugHooks?: { afterDataWrite?: () => void };
+  /** Testing only: observe the store's steps that tests cannot otherwise see. */
+  debugHooks?: {
+    /** After a commit's data is written and before its metadata is. */
+    afterDataWrite?: () => void;
+    /** After every earlier commit became durable (data file flushed, strict IndexedDB commit): invariant 6. */
+    afterDurable?: () => void;
+    /** open() is about to wait and retry: another context holds the data file (`retries` so far). */
+    onHandleRetry?: (retries: number) => void;
+  };
 }
 
 /** What open() found and repaired. */
@@ -489,7 +496,7 @@ export class OpfsStore implements Store {
       await tx.done;
       const dir = await storeDirectory(name, true);
       const file = (await dir.getFileHandle(DATA_FILE, { create: true })) as unknown as SyncFileHandle;
-      const { handle: h, retries } = await acquireHandle(file, options.handleRetryMs ?? 5000);
+      const { handle: h, retries } = await acquireHandle(file, options.handleRetryMs ?? 5000, options.debugHooks?.onHandleRetry);
       handle = h;
       // Reclaim what transactions that never committed wrote past the high-water mark.
       const committedBytes = hwm * format.chunkSize;
@@ -873,7 +880,11 @@ async function storeDirectory(name: string, create: boolean): Promise<FileSystem
  * After a reload the previous page's worker releases its handle
  * asynchronously: retry NoModificationAllowedError with a bounded backoff.
  */
-async function acquireHandle(file: SyncFileHandle, budgetMs: number): Promise<{ handle: SyncAccessHandle; retries: number }> {
+async function acquireHandle(
+  file: SyncFileHandle,
+  budgetMs: number,
+  onRetry?: (retries: number) => void,
+): Promise<{ handle: SyncAccessHandle; retries: number }> {
   const deadline = performance.now() + budgetMs;
   let delay = 5;
   for (let retries = 0; ; retries++) {
@@ -887,6 +898,7 @@ async function acquireHandle(file: SyncFileHandle, budgetMs: number): Promise<{ 
         }
         throw e;
       }
+      onRetry?.(retries);
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 250);
     }
