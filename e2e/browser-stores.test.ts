@@ -149,6 +149,19 @@ describe("OPFS store slot reuse", () => {
     expect(r.afterRelaxed).toEqual([2, 3]);
     expect(r.afterDurable).toEqual([4, 4]);
   });
+
+  test("a slot freed by a relaxed commit before a reload is written again only after a durable point", async () => {
+    const name = unique("reopen-quarantine");
+    const w = await h.spawnWorker("relaxed-free");
+    await w.run(TESTS, "relaxedFreeThenKilled", { name });
+    await w.terminate();
+    const r = await h.runInWorker<{ events: string[]; hwm: number; problems: string[] }>(TESTS, "reopenAndReuse", { name });
+    expect(r.problems).toEqual([]);
+    // Slot 0 was reused (two slots in all), after open made every earlier commit durable; close does so too.
+    expect(r.hwm).toBe(2);
+    expect(r.events).toEqual(["durable", "write", "durable", "closed"]);
+    await h.runInWorker(TESTS, "destroyStore", { kind: "opfs", name });
+  });
 });
 
 describe("OPFS store handle contention", () => {

@@ -496,3 +496,41 @@ export async function slotReuseAfterDurability(): Promise<{ afterRelaxed: number
     await OpfsStore.destroy(name);
   }
 }
+
+/**
+ * Step one of "a freed slot survives a reopen": slot 0 is written durably,
+ * then freed by a relaxed commit; the store is left open (the worker is
+ * killed next, so nothing gets to run at close).
+ */
+export async function relaxedFreeThenKilled(arg: { name: string }): Promise<void> {
+  const store = await OpfsStore.open(arg.name, { chunkSize: 4096, inlineLimit: 0 });
+  const put = (seed: number, durable: boolean) => store.transaction("readwrite", (tx) => tx.putChunk(9, 0, new Uint8Array(4096).fill(seed)), { durable });
+  await put(1, true); // slot 0, durable
+  await put(2, false); // slot 1; slot 0 freed by a relaxed commit
+  (globalThis as { keepAlive?: unknown }).keepAlive = store;
+}
+
+/**
+ * Step two: reopen and overwrite again (relaxed), recording the order of data
+ * writes and durable points. Slot 0 is reused (the file does not grow), so a
+ * durable point must come first: else a power loss could undo the freeing
+ * and leave chunk 9:0 pointing at slot 0 with the new bytes in it.
+ */
+export async function reopenAndReuse(arg: { name: string }): Promise<{ events: string[]; hwm: number; problems: string[] }> {
+  const events: string[] = [];
+  const store = await OpfsStore.open(arg.name, {
+    debugHooks: { afterDataWrite: () => events.push("write"), afterDurable: () => events.push("durable") },
+  });
+  const problems: string[] = [];
+  try {
+    await store.transaction("readwrite", (tx) => tx.putChunk(9, 0, new Uint8Array(4096).fill(3)));
+    const got = await store.transaction("readonly", (tx) => tx.getChunk(9, 0));
+    if (got?.[0] !== 3) problems.push(`chunk 9:0 reads ${got?.[0]}`);
+    const check = await store.check();
+    problems.push(...check.problems);
+    return { events, hwm: check.hwm, problems };
+  } finally {
+    await store.close();
+    events.push("closed");
+  }
+}

@@ -2,53 +2,80 @@
  * The OPFS backend: chunk bytes in an Origin Private File System file written
  * through a synchronous access handle, everything else in IndexedDB.
  *
- * Why this split. A crash (tab closed, worker terminated, renderer killed)
- * may stop us at any instant, and the tree must then be the one of some
- * commit point. OPFS has no transactions; IndexedDB does. So the only thing
- * that ever makes a change visible is one IndexedDB transaction, and OPFS is
- * written copy-on-write underneath it:
+ * A crash (tab closed, worker terminated, renderer killed, power lost) may
+ * stop us at any instant, and the tree must then be the one of some commit
+ * point. OPFS has no transactions; IndexedDB does. The argument that this
+ * holds is the numbered list below; code elsewhere cites it as "invariant N"
+ * (opfs-read.ts, chunk-map-cache.ts, committed-records.ts, writer-batcher.ts).
  *
- *   - The data file is an array of fixed-size slots (one chunk each). The
- *     `chunks` object store maps [ino, index] to a slot (or, for small
- *     chunks, holds the bytes inline); the `free` store lists free slots
- *     below the high-water mark `hwm` (internal store), past which the file
- *     has no committed slot.
- *   - A transaction's new chunk bytes go only to slots that are free in the
- *     committed state (taken from `free`, or at/after `hwm`), inside the
- *     IndexedDB transaction that then points the chunk map at them, takes
- *     them out of `free`, returns the slots they replace to `free` and moves
- *     `hwm`. Old slots are only ever marked free by that commit, and never
- *     reused within the transaction that frees them, so a reader of the
- *     previous commit — or the state after a crash — never sees a slot change
- *     under it.
- *   - A crash before the commit leaves the committed state untouched: the
- *     written slots are still listed free (nothing leaked), or lie past `hwm`
- *     — the file tail, which open() truncates (leaked slots reclaimed). A
- *     crash after it leaves the new state complete. No journal is needed.
- *   - Writers run one at a time (WriterBatcher; several may share one
- *     IndexedDB transaction, which allocates once, at its commit), and every
- *     change to `free`/`hwm` goes through that queue — commits and shrinking
- *     alike. So the allocator's state is kept in memory (`hwm`, `freeSlots`),
- *     changed only when a commit or shrink has landed, and two transactions
- *     never hand out the same slot; an aborted one never commits its
- *     allocation. check() compares that state with the committed one.
- *   - Abort (signal, error, ENOSPC) aborts the IndexedDB transaction; slots
- *     written so far are free in the surviving state, and a file tail grown
- *     by the aborted transaction is truncated again.
- *   - Durable transactions flush() the data file before the strict
- *     IndexedDB commit, so the commit never points at bytes not yet on disk.
- *     (Non-durable commits rely on the OS page cache, which survives any
- *     browser or worker crash; after a power loss a non-durable commit's
- *     chunk may be stale, as with non-fsynced data on most file systems.
- *     A slot a non-durable commit freed is not written again until a durable
- *     commit has made the freeing durable too — `quarantine` — else a power
- *     loss could undo the freeing but keep the new bytes under an fsynced file.)
- *   - Readers: Chromium starts a readwrite transaction only after earlier
- *     overlapping readonly ones have finished (checked in the browser), so a
- *     slot freed by a commit is never rewritten while a reader of the
- *     previous commit can still read it.
- *   - Free slots at the end of the file are given back (hwm lowered, file
- *     truncated) at open and after commits that free the last slot.
+ * OPFS store invariants
+ *
+ *  1. Commit point. Only an IndexedDB readwrite transaction's commit makes a
+ *     change visible. OPFS is written copy-on-write underneath it (2, 3), so
+ *     a crash leaves exactly the state of the last commit that landed.
+ *  2. Slots. The data file is an array of fixed-size slots, one chunk each.
+ *     The `chunks` store maps [ino, index] to a slot, or holds a small chunk
+ *     inline; `free` lists the free slots below the high-water mark `hwm`
+ *     (`internal` store); no committed slot lies at or past `hwm`. Every slot
+ *     below `hwm` is referenced exactly once or free (check() verifies it).
+ *  3. Copy-on-write. A transaction writes new bytes only into slots free in
+ *     the committed state (from `free`, or at/after `hwm`), at commit time,
+ *     before the IndexedDB commit that points the map at them, takes them
+ *     out of `free`, frees the slots they replace and moves `hwm`. A slot is
+ *     freed only by a commit and never reused within the transaction that
+ *     frees it. So the previous commit's slots — what a reader of it, or the
+ *     state after a crash, refers to — never change under it. A crash before
+ *     the commit leaves the written slots free, or past `hwm` (the file's
+ *     tail, truncated at open: openInfo.reclaimedBytes).
+ *  4. One writer at a time. Writers, and the shrinking of (9), run one at a
+ *     time through the WriterBatcher (several bodies may share one
+ *     transaction, which allocates once, at its commit). Hence the allocator
+ *     (`hwm`, `freeSlots`), the committed records and the chunk map can be
+ *     kept in memory, changed only when a commit or shrink has landed; two
+ *     transactions never hand out one slot; an aborted one never commits its
+ *     allocation. After a commit of unknown outcome all of it is dropped and
+ *     read again (forgetMemory).
+ *  5. Abort. An abort (signal, error, ENOSPC) aborts the IndexedDB
+ *     transaction: the slots it wrote are free in the surviving state, and a
+ *     file tail it grew is truncated again (rollbackFile).
+ *  6. Durability. A durable commit flushes the data file before its strict
+ *     IndexedDB commit, so it never points at bytes that could still be lost,
+ *     its own or earlier relaxed commits'. A relaxed commit relies on the OS
+ *     page cache, which survives any browser or worker crash; after a power
+ *     loss it may be undone, like non-fsynced data on most file systems. So
+ *     a slot freed by a relaxed commit is quarantined — neither written again
+ *     nor trimmed (9) — until a durable point (a durable commit, or a barrier:
+ *     data file flushed, then a strict IndexedDB commit, which IndexedDB
+ *     orders after the relaxed ones) has made its freeing durable too. Else a
+ *     power loss could undo the freeing yet keep the new bytes, and an
+ *     fsynced file would read another file's data. The quarantine lives in
+ *     memory only, so open() and close() each pass a barrier before anything
+ *     is reused: every free slot a session starts from is durably free. A
+ *     barrier is also forced past QUARANTINE_LIMIT slots and on ENOSPC.
+ *  7. Readers and slot reuse. Chromium starts a readwrite transaction only
+ *     after earlier overlapping readonly ones have finished (checked in the
+ *     browser), so a slot freed by a commit is not rewritten while a reader of
+ *     the previous commit can still read it through IndexedDB. A reader that
+ *     needs no IndexedDB reads a slot synchronously, in the same turn as the
+ *     cache lookup that named it, when no writer is in flight (8).
+ *  8. Cache epochs. The chunk map cache and the committed records hold
+ *     committed state only, never older or newer: a writer drops the inodes
+ *     it touches before its commit can land and records its final refs once
+ *     it has; a reader keeps what it looked up only if no drop or commit
+ *     happened meanwhile (their `version`, the cache epoch). Readers use the
+ *     caches only while no writer is in flight, and a body that mixed cache
+ *     hits with an IndexedDB snapshot runs again if a writer started since
+ *     its first hit (opfs-read.ts).
+ *  9. Shrink. Free slots at the file's end are given back (`hwm` lowered,
+ *     file truncated) at open and after commits that free the last slot,
+ *     never past a quarantined slot (6). Truncating before the transaction
+ *     commits is safe even if it aborts or we crash: slots past the new end
+ *     are free either way, and a later allocation there grows the file again.
+ * 10. One handle. A store keeps one sync access handle, opened in open()
+ *     (Safari caps them at ~250 per page, and createSyncAccessHandle() is
+ *     async, which a transaction body may not await). It is exclusive, so it
+ *     doubles as a cross-context lock: a second opener retries for a bounded
+ *     time, then fails with a clear error.
  *
  * Alternatives weighed: writing in place behind a write-ahead log (PGlite's
  * way) writes every byte twice and needs a replay at open; one OPFS file per
@@ -62,14 +89,8 @@
  * calls are expensive per call (browser.md: 12 MB/s at 8 KiB vs 236 MB/s at
  * 512 KiB) and a sequential 512 KiB write allocates consecutive slots.
  *
- * Only one sync access handle is ever open per store (Safari caps them at
- * ~250 per page, and createSyncAccessHandle() is async, which a transaction
- * body may not await): it is opened in open() and kept. The handle is
- * exclusive, so a second page opening the same store waits for (and after a
- * bounded retry, fails on) the first — it doubles as a cross-tab lock.
- *
- * Memory stays bounded: nothing of the tree is cached; a transaction holds
- * only the chunks it writes until its commit.
+ * Memory stays bounded: the caches of committed state (8) are LRU-bounded;
+ * a transaction holds only the chunks it writes until its commit.
  */
 import { deleteDB, unwrap } from "idb";
 import { copyFrom } from "../protocol/bytes.js";
@@ -77,7 +98,7 @@ import { Errno, isFsError } from "../protocol/errno.js";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import { ChunkMapCache } from "./chunk-map-cache.js";
 import { CommittedRecords } from "./committed-records.js";
-import { WriterBatcher } from "./writer-queue.js";
+import { WriterBatcher } from "./writer-batcher.js";
 import { OpfsReadTx, readOnlyError, runCachedRead } from "./opfs-read.js";
 import {
   MetadataOps,
@@ -188,7 +209,7 @@ const DATA_FILE = "data";
 const MAX_RUN_BYTES = 4 * 1024 * 1024;
 /** Free slots at the end of the file given back per shrink pass (keeps each pass short). */
 const SHRINK_BATCH = 4096;
-/** Freed slots waiting for a durable commit before one is forced (see OpfsStore.quarantine). */
+/** Freed slots waiting for a durable point before one is forced (invariant 6). */
 const QUARANTINE_LIMIT = 256;
 /** Up to this many free slots, allocation sorts them all and takes the lowest; past it, any (sorted). */
 const SORTED_FREE_LIMIT = 4096;
@@ -258,7 +279,7 @@ export class OpfsTx extends MetadataOps implements StoreTx {
     private readonly owner: OpfsStore,
     readonly writable: boolean,
   ) {
-    // Writers run one at a time: they read committed inode and meta records from memory.
+    // Writers run one at a time (invariant 4): they read committed inode and meta records from memory.
     super(tx, writable ? { records: owner.records, writer: true } : undefined);
   }
 
@@ -279,7 +300,7 @@ export class OpfsTx extends MetadataOps implements StoreTx {
     const known = this.ahead.get(ino)?.get(index);
     if (known !== undefined) return known;
     if (this.writable) {
-      // This writer's own change, else (writers run one at a time) the committed record, if cached.
+      // This writer's own change, else the committed record, if cached (invariant 4).
       const own = this.changes.get(key(ino, index));
       if (own && own.ref !== "slot") return own.ref;
       const cut = this.truncatedFrom.get(ino);
@@ -413,7 +434,7 @@ export class OpfsStore implements Store {
   readonly cache = new ChunkMapCache();
   /** Committed inode and meta records, for writers (they run one at a time). */
   readonly records = new CommittedRecords();
-  /** Writers (and file-tail shrinking) one at a time, committed in batches: see WriterBatcher. */
+  /** Writers (and file-tail shrinking) one at a time, committed in batches (invariant 4). */
   private readonly writers = new WriterBatcher<OpfsTx>(async (body, asked) => {
     // Enough freed slots waiting for a durable commit: make this one durable, so they can be used again.
     const options = { ...asked, durable: asked.durable === true || this.quarantine.size >= QUARANTINE_LIMIT };
@@ -433,14 +454,7 @@ export class OpfsStore implements Store {
       return attempt();
     }
   });
-  /**
-   * Slots freed by commits that are not durable yet. After a power loss such
-   * a commit may be gone while a later write to its freed slot survived in
-   * the data file, so a slot is reused only once a durable commit (data file
-   * flushed, strict IndexedDB commit) has made its freeing durable too —
-   * never sooner, or an fsynced file could read another file's bytes. The
-   * file's tail is not trimmed past one either.
-   */
+  /** Slots freed by commits that are not durable yet: not written again, nor trimmed, before a durable point (invariant 6). */
   private readonly quarantine = new Set<number>();
   /** Writers in flight, and started in all: readers consult the caches only while none is in flight (opfs-read.ts). */
   get writersActive(): number {
@@ -509,6 +523,9 @@ export class OpfsStore implements Store {
       }
       const info: OpfsOpenInfo = { reclaimedBytes, trimmedSlots: 0, handleRetries: retries, ms: 0 };
       store = new OpfsStore(name, db, handle, format, hwm, info, options);
+      // The free list read above may hold slots freed by relaxed commits of an
+      // earlier session (invariant 6): make them durable before any is reused or trimmed.
+      await store.durabilityBarrier();
       info.trimmedSlots = await store.shrink();
       info.ms = Math.round((performance.now() - started) * 10) / 10;
       return store;
@@ -557,9 +574,10 @@ export class OpfsStore implements Store {
     if (this.released) return;
     this.released = true;
     try {
-      this.handle.flush();
+      // Leave nothing relaxed behind (invariant 6): the next session starts from durable state.
+      await this.durabilityBarrier();
     } catch {
-      // Closing anyway: a handle that cannot flush has nothing more to give.
+      // Closing anyway (the database may be going away: destroy()); open() makes the barrier again.
     }
     this.handle.close();
     this.db.close();
@@ -619,7 +637,7 @@ export class OpfsStore implements Store {
       i = j;
     }
     await Promise.all(x.lookups);
-    // Writers run one at a time, so the committed high-water mark and free slots are known here.
+    // Writers run one at a time, so the committed high-water mark and free slots are known here (invariant 4).
     if (!this.hwmKnown) {
       this.hwm = ((await req(x.store("internal").get("hwm"))) as number | undefined) ?? 0;
       this.hwmKnown = true;
@@ -669,13 +687,19 @@ export class OpfsStore implements Store {
    * IndexedDB commit, which IndexedDB orders after the earlier relaxed ones),
    * so the slots they freed may be written again.
    */
-  private async durabilityBarrier(): Promise<void> {
+  async durabilityBarrier(): Promise<void> {
     this.handle.flush();
     const tx = unwrap(this.db).transaction("internal", "readwrite", { durability: "strict" });
     tx.objectStore("internal").put(Date.now(), "durableAt");
     await txDone(tx);
+    this.becameDurable();
+  }
+
+  /** Every commit so far is durable: what they freed may be written again (invariant 6). */
+  private becameDurable(): void {
     if (this.freeSlots) for (const s of this.quarantine) this.freeSlots.add(s);
     this.quarantine.clear();
+    this.options.debugHooks?.afterDurable?.();
   }
 
   /** After a commit of uncertain extent: drop everything kept in memory and read it again when needed. */
@@ -746,11 +770,8 @@ export class OpfsStore implements Store {
     if (x.newHwm >= 0) this.hwm = x.newHwm;
     if (this.freeSlots) for (const s of x.usedFree) this.freeSlots.delete(s);
     for (const s of x.freed) this.quarantine.add(s);
-    if (x.durable) {
-      // Every earlier commit is durable now as well: what they freed may be written again.
-      if (this.freeSlots) for (const s of this.quarantine) this.freeSlots.add(s);
-      this.quarantine.clear();
-    }
+    // Every earlier commit is durable now as well.
+    if (x.durable) this.becameDurable();
     this.records.apply(x.ownInodes, x.ownMeta, x.ownEntries);
     if (x.touched.size > 0) {
       const refs: [number, number, ChunkRef | null][] = [];
