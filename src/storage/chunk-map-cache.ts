@@ -7,7 +7,8 @@ import type { ChunkRef } from "./indexeddb-common.js";
  * read. Without it every Tread paid a readonly transaction, ~0.5 ms in
  * Chromium, twice the cost of reading 512 KiB from OPFS.
  *
- * What it holds is never newer or older than the committed state:
+ * What it holds is never newer or older than the committed state (OPFS
+ * invariant 8, opfs.ts):
  *  - a writing transaction drops its inodes before it commits and again
  *    when it has, then records its own final refs (its commit is the only
  *    thing that could make an entry wrong);

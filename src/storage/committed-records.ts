@@ -10,7 +10,8 @@ import type { EntryRecord, InodeRecord } from "./store.js";
  * Readers may use them too, under the store's rules (no writer in flight:
  * see opfs-read.ts and IndexedDBStore), and may add what they read from
  * IndexedDB only through remember*If, which refuses once a commit landed
- * since the lookup began (`version`). Bounded: least recently used first.
+ * since the lookup began (`version`; OPFS invariant 8, opfs.ts). Bounded:
+ * least recently used first.
  */
 export class CommittedRecords {
   /** Bumped by every commit applied. */

@@ -4,7 +4,7 @@
  * isolation (readwrite transactions over the same scope run one at a time;
  * readonly ones see committed state) and rollback on abort.
  *
- * Writers run one at a time (WriterQueue) and read committed inode and meta
+ * Writers run one at a time (WriterBatcher) and read committed inode and meta
  * records from a bounded cache that only commits change (CommittedRecords),
  * which saves a write its IndexedDB round trips before the commit itself;
  * everything else is read from IndexedDB, so memory stays bounded whatever
@@ -13,7 +13,7 @@
  */
 import { deleteDB, unwrap } from "idb";
 import { CommittedRecords } from "./committed-records.js";
-import { WriterBatcher } from "./writer-queue.js";
+import { WriterBatcher } from "./writer-batcher.js";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import {
   MetadataOps,

@@ -5,8 +5,9 @@
  * for something the caches lack opens an IndexedDB transaction, at that
  * moment, and everything after that goes through it.
  *
- * Why this is consistent. The cache is the committed state, so cache hits
- * alone are one commit point's view. IndexedDB gives a readonly transaction
+ * Why this is consistent (OPFS invariants 7 and 8, opfs.ts, in detail). The
+ * cache is the committed state, so cache hits alone are one commit point's
+ * view. IndexedDB gives a readonly transaction
  * the state after every readwrite transaction created before it — so a
  * transaction opened after cache hits may see commits the hits did not. Hence:
  *  - the cache is not used at all while a writer is between its start and

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { abortError, isAbortError } from "../protocol/errno.js";
 import type { TxOptions } from "./store.js";
-import { WriterBatcher } from "./writer-queue.js";
+import { WriterBatcher } from "./writer-batcher.js";
 
 /** A transaction over a Map, all or nothing, as IndexedDB gives: writes land only if it commits. */
 class MapTx {

@@ -38,7 +38,8 @@ const STALE_BODY_WAIT_MS = 200;
  * bodies one after another on one shared transaction object (so each sees
  * the ones before it), then one commit for all. One at a time also means a
  * writer starts from a settled committed state, which the stores keep in
- * memory (CommittedRecords, the OPFS chunk map and allocator).
+ * memory (CommittedRecords, the OPFS chunk map and allocator: OPFS
+ * invariant 4, opfs.ts).
  *
  * A writer must leave no trace unless it commits, and IndexedDB can only roll
  * a whole transaction back. So when a writer fails after it has written, or
