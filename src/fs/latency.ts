@@ -1,21 +1,16 @@
-import { abortError, isAbortError } from "../protocol/errno.js";
+import { abortReason } from "../protocol/errno.js";
 import type { OpContext } from "./types.js";
-
-function reasonOf(signal: AbortSignal): Error {
-  const r: unknown = signal.reason;
-  return isAbortError(r) ? (r as Error) : abortError();
-}
 
 /** Wait `ms`, or reject with an AbortError as soon as `signal` aborts (the timer is cleared). */
 export function delay(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     if (signal.aborted) {
-      reject(reasonOf(signal));
+      reject(abortReason(signal));
       return;
     }
     const onAbort = (): void => {
       clearTimeout(timer);
-      reject(reasonOf(signal));
+      reject(abortReason(signal));
     };
     const timer = setTimeout(() => {
       signal.removeEventListener("abort", onAbort);

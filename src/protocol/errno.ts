@@ -78,3 +78,24 @@ export function abortError(): Error {
   e.name = "AbortError";
   return e;
 }
+
+/** The error an aborted signal should reject with: its own reason when that is an AbortError. */
+export function abortReason(signal: AbortSignal): Error {
+  const r: unknown = signal.reason;
+  return isAbortError(r) ? (r as Error) : abortError();
+}
+
+/**
+ * True when `signal` was aborted and `e` is the AbortError that caused: the
+ * request was cancelled (a Tflush, a Tversion, the session ending). An
+ * AbortError with no aborted signal is a store failure like any other
+ * (IndexedDB rejects the requests of a transaction that failed with one).
+ */
+export function isCancellation(e: unknown, signal: AbortSignal): boolean {
+  return signal.aborted && isAbortError(e);
+}
+
+/** True for the browser's "storage quota exceeded" (IndexedDB, OPFS): ENOSPC to the client. */
+export function isQuotaError(e: unknown): boolean {
+  return typeof e === "object" && e !== null && (e as { name?: unknown }).name === "QuotaExceededError";
+}

@@ -1,5 +1,5 @@
 import { AT_REMOVEDIR, LockFlags, LockStatus, LockType, Mode, NOFID, OpenFlags, QidType } from "../protocol/constants.js";
-import { Errno, FsError, isAbortError } from "../protocol/errno.js";
+import { Errno, FsError, isCancellation } from "../protocol/errno.js";
 import type { RMessage, TMessage, TOf, Qid } from "../protocol/messages.js";
 import { allocRread, encodeDirEntries, encodeRreadHead, finishRread } from "../protocol/codec.js";
 import type { FileSystemApi, LockOwner, OpContext } from "../fs/types.js";
@@ -203,6 +203,7 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
   async Tclunk(s, m, signal) {
     const f = s.fids.get(m.fid);
     await unlessFlushed(
+      signal,
       async () => {
         if (!f.xattrWrite) return;
         const x = f.xattrWrite;
@@ -218,6 +219,7 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
     const f = s.fids.get(m.fid);
     // remove(5): the fid is clunked whether or not the remove succeeded.
     await unlessFlushed(
+      signal,
       async () => {
         if (f.xattrRead || f.xattrWrite) throw new FsError(Errno.EBADF, `fid ${m.fid} is an xattr fid`);
         if (f.ino === s.fs.rootIno) throw new FsError(Errno.EBUSY, "cannot remove the root");
@@ -342,7 +344,9 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
     const count = clampCount(s, m.count, RREADDIR_HEADER);
     const limit = Math.max(1, Math.min(READDIR_MAX_ENTRIES, Math.floor(count / DIRENT_FIXED)));
     const entries = await s.fs.readdir(f.ino, m.offset, limit, ctxOf(f, signal));
-    const { data } = encodeDirEntries(entries, count);
+    const { data, count: fitted } = encodeDirEntries(entries, count);
+    // An empty reply means "end of directory": a count too small for the next entry must not say that.
+    if (fitted === 0 && entries.length > 0) throw new FsError(Errno.EINVAL, `count ${m.count} cannot hold the next entry`);
     return { type: "Rreaddir", tag: m.tag, data };
   },
 
@@ -381,13 +385,13 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
 
 /**
  * Run `body`, then `after` whether body succeeded or failed — unless body was
- * flushed before its commit, in which case the request must leave no trace.
+ * cancelled before its commit, in which case the request must leave no trace.
  */
-async function unlessFlushed(body: () => Promise<void>, after: () => Promise<void>): Promise<void> {
+async function unlessFlushed(signal: AbortSignal, body: () => Promise<void>, after: () => Promise<void>): Promise<void> {
   try {
     await body();
   } catch (e) {
-    if (!isAbortError(e)) await after();
+    if (!isCancellation(e, signal)) await after();
     throw e;
   }
   await after();

@@ -1,7 +1,7 @@
 import { HEADER_SIZE, NOTAG, VERSION_9P2000L, VERSION_UNKNOWN } from "../protocol/constants.js";
 import { concatBytes } from "../protocol/bytes.js";
 import { DecodeError, decodeMessage, encodeMessage, peekHeader } from "../protocol/codec.js";
-import { Errno, FsError, errnoName, isAbortError, isFsError } from "../protocol/errno.js";
+import { Errno, FsError, errnoName, isCancellation, isFsError, isQuotaError } from "../protocol/errno.js";
 import type { Message, RMessage, TMessage, TOf } from "../protocol/messages.js";
 import type { FileSystemApi } from "../fs/types.js";
 import type { Connection, FrameSink } from "./connection.js";
@@ -198,7 +198,7 @@ export class Session implements Connection {
       },
       (err: unknown) => {
         try {
-          if (signal.aborted && isAbortError(err)) {
+          if (isCancellation(err, signal)) {
             // Aborted before its commit, so it took no effect: no reply; the transport frees the tag's resources.
             // (Any other failure ran to its end, and may have changed state — a clunked fid — so it is answered.)
             if (entry.flushed) this.stats.flushedBeforeCommit++;
@@ -272,6 +272,7 @@ export class Session implements Connection {
 
   private errnoOf(err: unknown): number {
     if (isFsError(err) || err instanceof DecodeError) return err.errno;
+    if (isQuotaError(err)) return Errno.ENOSPC;
     this.hooks.internalError(err);
     return Errno.EIO;
   }
@@ -296,7 +297,17 @@ export class Session implements Connection {
       }
       result = { type: "Rlerror", tag, ecode: Errno.EMSGSIZE };
     }
-    let frame = result instanceof Uint8Array ? result : encodeMessage(result);
+    let frame: Uint8Array;
+    try {
+      frame = result instanceof Uint8Array ? result : encodeMessage(result);
+    } catch (e) {
+      // A value the wire cannot carry (a u32 past 2^32…) is a server bug; the
+      // client still gets its one answer for the tag, never silence.
+      this.hooks.internalError(e);
+      result = { type: "Rlerror", tag, ecode: Errno.EIO };
+      frame = encodeMessage(result);
+      this.stats.errors++;
+    }
     if (frame.length > limit) {
       frame = encodeMessage({ type: "Rlerror", tag, ecode: Errno.EMSGSIZE });
       this.stats.errors++;

@@ -5,7 +5,7 @@
  * commit/abort behaviour onto the Store contract.
  */
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction } from "idb";
-import { Errno, FsError, abortError } from "../protocol/errno.js";
+import { Errno, FsError, abortError, isQuotaError } from "../protocol/errno.js";
 import type { CommittedRecords } from "./committed-records.js";
 import type { EntryRecord, InodeRecord, TxMode, TxOptions } from "./store.js";
 
@@ -302,10 +302,6 @@ export class RollbackError extends Error {
   }
 }
 
-function isQuotaError(e: unknown): boolean {
-  return typeof e === "object" && e !== null && (e as { name?: unknown }).name === "QuotaExceededError";
-}
-
 export function enospc(detail: string): FsError {
   return new FsError(Errno.ENOSPC, detail);
 }
@@ -403,6 +399,10 @@ export function runIdbTransaction<T, X>(
       // Even when a failed request is already aborting the transaction, the
       // body's error is the one to report.
       abortWith({ kind: "error", error: e });
+      // abort() refused because the transaction is already aborting (its
+      // error is set before its requests fail with AbortError, e.g. on
+      // quota): the abort event, still to come, names the real cause.
+      if (!cause && !settled && raw.error) return;
       if (!cause && !settled) {
         // abort() refused: the transaction finished without us (the body
         // awaited something foreign). Report the body's error.

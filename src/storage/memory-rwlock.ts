@@ -1,11 +1,5 @@
-import { abortError, isAbortError } from "../protocol/errno.js";
+import { abortReason } from "../protocol/errno.js";
 import type { TxMode } from "./store.js";
-
-/** The error an aborted signal should reject with: its own reason when that is an AbortError. */
-export function abortReason(signal: AbortSignal): Error {
-  const r: unknown = signal.reason;
-  return isAbortError(r) ? (r as Error) : abortError();
-}
 
 interface Waiter {
   mode: TxMode;

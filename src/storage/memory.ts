@@ -1,5 +1,5 @@
-import { Errno, FsError } from "../protocol/errno.js";
-import { abortReason, RwLock } from "./memory-rwlock.js";
+import { Errno, FsError, abortReason } from "../protocol/errno.js";
+import { RwLock } from "./memory-rwlock.js";
 import { emptyState, entryCost, inodeCost, MemoryTx, type MemoryState } from "./memory-tx.js";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 

@@ -94,7 +94,7 @@
  */
 import { deleteDB, unwrap } from "idb";
 import { copyFrom } from "../protocol/bytes.js";
-import { Errno, isFsError } from "../protocol/errno.js";
+import { Errno, isFsError, isQuotaError } from "../protocol/errno.js";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import { ChunkMapCache } from "./chunk-map-cache.js";
 import { CommittedRecords } from "./committed-records.js";
@@ -232,10 +232,6 @@ function adjacentViews(pending: PendingChunk[], i: number, j: number): boolean {
     if (b.buffer !== a.buffer || b.byteOffset !== a.byteOffset + a.length) return false;
   }
   return true;
-}
-
-function isQuotaError(e: unknown): boolean {
-  return typeof e === "object" && e !== null && (e as { name?: unknown }).name === "QuotaExceededError";
 }
 
 interface PendingChunk {

@@ -175,13 +175,21 @@ describe("createHandle9p", () => {
     expect(strays.map((f) => f[5])).toEqual([9]);
   });
 
-  test("PORT_CLOSED (the server ending the session) is not reported as a stray", async () => {
-    const { handle, vq, post, settle, strays } = setup();
+  test("PORT_CLOSED (the server ended the session): every pending request and every later one gets Rlerror(EIO), none hangs", async () => {
+    const { handle, vq, post, received, serverGot, strays } = setup();
     vq.request(handle, frame(24, 1));
+    vq.request(handle, frame(12, 2));
+    await serverGot(2);
     post(PORT_CLOSED);
-    await settle();
+    for (let i = 0; i < 10_000 && vq.used.length < 2; i++) await new Promise((r) => setImmediate(r));
+    const eio = (tag: number) => ({ tag, length: 11, type: 7 });
+    expect(vq.used).toEqual([eio(1), eio(2)]);
+    expect(handle.pending).toBe(0);
+    // The guest keeps going: a later request is answered at once, not posted to a closed port.
+    vq.request(handle, frame(24, 3));
+    expect(vq.used[2]).toEqual(eio(3));
+    expect(received).toHaveLength(2);
     expect(strays).toEqual([]);
-    expect(handle.pending).toBe(1);
   });
 
   test("zeroLengthReply carries the tag in bytes 5–6 but has length 0", () => {

@@ -38,6 +38,11 @@
 // reuse oldtag at once, and v86 keys its slots by tag, so a slot still registered under
 // oldtag would be overwritten (and leaked) by the next request with that tag.
 //
+// The end of the session: the server's last message on a port it closes is PORT_CLOSED (a
+// protocol error, the tree closing). Every request still pending is then answered with
+// Rlerror(EIO), and so is every later one, at once: the guest's I/O fails instead of
+// sleeping forever on a slot nobody will return.
+//
 // Waiting for the reply (option `wait`): v86's own server answers inside the call, so the guest
 // finds its request done when it comes back from the virtqueue kick. An answer that comes later
 // makes the guest put the process to sleep and halt, then take the interrupt and switch back; and
@@ -59,6 +64,7 @@ const Tflush = 108;
 const Rflush = 109;
 const Rlerror = 7;
 const EINTR = 4;
+const EIO = 5;
 
 /** v86's hook signature. */
 export type Handle9p = (reqbuf: Uint8Array, reply: (buf: Uint8Array) => void) => void;
@@ -111,6 +117,8 @@ export function createHandle9p(port: FramePort, options: Handle9pOptions = {}): 
   /** tag of an outstanding Tflush → its oldtag */
   const flushes = new Map<number, number>();
   let versionTag: number | undefined;
+  /** The server ended the session (PORT_CLOSED): nothing will ever answer on this port. */
+  let ended = false;
   let discarded = 0;
   let answeredInWait = 0;
   let waitTimeouts = 0;
@@ -157,10 +165,23 @@ export function createHandle9p(port: FramePort, options: Handle9pOptions = {}): 
     reply(frame);
   };
 
+  // The guest must see an error, not a hang: a request that waits on a closed
+  // port keeps its virtqueue slot, and the process that made it, forever.
+  const endSession = () => {
+    ended = true;
+    flushes.clear();
+    versionTag = undefined;
+    for (const [tag, reply] of [...pending]) {
+      pending.delete(tag);
+      reply(rlerror(tag, EIO));
+    }
+  };
+
   const onMessage = (data: unknown) => {
     if (data instanceof ArrayBuffer) onFrame(new Uint8Array(data));
     else if (ArrayBuffer.isView(data)) onFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    else if (data !== PORT_CLOSED) onStray(new Uint8Array(0)); // PORT_CLOSED: the server ended the session
+    else if (data === PORT_CLOSED) endSession();
+    else onStray(new Uint8Array(0));
   };
   port.addEventListener("message", (event) => onMessage(event.data));
   port.start?.();
@@ -169,6 +190,10 @@ export function createHandle9p(port: FramePort, options: Handle9pOptions = {}): 
     if (reqbuf.length < 7) return; // no tag to answer by; v86 never sends this
     const tag = tagOf(reqbuf);
     const type = reqbuf[4]!;
+    if (ended) {
+      reply(rlerror(tag, EIO));
+      return;
+    }
     pending.set(tag, reply);
     if (type === Tflush && reqbuf.length >= 9) flushes.set(tag, reqbuf[7]! | (reqbuf[8]! << 8));
     else flushes.delete(tag);

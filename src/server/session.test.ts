@@ -1,0 +1,90 @@
+// Session robustness: every request gets exactly one answer even when its reply cannot be encoded or its store fails oddly.
+import { describe, expect, it } from "vitest";
+import { Errno } from "../protocol/errno.js";
+import type { FileSystemApi } from "../fs/types.js";
+import { memoryFs, rawSession } from "./test-harness.js";
+
+/** The memory tree with some methods replaced. */
+async function patchedFs(patch: Partial<FileSystemApi>): Promise<FileSystemApi> {
+  const fs = await memoryFs();
+  return new Proxy(fs, {
+    get(target, key, receiver) {
+      if (key in patch) return patch[key as keyof FileSystemApi];
+      const v: unknown = Reflect.get(target, key, receiver);
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+function quotaError(): Error {
+  // What IndexedDB and OPFS reject with when the origin's quota is used up.
+  const e = new Error("The quota has been exceeded.");
+  e.name = "QuotaExceededError";
+  return e;
+}
+
+/** An AbortError that no Tflush caused: an IndexedDB request aborted because its transaction failed. */
+function strayAbortError(): Error {
+  const e = new Error("The transaction was aborted.");
+  e.name = "AbortError";
+  return e;
+}
+
+describe("a reply that cannot be encoded", () => {
+  it("is answered with Rlerror(EIO), and the session goes on", async () => {
+    const internal: unknown[] = [];
+    let version = 2 ** 32; // one past u32: an Rgetattr that cannot be encoded
+    const base = await memoryFs();
+    const fs = await patchedFs({
+      getattr: async (ino, ctx) => ({ ...(await base.getattr(ino, ctx)), qid: { type: 0x80, version, path: ino } }),
+    });
+    const rs = await rawSession({ fs, server: { onInternalError: (e) => internal.push(e) } });
+    rs.send({ type: "Tgetattr", tag: 5, fid: 0, mask: 0x7ff });
+    expect(await rs.reply(5)).toEqual({ type: "Rlerror", tag: 5, ecode: Errno.EIO });
+    expect(internal).toHaveLength(1);
+    version = 7;
+    rs.send({ type: "Tgetattr", tag: 5, fid: 0, mask: 0x7ff });
+    await rs.settle();
+    expect(rs.replies().map((r) => r.type)).toEqual(["Rlerror", "Rgetattr"]);
+  });
+});
+
+describe("store failures that are not a Tflush", () => {
+  it("a quota error becomes ENOSPC, not EIO", async () => {
+    const fs = await patchedFs({ mkdir: () => Promise.reject(quotaError()) });
+    const rs = await rawSession({ fs, server: { onInternalError: () => {} } });
+    rs.send({ type: "Tmkdir", tag: 2, dfid: 0, name: "d", mode: 0o755, gid: 0 });
+    expect(await rs.reply(2)).toEqual({ type: "Rlerror", tag: 2, ecode: Errno.ENOSPC });
+  });
+
+  it("an AbortError no Tflush asked for is answered (EIO) and Tremove still clunks its fid", async () => {
+    const internal: unknown[] = [];
+    const fs = await patchedFs({ unlink: () => Promise.reject(strayAbortError()) });
+    const rs = await rawSession({ fs, server: { onInternalError: (e) => internal.push(e) } });
+    rs.send({ type: "Tmkdir", tag: 2, dfid: 0, name: "d", mode: 0o755, gid: 0 });
+    await rs.reply(2);
+    rs.send({ type: "Twalk", tag: 3, fid: 0, newfid: 1, names: ["d"] });
+    await rs.reply(3);
+    rs.send({ type: "Tremove", tag: 4, fid: 1 });
+    expect(await rs.reply(4)).toEqual({ type: "Rlerror", tag: 4, ecode: Errno.EIO });
+    // remove(5): the fid is clunked whether or not the remove succeeded.
+    expect(rs.session.fids.has(1)).toBe(false);
+  });
+});
+
+describe("Treaddir", () => {
+  it("whose count cannot hold the first entry is EINVAL, not an empty (end-of-directory) reply", async () => {
+    const rs = await rawSession();
+    rs.send({ type: "Twalk", tag: 2, fid: 0, newfid: 1, names: [] });
+    rs.send({ type: "Tlopen", tag: 3, fid: 1, flags: 0 });
+    await rs.reply(3);
+    rs.send({ type: "Treaddir", tag: 4, fid: 1, offset: 0, count: 20 });
+    expect(await rs.reply(4)).toEqual({ type: "Rlerror", tag: 4, ecode: Errno.EINVAL });
+    // Past the last entry an empty reply is the right answer, whatever the count.
+    rs.send({ type: "Treaddir", tag: 5, fid: 1, offset: 0, count: 4096 });
+    const all = await rs.reply(5);
+    expect(all.type).toBe("Rreaddir");
+    rs.send({ type: "Treaddir", tag: 6, fid: 1, offset: 2, count: 20 });
+    expect(await rs.reply(6)).toMatchObject({ type: "Rreaddir", data: new Uint8Array(0) });
+  });
+});
