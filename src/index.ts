@@ -23,6 +23,8 @@ export { FileSystem } from "./fs/filesystem.js";
 export { MemoryStore } from "./storage/memory.js";
 export { serveMessagePort } from "./transport/messageport.js";
 export { Errno, FsError } from "./protocol/errno.js";
+/** Names are bytes: show them with displayName; convert raw bytes (tar headers) with nameFromBytes / nameToBytes. */
+export { displayName, nameFromBytes, nameToBytes } from "./protocol/name-bytes.js";
 
 export interface FileServerOptions {
   /** Where the tree lives. */

@@ -12,6 +12,7 @@ import { delay, latencyFor } from "./latency.js";
 import { LockTable } from "./lock-table.js";
 import { addOrphan, allocIno, META_NEXT_INO, META_ORPHANS, readOrphans, removeOrphan } from "./meta.js";
 import { checkLookupName, checkNewName, checkXattrName, isDotName, utf8Length } from "./names.js";
+import { nameToBytes } from "../protocol/name-bytes.js";
 import type { CreateResult, FileSystemApi, FsckReport, LockOwner, OpContext, OpenResult, WalkResult } from "./types.js";
 
 export interface FileSystemOptions {
@@ -83,8 +84,6 @@ function mknodMode(mode: number): number {
     default: throw new FsError(Errno.EINVAL, "bad file type");
   }
 }
-
-const textEncoder = new TextEncoder();
 
 /**
  * POSIX semantics on a Store, as the Linux v9fs client expects them.
@@ -650,7 +649,7 @@ export class FileSystem implements FileSystemApi {
   listxattr(ino: number, ctx: OpContext): Promise<Uint8Array> {
     return this.look(ctx, async (tx) => {
       const rec = await needInode(tx, ino);
-      const parts = (rec.xattrs ?? []).map(([n]) => textEncoder.encode(n));
+      const parts = (rec.xattrs ?? []).map(([n]) => nameToBytes(n));
       const out = new Uint8Array(parts.reduce((s, p) => s + p.length + 1, 0));
       let at = 0;
       for (const p of parts) {

@@ -1,23 +1,9 @@
 import { Errno, FsError } from "../protocol/errno.js";
+import { isCanonicalName, utf8Length } from "../protocol/name-bytes.js";
 import { NAME_MAX } from "./constants.js";
 
-/** UTF-8 byte length without allocating (names are checked on every create). */
-export function utf8Length(s: string): number {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) n += 1;
-    else if (c < 0x800) n += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        n += 4;
-        i++;
-      } else n += 3;
-    } else n += 3;
-  }
-  return n;
-}
+/** Names are counted in the bytes a client sends (see protocol/name-bytes.ts). */
+export { utf8Length };
 
 export function isDotName(name: string): boolean {
   return name === "." || name === "..";
@@ -37,6 +23,8 @@ export function checkNewName(name: string): void {
   if (name.includes("/") || name.includes("\0")) throw new FsError(Errno.EINVAL, "name contains '/' or NUL");
   if (tooLong(name)) throw new FsError(Errno.ENAMETOOLONG);
   if (isDotName(name)) throw new FsError(Errno.EEXIST, name);
+  // Another spelling of some name's bytes: creating it would give two entries one wire name.
+  if (!isCanonicalName(name)) throw new FsError(Errno.EINVAL, "name is not a canonical byte string");
 }
 
 /** A name looked up (walk, unlink, rename source): what cannot exist is ENOENT, as QEMU answers. */

@@ -426,17 +426,20 @@ describe("decode errors", () => {
     expect([e.errno, e.tag, e.type]).toEqual([Errno.EOPNOTSUPP, 10, 6]);
   });
 
-  it("invalid UTF-8 in a name", () => {
-    for (const name of ["0100 ff", "0200 c328", "0300 eda080" /* surrogate */, "0100 80"]) {
+  it("a name that is not UTF-8 decodes losslessly and encodes back to the same bytes", () => {
+    for (const name of ["0100 ff", "0200 c328", "0300 eda080" /* surrogate */, "0100 80", "0400 636166e9" /* Latin-1 café */]) {
       const body = hex(`0c000000 ${name} 00020000`);
       const frame = new Uint8Array(7 + body.length);
       // Tunlinkat, tag 2, size fixed up by hand below
       frame.set(hex("00000000 4c 0200"));
       frame.set(body, 7);
       frame[0] = frame.length;
-      const e = decodeError(frame);
-      expect([e.errno, e.tag, e.type]).toEqual([Errno.EINVAL, 2, 76]);
+      const m = decodeMessage(frame);
+      expect(m.type).toBe("Tunlinkat");
+      expect(toHex(encodeMessage(m))).toBe(toHex(frame));
     }
+    const latin1 = hex("15000000 4c 0200 | 0c000000 | 0400 636166e9 | 00020000");
+    expect((decodeMessage(latin1) as { name: string }).name).toBe("caf\udce9");
   });
 
   it("is an Error with a useful message", () => {
@@ -519,9 +522,14 @@ describe("encode errors", () => {
     expect(encodeMessage({ type: "Rreadlink", tag: 1, target: "é".repeat(32767) + "x" }).length).toBe(7 + 2 + 65535);
   });
 
-  it("writes lone surrogates as U+FFFD", () => {
-    const frame = encodeMessage({ type: "Rreadlink", tag: 1, target: "a\ud800" });
+  it("writes an escaped raw byte as that byte, and any other lone surrogate as U+FFFD", () => {
+    let frame = encodeMessage({ type: "Rreadlink", tag: 1, target: "a\ud800" });
     expect(toHex(frame)).toBe(toHex(hex("0d000000 17 0100 | 0400 61efbfbd")));
+    frame = encodeMessage({ type: "Rreadlink", tag: 1, target: "caf\udce9" });
+    expect(toHex(frame)).toBe(toHex(hex("0d000000 17 0100 | 0400 636166e9")));
+    // 65535 raw bytes are the largest string that fits, counted as bytes
+    expect(encodeMessage({ type: "Rreadlink", tag: 1, target: "\udcff".repeat(65535) }).length).toBe(7 + 2 + 65535);
+    expect(() => encodeMessage({ type: "Rreadlink", tag: 1, target: "\udcff".repeat(65536) })).toThrow(EncodeError);
   });
 
   it("writes 4-byte UTF-8 for astral characters", () => {

@@ -10,7 +10,8 @@
 import { HEADER_SIZE, MessageType, type MessageTypeName } from "./constants.js";
 import { Errno } from "./errno.js";
 import type { DirEntry, Message, Qid } from "./messages.js";
-import { DecodeError, EncodeError, Reader, Writer, stringSize, utf8Length } from "./wire.js";
+import { DecodeError, EncodeError, Reader, Writer, stringSize } from "./wire.js";
+import { utf8Length } from "./name-bytes.js";
 
 export { DecodeError, EncodeError } from "./wire.js";
 

@@ -10,6 +10,7 @@ import {
   messageTypeName,
 } from "./codec.js";
 import { MessageType } from "./constants.js";
+import { nameFromBytes } from "./name-bytes.js";
 import type { DirEntry, Message, Qid, Timespec } from "./messages.js";
 
 type Kind = Message["type"];
@@ -25,8 +26,8 @@ const u64 = fc.oneof(
   fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }).map(Number),
   fc.constantFrom(0, 2 ** 32, 2 ** 53, 2 ** 64),
 );
-// "binary" units are whole code points (never lone surrogates), so UTF-8 round-trips.
-const str = fc.string({ unit: "binary", maxLength: 12 });
+// Strings as the decoder makes them: UTF-8 text, or any bytes (raw ones escaped, see name-bytes.ts).
+const str = fc.oneof(fc.string({ unit: "binary", maxLength: 12 }), fc.uint8Array({ maxLength: 12 }).map(nameFromBytes));
 const data = fc.uint8Array({ maxLength: 64 });
 const qid: fc.Arbitrary<Qid> = fc.record({ type: u8, version: u32, path: u64 });
 // Seconds are signed on the wire (times before 1970).

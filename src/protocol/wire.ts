@@ -9,6 +9,7 @@
 
 import { Errno, FsError } from "./errno.js";
 import type { Qid } from "./messages.js";
+import { decodeName, encodeNameInto, utf8Length } from "./name-bytes.js";
 
 const TWO_32 = 4294967296;
 /** 2^64 is also what `2 ** 64 - 1` evaluates to in doubles, so it stands for "all ones". */
@@ -45,36 +46,12 @@ export class EncodeError extends FsError {
   }
 }
 
-/** Bytes `s` occupies as UTF-8; a lone surrogate counts as U+FFFD (3 bytes), as TextEncoder would write it. */
-export function utf8Length(s: string): number {
-  const n = s.length;
-  let len = n;
-  for (let i = 0; i < n; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) {
-      len += 1;
-    } else if (c >= 0xd800 && c <= 0xdbff && i + 1 < n && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      // The pair is two UTF-16 units already counted; it needs four bytes.
-      len += 2;
-      i++;
-    } else {
-      len += 2;
-    }
-  }
-  return len;
-}
-
 /** Wire size of a string field (length prefix included); throws EncodeError past 65535 bytes. */
 export function stringSize(s: string): number {
   const len = utf8Length(s);
   if (len > 0xffff) throw new EncodeError(Errno.ENAMETOOLONG, `string of ${len} bytes does not fit a 9P string`);
   return 2 + len;
 }
-
-const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-/** Below this, building the string by hand beats the TextDecoder call for ASCII names. */
-const ASCII_FAST_MAX = 64;
 
 export class Reader {
   readonly buf: Uint8Array;
@@ -157,32 +134,13 @@ export class Reader {
     return this.buf.subarray(p, p + len);
   }
 
-  /** len[2] + UTF-8. Invalid UTF-8 is EINVAL: names must round-trip byte for byte. */
+  /** len[2] + bytes, as a name string: never fails, any bytes round-trip (see name-bytes.ts). */
   string(): string {
     const len = this.u16();
     this.need(len, "string");
-    const b = this.buf;
     const start = this.pos;
-    const stop = start + len;
-    this.pos = stop;
-    if (len <= ASCII_FAST_MAX) {
-      let s = "";
-      let i = start;
-      for (; i < stop; i++) {
-        const c = b[i]!;
-        if (c >= 0x80) break;
-        s += String.fromCharCode(c);
-      }
-      if (i === stop) return s;
-    }
-    let view = b.subarray(start, stop);
-    // TextDecoder refuses views of a SharedArrayBuffer in browsers.
-    if (!(view.buffer instanceof ArrayBuffer)) view = view.slice();
-    try {
-      return decoder.decode(view);
-    } catch {
-      throw this.fail(`string at offset ${start} is not valid UTF-8`);
-    }
+    this.pos = start + len;
+    return decodeName(this.buf, start, start + len);
   }
 
   qid(): Qid {
@@ -277,45 +235,17 @@ export class Writer {
   }
 
   /**
-   * len[2] + UTF-8, encoded by hand straight into the frame: no TextEncoder
-   * temporary, and the length prefix is patched afterwards so the UTF-8 size
+   * len[2] + bytes, encoded by hand straight into the frame: no TextEncoder
+   * temporary, and the length prefix is patched afterwards so the byte count
    * is not computed a second time.
    */
   string(s: string): void {
-    const b = this.buf;
     const start = this.pos;
-    let p = start + 2;
-    const n = s.length;
-    for (let i = 0; i < n; i++) {
-      let c = s.charCodeAt(i);
-      if (c < 0x80) {
-        b[p++] = c;
-      } else if (c < 0x800) {
-        b[p++] = 0xc0 | (c >> 6);
-        b[p++] = 0x80 | (c & 0x3f);
-      } else {
-        if (c >= 0xd800 && c <= 0xdfff) {
-          const d = i + 1 < n ? s.charCodeAt(i + 1) : 0;
-          if (c <= 0xdbff && (d & 0xfc00) === 0xdc00) {
-            c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-            i++;
-            b[p++] = 0xf0 | (c >> 18);
-            b[p++] = 0x80 | ((c >> 12) & 0x3f);
-            b[p++] = 0x80 | ((c >> 6) & 0x3f);
-            b[p++] = 0x80 | (c & 0x3f);
-            continue;
-          }
-          c = 0xfffd;
-        }
-        b[p++] = 0xe0 | (c >> 12);
-        b[p++] = 0x80 | ((c >> 6) & 0x3f);
-        b[p++] = 0x80 | (c & 0x3f);
-      }
-    }
+    const p = encodeNameInto(s, this.buf, start + 2);
     const len = p - start - 2;
     if (len > 0xffff) throw new EncodeError(Errno.ENAMETOOLONG, `string of ${len} bytes does not fit a 9P string`);
-    b[start] = len;
-    b[start + 1] = len >>> 8;
+    this.buf[start] = len;
+    this.buf[start + 1] = len >>> 8;
     this.pos = p;
   }
 
