@@ -35,8 +35,17 @@ function qidTypeOfMode(mode: number): number {
   return QidType.FILE;
 }
 
+/**
+ * qid.version is a u32 on the wire while the stored counter is not bounded
+ * (the root of a long-lived tree passes 2^32 changes): it wraps, as a change
+ * counter may. data_version (u64) carries the full count.
+ */
+export function qidVersion(version: number): number {
+  return version % 0x1_0000_0000;
+}
+
 export function qidOf(rec: InodeRecord): Qid {
-  return { type: qidTypeOfMode(rec.mode), version: rec.version, path: rec.ino };
+  return { type: qidTypeOfMode(rec.mode), version: qidVersion(rec.version), path: rec.ino };
 }
 
 /** Readdir entries carry only the dtype, so their qid is built from it (version 0, as QEMU does). */
