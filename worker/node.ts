@@ -55,6 +55,8 @@ export async function importTree(fs: FileSystemApi, hostDir: string, dir: number
       continue;
     } else if (ent.isFile()) {
       ino = (await fs.create(dir, ent.name, O_WRONLY, perm, st.uid, st.gid, ctx)).ino;
+      // create hands us a reference; keeping it would keep the file alive past a later unlink.
+      await fs.release(ino);
       const data = await fsp.readFile(p);
       const step = 1 << 20;
       for (let off = 0; off < data.length; off += step) {

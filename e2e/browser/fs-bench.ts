@@ -254,6 +254,8 @@ async function fsLayer(fs: FileSystem, o: BenchOptions): Promise<IoFigures & Sma
     });
     const r = mbps(n * size, performance.now() - t);
     await fs.unlink(fs.rootIno, `fs-seq-${k}-${depth}`, 0, ctx);
+    await fs.release(ino); // create's reference: the last one frees the unlinked file
+
     return { w, r };
   };
   const w: number[] = [];
@@ -282,6 +284,7 @@ async function fsLayer(fs: FileSystem, o: BenchOptions): Promise<IoFigures & Sma
     await fs.walk(fs.rootIno, ["fs-small"], ctx);
     const f = await fs.create(dirQid.path, `f${i}`, OpenFlags.WRONLY | OpenFlags.CREAT | OpenFlags.TRUNC, Mode.IFREG | 0o644, 0, 0, ctx);
     await fs.write(f.ino, 0, SMALL, false, ctx);
+    await fs.release(f.ino); // as Tclunk does
   });
   return {
     writeMBps: median(w),

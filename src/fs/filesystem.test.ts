@@ -25,7 +25,9 @@ beforeEach(async () => {
 });
 
 async function mkfile(dir: number, name: string): Promise<number> {
-  return (await fs.create(dir, name, OpenFlags.RDWR | OpenFlags.CREAT, 0o644, 1, 2, ctx)).ino;
+  const { ino } = await fs.create(dir, name, OpenFlags.RDWR | OpenFlags.CREAT, 0o644, 1, 2, ctx);
+  await fs.release(ino); // create's reference, as a Tclunk drops it
+  return ino;
 }
 
 async function lookup(dir: number, name: string): Promise<number> {

@@ -33,12 +33,39 @@ const PATH_MAX = 4096;
 /** Symlinks are always rwxrwxrwx on Linux. */
 const SYMLINK_MODE = Mode.IFLNK | 0o777;
 
-/** In-memory consequences of a commit, applied only once it happened. */
+/**
+ * References and unlinks (the invariants the code below refers to):
+ *
+ * (R1) An inode with no names is freed at once only when nothing references
+ *      it; else it is listed as an orphan (in the store, so a crash leaves it
+ *      for the next mount to free) and the last release frees it.
+ * (R2) "Nothing references it" is decided inside the unlinking transaction
+ *      body, so every reference that will ever point at the inode must be
+ *      counted before any later body can run: a reference is taken in the
+ *      same body (or readonly step) that produced the inode number, never
+ *      after the commit. Tlcreate's new inode is pinned by the create body
+ *      itself (`pin`), because a store that batches writers (WriterBatcher)
+ *      may run another session's unlink of the new name in the same
+ *      transaction, before the create's caller ever sees the number.
+ * (R3) Pins of a run that does not commit (a failed, flushed or redone
+ *      batch) are dropped when the transaction settles; a run that is still
+ *      finishing on a dead transaction after that pins nothing (`closed`).
+ *      The committed run's pins become the caller's references.
+ * (R4) Readers (Twalk) take their reference right after their readonly
+ *      transaction: every store runs readonly bodies isolated from writer
+ *      bodies (memory: RwLock; IndexedDB: its transaction scheduling), so an
+ *      unlink body that follows a walk runs in a later task than the walk's
+ *      continuation, which retains first.
+ */
 interface Effects {
   /** Unlinked while referenced: kept until the last release. */
   orphaned: number[];
   /** Deleted in the transaction. */
   freed: number[];
+  /** References this run took for its caller (R2). */
+  pinned: number[];
+  /** The transaction settled: a late run pins nothing (R3). */
+  closed: boolean;
 }
 
 type Step = { rec: InodeRecord; parent: number; name: string };
@@ -194,13 +221,15 @@ export class FileSystem implements FileSystemApi {
   /** One readwrite transaction; edited inodes are stored when `body` returns and in-memory effects follow the commit. */
   private async change<T>(ctx: OpContext, body: (e: InodeEdits, fx: Effects) => Promise<T>, durable = false): Promise<T> {
     let run: { value: T; edits: InodeEdits; fx: Effects };
+    const runs: Effects[] = [];
     try {
       run = await this.store.transaction(
         "readwrite",
         async (tx) => {
           // A store may run a body more than once (a batch of writers redone), and an abandoned
           // run may still be finishing: each run keeps its effects to itself, the committed one wins.
-          const fx: Effects = { orphaned: [], freed: [] };
+          const fx: Effects = { orphaned: [], freed: [], pinned: [], closed: false };
+          runs.push(fx);
           const edits = new InodeEdits(tx);
           const value = await body(edits, fx);
           await edits.flush();
@@ -211,11 +240,29 @@ export class FileSystem implements FileSystemApi {
     } catch (err) {
       // A store may report failure after an uncertain commit (a lost connection): trust nothing cached.
       if (!isAbortError(err) && !isFsError(err)) this.cache.clear();
+      this.dropPins(runs, undefined);
       throw err;
     }
     this.cache.committed(run.edits.changes());
     this.settle(run.fx);
+    this.dropPins(runs, run.fx);
     return run.value;
+  }
+
+  /** Take a reference on `ino` for the caller of this run (R2). */
+  private pin(fx: Effects, ino: number): void {
+    if (fx.closed) return;
+    fx.pinned.push(ino);
+    this.retain(ino);
+  }
+
+  /** The transaction settled: every run but the committed one gives its pins back (R3). */
+  private dropPins(runs: Effects[], committed: Effects | undefined): void {
+    for (const fx of runs) {
+      fx.closed = true;
+      if (fx === committed) continue;
+      for (const ino of fx.pinned) this.release(ino).catch(() => undefined);
+    }
   }
 
   private look<T>(ctx: OpContext, body: (tx: StoreTx) => Promise<T>): Promise<T> {
@@ -257,7 +304,7 @@ export class FileSystem implements FileSystemApi {
     }
   }
 
-  /** `rec` (an edited copy) just lost its last name: free it now, or keep it as an orphan while fids point at it. */
+  /** `rec` (an edited copy) just lost its last name: free it now, or keep it as an orphan while fids point at it (R1). */
   private async unlinked(e: InodeEdits, rec: InodeRecord, fx: Effects): Promise<void> {
     if (this.refs.has(rec.ino)) {
       await addOrphan(e.tx, rec.ino);
@@ -428,14 +475,18 @@ export class FileSystem implements FileSystemApi {
     // Linux: O_CREAT on "." or ".." is EEXIST with O_EXCL, else EISDIR (they are directories).
     if (isDotName(name)) throw new FsError(excl ? Errno.EEXIST : Errno.EISDIR);
     checkNewName(name);
-    const rec = await this.change(ctx, async (e) => {
+    const rec = await this.change(ctx, async (e, fx) => {
       const existing = await e.tx.getEntry(dir, name);
+      let rec: InodeRecord;
       if (!existing) {
-        return this.insertNew(e, dir, name, (ino, t) => newInode(ino, Mode.IFREG | (mode & Mode.PERM), uid, gid, t));
+        rec = await this.insertNew(e, dir, name, (ino, t) => newInode(ino, Mode.IFREG | (mode & Mode.PERM), uid, gid, t));
+      } else {
+        if (excl) throw new FsError(Errno.EEXIST, name);
+        if (isDir((await e.need(existing.ino)).mode)) throw new FsError(Errno.EISDIR);
+        rec = await this.openIn(e, existing.ino, flags);
       }
-      if (excl) throw new FsError(Errno.EEXIST, name);
-      if (isDir((await e.need(existing.ino)).mode)) throw new FsError(Errno.EISDIR);
-      return this.openIn(e, existing.ino, flags);
+      this.pin(fx, rec.ino);
+      return rec;
     });
     return { qid: qidOf(rec), iounit: 0, ino: rec.ino };
   }

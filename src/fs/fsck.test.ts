@@ -55,6 +55,7 @@ async function randomOps(seed: number, count: number): Promise<void> {
   const ops: (() => Promise<unknown>)[] = [
     async () => {
       const r = await fs.create(pick(dirs), pick(names), OpenFlags.CREAT | OpenFlags.RDWR, 0o644, 0, 0, ctx);
+      await fs.release(r.ino);
       if (!model.has(r.ino)) model.set(r.ino, new Uint8Array());
       files.push(r.ino);
     },
@@ -91,6 +92,7 @@ async function randomOps(seed: number, count: number): Promise<void> {
   ];
 
   await fs.create(R, "a", OpenFlags.CREAT, 0o644, 0, 0, ctx).then((r) => files.push(r.ino));
+  await fs.release(files[0]!);
   model.set(files[0]!, new Uint8Array());
   for (let i = 0; i < count; i++) {
     try {

@@ -16,8 +16,11 @@ beforeEach(async () => {
   fs = await FileSystem.open(store);
 });
 
-const mkfile = async (name: string): Promise<number> =>
-  (await fs.create(R, name, OpenFlags.CREAT | OpenFlags.RDWR, 0o644, 0, 0, ctx)).ino;
+const mkfile = async (name: string): Promise<number> => {
+  const { ino } = await fs.create(R, name, OpenFlags.CREAT | OpenFlags.RDWR, 0o644, 0, 0, ctx);
+  await fs.release(ino); // create's reference, as a Tclunk drops it
+  return ino;
+};
 const orphanList = (): Promise<number[] | undefined> => store.transaction("readonly", (tx) => tx.getMeta<number[]>("orphans"));
 
 describe("unlinked but open", () => {

@@ -19,8 +19,11 @@ beforeEach(async () => {
 });
 
 
-const mkfile = async (dir: number, name: string): Promise<number> =>
-  (await fs.create(dir, name, OpenFlags.CREAT | OpenFlags.RDWR, 0o644, 0, 0, ctx)).ino;
+const mkfile = async (dir: number, name: string): Promise<number> => {
+  const { ino } = await fs.create(dir, name, OpenFlags.CREAT | OpenFlags.RDWR, 0o644, 0, 0, ctx);
+  await fs.release(ino); // create's reference, as a Tclunk drops it
+  return ino;
+};
 const mkdir = async (dir: number, name: string): Promise<number> => (await fs.mkdir(dir, name, 0o755, 0, 0, ctx)).path;
 const names = async (dir: number): Promise<string[]> => (await fs.readdir(dir, 2, 1000, ctx)).map((e) => e.name);
 const nlink = async (ino: number): Promise<number> => (await fs.getattr(ino, ctx)).nlink;

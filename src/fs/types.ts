@@ -67,7 +67,11 @@ export interface FileSystemApi {
 
   /** Tlopen: validates flags against the file type, applies O_TRUNC. */
   open(ino: number, flags: number, ctx: OpContext): Promise<OpenResult>;
-  /** Tlcreate: open(2) with O_CREAT semantics (O_EXCL → EEXIST when present, else opens it). */
+  /**
+   * Tlcreate: open(2) with O_CREAT semantics (O_EXCL → EEXIST when present, else opens it).
+   * The caller owns one reference on the result's `ino` (taken before any other
+   * request could unlink it) and must `release` it when done.
+   */
   create(dir: number, name: string, flags: number, mode: number, uid: number, gid: number, ctx: OpContext): Promise<CreateResult>;
 
   /** Read up to dest.length bytes at offset into dest; returns the count (0 at or past EOF). Holes read as zeros. */

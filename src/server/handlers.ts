@@ -149,13 +149,15 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
     const dir = dirFid(s, m.fid);
     if (dir.open) throw new FsError(Errno.EBADF, `fid ${m.fid} is already open`);
     const r = await s.fs.create(dir.ino, m.name, m.flags | OpenFlags.CREAT, m.mode, dir.uid, m.gid, ctxOf(dir, signal));
-    // The fid now stands for the new file, opened: the directory loses this reference.
-    // (If the fid was clunked meanwhile, the file exists all the same and nothing refers to it.)
+    // The fid now stands for the new file, opened, with the reference create took for it;
+    // the directory loses this fid's reference. (If the fid was clunked meanwhile, the file
+    // exists all the same and nothing refers to it.)
     if (unchanged(s, m.fid, dir)) {
       const oldIno = dir.ino;
       Object.assign(dir, { ino: r.ino, parent: oldIno, name: m.name, isDir: false, open: openStateOf(m.flags) });
-      s.fs.retain(r.ino);
       releaseInBackground(s, oldIno);
+    } else {
+      releaseInBackground(s, r.ino);
     }
     return { type: "Rlcreate", tag: m.tag, qid: r.qid, iounit: r.iounit };
   },
