@@ -2,7 +2,7 @@
 import { FsError } from "../protocol/errno.js";
 import type { MemoryStore } from "../storage/memory.js";
 import type { EntryRecord, InodeRecord, Store, StoreTx, StoreUsage, TxMode, TxOptions } from "../storage/store.js";
-import { WriterBatcher, type CountsWrites } from "../storage/writer-queue.js";
+import { WriterBatcher, type CountsWrites } from "../storage/writer-batcher.js";
 
 /** The errno a promise fails with (a test failure if it succeeds or fails otherwise). */
 export async function errnoOf(p: Promise<unknown>): Promise<number> {
