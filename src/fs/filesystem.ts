@@ -36,35 +36,35 @@ const SYMLINK_MODE = Mode.IFLNK | 0o777;
 /**
  * References and unlinks (the invariants the code below refers to):
  *
- * (R1) An inode with no names is freed at once only when nothing references
- *      it; else it is listed as an orphan (in the store, so a crash leaves it
- *      for the next mount to free) and the last release frees it.
- * (R2) "Nothing references it" is decided inside the unlinking transaction
- *      body, so every reference that will ever point at the inode must be
- *      counted before any later body can run: a reference is taken in the
- *      same body (or readonly step) that produced the inode number, never
- *      after the commit. Tlcreate's new inode is pinned by the create body
- *      itself (`pin`), because a store that batches writers (WriterBatcher)
- *      may run another session's unlink of the new name in the same
- *      transaction, before the create's caller ever sees the number.
- * (R3) Pins of a run that does not commit (a failed, flushed or redone
- *      batch) are dropped when the transaction settles; a run that is still
- *      finishing on a dead transaction after that pins nothing (`closed`).
- *      The committed run's pins become the caller's references.
- * (R4) Readers (Twalk) take their reference right after their readonly
- *      transaction: every store runs readonly bodies isolated from writer
- *      bodies (memory: RwLock; IndexedDB: its transaction scheduling), so an
- *      unlink body that follows a walk runs in a later task than the walk's
- *      continuation, which retains first.
+ * (R1) An inode that loses its last name is always listed as an orphan by the
+ *      unlinking transaction (in the store, so after a crash the next mount
+ *      frees it), and freed by a transaction of its own once nothing
+ *      references it: right after the unlink commits when nothing does, else
+ *      at the last release.
+ * (R2) Whether anything references it is decided after the unlinking commit,
+ *      never inside its body. A writer body can run while a reader that is
+ *      resolving the name has not yet counted its reference (a browser store's
+ *      writer reads committed records from memory while an older readonly
+ *      IndexedDB transaction is still open); but that reader's transaction
+ *      completes before the writer's commits (IndexedDB runs a readwrite
+ *      transaction after the readonly ones created before it; memory: RwLock),
+ *      and the reader counts its reference right in that completion's
+ *      continuation, ahead of the commit's.
+ * (R3) A reference to a new inode is taken by the body that creates it
+ *      (`pin`): a batching store (WriterBatcher) may commit another session's
+ *      unlink of the new name in the same transaction, and that unlink's
+ *      settling must already see the creator's reference.
+ * (R4) Pins of a run that does not commit (a failed, flushed or redone batch)
+ *      are dropped when the transaction settles; a run still finishing on a
+ *      dead transaction after that pins nothing (`closed`). The committed
+ *      run's pins become the caller's references.
  */
 interface Effects {
-  /** Unlinked while referenced: kept until the last release. */
+  /** Lost their last name: freed once unreferenced (R1). */
   orphaned: number[];
-  /** Deleted in the transaction. */
-  freed: number[];
-  /** References this run took for its caller (R2). */
+  /** References this run took for its caller (R3). */
   pinned: number[];
-  /** The transaction settled: a late run pins nothing (R3). */
+  /** The transaction settled: a late run pins nothing (R4). */
   closed: boolean;
 }
 
@@ -228,7 +228,7 @@ export class FileSystem implements FileSystemApi {
         async (tx) => {
           // A store may run a body more than once (a batch of writers redone), and an abandoned
           // run may still be finishing: each run keeps its effects to itself, the committed one wins.
-          const fx: Effects = { orphaned: [], freed: [], pinned: [], closed: false };
+          const fx: Effects = { orphaned: [], pinned: [], closed: false };
           runs.push(fx);
           const edits = new InodeEdits(tx);
           const value = await body(edits, fx);
@@ -244,19 +244,21 @@ export class FileSystem implements FileSystemApi {
       throw err;
     }
     this.cache.committed(run.edits.changes());
-    this.settle(run.fx);
+    const reclaimed = this.settle(run.fx);
     this.dropPins(runs, run.fx);
+    // An unlink answers once the space is back (df right after rm), or once the file is kept.
+    await reclaimed;
     return run.value;
   }
 
-  /** Take a reference on `ino` for the caller of this run (R2). */
+  /** Take a reference on `ino` for the caller of this run (R3). */
   private pin(fx: Effects, ino: number): void {
     if (fx.closed) return;
     fx.pinned.push(ino);
     this.retain(ino);
   }
 
-  /** The transaction settled: every run but the committed one gives its pins back (R3). */
+  /** The transaction settled: every run but the committed one gives its pins back (R4). */
   private dropPins(runs: Effects[], committed: Effects | undefined): void {
     for (const fx of runs) {
       fx.closed = true;
@@ -295,25 +297,21 @@ export class FileSystem implements FileSystemApi {
     return rec;
   }
 
-  private settle(fx: Effects): void {
-    for (const ino of fx.freed) this.locks.dropInode(ino);
+  /** After the commit (R2): orphans nothing references are freed now; the promise settles when they are. */
+  private settle(fx: Effects): Promise<unknown> {
+    const freeing: Promise<void>[] = [];
     for (const ino of fx.orphaned) {
       this.orphans.add(ino);
-      // The last reference may have gone while the transaction committed.
-      if (!this.refs.has(ino)) this.reclaim(ino).catch(() => undefined);
+      // Failing to free leaves the orphan listed: the next mount frees it.
+      if (!this.refs.has(ino)) freeing.push(this.reclaim(ino).catch(() => undefined));
     }
+    return Promise.all(freeing);
   }
 
-  /** `rec` (an edited copy) just lost its last name: free it now, or keep it as an orphan while fids point at it (R1). */
+  /** `rec` (an edited copy) just lost its last name: list it as an orphan, freed once unreferenced (R1). */
   private async unlinked(e: InodeEdits, rec: InodeRecord, fx: Effects): Promise<void> {
-    if (this.refs.has(rec.ino)) {
-      await addOrphan(e.tx, rec.ino);
-      fx.orphaned.push(rec.ino);
-      return;
-    }
-    if (rec.chunks > 0) await e.tx.deleteChunksFrom(rec.ino, 0);
-    e.remove(rec.ino);
-    fx.freed.push(rec.ino);
+    await addOrphan(e.tx, rec.ino);
+    fx.orphaned.push(rec.ino);
   }
 
   /** One name of `ino` went away. */

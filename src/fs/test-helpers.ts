@@ -35,6 +35,17 @@ class CountingTx implements StoreTx, CountsWrites {
   putMeta<T>(key: string, value: T) { this.writes++; return this.tx.putMeta(key, value); }
 }
 
+interface Gate {
+  opened: Promise<void>;
+  open(): void;
+}
+
+function gate(): Gate {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
+  return { opened, open };
+}
+
 /**
  * A MemoryStore whose writers go through the WriterBatcher the IndexedDB and
  * OPFS stores use, with a gate a test closes and opens: writers submitted
@@ -45,10 +56,25 @@ export class HeldBatchStore implements Store {
   readonly kind = "memory-batched";
   readonly chunkSize: number;
   readonly keepsChunkBuffers: boolean;
-  private gate: { opened: Promise<void>; open(): void } | undefined;
+  private gate: Gate | undefined;
+  private readerGate: Gate | undefined;
+  private writerParked: Gate | undefined;
   private readonly batcher = new WriterBatcher<CountingTx>(async (body, options) => {
     await this.gate?.opened;
-    await this.inner.transaction("readwrite", (tx) => body(new CountingTx(tx)), options);
+    await this.inner.transaction(
+      "readwrite",
+      async (tx) => {
+        await body(new CountingTx(tx));
+        const readers = this.readerGate;
+        if (!readers) return;
+        // IndexedDB commits a readwrite transaction only after the readonly ones created before it
+        // have completed, and a completion is a task of its own: so do we.
+        this.writerParked?.open();
+        await readers.opened;
+        await new Promise((r) => setTimeout(r, 0));
+      },
+      options,
+    );
   });
 
   constructor(readonly inner: MemoryStore) {
@@ -58,9 +84,7 @@ export class HeldBatchStore implements Store {
 
   /** Writers submitted from now on wait, and then commit together (up to the batcher's batch size). */
   hold(): void {
-    let open!: () => void;
-    const opened = new Promise<void>((r) => (open = r));
-    this.gate = { opened, open };
+    this.gate = gate();
     // The batch now running waits at the gate, so everything after it queues for the next one.
     void this.batcher.run(async () => undefined);
   }
@@ -70,9 +94,29 @@ export class HeldBatchStore implements Store {
     this.gate = undefined;
   }
 
-  transaction<T>(mode: TxMode, body: (tx: StoreTx) => Promise<T>, options?: TxOptions): Promise<T> {
-    if (mode === "readonly") return this.inner.transaction(mode, body, options);
-    return this.batcher.run((x) => body(x), options);
+  /**
+   * Readonly transactions from now on complete only at `releaseReaders`, after
+   * their bodies read: meanwhile a writer body runs (as an IndexedDB store's
+   * writer does, from its committed records in memory) but does not commit.
+   * Resolves once a writer body has run and waits to commit.
+   */
+  holdReaders(): Promise<void> {
+    this.readerGate = gate();
+    this.writerParked = gate();
+    return this.writerParked.opened;
+  }
+
+  releaseReaders(): void {
+    this.readerGate?.open();
+    this.readerGate = undefined;
+  }
+
+  async transaction<T>(mode: TxMode, body: (tx: StoreTx) => Promise<T>, options?: TxOptions): Promise<T> {
+    if (mode === "readwrite") return this.batcher.run((x) => body(x), options);
+    const readers = this.readerGate;
+    const value = await this.inner.transaction(mode, body, options);
+    await readers?.opened;
+    return value;
   }
 
   usage(): Promise<StoreUsage> {

@@ -108,3 +108,22 @@ describe("a file created and unlinked in one batch (issue 8.1)", () => {
     expect((await fs.walk(ROOT_INO, ["g"], ctx).catch((e: { errno: number }) => e.errno))).toBe(2);
   });
 });
+
+describe("a file walked to while another session unlinks it (issue 8.1)", () => {
+  it("the walker's fid keeps the file when the unlink body ran before the walk's transaction completed", async () => {
+    const env = await twoSessions();
+    const { store, a, b } = env;
+    await ok(b, { type: "Twalk", tag: 2, fid: 0, newfid: 1, names: [] });
+    await ok(b, { type: "Tlcreate", tag: 3, fid: 1, name: "f", flags: OpenFlags.RDWR, mode: 0o644, gid: 0 });
+    await ok(b, { type: "Tclunk", tag: 4, fid: 1 });
+    const parked = store.holdReaders();
+    a.send({ type: "Twalk", tag: 2, fid: 0, newfid: 1, names: ["f"] }); // reads "f" now, completes later
+    b.send({ type: "Tunlinkat", tag: 5, dirfid: 0, name: "f", flags: 0 });
+    await parked; // the unlink body has run and waits to commit
+    store.releaseReaders();
+    expect((await a.reply(2)).type).toBe("Rwalk");
+    expect((await b.reply(5)).type).toBe("Runlinkat");
+    await ok(a, { type: "Tlopen", tag: 3, fid: 1, flags: OpenFlags.RDWR });
+    await expectOpenFileSurvives(env, 1);
+  });
+});
