@@ -13,7 +13,8 @@ import { LockTable } from "./lock-table.js";
 import { addOrphan, allocIno, META_NEXT_INO, META_ORPHANS, readOrphans, removeOrphan } from "./meta.js";
 import { checkLookupName, checkNewName, checkXattrName, isDotName, utf8Length } from "./names.js";
 import { nameToBytes } from "../protocol/name-bytes.js";
-import type { CreateResult, FileSystemApi, FsckReport, LockOwner, OpContext, OpenResult, WalkResult } from "./types.js";
+import type { CreateResult, FileSystemApi, FsckReport, LockOwner, OpContext, OpenResult, Place, WalkResult } from "./types.js";
+import { walkNames } from "./walk.js";
 
 export interface FileSystemOptions {
   /** Delay before reads and writes of files reached by a name starting with "slow" (flush tests); 0, off, by default. */
@@ -67,8 +68,6 @@ interface Effects {
   /** The transaction settled: a late run pins nothing (R4). */
   closed: boolean;
 }
-
-type Step = { rec: InodeRecord; parent: number; name: string };
 
 async function needInode(tx: StoreTx, ino: number): Promise<InodeRecord> {
   const rec = await tx.getInode(ino);
@@ -368,39 +367,8 @@ export class FileSystem implements FileSystemApi {
     return qidOf(await this.inode(ino, ctx));
   }
 
-  walk(ino: number, names: string[], ctx: OpContext): Promise<WalkResult> {
-    return this.look(ctx, async (tx) => {
-      let cur = await needInode(tx, ino);
-      let parent = isDir(cur.mode) ? cur.parent : 0;
-      let name = "";
-      const qids: Qid[] = [];
-      for (let i = 0; i < names.length; i++) {
-        let next: Step;
-        try {
-          next = await this.step(tx, cur, names[i]!);
-        } catch (err) {
-          // Rwalk reports a partial walk with the qids it managed; only a failing first name is an error.
-          if (i === 0 || !isFsError(err)) throw err;
-          break;
-        }
-        ({ rec: cur, parent, name } = next);
-        qids.push(qidOf(cur));
-      }
-      return { qids, ino: cur.ino, parent, name };
-    });
-  }
-
-  private async step(tx: StoreTx, dir: InodeRecord, name: string): Promise<Step> {
-    if (!isDir(dir.mode)) throw new FsError(Errno.ENOTDIR);
-    if (name === ".") return { rec: dir, parent: dir.parent, name };
-    if (name === "..") {
-      const up = await needInode(tx, dir.parent);
-      return { rec: up, parent: up.parent, name };
-    }
-    checkLookupName(name);
-    const entry = await tx.getEntry(dir.ino, name);
-    if (!entry) throw new FsError(Errno.ENOENT, name);
-    return { rec: await needInode(tx, entry.ino), parent: dir.ino, name };
+  walk(ino: number, names: string[], ctx: OpContext, from?: Place): Promise<WalkResult> {
+    return this.look(ctx, async (tx) => walkNames(tx, await needInode(tx, ino), from, names));
   }
 
   async getattr(ino: number, ctx: OpContext): Promise<Attr> {

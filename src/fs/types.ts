@@ -32,12 +32,18 @@ export interface CreateResult extends OpenResult {
   ino: number;
 }
 
+/** Where a file is: the directory holding it and its name there (the root: itself and ""). */
+export interface Place {
+  parent: number;
+  name: string;
+}
+
 export interface WalkResult {
   /** One qid per name walked successfully. */
   qids: Qid[];
   /** The inode reached, when every name was walked (qids.length === names.length). */
   ino: number;
-  /** The parent directory of `ino` as reached by this walk, and its name there (for Trename and latency). */
+  /** The parent directory of `ino` and its name there, "." and ".." resolved (for Tremove, Trename and latency). */
   parent: number;
   name: string;
 }
@@ -61,7 +67,12 @@ export interface FileSystemApi {
   release(ino: number): Promise<void>;
 
   qid(ino: number, ctx: OpContext): Promise<Qid>;
-  walk(ino: number, names: string[], ctx: OpContext): Promise<WalkResult>;
+  /**
+   * Walk `names` from `ino`. `from` is the place of `ino` (a fid's parent and
+   * name), so a walk that ends where it started ("." or "e/..") reports it.
+   * Without it, a start other than the root is looked up in its parent.
+   */
+  walk(ino: number, names: string[], ctx: OpContext, from?: Place): Promise<WalkResult>;
   getattr(ino: number, ctx: OpContext): Promise<Attr>;
   setattr(ino: number, req: SetattrRequest, ctx: OpContext): Promise<void>;
 

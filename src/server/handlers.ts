@@ -110,6 +110,8 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
   async Twalk(s, m, signal) {
     const from = nodeFid(s, m.fid);
     if (m.newfid !== m.fid) s.fids.checkFree(m.newfid);
+    // walk(5): an open fid cannot be walked onto itself; QEMU answers EINVAL too.
+    if (m.newfid === m.fid && from.open) throw new FsError(Errno.EINVAL, `fid ${m.fid} is open`);
     if (m.names.length === 0) {
       if (m.newfid !== m.fid) {
         s.fids.set(m.newfid, newFidFrom(from, from.ino, from.parent, from.name, from.isDir));
@@ -117,17 +119,25 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
       }
       return { type: "Rwalk", tag: m.tag, qids: [] };
     }
-    const r = await s.fs.walk(from.ino, m.names, ctxOf(from, signal));
+    // Given the fid's own place, the walk reports where a "."/".." walk ends up (the fid names what it reached).
+    const r = await s.fs.walk(from.ino, m.names, ctxOf(from, signal), { parent: from.parent, name: from.name });
     if (r.qids.length === m.names.length) {
       const last = r.qids[r.qids.length - 1]!;
       const next = newFidFrom(from, r.ino, r.parent, r.name, isDirQid(last));
       if (m.newfid === m.fid) {
         // A Tclunk of this fid may have run meanwhile: then there is nothing left to move.
         if (!unchanged(s, m.fid, from)) throw new FsError(Errno.EBADF, `fid ${m.fid} was clunked during the walk`);
-        if (from.lockOwners) next.lockOwners = from.lockOwners;
+        if (from.open) throw new FsError(Errno.EINVAL, `fid ${m.fid} was opened during the walk`);
         s.fids.set(m.fid, next);
         s.fs.retain(r.ino);
-        releaseInBackground(s, from.ino);
+        if (r.ino === from.ino) {
+          // Still the same file ("."): the locks taken through the fid still belong to it.
+          if (from.lockOwners) next.lockOwners = from.lockOwners;
+          releaseInBackground(s, from.ino);
+        } else {
+          // The old fid is gone as if clunked: so are the locks taken through it (they were on the old file).
+          releaseFid(s.fs, s.sessionId, from).catch((e: unknown) => s.report(e));
+        }
       } else {
         s.fids.checkFree(m.newfid);
         s.fids.set(m.newfid, next);
