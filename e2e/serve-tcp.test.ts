@@ -1,6 +1,10 @@
 // The CLI as a user runs it: `worker9p serve`, a 9P client over real TCP, SIGTERM.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import net from "node:net";
+import { decodeMessage, encodeMessage } from "../src/protocol/codec.js";
+import { NOFID, NOTAG } from "../src/protocol/constants.js";
+import type { RMessage, TMessage } from "../src/protocol/messages.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { Client } from "../src/client/client.js";
 import { tcpTransport } from "../src/client/transports.js";
@@ -31,7 +35,74 @@ async function startServer(args: string[] = []): Promise<{ child: ChildProcess; 
   return { child, host: m[1]!, port: Number(m[2]), stderr: () => err };
 }
 
+/** Raw frames over a plain socket: replies collected as they come. */
+async function rawConnection(host: string, port: number) {
+  const socket = net.connect(port, host);
+  await once(socket, "connect");
+  const replies: RMessage[] = [];
+  let buf = Buffer.alloc(0);
+  let closed = false;
+  let wake = () => {};
+  socket.on("data", (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 4 && buf.length >= buf.readUInt32LE(0)) {
+      const n = buf.readUInt32LE(0);
+      replies.push(decodeMessage(new Uint8Array(buf.subarray(0, n))) as RMessage);
+      buf = buf.subarray(n);
+    }
+    wake();
+  });
+  socket.on("close", () => {
+    closed = true;
+    wake();
+  });
+  socket.on("error", () => {});
+  const next = async (): Promise<RMessage | undefined> => {
+    while (replies.length === 0 && !closed) await new Promise<void>((r) => (wake = r));
+    return replies.shift();
+  };
+  return {
+    socket,
+    next,
+    closed: () => closed,
+    ask: async (m: TMessage) => {
+      socket.write(encodeMessage(m));
+      return next();
+    },
+  };
+}
+
 describe("worker9p serve over TCP", () => {
+  it("answers writes at offsets of 2^63 and beyond with Rlerror, and the file stays as it was", async () => {
+    const srv = await startServer();
+    const c = await rawConnection(srv.host, srv.port);
+    expect(await c.ask({ type: "Tversion", tag: NOTAG, msize: 65536, version: "9P2000.L" })).toMatchObject({ type: "Rversion" });
+    expect(await c.ask({ type: "Tattach", tag: 1, fid: 0, afid: NOFID, uname: "root", aname: "", nuname: 0 })).toMatchObject({ type: "Rattach" });
+    expect(await c.ask({ type: "Twalk", tag: 1, fid: 0, newfid: 1, names: [] })).toMatchObject({ type: "Rwalk" });
+    expect(await c.ask({ type: "Tlcreate", tag: 1, fid: 1, name: "f", flags: OpenFlags.RDWR, mode: 0o644, gid: 0 })).toMatchObject({ type: "Rlcreate" });
+    for (const offset of [2 ** 63, 2 ** 64 - 4096]) {
+      const r = await c.ask({ type: "Twrite", tag: 2, fid: 1, offset, data: new Uint8Array([1, 2, 3]) });
+      expect(r?.type).toBe("Rlerror");
+      expect([Errno.EINVAL, Errno.EFBIG]).toContain((r as { ecode: number }).ecode);
+    }
+    expect(await c.ask({ type: "Tgetattr", tag: 3, fid: 1, mask: 0x7ff })).toMatchObject({ type: "Rgetattr", attr: { size: 0 } });
+    c.socket.destroy();
+  });
+
+  it("--max-connections: past it a connection gets Rlerror(ENFILE) and is closed, the others are served", async () => {
+    const srv = await startServer(["--max-connections", "2"]);
+    const a = await Client.connect(await tcpTransport(srv.host, srv.port));
+    const b = await Client.connect(await tcpTransport(srv.host, srv.port));
+    const c = await rawConnection(srv.host, srv.port);
+    expect(await c.ask({ type: "Tversion", tag: NOTAG, msize: 65536, version: "9P2000.L" })).toEqual({ type: "Rlerror", tag: NOTAG, ecode: Errno.ENFILE });
+    while (!c.closed()) await c.next();
+    expect(srv.stderr()).toMatch(/refused: 2 connections already open/);
+    await a.writeFile("x", "still served");
+    expect(new TextDecoder().decode(await b.readFile("x"))).toBe("still served");
+    a.close();
+    b.close();
+  });
+
   it("serves a shared tree to several connections and exits cleanly on SIGTERM", async () => {
     const srv = await startServer();
     const a = await Client.connect(await tcpTransport(srv.host, srv.port));

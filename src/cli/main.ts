@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { FileSystem } from "../fs/filesystem.js";
 import { MemoryStore } from "../storage/memory.js";
-import { Server, DEFAULT_MAX_MSIZE } from "../server/server.js";
+import { Server, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MSIZE } from "../server/server.js";
 import { serveTcp } from "../transport/tcp.js";
 import { serveWebSocket, type WebSocketListener } from "../transport/websocket.js";
 
@@ -16,6 +16,8 @@ options:
   --latency-ms N       reads and writes of files named slow* wait N ms first (abortably)
   --max-msize N        largest msize agreed with clients (default ${DEFAULT_MAX_MSIZE})
   --quota-mb N         size of the in-memory tree (default 2048); past it, ENOSPC
+  --max-connections N  connections at once (default ${DEFAULT_MAX_CONNECTIONS}); past it a new one
+                       gets Rlerror(ENFILE) (WebSocket: close code 1013) and is closed
   --debug              print every request and reply to stderr
   -h, --help           this text
 `;
@@ -57,6 +59,7 @@ async function serve(argv: string[]): Promise<number | undefined> {
       "latency-ms": { type: "string" },
       "max-msize": { type: "string" },
       "quota-mb": { type: "string" },
+      "max-connections": { type: "string" },
       debug: { type: "boolean" },
       help: { type: "boolean", short: "h" },
     },
@@ -71,12 +74,14 @@ async function serve(argv: string[]): Promise<number | undefined> {
   const latencyMs = intOption("latency-ms", values["latency-ms"], 0) ?? 0;
   const maxMsize = intOption("max-msize", values["max-msize"], 4096) ?? DEFAULT_MAX_MSIZE;
   const quotaMb = intOption("quota-mb", values["quota-mb"], 1) ?? 2048;
+  const maxConnections = intOption("max-connections", values["max-connections"], 1) ?? DEFAULT_MAX_CONNECTIONS;
 
   const store = new MemoryStore({ quotaBytes: quotaMb * 1024 * 1024 });
   const fs = await FileSystem.open(store, { latencyMs });
   let internalErrors = 0;
   const server = new Server(fs, {
     maxMsize,
+    maxConnections,
     trace: values.debug ? (line) => process.stderr.write(`${line}\n`) : undefined,
     onInternalError: (err) => {
       // A bug, not a client mistake: say it, but never once per request.

@@ -19,6 +19,11 @@ export interface FrameSink {
   discard?(tag: number): void;
   /** Broken framing or a fatal session error: drop the connection. */
   close(reason: string): void;
+  /**
+   * True while the replies queued for the peer are over the transport's
+   * bound: the session starts no new request until `Connection.resume()`.
+   */
+  congested?(): boolean;
 }
 
 export interface Connection {
@@ -29,8 +34,12 @@ export interface Connection {
   receive(frame: Uint8Array): void;
   /** The peer went away: abort everything in flight and clunk every fid. */
   close(): void;
-  /** Requests currently in flight (for back-pressure). */
+  /** Requests currently in flight. */
   readonly inFlight: number;
-  /** Called whenever inFlight drops, so a paused transport can resume reading. */
+  /** Requests in flight plus frames received and not started yet: stop reading while this is high. */
+  readonly pending: number;
+  /** Called whenever a request finishes, so a paused transport can resume reading. */
   onDrain?: () => void;
+  /** The reply queue is no longer congested: start the requests held for it. */
+  resume(): void;
 }

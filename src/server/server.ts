@@ -8,8 +8,15 @@ export interface ServerOptions {
   maxMsize?: number;
   /** Fids per session (default 65536); past it, EMFILE. */
   maxFids?: number;
-  /** Requests in flight per session before the client is cut off (default 1024). */
+  /** Requests one session runs at once (default 1024); later ones wait their turn, the client is never cut off for sending them. */
   maxInFlight?: number;
+  /** Reply bytes (Tread/Treaddir counts) one session's requests in flight may produce (default 16 MiB). */
+  maxReplyBytes?: number;
+  /** Frames one session may hold unstarted when its transport cannot stop reading (default 65536 frames, 64 MiB). */
+  maxHeldFrames?: number;
+  maxHeldBytes?: number;
+  /** Sessions at once (default 1024); past it, transports refuse new connections with a clear error. */
+  maxConnections?: number;
   /** A line per request and reply, for debugging. */
   trace?: (line: string) => void;
   /** Server bugs (not POSIX errors), each answered to the client as EIO. Default: console.error. */
@@ -17,6 +24,14 @@ export interface ServerOptions {
 }
 
 export const DEFAULT_MAX_MSIZE = 1024 * 1024;
+export const DEFAULT_MAX_CONNECTIONS = 1024;
+
+export class TooManyConnections extends Error {
+  override readonly name = "TooManyConnections";
+  constructor(readonly limit: number) {
+    super(`refused: ${limit} connections already open (the server's maxConnections)`);
+  }
+}
 
 /** A 9P2000.L server: one shared tree, any number of sessions. */
 export class Server {
@@ -24,6 +39,7 @@ export class Server {
   private readonly finished = emptyStats();
   private nextSessionId = 1;
   private readonly limits: SessionLimits;
+  readonly maxConnections: number;
 
   constructor(
     readonly fs: FileSystemApi,
@@ -33,12 +49,22 @@ export class Server {
       maxMsize: options.maxMsize ?? DEFAULT_MAX_MSIZE,
       maxFids: options.maxFids ?? 65536,
       maxInFlight: options.maxInFlight ?? 1024,
+      maxReplyBytes: options.maxReplyBytes ?? 16 * 1024 * 1024,
+      maxHeldFrames: options.maxHeldFrames ?? 65536,
+      maxHeldBytes: Math.max(options.maxHeldBytes ?? 64 * 1024 * 1024, 2 * (options.maxMsize ?? DEFAULT_MAX_MSIZE)),
     };
+    this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     if (this.limits.maxMsize < 4096) throw new RangeError("maxMsize must be at least 4096");
   }
 
-  /** Start a session whose replies go to `sink`. Feed it frames with `receive`. */
+  /** No room for another session (maxConnections): transports refuse the connection. */
+  get full(): boolean {
+    return this.sessions.size >= this.maxConnections;
+  }
+
+  /** Start a session whose replies go to `sink`. Feed it frames with `receive`. Throws TooManyConnections when full. */
   connect(sink: FrameSink): Session {
+    if (this.full) throw new TooManyConnections(this.maxConnections);
     const session = new Session(this.nextSessionId++, this.fs, sink, this.limits, {
       renamed: (a, b, c, d) => this.renamed(a, b, c, d),
       internalError: (e) => (this.options.onInternalError ?? defaultInternalError)(e),

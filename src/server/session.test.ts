@@ -88,3 +88,35 @@ describe("Treaddir", () => {
     expect(await rs.reply(6)).toMatchObject({ type: "Rreaddir", data: new Uint8Array(0) });
   });
 });
+
+describe("frames held while a Tversion resets the session", () => {
+  it("count as pending (transports stop reading) and are bounded: past maxHeldFrames the session closes with a reason", async () => {
+    const base = await memoryFs();
+    // A Tgetattr that ignores its abort signal keeps the Tversion waiting for it.
+    let release!: () => void;
+    const stuck = new Promise<void>((r) => (release = r));
+    const fs = await patchedFs({ getattr: async (ino, ctx) => (await stuck, base.getattr(ino, ctx)) });
+    const rs = await rawSession({ fs, server: { maxHeldFrames: 100 } });
+    rs.send({ type: "Tgetattr", tag: 2, fid: 0, mask: 1 });
+    rs.send({ type: "Tversion", tag: 0xffff, msize: 65536, version: "9P2000.L" });
+    for (let i = 0; i < 100; i++) rs.send({ type: "Tclunk", tag: 10 + i, fid: 99 });
+    expect(rs.session.pending).toBe(2 + 100);
+    expect(rs.events.filter((e) => e.kind === "close")).toEqual([]);
+    rs.send({ type: "Tclunk", tag: 200, fid: 99 });
+    expect(rs.events.filter((e) => e.kind === "close").map((e) => (e as { reason: string }).reason).join()).toMatch(/101 requests .* sent ahead/);
+    release();
+  });
+
+  it("are all answered once the Tversion is done, after its Rversion", async () => {
+    const rs = await rawSession();
+    rs.send({ type: "Tversion", tag: 0xffff, msize: 65536, version: "9P2000.L" });
+    rs.send({ type: "Tattach", tag: 1, fid: 0, afid: 0xffffffff, uname: "root", aname: "", nuname: 0 });
+    for (let i = 0; i < 50; i++) rs.send({ type: "Tmkdir", tag: 10 + i, dfid: 0, name: `d${i}`, mode: 0o755, gid: 0 });
+    for (let i = 0; i < 51; i++) await rs.reply(i === 50 ? 1 : 10 + i);
+    const replies = rs.replies();
+    expect(replies[0]!.type).toBe("Rversion");
+    expect(replies.filter((r) => r.type === "Rattach")).toHaveLength(1);
+    // The Tmkdirs ran after the Tattach started: each found fid 0 (attached) or not yet (EBADF), none was lost.
+    expect(replies.filter((r) => r.tag >= 10 && r.tag < 60)).toHaveLength(50);
+  });
+});

@@ -14,8 +14,17 @@ export interface SessionLimits {
   maxMsize: number;
   /** Fids one session may hold; more fail with EMFILE. */
   maxFids: number;
-  /** Requests one session may have in flight; a client going past it is cut off (transports apply back-pressure well before). */
+  /** Requests one session runs at once; later ones wait, held, until one finishes (see Back-pressure). */
   maxInFlight: number;
+  /** Reply bytes the requests in flight may produce (Tread/Treaddir counts) before later ones wait. */
+  maxReplyBytes: number;
+  /**
+   * Frames one session may hold unstarted. Transports that can stop reading
+   * never come near it; past it (a port that cannot be paused, flooded), the
+   * session is closed with a clear reason.
+   */
+  maxHeldFrames: number;
+  maxHeldBytes: number;
 }
 
 export interface SessionHooks {
@@ -42,6 +51,15 @@ const MIN_MSIZE = 4096;
 /**
  * One 9P session: a fid table, the requests in flight by tag, and the
  * Tflush/Tversion rules that tie them together.
+ *
+ * Back-pressure. A client may pipeline as much as it likes; the session never
+ * cuts it off for that. A frame starts at once only while (1) fewer than
+ * maxInFlight requests run, (2) the replies they may produce stay within
+ * maxReplyBytes, (3) the transport's reply queue is not congested, and (4) no
+ * Tversion is resetting the session; otherwise it is held, in arrival order,
+ * and started as requests finish (or as the transport's queue drains: resume()).
+ * Held frames count in `pending`, which transports watch to stop reading.
+ * A Tflush is never held behind the requests it may be needed to cancel.
  */
 export class Session implements Connection {
   readonly fids: FidTable;
@@ -50,8 +68,15 @@ export class Session implements Connection {
 
   private msize = 0;
   private readonly inflight = new Map<number, InFlight>();
-  /** Frames that arrived while a Tversion was resetting the session. */
-  private held: Uint8Array[] | null = null;
+  /** Reply bytes the requests in flight may produce. */
+  private replyBytes = 0;
+  /** Frames not started yet, oldest first from `heldHead` (see Back-pressure). */
+  private held: Uint8Array[] = [];
+  private heldHead = 0;
+  private heldBytes = 0;
+  /** A Tversion is resetting the session: every frame is held until it is done. */
+  private versioning = false;
+  private pumping = false;
   private closed = false;
   private readonly scope: HandlerScope;
 
@@ -81,6 +106,11 @@ export class Session implements Connection {
     return this.inflight.size;
   }
 
+  /** Requests in flight plus frames held unstarted: what a transport watches to stop reading. */
+  get pending(): number {
+    return this.inflight.size + this.held.length - this.heldHead;
+  }
+
   /** The msize agreed by Tversion (0 before). */
   get negotiatedMsize(): number {
     return this.msize;
@@ -88,10 +118,97 @@ export class Session implements Connection {
 
   receive(frame: Uint8Array): void {
     if (this.closed) return;
-    if (this.held) {
-      this.held.push(frame);
+    if (this.mustHold(frame)) {
+      if (!this.versioning && frame.length >= 9 && frame[4] === TFLUSH) {
+        this.flushNow(frame);
+        return;
+      }
+      this.hold(frame);
       return;
     }
+    this.start(frame);
+  }
+
+  /** The transport's reply queue drained: start what was held for it. */
+  resume(): void {
+    this.pump();
+  }
+
+  private mustHold(frame: Uint8Array): boolean {
+    return this.versioning || this.heldHead < this.held.length || !this.mayStart(frame);
+  }
+
+  /**
+   * Rules (1)–(3) of Back-pressure. A congested transport holds everything,
+   * even with nothing in flight: its queue drains only as the peer reads, and
+   * then it calls resume().
+   */
+  private mayStart(frame: Uint8Array): boolean {
+    if (this.sink.congested?.() === true) return false;
+    if (this.inflight.size === 0) return true;
+    if (this.inflight.size >= this.limits.maxInFlight) return false;
+    return this.replyBytes + replyBound(frame, this.msize || this.limits.maxMsize) <= this.limits.maxReplyBytes;
+  }
+
+  private hold(frame: Uint8Array): void {
+    this.held.push(frame);
+    this.heldBytes += frame.length;
+    const frames = this.held.length - this.heldHead;
+    if (frames > this.limits.maxHeldFrames || this.heldBytes > this.limits.maxHeldBytes) {
+      this.fail(`${frames} requests (${this.heldBytes} bytes) sent ahead of their replies: more than this session holds`);
+    }
+  }
+
+  /** Start held frames while the rules of Back-pressure let them. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (!this.closed && this.heldHead < this.held.length && !this.versioning) {
+        const frame = this.held[this.heldHead]!;
+        if (!this.mayStart(frame)) break;
+        this.held[this.heldHead++] = EMPTY;
+        this.heldBytes -= frame.length;
+        if (this.heldHead === this.held.length) {
+          this.held = [];
+          this.heldHead = 0;
+        }
+        this.start(frame);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /**
+   * A Tflush that arrived while requests are held: it must not wait behind
+   * them (the requests in flight it may cancel could be what they wait for).
+   * A held target never started, so it is dropped without a reply.
+   */
+  private flushNow(frame: Uint8Array): void {
+    const header = peekHeader(frame);
+    if (!header || header.size !== frame.length || frame.length !== 9) {
+      this.hold(frame); // malformed: answered in order, like any frame
+      return;
+    }
+    const oldtag = frame[7]! | (frame[8]! << 8);
+    for (let i = this.heldHead; i < this.held.length; i++) {
+      const h = this.held[i]!;
+      if (h.length >= 7 && (h[5]! | (h[6]! << 8)) === oldtag && h[4] !== TFLUSH) {
+        // Held, so it never ran: it leaves no trace, and the transport frees its tag.
+        this.held.splice(i, 1);
+        this.heldBytes -= h.length;
+        this.stats.requests++;
+        this.stats.flushedBeforeCommit++;
+        this.trace(() => `s${this.id} -- tag ${oldtag} cancelled before it started`);
+        this.sink.discard?.(oldtag);
+        break;
+      }
+    }
+    this.start(frame);
+  }
+
+  private start(frame: Uint8Array): void {
     const header = peekHeader(frame);
     const limit = this.msize || this.limits.maxMsize;
     if (!header || header.size !== frame.length || header.size < HEADER_SIZE || header.size > limit) {
@@ -100,10 +217,6 @@ export class Session implements Connection {
     }
     if (this.inflight.has(header.tag)) {
       this.fail(`tag ${header.tag} reused while its request is in flight`);
-      return;
-    }
-    if (this.inflight.size >= this.limits.maxInFlight) {
-      this.fail(`more than ${this.limits.maxInFlight} requests in flight`);
       return;
     }
     let msg: Message;
@@ -133,13 +246,16 @@ export class Session implements Connection {
     } else if (req.type === "Tflush") {
       this.flush(req);
     } else {
-      this.run(req);
+      this.run(req, replyBound(frame, this.msize));
     }
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.held = [];
+    this.heldHead = 0;
+    this.heldBytes = 0;
     for (const r of this.inflight.values()) r.controller.abort();
     const settled = [...this.inflight.values()].map((r) => r.settled);
     void Promise.all(settled)
@@ -158,7 +274,7 @@ export class Session implements Connection {
   }
 
   /** Register a request under its tag and run its handler. */
-  private track(tag: number, type: TMessage["type"]): { entry: InFlight; done: () => void } {
+  private track(tag: number, type: TMessage["type"], replyBytes = 0): { entry: InFlight; done: () => void } {
     let settle!: () => void;
     const entry: InFlight = {
       type,
@@ -167,22 +283,25 @@ export class Session implements Connection {
       flushed: false,
     };
     this.inflight.set(tag, entry);
+    this.replyBytes += replyBytes;
     this.stats.inFlight = this.inflight.size;
     return {
       entry,
       done: () => {
         if (this.inflight.get(tag) !== entry) return;
         this.inflight.delete(tag);
+        this.replyBytes -= replyBytes;
         this.stats.inFlight = this.inflight.size;
         settle();
+        this.pump();
         this.onDrain?.();
       },
     };
   }
 
-  private run(req: TMessage): void {
+  private run(req: TMessage, replyBytes: number): void {
     const handler = handlers[req.type] as ((s: HandlerScope, m: TMessage, signal: AbortSignal) => Promise<HandlerResult>) | undefined;
-    const { entry, done } = this.track(req.tag, req.type);
+    const { entry, done } = this.track(req.tag, req.type, replyBytes);
     const signal = entry.controller.signal;
     const work = handler ? handler(this.scope, req, signal) : Promise.reject(new FsError(Errno.EOPNOTSUPP, `${req.type} is not supported`));
     // The tag is freed in the same turn as its reply goes out: a client may reuse it the moment it sees the reply.
@@ -236,7 +355,7 @@ export class Session implements Connection {
   }
 
   private async version(req: TOf<"Tversion">): Promise<void> {
-    this.held = [];
+    this.versioning = true;
     const { done } = this.track(req.tag, req.type);
     try {
       const others = [...this.inflight.entries()].filter(([tag]) => tag !== req.tag).map(([, r]) => r);
@@ -259,10 +378,8 @@ export class Session implements Connection {
     } catch (e) {
       this.hooks.internalError(e);
     } finally {
+      this.versioning = false;
       done();
-      const held = this.held ?? [];
-      this.held = null;
-      for (const f of held) this.receive(f);
     }
   }
 
@@ -321,6 +438,19 @@ export class Session implements Connection {
   private trace(line: () => string): void {
     if (this.hooks.trace) this.hooks.trace(line());
   }
+}
+
+const TFLUSH = 108;
+const TREAD = 116;
+const TREADDIR = 40;
+const EMPTY = new Uint8Array(0);
+
+/** Most reply bytes `frame` may bring: a Tread/Treaddir's count (at most msize), else nothing worth counting. */
+function replyBound(frame: Uint8Array, msize: number): number {
+  const type = frame[4];
+  if ((type !== TREAD && type !== TREADDIR) || frame.length < 23) return 0;
+  const count = (frame[19]! | (frame[20]! << 8) | (frame[21]! << 16) | (frame[22]! << 24)) >>> 0;
+  return Math.min(count, msize);
 }
 
 function describe(m: TMessage | RMessage): string {

@@ -1,4 +1,4 @@
-import type { Server } from "../server/server.js";
+import { TooManyConnections, type Server } from "../server/server.js";
 import type { Session } from "../server/session.js";
 
 /**
@@ -42,17 +42,29 @@ export function serveMessagePort(server: Server, port: PortLike, options: { onPr
     port.postMessage(PORT_CLOSED, []);
     port.close();
   };
-  const session = server.connect({
-    send(frame) {
+  const sink = {
+    send(frame: Uint8Array) {
       if (closed) return;
       const buf = ownedBuffer(frame);
       port.postMessage(buf, [buf]);
     },
-    close(reason) {
+    close(reason: string) {
       options.onProtocolError?.(reason);
       close();
     },
-  });
+  };
+  let session: Session;
+  try {
+    session = server.connect(sink);
+  } catch (e) {
+    // No session for this port (maxConnections): the client sees it closed, not silence.
+    if (e instanceof TooManyConnections) {
+      options.onProtocolError?.(e.message);
+      port.postMessage(PORT_CLOSED, []);
+      port.close();
+    }
+    throw e;
+  }
   const onMessage = (ev: { data: unknown }) => {
     const frame = asBytes(ev.data);
     if (!frame) {

@@ -1,12 +1,20 @@
 import net from "node:net";
+import { NOTAG } from "../protocol/constants.js";
+import { Errno } from "../protocol/errno.js";
 import type { Server } from "../server/server.js";
 import { FrameReader, FramingError } from "./framing.js";
 
 export interface TcpServeOptions {
   host?: string;
   port?: number;
-  /** Pause reading a connection with this many requests in flight (back-pressure), resume at half. */
+  /** Stop reading a connection with this many requests pending (in flight or held), resume at half. */
   pauseAt?: number;
+  /**
+   * Reply bytes one connection may have queued in its socket before the
+   * session starts no new request (default 8 MiB). The requests already in
+   * flight may add up to the server's maxReplyBytes on top.
+   */
+  maxQueuedBytes?: number;
   /**
    * Read each connection into one reused buffer of its own (default true)
    * instead of Node's 'data' events; see `withReceiveBuffer`.
@@ -19,18 +27,30 @@ export interface TcpServeOptions {
 export interface TcpListener {
   readonly host: string;
   readonly port: number;
+  /** Connections open now (refused ones included until they close). */
+  readonly connections: number;
+  /** The most reply bytes any connection had queued in its socket at once. */
+  readonly peakQueuedBytes: number;
   close(): Promise<void>;
 }
 
 /** Serve `server` over TCP: one 9P session per connection. */
 export async function serveTcp(server: Server, options: TcpServeOptions = {}): Promise<TcpListener> {
   const sockets = new Set<net.Socket>();
+  const meter = { peakQueuedBytes: 0 };
   // Paused until we know how the connection will be read: no byte may go to a reader not yet attached.
   const listener = net.createServer({ noDelay: true, pauseOnConnect: true }, (accepted) => {
+    sockets.add(accepted);
+    accepted.on("close", () => sockets.delete(accepted));
+    if (server.full) {
+      refuse(accepted, server.maxConnections, options);
+      return;
+    }
+    sockets.delete(accepted);
     const conn = (options.receiveBuffer !== false && withReceiveBuffer(accepted)) || withDataEvents(accepted, true);
     sockets.add(conn.socket);
     conn.socket.on("close", () => sockets.delete(conn.socket));
-    serve(server, conn, options);
+    serve(server, conn, options, meter);
   });
   await new Promise<void>((resolve, reject) => {
     listener.once("error", reject);
@@ -43,6 +63,12 @@ export async function serveTcp(server: Server, options: TcpServeOptions = {}): P
   return {
     host: addr.address,
     port: addr.port,
+    get connections() {
+      return sockets.size;
+    },
+    get peakQueuedBytes() {
+      return meter.peakQueuedBytes;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -53,7 +79,35 @@ export async function serveTcp(server: Server, options: TcpServeOptions = {}): P
 
 /** Run one 9P session over an already connected stream socket. */
 export function attachSocket(server: Server, socket: net.Socket, options: TcpServeOptions = {}): void {
-  serve(server, withDataEvents(socket, false), options);
+  if (server.full) {
+    refuse(socket, server.maxConnections, options);
+    return;
+  }
+  serve(server, withDataEvents(socket, false), options, { peakQueuedBytes: 0 });
+}
+
+/** How long a refused connection may stay open to read its refusal. */
+const REFUSED_LINGER_MS = 10_000;
+
+/**
+ * Past maxConnections: answer the Tversion every 9P client sends first (tag
+ * NOTAG) with Rlerror(ENFILE), so the client reports why, and close. What the
+ * client sends meanwhile is read and dropped, so the close does not reset the
+ * connection before the refusal is read.
+ */
+function refuse(socket: net.Socket, limit: number, options: TcpServeOptions): void {
+  const remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
+  options.onProtocolError?.(remote, `refused: ${limit} connections already open (--max-connections)`);
+  const reply = Buffer.alloc(11);
+  reply.writeUInt32LE(11, 0);
+  reply[4] = 7; // Rlerror
+  reply.writeUInt16LE(NOTAG, 5);
+  reply.writeUInt32LE(Errno.ENFILE, 7);
+  socket.on("error", () => socket.destroy());
+  socket.on("data", () => {});
+  socket.setTimeout(REFUSED_LINGER_MS, () => socket.destroy());
+  socket.resume();
+  socket.end(reply);
 }
 
 /** A connection's socket, and how its bytes reach us. */
@@ -140,12 +194,22 @@ function withDataEvents(socket: net.Socket, resume: boolean): ByteStream {
   };
 }
 
-function serve(server: Server, conn: ByteStream, options: TcpServeOptions): void {
+/** Default bound on one connection's queued reply bytes (see TcpServeOptions.maxQueuedBytes). */
+const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
+
+function serve(server: Server, conn: ByteStream, options: TcpServeOptions, meter: { peakQueuedBytes: number }): void {
   const { socket } = conn;
   const remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
   const pauseAt = options.pauseAt ?? 256;
+  const maxQueued = options.maxQueuedBytes ?? MAX_QUEUED_BYTES;
   let paused = false;
   let corked = false;
+  let congested = false;
+  const queued = () => {
+    const n = socket.writableLength;
+    if (n > meter.peakQueuedBytes) meter.peakQueuedBytes = n;
+    return n;
+  };
   const session = server.connect({
     send(frame) {
       if (socket.destroyed) return;
@@ -160,6 +224,7 @@ function serve(server: Server, conn: ByteStream, options: TcpServeOptions): void
         });
       }
       socket.write(frame);
+      queued();
     },
     sendParts(parts) {
       if (socket.destroyed) return;
@@ -168,21 +233,32 @@ function serve(server: Server, conn: ByteStream, options: TcpServeOptions): void
       if (uncork) socket.cork();
       for (const p of parts) socket.write(p);
       if (uncork) socket.uncork();
+      queued();
     },
     close(reason) {
       options.onProtocolError?.(remote, reason);
       socket.destroy();
     },
+    congested() {
+      // The socket says 'drain' once its queue empties (every write past 16 KiB returned false).
+      congested = queued() >= maxQueued;
+      return congested;
+    },
   });
   const reader = new FrameReader(server.connectionMaxFrame());
   const resumeIfDrained = () => {
-    if (paused && session.inFlight <= pauseAt / 2 && socket.writableLength < 4 * 1024 * 1024) {
+    if (paused && session.pending <= pauseAt / 2) {
       paused = false;
       socket.resume();
     }
   };
   session.onDrain = resumeIfDrained;
-  socket.on("drain", resumeIfDrained);
+  socket.on("drain", () => {
+    queued();
+    if (!congested) return;
+    congested = false;
+    session.resume();
+  });
   conn.onChunk((chunk) => {
     let frames: Uint8Array[];
     try {
@@ -198,7 +274,7 @@ function serve(server: Server, conn: ByteStream, options: TcpServeOptions): void
       throw e;
     }
     for (const f of frames) session.receive(f);
-    if (!paused && (session.inFlight >= pauseAt || socket.writableLength >= 16 * 1024 * 1024)) {
+    if (!paused && session.pending >= pauseAt) {
       paused = true;
       socket.pause();
     }

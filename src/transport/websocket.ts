@@ -1,6 +1,16 @@
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Server } from "../server/server.js";
 
+export interface WebSocketServeOptions {
+  host?: string;
+  port?: number;
+  onProtocolError?: (remote: string, reason: string) => void;
+  /** Stop reading a connection with this many requests pending (in flight or held), resume at half. */
+  pauseAt?: number;
+  /** Reply bytes one connection may have buffered (bufferedAmount) before its session starts no new request (default 8 MiB). */
+  maxQueuedBytes?: number;
+}
+
 export interface WebSocketListener {
   readonly host: string;
   readonly port: number;
@@ -13,16 +23,13 @@ export interface WebSocketListener {
  * A text message or a frame whose size field disagrees with its length is
  * broken framing and closes the connection.
  */
-export async function serveWebSocket(
-  server: Server,
-  options: { host?: string; port?: number; onProtocolError?: (remote: string, reason: string) => void } = {},
-): Promise<WebSocketListener> {
+export async function serveWebSocket(server: Server, options: WebSocketServeOptions = {}): Promise<WebSocketListener> {
   const wss = new WebSocketServer({ host: options.host ?? "127.0.0.1", port: options.port ?? 0, maxPayload: server.connectionMaxFrame() });
   await new Promise<void>((resolve, reject) => {
     wss.once("listening", resolve);
     wss.once("error", reject);
   });
-  wss.on("connection", (ws: WebSocket, req) => attachWebSocket(server, ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, options.onProtocolError));
+  wss.on("connection", (ws: WebSocket, req) => attachWebSocket(server, ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, options));
   const addr = wss.address();
   if (!addr || typeof addr === "string") throw new Error("WebSocket server has no TCP address");
   return {
@@ -36,16 +43,43 @@ export async function serveWebSocket(
   };
 }
 
-function attachWebSocket(server: Server, ws: WebSocket, remote: string, onProtocolError?: (remote: string, reason: string) => void): void {
+/** 1013 "Try Again Later": the server is at its maxConnections. */
+const TRY_AGAIN_LATER = 1013;
+
+function attachWebSocket(server: Server, ws: WebSocket, remote: string, options: WebSocketServeOptions): void {
+  const { onProtocolError } = options;
+  if (server.full) {
+    const reason = `refused: ${server.maxConnections} connections already open (--max-connections)`;
+    onProtocolError?.(remote, reason);
+    ws.close(TRY_AGAIN_LATER, reason);
+    return;
+  }
+  const pauseAt = options.pauseAt ?? 256;
+  const maxQueued = options.maxQueuedBytes ?? 8 * 1024 * 1024;
+  let congested = false;
+  // ws calls back once a message is written to the socket: the moment to look at bufferedAmount again.
+  const sent = () => {
+    if (congested && ws.bufferedAmount < maxQueued) {
+      congested = false;
+      session.resume();
+    }
+  };
   const session = server.connect({
     send(frame) {
-      if (ws.readyState === ws.OPEN) ws.send(frame, { binary: true });
+      if (ws.readyState === ws.OPEN) ws.send(frame, { binary: true }, sent);
     },
     close(reason) {
       onProtocolError?.(remote, reason);
       ws.close(1002, reason.slice(0, 120));
     },
+    congested() {
+      congested = ws.bufferedAmount >= maxQueued;
+      return congested;
+    },
   });
+  session.onDrain = () => {
+    if (ws.isPaused && session.pending <= pauseAt / 2) ws.resume();
+  };
   ws.on("message", (data, isBinary) => {
     if (!isBinary) {
       onProtocolError?.(remote, "text message on a 9P WebSocket");
@@ -54,6 +88,7 @@ function attachWebSocket(server: Server, ws: WebSocket, remote: string, onProtoc
     }
     const buf = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
     session.receive(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
+    if (!ws.isPaused && session.pending >= pauseAt) ws.pause();
   });
   ws.on("close", () => session.close());
   ws.on("error", () => ws.terminate());
