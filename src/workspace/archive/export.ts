@@ -13,8 +13,7 @@ import type { Client } from "../../client/client.js";
 import { OpenFlags } from "../../protocol/constants.js";
 import type { Attr } from "../../protocol/messages.js";
 import { ArchiveError } from "./entry-path.js";
-import { STAGING_PREFIX } from "./import.js";
-import { baseName, joinPath, kindOf, lstat, readlink } from "./tree9p.js";
+import { baseName, isTransientName, joinPath, kindOf, lstat, readlink } from "./tree9p.js";
 
 export interface ExportProgress {
   entries: number;
@@ -62,10 +61,11 @@ export async function measureTree(client: Client, path: string, signal?: AbortSi
   return total;
 }
 
-async function listChildren(client: Client, dir: string, signal?: AbortSignal): Promise<{ name: string; path: string; attr: Attr }[]> {
+/** A folder's entries (transient work files left out) with their attributes, in name order. */
+export async function listChildren(client: Client, dir: string, signal?: AbortSignal): Promise<{ name: string; path: string; attr: Attr }[]> {
   const names = (await client.readdir(dir))
     .map((e) => e.name)
-    .filter((n) => n !== "." && n !== ".." && !n.startsWith(STAGING_PREFIX))
+    .filter((n) => n !== "." && n !== ".." && !isTransientName(n))
     .sort();
   const out: { name: string; path: string; attr: Attr }[] = [];
   for (let i = 0; i < names.length; i += STAT_BATCH) {

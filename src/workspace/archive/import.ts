@@ -15,7 +15,7 @@ import type { Client } from "../../client/client.js";
 import { AT_REMOVEDIR } from "../../protocol/constants.js";
 import { Errno, FsError } from "../../protocol/errno.js";
 import { ArchiveError, entryComponents, symlinkStaysInside } from "./entry-path.js";
-import { hardlink, joinPath, kindOf, listNames, removeTree, setModeMtime, symlink, tryLstat, writeFileFromStream } from "./tree9p.js";
+import { hardlink, joinPath, kindOf, listNames, removeTree, setModeMtime, STAGING_PREFIX, symlink, tryLstat, writeFileFromStream } from "./tree9p.js";
 
 export interface ImportEntry {
   /** The entry's name in the archive: slash separated, relative to the import target. */
@@ -56,7 +56,7 @@ export interface ImportResult {
   skipped: string[];
 }
 
-export const STAGING_PREFIX = ".worker9p-import-";
+export { STAGING_PREFIX } from "./tree9p.js";
 
 function stagingName(): string {
   const r = new Uint8Array(6);

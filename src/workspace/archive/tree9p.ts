@@ -13,6 +13,16 @@ export const S_IFDIR = 0o040000;
 export const S_IFREG = 0o100000;
 export const S_IFLNK = 0o120000;
 
+/** Hidden folders an import stages in (./import.ts). */
+export const STAGING_PREFIX = ".worker9p-import-";
+/** Hidden files an upload writes before renaming into place (../files/transfer.ts). */
+export const UPLOAD_PREFIX = ".worker9p-upload-";
+
+/** A staging folder or upload in progress (or left by a crash): never listed, exported or imported over. */
+export function isTransientName(name: string): boolean {
+  return name.startsWith(STAGING_PREFIX) || name.startsWith(UPLOAD_PREFIX);
+}
+
 export type NodeKind = "file" | "directory" | "symlink" | "other";
 
 export function kindOf(mode: number): NodeKind {

@@ -1,0 +1,79 @@
+/**
+ * A page with the files panel and the status panel on a tree of their own, for
+ * the panels' browser tests and for working on them without the emulator:
+ * /e2e/workspace/panels-dev.html?tree=NAME&storage=opfs|indexeddb|memory&quotaBytes=N
+ *
+ * window.panelsDev gives tests a second 9P session of the same tree (standing in
+ * for the guest) and the messages the panels showed.
+ */
+import { Client, createFileServer, portTransport, type FileServer, type StorageKind } from "../../src/index.js";
+import { createFilesPanel } from "../../src/workspace/files/index.js";
+import type { Panel, PanelContext } from "../../src/workspace/panel.js";
+import { mountStatusPanel } from "../../src/workspace/status/index.js";
+
+export interface PanelsDev {
+  ready: Promise<void>;
+  fileServer?: FileServer;
+  notices: { message: string; kind: "info" | "error" }[];
+  /** Another session of the tree, as the guest would have. */
+  other?: Client;
+  readText(path: string): Promise<string>;
+  writeText(path: string, text: string): Promise<void>;
+  list(path: string): Promise<string[]>;
+  panels: Panel[];
+}
+
+declare global {
+  interface Window {
+    panelsDev: PanelsDev;
+  }
+}
+
+const params = new URLSearchParams(location.search);
+const storage = (params.get("storage") ?? "memory") as StorageKind;
+const tree = params.get("tree") ?? "panels";
+const quota = params.get("quotaBytes");
+const pollMs = params.get("pollMs");
+
+const dev: PanelsDev = {
+  ready: Promise.resolve(),
+  notices: [],
+  panels: [],
+  async readText(path) {
+    return new TextDecoder().decode(await dev.other!.readFile(path));
+  },
+  async writeText(path, text) {
+    await dev.other!.writeFile(path, text);
+  },
+  async list(path) {
+    return (await dev.other!.readdir(path)).map((e) => e.name).filter((n) => n !== "." && n !== "..").sort();
+  },
+};
+window.panelsDev = dev;
+
+function toast(message: string, kind: "info" | "error" = "info"): void {
+  dev.notices.push({ message, kind });
+  const el = document.createElement("div");
+  el.className = `toast ${kind}`;
+  el.setAttribute("role", kind === "error" ? "alert" : "status");
+  el.textContent = message;
+  document.getElementById("toasts")!.append(el);
+}
+
+dev.ready = (async () => {
+  const server = await createFileServer({ storage, name: tree, ...(quota ? { quotaBytes: Number(quota) } : {}) });
+  dev.fileServer = server;
+  dev.other = await Client.connect(portTransport(server.connect()));
+  document.getElementById("what")!.textContent = `tree "${tree}" on ${storage}`;
+  let leave!: () => void;
+  const closing = new Promise<void>((r) => (leave = r));
+  addEventListener("pagehide", () => leave());
+  const context: PanelContext = {
+    fileServer: server,
+    openClient: async () => Client.connect(portTransport(server.connect())),
+    notify: toast,
+    closing,
+  };
+  dev.panels.push(await createFilesPanel(pollMs !== null ? { pollMs: Number(pollMs) } : {})(document.getElementById("files")!, context));
+  dev.panels.push(await mountStatusPanel(document.getElementById("status")!, context));
+})();

@@ -1,0 +1,1 @@
+export { createFilesPanel, mountFilesPanel, type FilesPanelOptions } from "./files-panel.js";

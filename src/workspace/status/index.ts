@@ -1,0 +1,1 @@
+export { createStatusPanel, mountStatusPanel, treeUrl, validTreeName, type StatusPanelOptions } from "./status-panel.js";
