@@ -17,14 +17,12 @@
 //   host → worker  { type: "finish" }  end the 9P session, then reply
 //                  { type: "finished", stats, fsck }  (server counters, the tree's fsck)
 
-import { promises as fsp } from "node:fs";
-import path from "node:path";
 import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 import { FileSystem } from "../src/fs/filesystem.js";
-import type { FileSystemApi, OpContext } from "../src/fs/types.js";
 import { Server } from "../src/server/server.js";
 import { MemoryStore } from "../src/storage/memory.js";
 import { serveMessagePort, type PortLike } from "../src/transport/messageport.js";
+import { importTree } from "./import-tree.js";
 
 interface WorkerOptions {
   port: MessagePort;
@@ -35,50 +33,6 @@ interface WorkerOptions {
   trace?: boolean;
   /** An Int32Array's buffer: element 0 is bumped (and notified) after every frame posted on `port`. */
   bell?: SharedArrayBuffer;
-}
-
-const O_WRONLY = 0o1;
-
-/** Copy a host folder's contents into the tree under `dir` (mode, owner and mtime kept; hard links become copies). */
-export async function importTree(fs: FileSystemApi, hostDir: string, dir: number, ctx: OpContext): Promise<void> {
-  for (const ent of await fsp.readdir(hostDir, { withFileTypes: true })) {
-    const p = path.join(hostDir, ent.name);
-    const st = await fsp.lstat(p);
-    const perm = st.mode & 0o7777;
-    const mtime = { sec: Math.floor(st.mtimeMs / 1000), nsec: Math.round((st.mtimeMs % 1000) * 1e6) };
-    let ino: number;
-    if (ent.isDirectory()) {
-      ino = (await fs.mkdir(dir, ent.name, perm, st.uid, st.gid, ctx)).path;
-      await importTree(fs, p, ino, ctx);
-    } else if (ent.isSymbolicLink()) {
-      await fs.symlink(dir, ent.name, await fsp.readlink(p), st.uid, st.gid, ctx);
-      continue;
-    } else if (ent.isFile()) {
-      ino = (await fs.create(dir, ent.name, O_WRONLY, perm, st.uid, st.gid, ctx)).ino;
-      // create hands us a reference; keeping it would keep the file alive past a later unlink.
-      await fs.release(ino);
-      const data = await fsp.readFile(p);
-      const step = 1 << 20;
-      for (let off = 0; off < data.length; off += step) {
-        await fs.write(ino, off, data.subarray(off, Math.min(off + step, data.length)), false, ctx);
-      }
-    } else {
-      continue; // sockets, fifos and devices are not imported
-    }
-    await fs.setattr(
-      ino,
-      {
-        valid: 0x20 | 0x100 | 0x10 | 0x80, // MTIME | MTIME_SET | ATIME | ATIME_SET
-        mode: 0,
-        uid: 0,
-        gid: 0,
-        size: 0,
-        atime: mtime,
-        mtime,
-      },
-      ctx,
-    );
-  }
 }
 
 async function main(): Promise<void> {
