@@ -22,7 +22,7 @@ import { buildCpio, type CpioEntry } from "./cpio.js";
 const run = promisify(execFile);
 
 /** Bump when the initramfs layout or /init changes, so cached images are rebuilt. */
-const BUILD_REV = 3;
+const BUILD_REV = 5;
 
 /** Modules the guest needs; their dependencies (from each .ko's modinfo) are added in load order. */
 const WANTED_MODULES = ["virtio_pci", "9pnet_virtio", "9p"];
@@ -58,6 +58,8 @@ export interface EnsureGuestImageOptions {
 interface CurrentPointer {
   key: string;
   checkedAt: number;
+  /** BUILD_REV of the image `key` names: a pointer written by another revision is not trusted. */
+  rev?: number;
 }
 
 const CHECK_INTERVAL_MS = 24 * 3600 * 1000;
@@ -79,7 +81,7 @@ export async function ensureGuestImage(options: EnsureGuestImageOptions = {}): P
   const cached = current ? await loadImage(cacheDir, current.key) : undefined;
 
   const refresh = options.refresh || process.env.W9P_GUEST_REFRESH === "1";
-  if (cached && current && !refresh && Date.now() - current.checkedAt < CHECK_INTERVAL_MS) return cached;
+  if (cached && current && current.rev === BUILD_REV && !refresh && Date.now() - current.checkedAt < CHECK_INTERVAL_MS) return cached;
 
   if (!(await hasCommand("apt-get")) || !(await hasCommand("dpkg"))) {
     if (cached) {
@@ -107,7 +109,7 @@ export async function ensureGuestImage(options: EnsureGuestImageOptions = {}): P
     image = await loadImage(cacheDir, key);
     if (!image) throw new GuestImageError(`guest image ${key} was built but is incomplete`);
   }
-  await writeJson(path.join(cacheDir, "current.json"), { key, checkedAt: Date.now() } satisfies CurrentPointer);
+  await writeJson(path.join(cacheDir, "current.json"), { key, checkedAt: Date.now(), rev: BUILD_REV } satisfies CurrentPointer);
   return image;
 }
 
@@ -240,7 +242,7 @@ async function buildImage(cacheDir: string, key: string, v: Versions, log: (line
     log(`guest image: kernel ${kernelRelease}, modules ${modules.map((m) => m.name).join(" ")}`);
 
     const entries: CpioEntry[] = [];
-    for (const d of ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "mnt", "root", "etc", "guest", "lib", "lib/i386-linux-gnu", "lib/modules"]) {
+    for (const d of ["bin", "sbin", "usr", "usr/bin", "usr/sbin", "dev", "proc", "sys", "tmp", "mnt", "newroot", "root", "etc", "guest", "lib", "lib/i386-linux-gnu", "lib/modules"]) {
       entries.push({ kind: "dir", path: d, mode: d === "tmp" ? 0o1777 : 0o755 });
     }
     entries.push({ kind: "chardev", path: "dev/console", major: 5, minor: 1 });
@@ -386,6 +388,10 @@ function modinfoDepends(data: Uint8Array): string[] {
  *   @@W9P-BOOTED <uptime>   modules loaded, about to mount
  *   @@W9P-MOUNTED <uptime>  /mnt is mounted, the script starts
  *   @@W9P-EXIT <status>     the script's exit status (98: a module failed, 99: mount failed)
+ * With W9P_ROOT=1 in /guest/config the 9P tree is the root file system instead: it is mounted at
+ * /newroot, /guest/* is copied to a tmpfs at /newroot/run/w9p, /proc, /sys and /dev move along,
+ * and switch_root starts the tree's /sbin/init (which prints MOUNTED and EXIT itself), printing
+ *   @@W9P-ROOT <uptime>     the root is mounted, about to switch to it
  */
 const INIT_SCRIPT = `#!/bin/busybox sh
 /bin/busybox --install -s
@@ -404,12 +410,28 @@ for m in $(cat /etc/modules); do
   insmod /lib/modules/$m.ko || { echo "@@W9P-ERROR insmod $m failed"; w9p_exit 98; }
 done
 W9P_MOUNT_OPTS=trans=virtio,version=9p2000.L
+W9P_ROOT=
 [ -f /guest/config ] && . /guest/config
 echo "@@W9P-BOOTED $(cut -d' ' -f1 /proc/uptime)"
-if ! mount -t 9p -o "$W9P_MOUNT_OPTS" host9p /mnt; then
+mnt=/mnt
+[ -n "$W9P_ROOT" ] && mnt=/newroot
+if ! mount -t 9p -o "$W9P_MOUNT_OPTS" host9p $mnt; then
   echo "@@W9P-ERROR mount -t 9p -o $W9P_MOUNT_OPTS failed"
   dmesg | tail -n 20
   w9p_exit 99
+fi
+if [ -n "$W9P_ROOT" ]; then
+  if [ ! -x /newroot/sbin/init ]; then
+    echo "@@W9P-ERROR the 9P root has no /sbin/init"
+    w9p_exit 99
+  fi
+  mount -t tmpfs -o mode=0755 tmpfs /newroot/run
+  mkdir -p /newroot/run/w9p
+  cp -a /guest/. /newroot/run/w9p/
+  umount /tmp
+  for d in dev proc sys; do mount --move /$d /newroot/$d; done
+  echo "@@W9P-ROOT $(cut -d' ' -f1 /newroot/proc/uptime)"
+  exec switch_root /newroot /sbin/init
 fi
 echo "@@W9P-MOUNTED $(cut -d' ' -f1 /proc/uptime)"
 cd /mnt
