@@ -1,6 +1,6 @@
 # Names and metadata through the 9P mount: deep paths, rename over files and directories,
 # hard links, symlinks, chmod/chown/utimes, fifos, a 2000-entry directory, long and
-# non-ASCII names, rm -rf of trees.
+# non-ASCII names, names that are not UTF-8, rm -rf of trees.
 . /guest/lib.sh
 
 mkdir -p /mnt/names && cd /mnt/names || exit 100
@@ -177,6 +177,39 @@ expect_eq "$(cat "ünïcödé renamed")" "héllo wörld" "rename between non-ASC
 mkdir "répertoire ✓"
 echo inside > "répertoire ✓/fichier"
 expect_eq "$(cat "répertoire ✓/fichier")" "inside" "non-ASCII directory"
+
+# ---- names that are not UTF-8 (Latin-1 from old tarballs): bytes, kept as they are
+lat=$(printf 'caf\351')
+utf=$(printf 'caf\303\251')
+check "create a Latin-1 name (caf\\351)" sh -c "echo latin1 > '$lat'"
+check "create its UTF-8 spelling beside it" sh -c "echo utf8 > '$utf'"
+drop_caches
+expect_eq "$(cat "$lat")" "latin1" "read the Latin-1 name back after drop_caches"
+expect_eq "$(cat "$utf")" "utf8" "the UTF-8 spelling is another file"
+expect_eq "$(stat -c %s "$lat")" "7" "stat the Latin-1 name"
+expect_eq "$(ls | grep -c '^caf')" "2" "ls lists both spellings"
+# (busybox ls prints '?' for bytes it cannot show; the shell's glob reads the directory raw)
+expect_eq "$(for f in caf*; do printf '%s\n' "$f"; done | od -An -tx1 | tr -d ' \n')" "636166c3a90a636166e90a" "readdir gives the very bytes"
+found=0
+for f in caf*; do [ "$f" = "$lat" ] && found=1; done
+[ $found = 1 ] && ok "glob finds the Latin-1 name" || fail "glob does not find the Latin-1 name"
+res=$(printf 'r\351sum\351')
+check "rename a Latin-1 name to another" mv "$lat" "$res"
+check "the old Latin-1 name is gone" test ! -e "$lat"
+drop_caches
+expect_eq "$(cat "$res")" "latin1" "read the renamed Latin-1 name"
+dir=$(printf 'd\374r')
+check "mkdir a Latin-1 name" mkdir "$dir"
+echo inside > "$dir/$res"
+expect_eq "$(cat "$dir/$res")" "inside" "a Latin-1 path of two levels"
+ln -s "../$res" "$dir/lnk"
+expect_eq "$(readlink "$dir/lnk" | od -An -tx1 | tr -d ' \n')" "2e2e2f72e973756de90a" "a Latin-1 symlink target, byte for byte"
+expect_eq "$(cat "$dir/lnk")" "latin1" "read through the Latin-1 symlink"
+raw255=$(i=0; while [ $i -lt 255 ]; do printf '\351'; i=$((i + 1)); done)
+check "a 255-byte Latin-1 name" sh -c "echo x > '$raw255'"
+check_fails "a 256-byte Latin-1 name is refused" sh -c "echo x > '${raw255}x'"
+check "rm Latin-1 names" rm -rf "$res" "$utf" "$dir" "$raw255"
+expect_eq "$(for f in *; do printf '%s\n' "$f"; done | grep -c "$(printf '\351')")" "0" "no Latin-1 name left"
 
 # ---- rm -rf of trees
 mkdir -p tree
