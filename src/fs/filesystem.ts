@@ -1,9 +1,9 @@
 import { AT_REMOVEDIR, DirentType, LockType, Mode, OpenFlags, QidType, SetattrMask, XattrFlags } from "../protocol/constants.js";
 import { Errno, FsError, abortError, isAbortError, isFsError } from "../protocol/errno.js";
 import type { Attr, DirEntry, GetlockRequest, LockRequest, Qid, SetattrRequest, StatFs, Timespec } from "../protocol/messages.js";
-import type { InodeRecord, Store, StoreTx } from "../storage/store.js";
+import type { InodeRecord, Store, StoreTx, XattrList } from "../storage/store.js";
 import { attrOf, BLKSIZE, dtypeOf, isDir, isReg, isSymlink, makedev, newInode, nowTimespec, qidOf, qidOfDtype } from "./attr.js";
-import { MAX_FILE_SIZE, ROOT_INO, XATTR_SIZE_MAX } from "./constants.js";
+import { MAX_FILE_SIZE, ROOT_INO, XATTR_INODE_MAX, XATTR_LIST_MAX, XATTR_SIZE_MAX } from "./constants.js";
 import { readData, truncateData, writeData, readDataParts } from "./data.js";
 import { fsckStore } from "./fsck.js";
 import { InodeCache } from "./inode-cache.js";
@@ -656,8 +656,7 @@ export class FileSystem implements FileSystemApi {
 
   getxattr(ino: number, name: string, ctx: OpContext): Promise<Uint8Array> {
     return this.look(ctx, async (tx) => {
-      const rec = await needInode(tx, ino);
-      const found = rec.xattrs?.find(([n]) => n === name);
+      const found = (await xattrsOf(tx, await needInode(tx, ino))).find(([n]) => n === name);
       if (!found) throw new FsError(Errno.ENODATA, name);
       return found[1].slice();
     });
@@ -665,8 +664,7 @@ export class FileSystem implements FileSystemApi {
 
   listxattr(ino: number, ctx: OpContext): Promise<Uint8Array> {
     return this.look(ctx, async (tx) => {
-      const rec = await needInode(tx, ino);
-      const parts = (rec.xattrs ?? []).map(([n]) => nameToBytes(n));
+      const parts = (await xattrsOf(tx, await needInode(tx, ino))).map(([n]) => nameToBytes(n));
       const out = new Uint8Array(parts.reduce((s, p) => s + p.length + 1, 0));
       let at = 0;
       for (const p of parts) {
@@ -684,8 +682,13 @@ export class FileSystem implements FileSystemApi {
     const stored = value?.slice() ?? null;
     await this.change(ctx, async (e) => {
       const rec = await e.edit(ino);
-      rec.xattrs = nextXattrs(rec.xattrs ?? [], name, stored, flags);
-      if (rec.xattrs.length === 0) delete rec.xattrs;
+      const list = nextXattrs(await xattrsOf(e.tx, rec), name, stored, flags);
+      const bytes = checkXattrRoom(list);
+      // Out of the record (InodeRecord.xattrBytes): a record kept inline by an older version moves out now.
+      await e.tx.putXattrs(ino, bytes > 0 ? list : undefined);
+      delete rec.xattrs;
+      if (bytes > 0) rec.xattrBytes = bytes;
+      else delete rec.xattrBytes;
       rec.ctime = nowTimespec();
     });
   }
@@ -725,16 +728,36 @@ export class FileSystem implements FileSystemApi {
   }
 }
 
-/** Delete `ino` and its data if it has no names left (a listed orphan that was re-linked is left alone). */
+/** Delete `ino`, its data and its xattrs if it has no names left (a listed orphan that was re-linked is left alone). */
 async function freeIfUnlinked(tx: StoreTx, ino: number): Promise<void> {
   const rec = await tx.getInode(ino);
   if (!rec || rec.nlink !== 0) return;
   await tx.deleteChunksFrom(ino, 0);
+  if (rec.xattrBytes) await tx.putXattrs(ino, undefined);
   await tx.deleteInode(ino);
 }
 
+/** An inode's extended attributes: nothing is read when its record says it has none. */
+async function xattrsOf(tx: StoreTx, rec: InodeRecord): Promise<XattrList> {
+  if (rec.xattrBytes) return (await tx.getXattrs(rec.ino)) ?? [];
+  return rec.xattrs ?? [];
+}
+
+/** Bytes of names and values in `list`, refused with ENOSPC past what one inode may hold (XATTR_INODE_MAX, XATTR_LIST_MAX). */
+function checkXattrRoom(list: XattrList): number {
+  let bytes = 0;
+  let listed = 0;
+  for (const [name, value] of list) {
+    const n = utf8Length(name);
+    bytes += n + value.length;
+    listed += n + 1;
+  }
+  if (bytes > XATTR_INODE_MAX || listed > XATTR_LIST_MAX) throw new FsError(Errno.ENOSPC, "no room for more extended attributes on this inode");
+  return bytes;
+}
+
 /** setxattr(2) on a [name, value] list: value null removes; CREATE/REPLACE as in Linux. */
-function nextXattrs(list: [string, Uint8Array][], name: string, value: Uint8Array | null, flags: number): [string, Uint8Array][] {
+function nextXattrs(list: XattrList, name: string, value: Uint8Array | null, flags: number): XattrList {
   const i = list.findIndex(([n]) => n === name);
   if (value === null) {
     if (i < 0) throw new FsError(Errno.ENODATA, name);

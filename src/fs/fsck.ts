@@ -130,6 +130,7 @@ class Checker {
   }
 
   private async checkData(rec: InodeRecord): Promise<void> {
+    await this.checkXattrs(rec);
     if (isSymlink(rec.mode) && (rec.target === undefined || utf8Length(rec.target) !== rec.size)) {
       this.problems.push(`symlink ${rec.ino} target does not match its size`);
     }
@@ -149,6 +150,13 @@ class Checker {
       if (tail && tail.length > room) this.problems.push(`inode ${rec.ino} chunk ${slots - 1} holds ${tail.length} bytes, room for ${room}`);
     }
     if (stored !== rec.chunks) this.problems.push(`inode ${rec.ino} counts ${rec.chunks} chunks, ${stored} stored`);
+  }
+
+  private async checkXattrs(rec: InodeRecord): Promise<void> {
+    const list = await this.tx.getXattrs(rec.ino);
+    let bytes = 0;
+    for (const [name, value] of list ?? []) bytes += utf8Length(name) + value.length;
+    if (bytes !== (rec.xattrBytes ?? 0)) this.problems.push(`inode ${rec.ino} says ${rec.xattrBytes ?? 0} bytes of xattrs, ${bytes} stored`);
   }
 
   private checkChunkOwners(orphans: Set<number>): void {

@@ -1,7 +1,7 @@
 // Shared by the fs tests.
 import { FsError } from "../protocol/errno.js";
 import type { MemoryStore } from "../storage/memory.js";
-import type { EntryRecord, InodeRecord, Store, StoreTx, StoreUsage, TxMode, TxOptions } from "../storage/store.js";
+import type { EntryRecord, InodeRecord, Store, StoreTx, StoreUsage, TxMode, TxOptions, XattrList } from "../storage/store.js";
 import { WriterBatcher, type CountsWrites } from "../storage/writer-batcher.js";
 
 /** The errno a promise fails with (a test failure if it succeeds or fails otherwise). */
@@ -31,6 +31,8 @@ class CountingTx implements StoreTx, CountsWrites {
   deleteChunk(ino: number, index: number) { this.writes++; return this.tx.deleteChunk(ino, index); }
   deleteChunksFrom(ino: number, from: number) { this.writes++; return this.tx.deleteChunksFrom(ino, from); }
   countChunks(ino: number, from: number, to: number) { return this.tx.countChunks(ino, from, to); }
+  getXattrs(ino: number) { return this.tx.getXattrs(ino); }
+  putXattrs(ino: number, list: XattrList | undefined) { this.writes++; return this.tx.putXattrs(ino, list); }
   getMeta<T>(key: string) { return this.tx.getMeta<T>(key); }
   putMeta<T>(key: string, value: T) { this.writes++; return this.tx.putMeta(key, value); }
 }

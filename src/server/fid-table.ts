@@ -10,10 +10,13 @@ export interface OpenState {
   writable: boolean;
 }
 
-/** Pending value of a fid turned into an xattr writer by Txattrcreate; applied at Tclunk. */
+/** Pending value of a fid turned into an xattr writer by Txattrcreate; applied at Tclunk (server/xattr-buffers.ts). */
 export interface XattrWrite {
   name: string;
   flags: number;
+  /** The value's size, as declared by Txattrcreate. */
+  size: number;
+  /** What has arrived so far: allocated as data arrives, never past `size`. */
   value: Uint8Array;
   /** Highest byte written so far: the value must be complete at clunk. */
   written: number;

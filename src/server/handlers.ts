@@ -5,6 +5,7 @@ import { allocRread, encodeDirEntries, encodeRreadHead, finishRread } from "../p
 import type { FileSystemApi, LockOwner, OpContext } from "../fs/types.js";
 import { XATTR_SIZE_MAX } from "../fs/constants.js";
 import type { Fid, FidTable, OpenState } from "./fid-table.js";
+import { finishedXattrValue, holdXattrValue, newXattrWrite, releaseXattrBuffers, writeXattr } from "./xattr-buffers.js";
 
 /** What a handler may touch: one session's state and the shared tree. */
 export interface HandlerScope {
@@ -201,10 +202,7 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
   async Twrite(s, m, signal) {
     const f = s.fids.get(m.fid);
     if (f.xattrWrite) {
-      const x = f.xattrWrite;
-      if (m.offset + m.data.length > x.value.length) throw new FsError(Errno.EINVAL, "xattr write past its declared size");
-      x.value.set(m.data, m.offset);
-      x.written = Math.max(x.written, m.offset + m.data.length);
+      writeXattr(s.fids, f.xattrWrite, m.offset, m.data);
       return { type: "Rwrite", tag: m.tag, count: m.data.length };
     }
     if (!f.open || !f.open.writable) throw new FsError(Errno.EBADF, `fid ${m.fid} is not open for writing`);
@@ -219,8 +217,8 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
       async () => {
         if (!f.xattrWrite) return;
         const x = f.xattrWrite;
-        if (x.written !== x.value.length) throw new FsError(Errno.EINVAL, "xattr value incomplete at clunk");
-        await s.fs.setxattr(f.ino, x.name, x.value.length === 0 ? null : x.value, x.flags, ctxOf(f, signal));
+        const value = finishedXattrValue(x);
+        await s.fs.setxattr(f.ino, x.name, value.length === 0 ? null : value, x.flags, ctxOf(f, signal));
       },
       () => clunk(s, m.fid),
     );
@@ -330,12 +328,14 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
       ? await s.fs.listxattr(f.ino, ctxOf(f, signal))
       : await s.fs.getxattr(f.ino, m.name, ctxOf(f, signal));
     const x: Fid = { ...newFidFrom(f, f.ino, f.parent, f.name, f.isDir), xattrRead: value };
+    if (m.newfid === m.fid && !unchanged(s, m.fid, f)) throw new FsError(Errno.EBADF, `fid ${m.fid} was clunked meanwhile`);
+    if (m.newfid !== m.fid) s.fids.checkFree(m.newfid);
+    // Charged once nothing else can fail: the fid that holds it gives it back when dropped.
+    holdXattrValue(s.fids, value);
     if (m.newfid === m.fid) {
-      if (!unchanged(s, m.fid, f)) throw new FsError(Errno.EBADF, `fid ${m.fid} was clunked meanwhile`);
       if (f.lockOwners) x.lockOwners = f.lockOwners;
       s.fids.set(m.fid, x);
     } else {
-      s.fids.checkFree(m.newfid);
       s.fids.set(m.newfid, x);
       s.fs.retain(f.ino);
     }
@@ -346,7 +346,7 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
     const f = nodeFid(s, m.fid);
     if (m.size > XATTR_SIZE_MAX) throw new FsError(Errno.E2BIG, `xattr value of ${m.size} bytes`);
     if (m.name === "") throw new FsError(Errno.EINVAL, "empty xattr name");
-    f.xattrWrite = { name: m.name, flags: m.flags, value: new Uint8Array(m.size), written: 0 };
+    f.xattrWrite = newXattrWrite(m.name, m.flags, m.size);
     return { type: "Rxattrcreate", tag: m.tag };
   },
 
@@ -417,6 +417,7 @@ export async function clunk(s: HandlerScope, fid: number): Promise<void> {
 }
 
 export async function releaseFid(fs: FileSystemApi, sessionId: number, f: Fid): Promise<void> {
+  releaseXattrBuffers(f);
   if (f.lockOwners) {
     for (const o of f.lockOwners.values()) fs.releaseLocks({ session: sessionId, clientId: o.clientId, procId: o.procId }, f.ino);
   }

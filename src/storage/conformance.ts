@@ -641,6 +641,46 @@ check("meta: put, get, overwrite", async ({ store }) => {
   });
 });
 
+check("xattrs: put, get, replace, delete, rollback, apart from meta, persist", async (env) => {
+  const list: [string, Uint8Array][] = [
+    ["user.big", viewOf(bytes(65536, 5))],
+    ["__proto__", bytes(3, 8)],
+    ["security.empty", new Uint8Array(0)],
+  ];
+  await env.store.transaction("readwrite", async (tx) => {
+    assertEqual(await tx.getXattrs(7), undefined, "xattrs of an inode without any");
+    await tx.putXattrs(7, list);
+    assertEqual(await tx.getXattrs(7), list, "own putXattrs");
+    await tx.putXattrs(8, [["user.x", bytes(1, 1)]]);
+    await tx.putMeta("7", "a meta value named like an inode");
+  });
+  await env.store.transaction("readonly", async (tx) => {
+    assertEqual(await tx.getXattrs(7), list, "getXattrs(7) after commit");
+    assertEqual(await tx.getMeta("7"), "a meta value named like an inode", "meta is a separate name space");
+  });
+  await expectReject(
+    env.store.transaction("readwrite", async (tx) => {
+      await tx.putXattrs(7, undefined);
+      await tx.putXattrs(8, [["user.y", bytes(2, 2)]]);
+      throw new Error("planned rollback");
+    }),
+    (e) => (e as Error).message === "planned rollback",
+    "xattr rollback",
+  );
+  await env.store.transaction("readwrite", async (tx) => {
+    assertEqual(await tx.getXattrs(7), list, "xattrs(7) after a rolled back delete");
+    assertEqual(await tx.getXattrs(8), [["user.x", bytes(1, 1)]], "xattrs(8) after a rolled back replace");
+    await tx.putXattrs(8, undefined);
+    assertEqual(await tx.getXattrs(8), undefined, "own delete");
+  });
+  if (!env.canReopen) return;
+  await env.reopen();
+  await env.store.transaction("readonly", async (tx) => {
+    assertEqual(await tx.getXattrs(7), list, "xattrs(7) after reopen");
+    assertEqual(await tx.getXattrs(8), undefined, "xattrs(8) after reopen");
+  });
+});
+
 check("read-your-writes inside a transaction", async ({ store }) => {
   const probe = await seed(store);
   const cs = store.chunkSize;

@@ -7,7 +7,7 @@
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction } from "idb";
 import { Errno, FsError, abortError, isQuotaError } from "../protocol/errno.js";
 import type { CommittedRecords } from "./committed-records.js";
-import type { EntryRecord, InodeRecord, TxMode, TxOptions } from "./store.js";
+import type { EntryRecord, InodeRecord, TxMode, TxOptions, XattrList } from "./store.js";
 
 /** Where an OPFS store keeps a chunk: a slot of its data file, or (small chunks) inline. */
 export interface ChunkRef {
@@ -257,6 +257,16 @@ export class MetadataOps {
     const range = IDBKeyRange.bound([dir, after], [dir, Infinity], true, false);
     return req(this.store("entries").index("byCookie").getAll(range, Math.min(limit, 2 ** 32 - 1))) as Promise<EntryRecord[]>;
   }
+  // Extended attributes live in the meta object store under a key getMeta's callers never use,
+  // and bypass the committed records: they can be large, and only xattr operations read them.
+  async getXattrs(ino: number): Promise<XattrList | undefined> {
+    return (await req(this.store("meta").get(xattrKey(ino)))) as XattrList | undefined;
+  }
+  async putXattrs(ino: number, list: XattrList | undefined): Promise<void> {
+    this.writes++;
+    if (list && list.length > 0) this.store("meta").put(list.map(([k, v]) => [k, ownBytes(v)]), xattrKey(ino));
+    else this.store("meta").delete(xattrKey(ino));
+  }
   async getMeta<T>(key: string): Promise<T | undefined> {
     if (this.ownMeta.has(key)) return this.ownMeta.get(key) as T | undefined;
     const known = this.records?.metaValue(key);
@@ -270,6 +280,11 @@ export class MetadataOps {
     this.store("meta").put(value, key);
     if (this.records) this.ownMeta.set(key, value);
   }
+}
+
+/** The meta key of an inode's extended attributes (a NUL keeps it apart from every getMeta key). */
+export function xattrKey(ino: number): string {
+  return `\0xattrs/${ino}`;
 }
 
 export function entryKey(dir: number, name: string): string {

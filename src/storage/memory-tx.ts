@@ -1,5 +1,5 @@
 import { DirIndex } from "./memory-dir-index.js";
-import type { EntryRecord, InodeRecord, StoreTx } from "./store.js";
+import type { EntryRecord, InodeRecord, StoreTx, XattrList } from "./store.js";
 
 /** What a MemoryStore holds between transactions. */
 export interface MemoryState {
@@ -8,11 +8,12 @@ export interface MemoryState {
   /** ino → chunk index → bytes. Nested so deleting a file's chunks needs no scan of other files. */
   readonly chunks: Map<number, Map<number, Uint8Array>>;
   readonly meta: Map<string, unknown>;
+  readonly xattrs: Map<number, XattrList>;
   used: number;
 }
 
 export function emptyState(): MemoryState {
-  return { inodes: new Map(), dirs: new Map(), chunks: new Map(), meta: new Map(), used: 0 };
+  return { inodes: new Map(), dirs: new Map(), chunks: new Map(), meta: new Map(), xattrs: new Map(), used: 0 };
 }
 
 /** Rough bytes an inode record costs beyond its variable parts (quota accounting only). */
@@ -23,7 +24,13 @@ const ENTRY_BYTES = 48;
 export function inodeCost(rec: InodeRecord | undefined | null): number {
   if (!rec) return 0;
   let n = INODE_BYTES + (rec.target?.length ?? 0);
-  if (rec.xattrs) for (const [name, value] of rec.xattrs) n += name.length + value.byteLength;
+  if (rec.xattrs) n += xattrsCost(rec.xattrs);
+  return n;
+}
+
+export function xattrsCost(list: XattrList | undefined | null): number {
+  let n = 0;
+  if (list) for (const [name, value] of list) n += name.length + value.byteLength;
   return n;
 }
 
@@ -54,6 +61,7 @@ export class MemoryTx implements StoreTx {
   private entries: Map<number, Map<string, EntryRecord | null>> | undefined;
   private chunks: Map<number, ChunkOverlay> | undefined;
   private meta: Map<string, unknown> | undefined;
+  private xattrs: Map<number, XattrList | null> | undefined;
 
   constructor(
     private readonly state: MemoryState,
@@ -153,6 +161,18 @@ export class MemoryTx implements StoreTx {
     return n;
   }
 
+  async getXattrs(ino: number): Promise<XattrList | undefined> {
+    this.guard(false);
+    const o = this.xattrs?.get(ino);
+    if (o !== undefined) return o ?? undefined;
+    return this.state.xattrs.get(ino);
+  }
+
+  async putXattrs(ino: number, list: XattrList | undefined): Promise<void> {
+    this.guard(true);
+    (this.xattrs ??= new Map()).set(ino, list && list.length > 0 ? Object.freeze(list) as XattrList : null);
+  }
+
   async getMeta<T>(key: string): Promise<T | undefined> {
     this.guard(false);
     if (this.meta?.has(key)) return this.meta.get(key) as T | undefined;
@@ -166,7 +186,7 @@ export class MemoryTx implements StoreTx {
 
   /** Bytes the state would grow by (negative: shrink) if this overlay were applied. */
   sizeDelta(): number {
-    return this.inodeDelta() + this.entryDelta() + this.chunkDelta();
+    return this.inodeDelta() + this.entryDelta() + this.chunkDelta() + this.xattrDelta();
   }
 
   /** Fold the overlay into the shared state. Synchronous: no other transaction can observe half of it. */
@@ -176,6 +196,7 @@ export class MemoryTx implements StoreTx {
     if (this.entries) for (const [dir, ov] of this.entries) applyEntries(s, dir, ov);
     if (this.chunks) for (const [ino, ov] of this.chunks) applyChunks(s, ino, ov);
     if (this.meta) for (const [k, v] of this.meta) s.meta.set(k, v);
+    if (this.xattrs) for (const [ino, list] of this.xattrs) list ? s.xattrs.set(ino, list) : s.xattrs.delete(ino);
     s.used += delta;
   }
 
@@ -205,6 +226,12 @@ export class MemoryTx implements StoreTx {
   private inodeDelta(): number {
     let d = 0;
     if (this.inodes) for (const [ino, rec] of this.inodes) d += inodeCost(rec) - inodeCost(this.state.inodes.get(ino));
+    return d;
+  }
+
+  private xattrDelta(): number {
+    let d = 0;
+    if (this.xattrs) for (const [ino, list] of this.xattrs) d += xattrsCost(list) - xattrsCost(this.state.xattrs.get(ino));
     return d;
   }
 

@@ -1,6 +1,6 @@
 import { Errno, FsError, abortReason } from "../protocol/errno.js";
 import { RwLock } from "./memory-rwlock.js";
-import { emptyState, entryCost, inodeCost, MemoryTx, type MemoryState } from "./memory-tx.js";
+import { emptyState, entryCost, inodeCost, MemoryTx, xattrsCost, type MemoryState } from "./memory-tx.js";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 
 export interface MemoryStoreOptions {
@@ -15,6 +15,8 @@ export interface MemoryStoreStats {
   entries: number;
   chunks: number;
   chunkBytes: number;
+  /** Inodes with extended attributes stored (apart from their records). */
+  xattrOwners: number;
   used: number;
 }
 
@@ -68,7 +70,7 @@ export class MemoryStore implements Store {
       chunks += m.size;
       for (const c of m.values()) chunkBytes += c.length;
     }
-    return { inodes: this.state.inodes.size, entries, chunks, chunkBytes, used: this.state.used };
+    return { inodes: this.state.inodes.size, entries, chunks, chunkBytes, xattrOwners: this.state.xattrs.size, used: this.state.used };
   }
 
   /** Every stored inode number (for leak checks in tests). */
@@ -92,6 +94,7 @@ export class MemoryStore implements Store {
     for (const rec of this.state.inodes.values()) n += inodeCost(rec);
     for (const d of this.state.dirs.values()) for (const e of d.byName.values()) n += entryCost(e);
     for (const m of this.state.chunks.values()) for (const c of m.values()) n += c.length;
+    for (const list of this.state.xattrs.values()) n += xattrsCost(list);
     return n;
   }
 

@@ -23,7 +23,7 @@
 import { abortError } from "../protocol/errno.js";
 import { entryKey, type ChunkRef } from "./indexeddb-common.js";
 import type { OpfsStore, OpfsTx } from "./opfs.js";
-import type { EntryRecord, InodeRecord, StoreTx } from "./store.js";
+import type { EntryRecord, InodeRecord, StoreTx, XattrList } from "./store.js";
 
 export function readOnlyError(): Error {
   const e = new Error("write in a readonly transaction");
@@ -116,6 +116,9 @@ export class OpfsReadTx implements StoreTx {
   getMeta<T>(key: string): Promise<T | undefined> {
     return this.inner.getMeta<T>(key);
   }
+  getXattrs(ino: number): Promise<XattrList | undefined> {
+    return this.inner.getXattrs(ino);
+  }
 
   async putInode(): Promise<void> {
     throw readOnlyError();
@@ -139,6 +142,9 @@ export class OpfsReadTx implements StoreTx {
     throw readOnlyError();
   }
   async putMeta(): Promise<void> {
+    throw readOnlyError();
+  }
+  async putXattrs(): Promise<void> {
     throw readOnlyError();
   }
 }

@@ -46,9 +46,22 @@ export interface InodeRecord {
   nextCookie: number;
   /** Symlinks: the target. */
   target?: string;
-  /** Extended attributes, as [name, value] pairs (pairs, not an object, so any name is safe). */
-  xattrs?: [string, Uint8Array][];
+  /**
+   * Extended attributes kept in the record itself: only records written
+   * before `xattrBytes` existed have them. Read as a fallback; the next
+   * change moves them out (StoreTx.putXattrs).
+   */
+  xattrs?: XattrList;
+  /**
+   * Bytes of names and values of this inode's extended attributes, which are
+   * stored apart from the record (StoreTx.getXattrs) so that the record every
+   * write clones and every cache holds stays small. Absent or 0: none.
+   */
+  xattrBytes?: number;
 }
+
+/** Extended attributes as [name, value] pairs (pairs, not an object, so any name is safe). */
+export type XattrList = [string, Uint8Array][];
 
 export interface EntryRecord {
   dir: number;
@@ -102,6 +115,15 @@ export interface StoreTx {
    * what is stored, not the range: shrinking a huge sparse file asks for it.
    */
   countChunks(ino: number, from: number, to: number): Promise<number>;
+
+  /**
+   * An inode's extended attributes, stored apart from its record: only
+   * xattr operations read them. undefined: none stored. The caller must not
+   * modify the returned list or its values.
+   */
+  getXattrs(ino: number): Promise<XattrList | undefined>;
+  /** Replace an inode's extended attributes; undefined deletes them. The store may keep `list` (the caller must not modify it). */
+  putXattrs(ino: number, list: XattrList | undefined): Promise<void>;
 
   /** Small named values: counters such as the next inode number. */
   getMeta<T>(key: string): Promise<T | undefined>;
