@@ -1,6 +1,8 @@
 // npm run bench — the core server's speed: pipelined Tgetattr/s and sequential
 // 64 KiB Twrite/Tread MB/s, in-process and over TCP, beside Debian's diod
-// (C, tmpfs export) when it is installed. Prints a table.
+// (C, tmpfs export) when it is installed. Prints two tables: through our
+// Client, and through a bare client (raw-client.ts) that keeps exactly one
+// 64 KiB request in flight, as Linux does with cache=none, with the ratios.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
@@ -10,6 +12,7 @@ import { FileSystem } from "../../src/fs/filesystem.js";
 import { OpenFlags } from "../../src/protocol/constants.js";
 import { Server } from "../../src/server/server.js";
 import { MemoryStore } from "../../src/storage/memory.js";
+import { RawClient } from "./raw-client.js";
 
 const GETATTR_SECONDS = 3;
 const PIPELINE = 32;
@@ -69,6 +72,40 @@ async function measure(target: string, transport: () => Promise<ClientTransport>
   const { write, read, block } = await ioRates(c, `bench-${process.pid}`);
   c.close();
   return { target: `${target}, msize ${c.msize}, ${block}-byte I/O`, getattrPerS, writeMBs: write, readMBs: read };
+}
+
+interface RawRow {
+  target: string;
+  block: number;
+  getattrPerS: number;
+  writeMBs: number;
+  readMBs: number;
+}
+
+const RAW_RUNS = 3;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+/** The bare client against one server: median of RAW_RUNS runs each. */
+async function measureRaw(target: string, port: number, aname = ""): Promise<RawRow> {
+  process.stderr.write(`measuring ${target} with one request in flight…\n`);
+  const c = await RawClient.connect(port, aname);
+  await c.sequentialIo(`warmup-raw-${process.pid}`, 32 * 1024 * 1024);
+  const writes: number[] = [];
+  const reads: number[] = [];
+  const getattrs: number[] = [];
+  for (let i = 0; i < RAW_RUNS; i++) {
+    const io = await c.sequentialIo(`raw-${process.pid}`, IO_BYTES / 2);
+    writes.push(io.write);
+    reads.push(io.read);
+    getattrs.push(await c.pipelinedGetattr(PIPELINE, GETATTR_SECONDS / RAW_RUNS));
+  }
+  const block = c.block;
+  c.close();
+  return { target, block, getattrPerS: median(getattrs), writeMBs: median(writes), readMBs: median(reads) };
 }
 
 async function freePort(): Promise<number> {
@@ -143,14 +180,20 @@ function fmt(n: number, digits = 0): string {
 }
 
 async function main(): Promise<void> {
+  // --bare: only the bare-client table (TCP, worker9p beside diod).
+  const bare = process.argv.includes("--bare");
   const rows: Row[] = [];
-  const fs = await FileSystem.open(new MemoryStore({ quotaBytes: 4 * 1024 ** 3 }));
-  const inproc = new Server(fs);
-  rows.push(await measure("worker9p in-process", async () => inProcessTransport(inproc)));
+  if (!bare) {
+    const fs = await FileSystem.open(new MemoryStore({ quotaBytes: 4 * 1024 ** 3 }));
+    const inproc = new Server(fs);
+    rows.push(await measure("worker9p in-process", async () => inProcessTransport(inproc)));
+  }
 
+  const raw: RawRow[] = [];
   const ours = await ourTcpServer();
   try {
-    rows.push(await measure("worker9p TCP", () => tcpTransport("127.0.0.1", ours.port)));
+    if (!bare) rows.push(await measure("worker9p TCP", () => tcpTransport("127.0.0.1", ours.port)));
+    raw.push(await measureRaw("worker9p TCP", ours.port));
   } finally {
     ours.stop();
   }
@@ -161,7 +204,8 @@ async function main(): Promise<void> {
   });
   if (diod) {
     try {
-      rows.push(await measure("diod TCP (tmpfs)", () => tcpTransport("127.0.0.1", diod.port), diod.export));
+      if (!bare) rows.push(await measure("diod TCP (tmpfs)", () => tcpTransport("127.0.0.1", diod.port), diod.export));
+      raw.push(await measureRaw("diod TCP (tmpfs)", diod.port, diod.export));
     } finally {
       diod.stop();
     }
@@ -169,6 +213,11 @@ async function main(): Promise<void> {
     console.log("(diod not installed: `apt-get install diod` to compare)");
   }
 
+  if (!bare) printClientTable(rows);
+  printBareTable(raw);
+}
+
+function printClientTable(rows: Row[]): void {
   console.log(`\nworker9p bench — ${PIPELINE} Tgetattr in flight for ${GETATTR_SECONDS} s; ${IO_BYTES >> 20} MiB in ${IO_BLOCK >> 10} KiB Twrite/Tread, one at a time; msize 1 MiB\n`);
   console.log("| target | getattr/s | 64 KiB write MB/s | 64 KiB read MB/s |");
   console.log("|---|---:|---:|---:|");
@@ -177,6 +226,20 @@ async function main(): Promise<void> {
   const d = rows.find((r) => r.target.startsWith("diod"));
   if (tcp && d) {
     console.log(`| **worker9p TCP ÷ diod** | ${fmt(tcp.getattrPerS / d.getattrPerS, 2)}× | ${fmt(tcp.writeMBs / d.writeMBs, 2)}× | ${fmt(tcp.readMBs / d.readMBs, 2)}× |`);
+  }
+}
+
+function printBareTable(raw: RawRow[]): void {
+  console.log(
+    `\nbare client (scripts/bench/raw-client.ts), median of ${RAW_RUNS}: ${PIPELINE} Tgetattr in flight; ` +
+      `${IO_BYTES >> 21} MiB in Twrite/Tread of the block shown, exactly ONE request in flight (Linux with cache=none)\n`,
+  );
+  console.log("| target | block | getattr/s (pipelined) | 1-in-flight write MB/s | 1-in-flight read MB/s |");
+  console.log("|---|---:|---:|---:|---:|");
+  for (const r of raw) console.log(`| ${r.target} | ${r.block} | ${fmt(r.getattrPerS)} | ${fmt(r.writeMBs)} | ${fmt(r.readMBs)} |`);
+  const [rt, rd] = [raw.find((r) => r.target.startsWith("worker9p")), raw.find((r) => r.target.startsWith("diod"))];
+  if (rt && rd) {
+    console.log(`| **worker9p ÷ diod** (targets ≥ 1.0, ≥ 0.8, ≥ 0.8) | | ${fmt(rt.getattrPerS / rd.getattrPerS, 2)}× | ${fmt(rt.writeMBs / rd.writeMBs, 2)}× | ${fmt(rt.readMBs / rd.readMBs, 2)}× |`);
   }
 }
 
