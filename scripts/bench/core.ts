@@ -4,7 +4,7 @@
 // Client, and through a bare client (raw-client.ts) that keeps exactly one
 // 64 KiB request in flight, as Linux does with cache=none, with the ratios.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { Client, type ClientTransport } from "../../src/client/client.js";
 import { inProcessTransport, tcpTransport } from "../../src/client/transports.js";
@@ -12,6 +12,7 @@ import { FileSystem } from "../../src/fs/filesystem.js";
 import { OpenFlags } from "../../src/protocol/constants.js";
 import { Server } from "../../src/server/server.js";
 import { MemoryStore } from "../../src/storage/memory.js";
+import { SERVE_NODE_FLAGS } from "../../src/cli/node-flags.js";
 import { RawClient } from "./raw-client.js";
 
 const GETATTR_SECONDS = 3;
@@ -80,9 +81,25 @@ interface RawRow {
   getattrPerS: number;
   writeMBs: number;
   readMBs: number;
+  /** Server CPU time per request (user + system): what a busy machine disturbs least. */
+  writeCpuUs: number;
+  readCpuUs: number;
 }
 
 const RAW_RUNS = 3;
+
+/** A process's CPU time so far (user + system), in ms; 0 where /proc is missing. */
+function cpuMsOf(pid: number | undefined): () => number {
+  return () => {
+    if (pid === undefined) return 0;
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // clock ticks (USER_HZ 100) → ms
+    } catch {
+      return 0;
+    }
+  };
+}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -90,22 +107,34 @@ function median(xs: number[]): number {
 }
 
 /** The bare client against one server: median of RAW_RUNS runs each. */
-async function measureRaw(target: string, port: number, aname = ""): Promise<RawRow> {
+async function measureRaw(target: string, port: number, pid: number | undefined, aname = ""): Promise<RawRow> {
   process.stderr.write(`measuring ${target} with one request in flight…\n`);
   const c = await RawClient.connect(port, aname);
   await c.sequentialIo(`warmup-raw-${process.pid}`, 32 * 1024 * 1024);
   const writes: number[] = [];
   const reads: number[] = [];
   const getattrs: number[] = [];
+  const writeCpu: number[] = [];
+  const readCpu: number[] = [];
   for (let i = 0; i < RAW_RUNS; i++) {
-    const io = await c.sequentialIo(`raw-${process.pid}`, IO_BYTES / 2);
+    const io = await c.sequentialIo(`raw-${process.pid}`, IO_BYTES / 2, cpuMsOf(pid));
     writes.push(io.write);
     reads.push(io.read);
+    writeCpu.push(io.writeCpuUs);
+    readCpu.push(io.readCpuUs);
     getattrs.push(await c.pipelinedGetattr(PIPELINE, GETATTR_SECONDS / RAW_RUNS));
   }
   const block = c.block;
   c.close();
-  return { target, block, getattrPerS: median(getattrs), writeMBs: median(writes), readMBs: median(reads) };
+  return {
+    target,
+    block,
+    getattrPerS: median(getattrs),
+    writeMBs: median(writes),
+    readMBs: median(reads),
+    writeCpuUs: median(writeCpu),
+    readCpuUs: median(readCpu),
+  };
 }
 
 async function freePort(): Promise<number> {
@@ -130,9 +159,11 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
   throw new Error(`nothing listens on port ${port}`);
 }
 
-async function ourTcpServer(): Promise<{ port: number; stop(): void }> {
+async function ourTcpServer(): Promise<{ port: number; pid: number | undefined; stop(): void }> {
   // Same code as bin/worker9p.js, loaded from source so the bench needs no build step.
-  const child = spawn(process.execPath, ["--import", "tsx", "src/cli/run.ts", "serve", "--listen", "127.0.0.1:0", "--quota-mb", "4096"], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(process.execPath, [...SERVE_NODE_FLAGS, "--import", "tsx", "src/cli/run.ts", "serve", "--listen", "127.0.0.1:0", "--quota-mb", "4096"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let out = "";
     child.stdout!.on("data", (d: Buffer) => {
@@ -142,14 +173,14 @@ async function ourTcpServer(): Promise<{ port: number; stop(): void }> {
     });
     child.once("exit", (code) => reject(new Error(`worker9p exited ${code}`)));
   });
-  return { port, stop: () => child.kill("SIGTERM") };
+  return { port, pid: child.pid, stop: () => child.kill("SIGTERM") };
 }
 
 function diodPath(): string | undefined {
   return ["/usr/sbin/diod", "/usr/bin/diod"].find((p) => existsSync(p));
 }
 
-async function diodServer(): Promise<{ port: number; export: string; stop(): void } | undefined> {
+async function diodServer(): Promise<{ port: number; pid: number | undefined; export: string; stop(): void } | undefined> {
   const bin = diodPath();
   if (!bin) return undefined;
   // /dev/shm is a tmpfs: diod serves from memory too, as our memory store does.
@@ -165,6 +196,7 @@ async function diodServer(): Promise<{ port: number; export: string; stop(): voi
   }
   return {
     port,
+    pid: child.pid,
     export: dir,
     stop: () => {
       // diod 1.0.24 segfaults in a worker thread on SIGTERM and dumps a ~300 MB core into the
@@ -193,7 +225,7 @@ async function main(): Promise<void> {
   const ours = await ourTcpServer();
   try {
     if (!bare) rows.push(await measure("worker9p TCP", () => tcpTransport("127.0.0.1", ours.port)));
-    raw.push(await measureRaw("worker9p TCP", ours.port));
+    raw.push(await measureRaw("worker9p TCP", ours.port, ours.pid));
   } finally {
     ours.stop();
   }
@@ -205,7 +237,7 @@ async function main(): Promise<void> {
   if (diod) {
     try {
       if (!bare) rows.push(await measure("diod TCP (tmpfs)", () => tcpTransport("127.0.0.1", diod.port), diod.export));
-      raw.push(await measureRaw("diod TCP (tmpfs)", diod.port, diod.export));
+      raw.push(await measureRaw("diod TCP (tmpfs)", diod.port, diod.pid, diod.export));
     } finally {
       diod.stop();
     }
@@ -234,12 +266,18 @@ function printBareTable(raw: RawRow[]): void {
     `\nbare client (scripts/bench/raw-client.ts), median of ${RAW_RUNS}: ${PIPELINE} Tgetattr in flight; ` +
       `${IO_BYTES >> 21} MiB in Twrite/Tread of the block shown, exactly ONE request in flight (Linux with cache=none)\n`,
   );
-  console.log("| target | block | getattr/s (pipelined) | 1-in-flight write MB/s | 1-in-flight read MB/s |");
-  console.log("|---|---:|---:|---:|---:|");
-  for (const r of raw) console.log(`| ${r.target} | ${r.block} | ${fmt(r.getattrPerS)} | ${fmt(r.writeMBs)} | ${fmt(r.readMBs)} |`);
+  console.log("| target | block | getattr/s (pipelined) | 1-in-flight write MB/s | 1-in-flight read MB/s | server CPU µs per write | per read |");
+  console.log("|---|---:|---:|---:|---:|---:|---:|");
+  for (const r of raw) {
+    console.log(`| ${r.target} | ${r.block} | ${fmt(r.getattrPerS)} | ${fmt(r.writeMBs)} | ${fmt(r.readMBs)} | ${fmt(r.writeCpuUs, 1)} | ${fmt(r.readCpuUs, 1)} |`);
+  }
   const [rt, rd] = [raw.find((r) => r.target.startsWith("worker9p")), raw.find((r) => r.target.startsWith("diod"))];
   if (rt && rd) {
-    console.log(`| **worker9p ÷ diod** (targets ≥ 1.0, ≥ 0.8, ≥ 0.8) | | ${fmt(rt.getattrPerS / rd.getattrPerS, 2)}× | ${fmt(rt.writeMBs / rd.writeMBs, 2)}× | ${fmt(rt.readMBs / rd.readMBs, 2)}× |`);
+    // CPU: diod's cost over ours, so that above 1 means "cheaper than diod" in every column.
+    console.log(
+      `| **worker9p ÷ diod** (targets ≥ 1.0, ≥ 0.8, ≥ 0.8) | | ${fmt(rt.getattrPerS / rd.getattrPerS, 2)}× | ${fmt(rt.writeMBs / rd.writeMBs, 2)}× | ` +
+        `${fmt(rt.readMBs / rd.readMBs, 2)}× | ${fmt(rd.writeCpuUs / rt.writeCpuUs, 2)}× | ${fmt(rd.readCpuUs / rt.readCpuUs, 2)}× |`,
+    );
   }
 }
 

@@ -59,8 +59,12 @@ export class RawClient {
     return r;
   }
 
-  /** Sequential writes then reads of `bytes` in `block`-byte requests, one in flight: MB/s each. */
-  async sequentialIo(name: string, bytes: number): Promise<{ write: number; read: number }> {
+  /**
+   * Sequential writes then reads of `bytes` in `block`-byte requests, one in
+   * flight: MB/s each, and the server's CPU µs per request when `cpuMs` reads
+   * the server's CPU time.
+   */
+  async sequentialIo(name: string, bytes: number, cpuMs: () => number = () => 0): Promise<{ write: number; read: number; writeCpuUs: number; readCpuUs: number }> {
     const block = this.block;
     await this.expect({ type: "Twalk", tag: 1, fid: 0, newfid: 1, names: [] }, "Rwalk");
     await this.expect({ type: "Tlcreate", tag: 1, fid: 1, name, flags: OpenFlags.RDWR | OpenFlags.CREAT | OpenFlags.TRUNC, mode: 0o644, gid: 0 }, "Rlcreate");
@@ -69,18 +73,22 @@ export class RawClient {
     const twrite = Buffer.from(encodeMessage({ type: "Twrite", tag: 2, fid: 1, offset: 0, data }));
     const tread = Buffer.from(encodeMessage({ type: "Tread", tag: 3, fid: 1, offset: 0, count: block }));
     const n = Math.floor(bytes / block);
+    let c0 = cpuMs();
     let t0 = performance.now();
     for (let i = 0; i < n; i++) {
       twrite.writeBigUInt64LE(BigInt(i * block), 11);
       await this.roundTrip([twrite], 1, false);
     }
     const write = (n * block) / 1e6 / ((performance.now() - t0) / 1000);
+    const writeCpuUs = ((cpuMs() - c0) * 1000) / n;
+    c0 = cpuMs();
     t0 = performance.now();
     for (let i = 0; i < n; i++) {
       tread.writeBigUInt64LE(BigInt(i * block), 11);
       await this.roundTrip([tread], 1, false);
     }
     const read = (n * block) / 1e6 / ((performance.now() - t0) / 1000);
+    const readCpuUs = ((cpuMs() - c0) * 1000) / n;
     // The last read came back whole (size and type): the file holds what was written.
     const last = await this.ask({ type: "Tread", tag: 3, fid: 1, offset: (n - 1) * block, count: block });
     if (last.type !== "Rread" || last.data.length !== block || last.data[block - 1] !== data[block - 1]) throw new Error("read back the wrong data");
@@ -88,7 +96,7 @@ export class RawClient {
     // Twalk + Tremove: diod answers Tunlinkat with EOPNOTSUPP.
     await this.expect({ type: "Twalk", tag: 1, fid: 0, newfid: 1, names: [name] }, "Rwalk");
     await this.expect({ type: "Tremove", tag: 1, fid: 1 }, "Rremove");
-    return { write, read };
+    return { write, read, writeCpuUs, readCpuUs };
   }
 
   /** Tgetattr on the root with `inFlight` requests outstanding for `seconds`: replies per second. */
