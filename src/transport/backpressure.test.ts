@@ -224,6 +224,57 @@ describe("WebSocket back-pressure", () => {
   });
 });
 
+describe("WebSocket reply back-pressure", () => {
+  it("a client that stops reading while 200 × 1 MiB Tread are pipelined: bufferedAmount stays bounded, every read is answered once it reads again", async () => {
+    const maxQueuedBytes = 8 * MiB;
+    const server = new Server(await memoryFs(), { maxMsize: 2 * MiB });
+    const listener = await serveWebSocket(server, { maxQueuedBytes });
+    closers.push(() => listener.close());
+    const setupWs = new WebSocket(`ws://127.0.0.1:${listener.port}`);
+    closers.push(() => setupWs.terminate());
+    await new Promise((r) => setupWs.once("open", r));
+    let got = 0;
+    let closed = false;
+    let last: RMessage | undefined;
+    let wake = () => {};
+    setupWs.on("message", (d: Buffer) => {
+      got++;
+      if (d.length < 4096) last = decodeMessage(new Uint8Array(d)) as RMessage;
+      wake();
+    });
+    setupWs.on("close", () => {
+      closed = true;
+      wake();
+    });
+    const until = async (n: number) => {
+      while (got < n && !closed) await new Promise<void>((r) => (wake = r));
+    };
+    const send = (m: TMessage) => setupWs.send(encodeMessage(m));
+    const setup: TMessage[] = [
+      { type: "Tversion", tag: NOTAG, msize: MiB + 24, version: "9P2000.L" },
+      { type: "Tattach", tag: 1, fid: 0, afid: NOFID, uname: "root", aname: "", nuname: 0 },
+      { type: "Twalk", tag: 2, fid: 0, newfid: 1, names: [] },
+      { type: "Tlcreate", tag: 3, fid: 1, name: "big", flags: OpenFlags.RDWR, mode: 0o644, gid: 0 },
+      { type: "Twrite", tag: 4, fid: 1, offset: 0, data: new Uint8Array(MiB).fill(3) },
+    ];
+    for (const [i, m] of setup.entries()) {
+      send(m);
+      await until(i + 1);
+    }
+    expect(last).toMatchObject({ type: "Rwrite", count: MiB });
+    // The client's socket stops reading: replies pile up on the server's side.
+    const raw = (setupWs as unknown as { _socket: net.Socket })._socket;
+    raw.pause();
+    for (let i = 0; i < 200; i++) send({ type: "Tread", tag: 10 + i, fid: 1, offset: 0, count: MiB });
+    for (let i = 0; i < 20_000 && listener.peakQueuedBytes < maxQueuedBytes && !closed; i++) await new Promise((r) => setImmediate(r));
+    expect(listener.peakQueuedBytes).toBeGreaterThanOrEqual(maxQueuedBytes);
+    raw.resume();
+    await until(5 + 200);
+    expect(closed).toBe(false);
+    expect(listener.peakQueuedBytes).toBeLessThan(maxQueuedBytes + 24 * MiB);
+  });
+});
+
 describe("MessagePort", () => {
   it("5,000 Tgetattr posted at once, all still unanswered when the last arrives, all get answers on a live port", async () => {
     // Every Tgetattr waits until the server has taken all 5,002 messages off the port:

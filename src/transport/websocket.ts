@@ -14,6 +14,8 @@ export interface WebSocketServeOptions {
 export interface WebSocketListener {
   readonly host: string;
   readonly port: number;
+  /** The most reply bytes any connection had buffered (bufferedAmount) at once. */
+  readonly peakQueuedBytes: number;
   close(): Promise<void>;
 }
 
@@ -29,12 +31,16 @@ export async function serveWebSocket(server: Server, options: WebSocketServeOpti
     wss.once("listening", resolve);
     wss.once("error", reject);
   });
-  wss.on("connection", (ws: WebSocket, req) => attachWebSocket(server, ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, options));
+  const meter = { peakQueuedBytes: 0 };
+  wss.on("connection", (ws: WebSocket, req) => attachWebSocket(server, ws, `${req.socket.remoteAddress}:${req.socket.remotePort}`, options, meter));
   const addr = wss.address();
   if (!addr || typeof addr === "string") throw new Error("WebSocket server has no TCP address");
   return {
     host: addr.address,
     port: addr.port,
+    get peakQueuedBytes() {
+      return meter.peakQueuedBytes;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const c of wss.clients) c.terminate();
@@ -46,7 +52,7 @@ export async function serveWebSocket(server: Server, options: WebSocketServeOpti
 /** 1013 "Try Again Later": the server is at its maxConnections. */
 const TRY_AGAIN_LATER = 1013;
 
-function attachWebSocket(server: Server, ws: WebSocket, remote: string, options: WebSocketServeOptions): void {
+function attachWebSocket(server: Server, ws: WebSocket, remote: string, options: WebSocketServeOptions, meter: { peakQueuedBytes: number }): void {
   const { onProtocolError } = options;
   if (server.full) {
     const reason = `refused: ${server.maxConnections} connections already open (--max-connections)`;
@@ -66,7 +72,9 @@ function attachWebSocket(server: Server, ws: WebSocket, remote: string, options:
   };
   const session = server.connect({
     send(frame) {
-      if (ws.readyState === ws.OPEN) ws.send(frame, { binary: true }, sent);
+      if (ws.readyState !== ws.OPEN) return;
+      ws.send(frame, { binary: true }, sent);
+      meter.peakQueuedBytes = Math.max(meter.peakQueuedBytes, ws.bufferedAmount);
     },
     close(reason) {
       onProtocolError?.(remote, reason);
