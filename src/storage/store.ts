@@ -101,6 +101,12 @@ export interface StoreTx {
    */
   readChunkInto?(ino: number, index: number, within: number, dest: Uint8Array): Promise<number | undefined>;
   /**
+   * Optional: the length of chunk `index` without its bytes (undefined: a
+   * hole). fsck checks lengths with it: a store whose bytes are far away (a
+   * lazily fetched base image) answers without fetching.
+   */
+  chunkLength?(ino: number, index: number): Promise<number | undefined>;
+  /**
    * The store takes ownership of `data` (the caller must not reuse it). Length ≤ chunkSize.
    * `isNew`: the caller knows no chunk is stored at this index (in this
    * transaction's view), so a store that would look up what it replaces
