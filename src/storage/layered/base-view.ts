@@ -1,0 +1,115 @@
+/**
+ * The base image's index seen as Store records: what a LayeredTx answers for
+ * base inodes the user's layer has not touched. Pure, no I/O.
+ */
+import { S_IFDIR, S_IFMT, S_IFREG, type ImageIndex, type ImageInode } from "../image/format.js";
+import { nameFromBytes } from "../image/names.js";
+import type { EntryRecord, InodeRecord } from "../store.js";
+
+/** Cookies 1 and 2 are "." and ".."; base entries take 3, 4, … in name order. */
+const FIRST_COOKIE = 3;
+
+/** Where a store chunk's bytes lie in the base image's pieces. */
+export interface PieceSpan {
+  piece: number;
+  /** Offset within the piece. */
+  from: number;
+  /** Bytes taken. */
+  length: number;
+}
+
+export class BaseView {
+  private readonly dirs = new Map<number, { list: EntryRecord[]; byName: Map<string, EntryRecord> }>();
+
+  constructor(readonly index: ImageIndex, readonly chunkSize: number) {}
+
+  get inodeCount(): number {
+    return this.index.inodes.length;
+  }
+
+  has(ino: number): boolean {
+    return Number.isInteger(ino) && ino >= 1 && ino <= this.index.inodes.length;
+  }
+
+  private node(ino: number): ImageInode | undefined {
+    return this.has(ino) ? this.index.inodes[ino - 1] : undefined;
+  }
+
+  isDir(ino: number): boolean {
+    const n = this.node(ino);
+    return !!n && (n.mode & S_IFMT) === S_IFDIR;
+  }
+
+  /** Store chunks the base holds for `ino` (every one is stored: the base has no holes at chunk level). */
+  chunkCount(ino: number): number {
+    const n = this.node(ino);
+    return n && (n.mode & S_IFMT) === S_IFREG ? Math.ceil(n.size / this.chunkSize) : 0;
+  }
+
+  inode(ino: number): InodeRecord | undefined {
+    const n = this.node(ino);
+    if (!n) return undefined;
+    const isDir = (n.mode & S_IFMT) === S_IFDIR;
+    const rec: InodeRecord = {
+      ino, mode: n.mode, uid: n.uid, gid: n.gid, nlink: n.nlink, rdev: n.rdev,
+      size: isDir ? 0 : n.size,
+      atime: n.atime, mtime: n.mtime, ctime: n.ctime, btime: n.ctime,
+      version: 0,
+      chunks: this.chunkCount(ino),
+      parent: isDir ? n.parent : 0,
+      nextCookie: isDir ? FIRST_COOKIE + (n.entries?.length ?? 0) : 0,
+    };
+    if (n.target) rec.target = nameFromBytes(n.target);
+    if (n.xattrs) rec.xattrs = n.xattrs.map(([k, v]) => [k, v]);
+    return rec;
+  }
+
+  private dir(ino: number): { list: EntryRecord[]; byName: Map<string, EntryRecord> } {
+    let d = this.dirs.get(ino);
+    if (!d) {
+      const list = (this.node(ino)?.entries ?? []).map((e, i): EntryRecord => {
+        const child = this.index.inodes[e.ino - 1]!;
+        return { dir: ino, name: nameFromBytes(e.name), ino: e.ino, cookie: FIRST_COOKIE + i, dtype: (child.mode & S_IFMT) >> 12 };
+      });
+      d = { list, byName: new Map(list.map((e) => [e.name, e])) };
+      this.dirs.set(ino, d);
+    }
+    return d;
+  }
+
+  entry(dir: number, name: string): EntryRecord | undefined {
+    return this.isDir(dir) ? this.dir(dir).byName.get(name) : undefined;
+  }
+
+  /** Base entries of `dir` with cookie > after, in cookie order. */
+  entriesAfter(dir: number, after: number): EntryRecord[] {
+    if (!this.isDir(dir)) return [];
+    const list = this.dir(dir).list;
+    return list.slice(Math.max(0, after + 1 - FIRST_COOKIE));
+  }
+
+  /** The pieces holding store chunk `index` of `ino`, in order. */
+  spans(ino: number, index: number): PieceSpan[] {
+    const n = this.node(ino);
+    if (!n?.pieces) return [];
+    const ps = this.index.pieceSize;
+    const start = index * this.chunkSize;
+    const end = Math.min(n.size, start + this.chunkSize);
+    const out: PieceSpan[] = [];
+    for (let at = start; at < end; ) {
+      const k = Math.floor(at / ps);
+      const from = at - k * ps;
+      const length = Math.min(ps - from, end - at);
+      out.push({ piece: n.pieces[k]!, from, length });
+      at += length;
+    }
+    return out;
+  }
+
+  /** Bytes of store chunk `index` of `ino` in the base. */
+  chunkLength(ino: number, index: number): number {
+    const n = this.node(ino);
+    if (!n) return 0;
+    return Math.max(0, Math.min(n.size, (index + 1) * this.chunkSize) - index * this.chunkSize);
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * LayeredStore: the user's persistent Store (memory, IndexedDB, OPFS) layered
+ * copy-on-write over a read-only, lazily fetched base image. It is a Store
+ * itself, so the file system above needs no change and the merged view is
+ * held to the same contract (conformance suite) as a plain tree.
+ *
+ * The user's layer wins: a file the user changed, created or deleted stays so
+ * whatever the base holds. Reset = a fresh user's layer over the same base
+ * (the base cache is kept).
+ */
+import type { BaseImage } from "../image/reader.js";
+import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "../store.js";
+import { BaseView } from "./base-view.js";
+import { LAYER_META_PREFIX, LayeredTx, NeedPieces, type PieceSource } from "./layered-tx.js";
+
+/**
+ * Where the user's inode numbers start over a base of `baseInodes` (L1): past
+ * the base with room for newer bases to grow by a quarter (the writer keeps a
+ * path's number across rebuilds), yet close enough that fsck, which probes
+ * every number below the counter, does not probe a vast empty range.
+ */
+export function firstUserIno(baseInodes: number): number {
+  return Math.ceil((baseInodes * 1.25 + 1024) / 1024) * 1024;
+}
+/** Meta key: where the user's numbers started (a newer base must stay below it). */
+export const META_FIRST_USER_INO = `${LAYER_META_PREFIX}firstUserIno`;
+/** Meta key: the id (index hash) of the base image the user's layer was made over. */
+export const META_BASE_ID = `${LAYER_META_PREFIX}base`;
+const META_NEXT_INO = "nextIno";
+
+/** The part of BaseImage the layered store uses (a test may stand in for it). */
+export type BaseSource = Pick<BaseImage, "index" | "id" | "piece"> & { inMemory(id: number): Uint8Array | undefined };
+
+/** The user's layer cannot go over this base image. */
+export class LayerMismatchError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "LayerMismatchError";
+  }
+}
+
+export class LayeredStore implements Store {
+  readonly kind: string;
+  readonly chunkSize: number;
+  readonly keepsChunkBuffers: boolean;
+  readonly view: BaseView;
+
+  private constructor(readonly upper: Store, readonly image: BaseSource) {
+    this.kind = `layered:${upper.kind}`;
+    this.chunkSize = upper.chunkSize;
+    this.keepsChunkBuffers = upper.keepsChunkBuffers;
+    this.view = new BaseView(image.index, upper.chunkSize);
+  }
+
+  /** Layer `upper` (the user's layer, maybe new) over `image`. */
+  static async open(upper: Store, image: BaseSource, options: { signal?: AbortSignal } = {}): Promise<LayeredStore> {
+    const store = new LayeredStore(upper, image);
+    await upper.transaction(
+      "readwrite",
+      async (tx) => {
+        const was = await tx.getMeta<string>(META_BASE_ID);
+        if (was !== image.id) await tx.putMeta(META_BASE_ID, image.id);
+        const count = image.index.inodes.length;
+        const first = await tx.getMeta<number>(META_FIRST_USER_INO);
+        if (first !== undefined && count >= first) {
+          throw new LayerMismatchError(`the base image has ${count} inodes, more than this user's layer leaves room for (${first - 1}): reset the user's layer to use it`);
+        }
+        // L1: the user's numbers start above the base's; an empty base leaves the store's own default.
+        if (count > 1 && first === undefined && (await tx.getMeta<number>(META_NEXT_INO)) === undefined) {
+          await tx.putMeta(META_FIRST_USER_INO, firstUserIno(count));
+          await tx.putMeta(META_NEXT_INO, firstUserIno(count));
+        }
+      },
+      options.signal ? { signal: options.signal } : {},
+    );
+    return store;
+  }
+
+  transaction<T>(mode: TxMode, body: (tx: StoreTx) => Promise<T>, options?: TxOptions): Promise<T> {
+    return this.run(mode, body, options, new Map());
+  }
+
+  /** L4: run; if base bytes were missing, fetch them outside the transaction and run again with them pinned. */
+  private async run<T>(mode: TxMode, body: (tx: StoreTx) => Promise<T>, options: TxOptions | undefined, pinned: Map<number, Uint8Array>): Promise<T> {
+    const source: PieceSource = { inMemory: (id) => pinned.get(id) ?? this.image.inMemory(id) };
+    for (;;) {
+      const missing = new Set<number>();
+      try {
+        return await this.upper.transaction(
+          mode,
+          async (utx) => {
+            const tx = new LayeredTx(utx, this.view, source, missing);
+            const value = await body(tx);
+            // The body may have swallowed the NeedPieces error: its result is not to be trusted then.
+            if (missing.size > 0) throw new NeedPieces();
+            return value;
+          },
+          options,
+        );
+      } catch (e) {
+        if (missing.size === 0) throw e;
+        const ids = [...missing];
+        const raws = await Promise.all(ids.map((id) => this.image.piece(id, options?.signal)));
+        ids.forEach((id, i) => pinned.set(id, raws[i]!));
+      }
+    }
+  }
+
+  usage(): Promise<StoreUsage> {
+    return this.upper.usage();
+  }
+
+  close(): Promise<void> {
+    return this.upper.close();
+  }
+}
