@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { checkManifest, decodeIndex, encodeIndex, ImageFormatError, MANIFEST_FILE, PIECE_PROFILE, S_IFMT, type ImageIndex, type ImageInode } from "./format.js";
-import { nameFromBytes, nameToBytes } from "./names.js";
+import { nameFromBytes, nameToBytes } from "../../protocol/name-bytes.js";
 import { decodePiece } from "./piece.js";
 import { parseGetfattrDump, writeImage } from "./writer.js";
 

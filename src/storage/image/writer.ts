@@ -11,7 +11,7 @@ import {
   encodeIndex, IMAGE_FORMAT, IMAGE_VERSION, MANIFEST_FILE, PIECE_DEFLATE, PIECE_PROFILE, S_IFDIR, S_IFMT, S_IFREG,
   type ImageInode, type ImageManifest, type ImagePiece, type ImageTime,
 } from "./format.js";
-import { nameFromBytes } from "./names.js";
+import { nameFromBytes } from "../../protocol/name-bytes.js";
 
 export const DEFAULT_PIECE_SIZE = 128 * 1024;
 const DEFAULT_PACK_BYTES = 8 * 1024 * 1024;

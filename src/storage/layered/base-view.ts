@@ -3,8 +3,10 @@
  * base inodes the user's layer has not touched. Pure, no I/O.
  */
 import { S_IFDIR, S_IFMT, S_IFREG, type ImageIndex, type ImageInode } from "../image/format.js";
-import { nameFromBytes } from "../image/names.js";
-import type { EntryRecord, InodeRecord } from "../store.js";
+import { nameFromBytes } from "../../protocol/name-bytes.js";
+import type { EntryRecord, InodeRecord, XattrList } from "../store.js";
+
+const encoder = new TextEncoder();
 
 /** Cookies 1 and 2 are "." and ".."; base entries take 3, 4, … in name order. */
 const FIRST_COOKIE = 3;
@@ -60,7 +62,7 @@ export class BaseView {
       nextCookie: isDir ? FIRST_COOKIE + (n.entries?.length ?? 0) : 0,
     };
     if (n.target) rec.target = nameFromBytes(n.target);
-    if (n.xattrs) rec.xattrs = n.xattrs.map(([k, v]) => [k, v]);
+    if (n.xattrs) rec.xattrBytes = n.xattrs.reduce((sum, [k, v]) => sum + encoder.encode(k).length + v.length, 0);
     return rec;
   }
 
@@ -75,6 +77,10 @@ export class BaseView {
       this.dirs.set(ino, d);
     }
     return d;
+  }
+
+  xattrs(ino: number): XattrList | undefined {
+    return this.node(ino)?.xattrs;
   }
 
   entry(dir: number, name: string): EntryRecord | undefined {

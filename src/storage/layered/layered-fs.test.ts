@@ -44,7 +44,8 @@ beforeAll(async () => {
   nodefs.symlinkSync("etc/motd", path.join(src, "lnk"));
   nodefs.chmodSync(path.join(src, "usr/bin/yes"), 0o755);
   // Pieces smaller than the store's chunks, not dividing them: chunks are assembled from several pieces.
-  await writeImage(src, out, { pieceSize: 3000 });
+  const xattrs = [{ path: "/usr/bin/yes", name: "security.capability", value: Uint8Array.from([1, 0, 0, 2]) }];
+  await writeImage(src, out, { pieceSize: 3000, xattrs });
   server = await serveImageDir(out);
 });
 afterAll(async () => {
@@ -205,10 +206,16 @@ describe("layered store: the user's layer", () => {
     await expectClean();
   });
 
-  it("setxattr on a base file, and base xattrs survive copy-up", async () => {
-    const ino = await lookup("etc/motd");
+  it("xattrs: the base's (file capabilities) read, changed and removed in the user's layer", async () => {
+    const ino = await lookup("usr/bin/yes");
+    expect(Buffer.from(await fs.getxattr(ino, "security.capability", ctx)).toString("hex")).toBe("01000002");
     await fs.setxattr(ino, "user.tag", Buffer.from("t"), 0, ctx);
     expect(Buffer.from(await fs.getxattr(ino, "user.tag", ctx)).toString()).toBe("t");
+    expect(Buffer.from(await fs.getxattr(ino, "security.capability", ctx)).toString("hex")).toBe("01000002");
+    await fs.setxattr(ino, "security.capability", null, 0, ctx);
+    await fs.setxattr(ino, "user.tag", null, 0, ctx);
+    await mount();
+    expect(await errnoOf(fs.getxattr(ino, "security.capability", ctx))).toBe(Errno.ENODATA);
     await expectClean();
   });
 

@@ -9,7 +9,8 @@
  *      `layer:<ino>`): `gone` (deleted), `opaque` (recreated after deletion:
  *      its base entries and chunks are not seen), `cut` (base chunks from
  *      here on were truncated away), `shadow` (base chunk indexes replaced or
- *      deleted in the user's layer). Absent = untouched.
+ *      deleted in the user's layer), `ownXattrs` (the xattrs are the user's
+ *      layer's, even an empty list). Absent = untouched.
  *  L3. A whiteout is an upper entry with ino 0 under a base directory: the
  *      base entry of that name is deleted. It carries the base entry's cookie
  *      (cookies of base entries are below every cookie the file system hands
@@ -24,7 +25,7 @@
  *      again with them pinned in memory. No run that saw a stand-in commits
  *      or answers.
  */
-import type { EntryRecord, InodeRecord, StoreTx } from "../store.js";
+import type { EntryRecord, InodeRecord, StoreTx, XattrList } from "../store.js";
 import type { BaseView } from "./base-view.js";
 
 export interface LayerState {
@@ -32,6 +33,8 @@ export interface LayerState {
   opaque?: boolean;
   cut?: number;
   shadow?: number[];
+  /** The inode's xattrs are the user's layer's (even when none). */
+  ownXattrs?: boolean;
 }
 
 export const LAYER_META_PREFIX = "layer:";
@@ -223,6 +226,21 @@ export class LayeredTx implements StoreTx {
       }
     }
     return n;
+  }
+
+  // ---- xattrs
+
+  async getXattrs(ino: number): Promise<XattrList | undefined> {
+    if (!this.base.has(ino)) return this.upper.getXattrs(ino);
+    const st = await this.state(ino);
+    return st.ownXattrs || st.gone || st.opaque ? this.upper.getXattrs(ino) : this.base.xattrs(ino);
+  }
+
+  async putXattrs(ino: number, list: XattrList | undefined): Promise<void> {
+    await this.upper.putXattrs(ino, list);
+    if (!this.base.has(ino)) return;
+    const st = await this.state(ino);
+    if (!st.ownXattrs) await this.setState(ino, { ...st, ownXattrs: true });
   }
 
   // ---- meta
