@@ -48,7 +48,7 @@ describe.skipIf(skip)("Linux guest over virtio-9p (worker9p)", () => {
     expect(r.counts.Tlock ?? 0).toBeGreaterThan(0);
   }, 600_000);
 
-  test("names and metadata: deep paths, renames, links, symlinks, attrs, fifos, 2000 entries, long/UTF-8 names, rm -rf", async () => {
+  test("names and metadata: deep paths, renames, links, symlinks, attrs, fifos, 2000 entries, long/UTF-8/raw-byte names, rm -rf", async () => {
     const r = await guest("names.sh");
     expect(r.counts.Trenameat ?? 0).toBeGreaterThan(0);
   }, 600_000);

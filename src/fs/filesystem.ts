@@ -339,11 +339,12 @@ export class FileSystem implements FileSystemApi {
   }
 
   /** Create a new inode built by `build` as `name` in `dir` (EEXIST when taken). */
-  private async insertNew(e: InodeEdits, dir: number, name: string, build: (ino: number, t: Timespec) => InodeRecord): Promise<InodeRecord> {
+  private async insertNew(e: InodeEdits, dir: number, name: string, build: (ino: number, t: Timespec) => InodeRecord, nameIsFree = false): Promise<InodeRecord> {
     await this.targetDir(e, dir);
-    if (await e.tx.getEntry(dir, name)) throw new FsError(Errno.EEXIST, name);
+    if (!nameIsFree && (await e.tx.getEntry(dir, name))) throw new FsError(Errno.EEXIST, name);
+    const ino = await allocIno(e.tx);
     const t = nowTimespec();
-    const child = build(await allocIno(e.tx), t);
+    const child = build(ino, t);
     e.add(child);
     await this.addEntry(e, dir, name, child, t);
     if (isDir(child.mode)) (await e.edit(dir)).nlink++;
@@ -445,7 +446,7 @@ export class FileSystem implements FileSystemApi {
       const existing = await e.tx.getEntry(dir, name);
       let rec: InodeRecord;
       if (!existing) {
-        rec = await this.insertNew(e, dir, name, (ino, t) => newInode(ino, Mode.IFREG | (mode & Mode.PERM), uid, gid, t));
+        rec = await this.insertNew(e, dir, name, (ino, t) => newInode(ino, Mode.IFREG | (mode & Mode.PERM), uid, gid, t), true);
       } else {
         if (excl) throw new FsError(Errno.EEXIST, name);
         if (isDir((await e.need(existing.ino)).mode)) throw new FsError(Errno.EISDIR);
