@@ -157,6 +157,55 @@ describe("files panel (OPFS)", () => {
   });
 });
 
+describe("files panel: folders, names, changes made elsewhere", () => {
+  test("new folder, rename and delete go through the panel's own dialogs", async () => {
+    const { page, errors } = await openPanels({ storage: "opfs" });
+    await page.evaluate(() => window.panelsDev.writeText("draft.txt", "text"));
+    await refresh(page);
+    await page.click('.w9p-files [data-role="new-folder"]');
+    await page.fill("dialog.w9p-dialog input", "docs");
+    await page.click("dialog.w9p-dialog button.primary");
+    await row(page, "docs").waitFor();
+
+    await row(page, "draft.txt").hover();
+    await page.click('[aria-label="Rename draft.txt"]');
+    await page.fill("dialog.w9p-dialog input", "final.txt");
+    await page.click("dialog.w9p-dialog button.primary");
+    await row(page, "final.txt").waitFor();
+
+    await row(page, "docs").hover();
+    await page.click('[aria-label="Delete docs"]');
+    await page.locator("dialog.w9p-dialog", { hasText: "everything in it will be deleted" }).waitFor();
+    await page.click("dialog.w9p-dialog button.primary");
+    await row(page, "docs").waitFor({ state: "detached" });
+    expect(await list(page, "")).toEqual(["final.txt"]);
+    expect(await readText(page, "final.txt")).toBe("text");
+    expect(errors).toEqual([]);
+  });
+
+  test("a name that is not UTF-8 is shown lossily and can still be previewed and deleted", async () => {
+    const { page, errors } = await openPanels({ storage: "opfs" });
+    // "café" written in Latin-1: the byte 0xE9 arrives as the lone surrogate U+DCE9.
+    await page.evaluate(() => window.panelsDev.writeText("caf\uDCE9.txt", "latin-1 name"));
+    await refresh(page);
+    const label = page.locator(".w9p-files tr.w9p-row .label", { hasText: "caf\uFFFD.txt" });
+    await label.click();
+    await expect.poll(() => page.locator('[data-role="preview-text"]').textContent()).toBe("latin-1 name");
+    await label.hover();
+    await page.locator(".w9p-files tr.w9p-row", { hasText: "caf\uFFFD.txt" }).locator('button[title="Delete"]').click();
+    await page.click("dialog.w9p-dialog button.primary");
+    await label.waitFor({ state: "detached" });
+    expect(await list(page, "")).toEqual([]);
+    expect(errors).toEqual([]);
+  });
+
+  test("what another session writes shows up without a click (the open folder is polled)", async () => {
+    const { page } = await openPanels({ storage: "opfs", pollMs: 100 });
+    await page.evaluate(() => window.panelsDev.writeText("from-guest.txt", "hi"));
+    await row(page, "from-guest.txt").waitFor();
+  });
+});
+
 describe("files panel, bad input", () => {
   test("an upload past the quota says 'storage full', leaves no temporary file, and the tree stays fsck-clean", async () => {
     const { page, errors } = await openPanels({ storage: "memory", quotaBytes: 4 * MiB });

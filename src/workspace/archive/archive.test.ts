@@ -181,6 +181,16 @@ describe("import", () => {
     expect(await listNames(client, "data")).toEqual(["part0.bin", "part1.bin"]);
   });
 
+  it("says 'storage full' when many small files (written several at a time) overrun the quota, and leaves nothing", async () => {
+    const { client, fs } = await setup(4 * MiB);
+    const entries: TarEntry[] = Array.from({ length: 400 }, (_, i) => ({ header: { name: `many/f${i}.bin`, size: 20_000 }, body: new Uint8Array(20_000).fill(i & 0xff) }));
+    const e = await rejection(importTar(client, "", await packTar(entries)));
+    expect(e.kind).toBe("full");
+    expect(e.message).toMatch(/^storage full while writing "many\/f\d+\.bin": nothing was imported/);
+    await expectNothingImported(client, "", []);
+    expect(await fs.fsck()).toMatchObject({ ok: true, problems: [] });
+  });
+
   it("stops when cancelled and leaves nothing behind", async () => {
     const { client } = await setup();
     const ac = new AbortController();

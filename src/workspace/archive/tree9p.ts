@@ -104,31 +104,37 @@ export async function hardlink(client: Client, existing: string, path: string, s
   }
 }
 
-/** Set permission bits and/or the modification time of `path` (no follow). */
-export async function setModeMtime(client: Client, path: string, mode: number | undefined, mtime: Date | undefined, signal?: AbortSignal): Promise<void> {
+/** Set permission bits and/or the modification time through an open fid. */
+export async function setattrFid(client: Client, fid: number, mode: number | undefined, mtime: Date | undefined, signal?: AbortSignal): Promise<void> {
   let valid = 0;
   if (mode !== undefined) valid |= SetattrMask.MODE;
   if (mtime !== undefined) valid |= SetattrMask.MTIME | SetattrMask.MTIME_SET;
   if (valid === 0) return;
   const ms = mtime?.getTime() ?? 0;
+  await client.request(
+    {
+      type: "Tsetattr",
+      fid,
+      attr: {
+        valid,
+        mode: mode ?? 0,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        atime: { sec: 0, nsec: 0 },
+        mtime: { sec: Math.floor(ms / 1000), nsec: (((ms % 1000) + 1000) % 1000) * 1e6 },
+      },
+    },
+    signal,
+  );
+}
+
+/** Set permission bits and/or the modification time of `path` (no follow). */
+export async function setModeMtime(client: Client, path: string, mode: number | undefined, mtime: Date | undefined, signal?: AbortSignal): Promise<void> {
+  if (mode === undefined && mtime === undefined) return;
   const { fid } = await client.walk(path, client.root, signal);
   try {
-    await client.request(
-      {
-        type: "Tsetattr",
-        fid,
-        attr: {
-          valid,
-          mode: mode ?? 0,
-          uid: 0,
-          gid: 0,
-          size: 0,
-          atime: { sec: 0, nsec: 0 },
-          mtime: { sec: Math.floor(ms / 1000), nsec: (((ms % 1000) + 1000) % 1000) * 1e6 },
-        },
-      },
-      signal,
-    );
+    await setattrFid(client, fid, mode, mtime, signal);
   } finally {
     await client.clunk(fid).catch(() => {});
   }
@@ -212,19 +218,47 @@ export async function writeStream(
   return offset;
 }
 
-/** Create (truncating) `path` with `mode` and fill it from `body`. */
+/** Create (truncating) `path` with `mode`, fill it from `body` (a stream or bytes at hand), then set its mtime: one fid throughout. */
 export async function writeFileFromStream(
   client: Client,
   path: string,
-  body: ReadableStream<Uint8Array>,
+  body: ReadableStream<Uint8Array> | Uint8Array,
   mode = 0o644,
   onBytes?: (n: number) => void,
   signal?: AbortSignal,
+  mtime?: Date,
 ): Promise<number> {
   const { fid } = await client.create(path, OpenFlags.WRONLY | OpenFlags.CREAT | OpenFlags.TRUNC, mode, signal);
   try {
-    return await writeStream(client, fid, body, onBytes, signal);
+    let n: number;
+    if (body instanceof Uint8Array) {
+      await client.writeAll(fid, 0, body, signal);
+      onBytes?.(body.length);
+      n = body.length;
+    } else n = await writeStream(client, fid, body, onBytes, signal);
+    // After the writes, which set mtime to now.
+    await setattrFid(client, fid, undefined, mtime, signal);
+    return n;
   } finally {
     await client.clunk(fid).catch(() => {});
   }
+}
+
+/** A whole (small) stream as one buffer. */
+export async function readAllBytes(body: ReadableStream<Uint8Array>, size: number): Promise<Uint8Array> {
+  const out = new Uint8Array(size);
+  let off = 0;
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (off + value.length > size) throw new FsError(Errno.EIO, `body longer than its ${size} bytes`);
+      out.set(value, off);
+      off += value.length;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return off === size ? out : out.subarray(0, off);
 }
