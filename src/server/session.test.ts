@@ -120,3 +120,28 @@ describe("frames held while a Tversion resets the session", () => {
     expect(replies.filter((r) => r.tag >= 10 && r.tag < 60)).toHaveLength(50);
   });
 });
+
+describe("Tflush while requests are held", () => {
+  it("drops a held request (no reply, its tag discarded) and cancels one in flight without waiting behind the held ones", async () => {
+    // A getattr that only ends when it is aborted: it holds the one in-flight place.
+    const fs = await patchedFs({
+      getattr: (ino, ctx) =>
+        new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason as Error), { once: true })),
+    });
+    const rs = await rawSession({ fs, server: { maxInFlight: 1 } });
+    rs.send({ type: "Tgetattr", tag: 2, fid: 0, mask: 1 });
+    rs.send({ type: "Tgetattr", tag: 3, fid: 0, mask: 1 });
+    expect(rs.session.pending).toBe(2);
+    rs.send({ type: "Tflush", tag: 4, oldtag: 3 });
+    expect(await rs.reply(4)).toEqual({ type: "Rflush", tag: 4 });
+    rs.send({ type: "Tflush", tag: 5, oldtag: 2 });
+    expect(await rs.reply(5)).toEqual({ type: "Rflush", tag: 5 });
+    expect(rs.events).toEqual([
+      { kind: "discard", tag: 3 },
+      { kind: "reply", msg: { type: "Rflush", tag: 4 } },
+      { kind: "discard", tag: 2 },
+      { kind: "reply", msg: { type: "Rflush", tag: 5 } },
+    ]);
+    expect(rs.session.pending).toBe(0);
+  });
+});
