@@ -1,0 +1,278 @@
+/**
+ * The byte format of the OPFS store's metadata journal (opfs-journal.ts):
+ * framed, checksummed records whose payload is a value in a small tagged
+ * encoding — enough for the store's records (numbers, strings, byte arrays,
+ * arrays, plain objects) whatever fields they grow, with no JSON detour for
+ * bytes. Pure functions, no I/O.
+ *
+ * A frame, 8-byte aligned so that a reader can look for the next one:
+ *
+ *   magic u32 "W9PJ" | payload length u32 | seq f64 | CRC-32 u32 | payload | zero padding
+ *
+ * The CRC covers length, seq and payload, so a torn or damaged frame never
+ * decodes as a record.
+ */
+
+export const FRAME_MAGIC = 0x4a503957; // "W9PJ" little-endian
+export const FRAME_HEAD = 20;
+const ALIGN = 8;
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+/** CRC-32 (IEEE 802.3), continuing from `crc` (0 to start). */
+export function crc32(bytes: Uint8Array, crc = 0): number {
+  let c = ~crc >>> 0;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/** A value the journal can hold. */
+export type JournalValue = undefined | null | boolean | number | string | Uint8Array | JournalValue[] | { [key: string]: JournalValue };
+
+const enum Tag {
+  Undefined = 0,
+  Null = 1,
+  False = 2,
+  True = 3,
+  Int = 4,
+  Float = 5,
+  String = 6,
+  Bytes = 7,
+  Array = 8,
+  Object = 9,
+}
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** A growable byte buffer for encoding. */
+class Out {
+  buf = new Uint8Array(256);
+  view = new DataView(this.buf.buffer);
+  at = 0;
+
+  need(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.at + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.at));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+  u8(v: number): void {
+    this.need(1);
+    this.buf[this.at++] = v;
+  }
+  u32(v: number): void {
+    this.need(4);
+    this.view.setUint32(this.at, v, true);
+    this.at += 4;
+  }
+  i32(v: number): void {
+    this.need(4);
+    this.view.setInt32(this.at, v, true);
+    this.at += 4;
+  }
+  f64(v: number): void {
+    this.need(8);
+    this.view.setFloat64(this.at, v, true);
+    this.at += 8;
+  }
+  bytes(b: Uint8Array): void {
+    this.u32(b.length);
+    this.need(b.length);
+    this.buf.set(b, this.at);
+    this.at += b.length;
+  }
+}
+
+function put(out: Out, v: JournalValue): void {
+  if (v === undefined) out.u8(Tag.Undefined);
+  else if (v === null) out.u8(Tag.Null);
+  else if (v === false) out.u8(Tag.False);
+  else if (v === true) out.u8(Tag.True);
+  else if (typeof v === "number") {
+    if (Number.isInteger(v) && v >= -0x80000000 && v <= 0x7fffffff && !Object.is(v, -0)) {
+      out.u8(Tag.Int);
+      out.i32(v);
+    } else {
+      out.u8(Tag.Float);
+      out.f64(v);
+    }
+  } else if (typeof v === "string") {
+    out.u8(Tag.String);
+    out.bytes(utf8.encode(v));
+  } else if (v instanceof Uint8Array) {
+    out.u8(Tag.Bytes);
+    out.bytes(v);
+  } else if (Array.isArray(v)) {
+    out.u8(Tag.Array);
+    out.u32(v.length);
+    for (const x of v) put(out, x);
+  } else if (typeof v === "object") {
+    const keys = Object.keys(v);
+    out.u8(Tag.Object);
+    out.u32(keys.length);
+    for (const k of keys) {
+      out.bytes(utf8.encode(k));
+      put(out, v[k]);
+    }
+  } else {
+    throw new TypeError(`journal cannot hold a ${typeof v}`);
+  }
+}
+
+/** Thrown for a payload that is not a well-formed value (never for a frame whose CRC matched, unless the writer had a bug). */
+export class JournalFormatError extends Error {}
+
+class In {
+  private readonly view: DataView;
+  at = 0;
+  constructor(private readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  private need(n: number): void {
+    if (this.at + n > this.buf.length) throw new JournalFormatError("value runs past its payload");
+  }
+  u8(): number {
+    this.need(1);
+    return this.buf[this.at++]!;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.at, true);
+    this.at += 4;
+    return v;
+  }
+  i32(): number {
+    this.need(4);
+    const v = this.view.getInt32(this.at, true);
+    this.at += 4;
+    return v;
+  }
+  f64(): number {
+    this.need(8);
+    const v = this.view.getFloat64(this.at, true);
+    this.at += 8;
+    return v;
+  }
+  bytes(): Uint8Array {
+    const n = this.u32();
+    this.need(n);
+    // A copy: the payload buffer is reused by the reader.
+    const b = this.buf.slice(this.at, this.at + n);
+    this.at += n;
+    return b;
+  }
+}
+
+function get(inp: In): JournalValue {
+  const tag = inp.u8();
+  switch (tag) {
+    case Tag.Undefined:
+      return undefined;
+    case Tag.Null:
+      return null;
+    case Tag.False:
+      return false;
+    case Tag.True:
+      return true;
+    case Tag.Int:
+      return inp.i32();
+    case Tag.Float:
+      return inp.f64();
+    case Tag.String:
+      return fromUtf8.decode(inp.bytes());
+    case Tag.Bytes:
+      return inp.bytes();
+    case Tag.Array: {
+      const n = inp.u32();
+      const a: JournalValue[] = [];
+      for (let i = 0; i < n; i++) a.push(get(inp));
+      return a;
+    }
+    case Tag.Object: {
+      const n = inp.u32();
+      const o: { [key: string]: JournalValue } = {};
+      for (let i = 0; i < n; i++) {
+        const k = fromUtf8.decode(inp.bytes());
+        o[k] = get(inp);
+      }
+      return o;
+    }
+    default:
+      throw new JournalFormatError(`unknown value tag ${tag}`);
+  }
+}
+
+export function decodeValue(payload: Uint8Array): JournalValue {
+  const inp = new In(payload);
+  const v = get(inp);
+  if (inp.at !== payload.length) throw new JournalFormatError(`${payload.length - inp.at} stray bytes after the value`);
+  return v;
+}
+
+/** One whole frame (head, payload, padding) holding `value` as record number `seq`. */
+export function encodeFrame(seq: number, value: JournalValue): Uint8Array {
+  const out = new Out();
+  out.need(FRAME_HEAD);
+  out.at = FRAME_HEAD;
+  put(out, value);
+  const payloadLength = out.at - FRAME_HEAD;
+  const total = alignUp(out.at);
+  out.need(total - out.at);
+  out.buf.fill(0, out.at, total);
+  const frame = out.buf.subarray(0, total);
+  const v = out.view;
+  v.setUint32(0, FRAME_MAGIC, true);
+  v.setUint32(4, payloadLength, true);
+  v.setFloat64(8, seq, true);
+  v.setUint32(16, frameCrc(frame, payloadLength), true);
+  return frame;
+}
+
+export function alignUp(n: number): number {
+  return Math.ceil(n / ALIGN) * ALIGN;
+}
+
+/** CRC of a frame's length, seq and payload. */
+function frameCrc(frame: Uint8Array, payloadLength: number): number {
+  const c = crc32(frame.subarray(4, 16));
+  return crc32(frame.subarray(FRAME_HEAD, FRAME_HEAD + payloadLength), c);
+}
+
+export interface FrameHead {
+  payloadLength: number;
+  seq: number;
+  /** Bytes the whole frame takes, padding included. */
+  size: number;
+}
+
+/** The head at `bytes[0..]` if it has the magic number, else undefined (the end of the journal, or damage). */
+export function readHead(bytes: Uint8Array): FrameHead | undefined {
+  if (bytes.length < FRAME_HEAD) return undefined;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, FRAME_HEAD);
+  if (v.getUint32(0, true) !== FRAME_MAGIC) return undefined;
+  const payloadLength = v.getUint32(4, true);
+  return { payloadLength, seq: v.getFloat64(8, true), size: alignUp(FRAME_HEAD + payloadLength) };
+}
+
+/** Whether a whole frame (head and payload) checks out. */
+export function frameIntact(frame: Uint8Array, head: FrameHead): boolean {
+  if (frame.length < FRAME_HEAD + head.payloadLength) return false;
+  const v = new DataView(frame.buffer, frame.byteOffset, FRAME_HEAD);
+  return v.getUint32(16, true) === frameCrc(frame, head.payloadLength);
+}
+
+export function framePayload(frame: Uint8Array, head: FrameHead): Uint8Array {
+  return frame.subarray(FRAME_HEAD, FRAME_HEAD + head.payloadLength);
+}
