@@ -25,6 +25,7 @@ import type { CodecResult, IdbFloorResult, LayerResult, PortResult, StackResult 
 import type { RawResult } from "../../e2e/browser/raw-throughput.js";
 import type { StoreBenchResult } from "../../e2e/browser/store-bench.js";
 import type { StorageKind } from "../../src/index.js";
+import type { FreshIoResult } from "../../e2e/browser/fresh-bench.js";
 
 const { values: opts } = parseArgs({
   options: {
@@ -32,6 +33,10 @@ const { values: opts } = parseArgs({
     repeat: { type: "string", default: "3" },
     "small-ms": { type: "string", default: "2000" },
     "no-layers": { type: "boolean", default: false },
+    detail: { type: "boolean", default: false },
+    rounds: { type: "string", default: "5" },
+    blocks: { type: "string", default: "16" },
+    "create-ms": { type: "string", default: "3000" },
     "no-profile": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     verbose: { type: "boolean", default: false },
@@ -68,10 +73,74 @@ const plus = (x: number, digits = 0) => (x < 0 ? `≈0 (${x.toFixed(digits)})` :
 const usPerBlock = (mbps: number) => (BLOCK / 1e6 / mbps) * 1e6;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
+const FRESH = "/e2e/browser/fresh-bench.ts";
+const CREATE_TARGET = 0.8;
+
+/**
+ * Issue 10's table, in one page and one run: per store, 512 KiB writes and the
+ * reads that follow them (fresh file, write + Tfsync, read back; one request
+ * in flight) beside raw sync-handle calls doing the same, and files created
+ * per second beside the memory store's.
+ */
+async function headlineTable(h: Awaited<ReturnType<typeof startBrowserHarness>>): Promise<string> {
+  const rounds = Number(opts.rounds);
+  const blocks = Number(opts.blocks);
+  log(`headline: ${rounds} rounds of ${blocks} × 512 KiB per store, creates ${opts["create-ms"]} ms at ${DEPTH} in flight…`);
+  const raw = await h.runInWorker<FreshIoResult>(FRESH, "rawFresh", { blockSize: BLOCK, blocks, rounds });
+  const io = new Map<StorageKind, FreshIoResult>();
+  const creates = new Map<StorageKind, number>();
+  for (const storage of STORES) {
+    log(`  ${storage}…`);
+    const name = `fresh-${storage}-${process.pid}-${Date.now()}`;
+    io.set(storage, await callInPage<FreshIoResult>(h.page, "freshIo", { storage, name, blockSize: BLOCK, blocks, rounds }, FRESH));
+    const c = await callInPage<{ filesPerS: number }>(h.page, "createRate", { storage, name: `${name}-c`, ms: Number(opts["create-ms"]), depth: DEPTH, fileBytes: KiB }, FRESH);
+    creates.set(storage, c.filesPerS);
+  }
+  const mem = creates.get("memory")!;
+  const table = mdTable(
+    ["store", "write MB/s", "raw write MB/s", "write ×raw", "read MB/s", "raw read MB/s", "read ×raw", "files created/s", "creates ×memory"],
+    STORES.map((s) => {
+      const r = io.get(s)!;
+      const wr = r.writeMBps / raw.writeMBps;
+      const rr = r.readMBps / raw.readMBps;
+      const cr = creates.get(s)! / mem;
+      return [
+        `${s} (${r.chunkSize / KiB} KiB chunks)`,
+        f1(r.writeMBps),
+        f1(raw.writeMBps),
+        `${f2(wr)} ${mark(wr >= IO_TARGET)}`,
+        f1(r.readMBps),
+        f1(raw.readMBps),
+        `${f2(rr)} ${mark(rr >= IO_TARGET)}`,
+        int(creates.get(s)!),
+        `${f2(cr)} ${mark(cr >= CREATE_TARGET)}`,
+      ];
+    }),
+  );
+  const runs = STORES.map((s) => `${s} write ${io.get(s)!.writeRuns.join(", ")}; read ${io.get(s)!.readRuns.join(", ")}`).join("\n- ");
+  return [
+    `## worker9p in headless Chromium: one page, one run (512 KiB, one request in flight; median of ${rounds} rounds of ${blocks} blocks)`,
+    "",
+    table,
+    "",
+    `Each round: a fresh file, ${blocks} × 512 KiB Twrite + Tfsync (write MB/s), then the same ${blocks} blocks read back with Tread (read MB/s). ` +
+      `Raw: the same rounds on an OPFS sync access handle in a dedicated worker (write() ×${blocks}, flush(), read() ×${blocks} into fresh buffers). ` +
+      `Creates: walk + Tlcreate + Twrite(1 KiB) + Tclunk, ${DEPTH} files in flight, ${opts["create-ms"]} ms. ` +
+      `Targets: write and read ≥ ${IO_TARGET}× raw, creates ≥ ${CREATE_TARGET}× the memory store's.`,
+    "",
+    `Per round (MB/s): raw write ${raw.writeRuns.join(", ")}; read ${raw.readRuns.join(", ")}\n- ${runs}`,
+  ].join("\n");
+}
+
 async function main(): Promise<void> {
   const t0 = performance.now();
   const h = await startBrowserHarness({ verbose: opts.verbose });
   try {
+    console.log(await headlineTable(h));
+    if (!opts.detail) {
+      log(`(${((performance.now() - t0) / 1000).toFixed(0)} s; --detail adds the 64 MiB passes, the layer breakdown and CPU profiles)`);
+      return;
+    }
     log(`bench:browser: ${opts.mib} MiB per sequential pass, 512 KiB blocks, ${REPEAT} passes (median), small ops ${SMALL_MS} ms at ${DEPTH} in flight`);
 
     log("raw OPFS sync handle and raw IndexedDB (dedicated worker)…");
