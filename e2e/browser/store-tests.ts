@@ -5,7 +5,8 @@
  */
 import { runStoreConformance, type ConformanceReport } from "../../src/storage/conformance.js";
 import { IndexedDBStore } from "../../src/storage/indexeddb.js";
-import { OpfsStore, type OpfsStoreOptions } from "../../src/storage/opfs.js";
+import { OpfsStore, opfsDirectoryName, type OpfsStoreOptions, type SyncFileHandle } from "../../src/storage/opfs.js";
+import { readHead } from "../../src/storage/journal-codec.js";
 import type { InodeRecord, Store } from "../../src/storage/store.js";
 import type { WorkerContext } from "./protocol.js";
 import { bytes } from "./test-bytes.js";
@@ -186,13 +187,16 @@ export interface QuotaReport {
   problems: string[];
   /** Bytes written (and read back) after deleting the filler files. */
   rewrittenBytes: number;
+  /** With rewriteMayFail: the errno writing again stopped with, if it did. */
+  rewriteErrno?: number;
   usage: { used: number; quota: number };
 }
 
 /** Fill the store until ENOSPC, check nothing earlier was hurt, delete, write again. */
-export async function quotaFill(arg: { kind: Kind; name: string; maxBytes: number }): Promise<QuotaReport> {
+export async function quotaFill(arg: { kind: Kind; name: string; maxBytes: number; chunkBytes?: number; rewriteMayFail?: boolean }): Promise<QuotaReport> {
   const store = await openStore(arg.kind, arg.name);
-  const cs = store.chunkSize;
+  // chunkBytes below the inline limit: every byte goes through the OPFS store's journal (and its checkpoints).
+  const cs = arg.chunkBytes ?? store.chunkSize;
   const perFile = 4;
   const problems: string[] = [];
   let committed = 0;
@@ -232,32 +236,50 @@ export async function quotaFill(arg: { kind: Kind; name: string; maxBytes: numbe
     });
     // Free the space again (deleting needs no new space), a few files per transaction.
     for (let i = 0; i < files; i += 8) {
-      await store.transaction("readwrite", async (tx) => {
-        for (let j = i; j < Math.min(files, i + 8); j++) {
-          await tx.deleteChunksFrom(1000 + j, 0);
-          await tx.deleteInode(1000 + j);
-        }
-      });
+      await store
+        .transaction("readwrite", async (tx) => {
+          for (let j = i; j < Math.min(files, i + 8); j++) {
+            await tx.deleteChunksFrom(1000 + j, 0);
+            await tx.deleteInode(1000 + j);
+          }
+        })
+        .catch((e: unknown) => {
+          throw new Error(`deleting files ${i}.. of ${files} failed: ${String(e)}`);
+        });
     }
     // Writing works again.
     let rewritten = 0;
-    for (let i = 0; i < Math.max(1, files >> 1); i++) {
+    let rewriteErrno: number | undefined;
+    for (let i = 0; i < Math.max(1, files >> 1) && rewriteErrno === undefined; i++) {
       const ino = 5000 + i;
-      await store.transaction("readwrite", async (tx) => {
-        for (let c = 0; c < perFile; c++) await tx.putChunk(ino, c, bytes(cs, ino * 10 + c));
-        await tx.putInode(fileInode(ino, perFile * cs, 1));
-      });
-      rewritten += perFile * cs;
+      await store
+        .transaction("readwrite", async (tx) => {
+          for (let c = 0; c < perFile; c++) await tx.putChunk(ino, c, bytes(cs, ino * 10 + c));
+          await tx.putInode(fileInode(ino, perFile * cs, 1));
+        })
+        .then(
+          () => {
+            rewritten += perFile * cs;
+          },
+          (e: unknown) => {
+            if (arg.rewriteMayFail) {
+              rewriteErrno = (e as { errno?: number }).errno ?? -1;
+              return;
+            }
+            const why = store instanceof OpfsStore ? ` (last checkpoint error: ${store.lastCheckpointError})` : "";
+            throw new Error(`writing again after deleting failed at file ${i} of ${Math.max(1, files >> 1)}: ${String(e)}${why}`);
+          },
+        );
     }
     await store.transaction("readonly", async (tx) => {
-      for (let i = 0; i < Math.max(1, files >> 1); i++) {
+      for (let i = 0; i < rewritten / (perFile * cs); i++) {
         const ino = 5000 + i;
         for (let c = 0; c < perFile; c++) if (!same(await tx.getChunk(ino, c), bytes(cs, ino * 10 + c))) problems.push(`rewritten ${ino}:${c} damaged`);
       }
     });
     problems.push(...(await verifyTree(store)).map((p) => `baseline after rewrite ${p}`));
     if (store instanceof OpfsStore) problems.push(...(await store.check()).problems);
-    return { committedBytes: committed, error, errno, problems, rewrittenBytes: rewritten, usage: await store.usage() };
+    return { committedBytes: committed, error, errno, problems, rewrittenBytes: rewritten, rewriteErrno, usage: await store.usage() };
   } finally {
     await store.close();
   }
@@ -477,7 +499,8 @@ export async function openContended(arg: { name: string; handleRetryMs: number }
  */
 export async function slotReuseAfterDurability(): Promise<{ afterRelaxed: number[]; afterDurable: number[]; problems: string[] }> {
   const name = freshName("quarantine");
-  const store = await OpfsStore.open(name, { chunkSize: 4096, inlineLimit: 0 });
+  // No checkpoint by itself: one is a durable point too, and would make slots usable on its own schedule.
+  const store = await OpfsStore.open(name, { chunkSize: 4096, inlineLimit: 0, autoCheckpoint: false });
   const chunk = (seed: number) => new Uint8Array(4096).fill(seed);
   const put = (seed: number, durable = false) => store.transaction("readwrite", (tx) => tx.putChunk(9, 0, chunk(seed)), { durable });
   try {
@@ -503,7 +526,7 @@ export async function slotReuseAfterDurability(): Promise<{ afterRelaxed: number
  * killed next, so nothing gets to run at close).
  */
 export async function relaxedFreeThenKilled(arg: { name: string }): Promise<void> {
-  const store = await OpfsStore.open(arg.name, { chunkSize: 4096, inlineLimit: 0 });
+  const store = await OpfsStore.open(arg.name, { chunkSize: 4096, inlineLimit: 0, autoCheckpoint: false });
   const put = (seed: number, durable: boolean) => store.transaction("readwrite", (tx) => tx.putChunk(9, 0, new Uint8Array(4096).fill(seed)), { durable });
   await put(1, true); // slot 0, durable
   await put(2, false); // slot 1; slot 0 freed by a relaxed commit
@@ -519,6 +542,7 @@ export async function relaxedFreeThenKilled(arg: { name: string }): Promise<void
 export async function reopenAndReuse(arg: { name: string }): Promise<{ events: string[]; hwm: number; problems: string[] }> {
   const events: string[] = [];
   const store = await OpfsStore.open(arg.name, {
+    autoCheckpoint: false,
     debugHooks: { afterDataWrite: () => events.push("write"), afterDurable: () => events.push("durable") },
   });
   const problems: string[] = [];
@@ -532,5 +556,99 @@ export async function reopenAndReuse(arg: { name: string }): Promise<{ events: s
   } finally {
     await store.close();
     events.push("closed");
+  }
+}
+
+// ---------------------------------------------------------------- the metadata journal: torn tail, damaged middle
+
+/** Write `commits` relaxed commits (one small file each) and leave the store open: the worker is killed next, so they live in the journal only. */
+export async function journalWriteThenKilled(arg: { name: string; commits: number }): Promise<{ replayedBefore: number }> {
+  const store = await OpfsStore.open(arg.name, { autoCheckpoint: false });
+  for (let i = 1; i <= arg.commits; i++) {
+    await store.transaction("readwrite", async (tx) => {
+      await tx.putInode(fileInode(200 + i, 100, i));
+      await tx.putChunk(200 + i, 0, bytes(100, 200 + i));
+      await tx.putMeta("journaled", i);
+    });
+  }
+  (globalThis as { keepAlive?: unknown }).keepAlive = store;
+  return { replayedBefore: store.openInfo.replayedRecords };
+}
+
+async function journalFile(name: string): Promise<FileSystemFileHandle> {
+  const root = await navigator.storage.getDirectory();
+  const top = await root.getDirectoryHandle("worker9p");
+  const dir = await top.getDirectoryHandle(opfsDirectoryName(name));
+  return dir.getFileHandle("journal");
+}
+
+/** Damage the journal as a crash or a bad disk would: "tear" cuts the last record short; "flip" changes a byte of the first record. */
+export async function journalDamage(arg: { name: string; how: "tear" | "flip" }): Promise<{ records: number }> {
+  const h = await ((await journalFile(arg.name)) as unknown as SyncFileHandle).createSyncAccessHandle();
+  try {
+    const bytes = new Uint8Array(h.getSize());
+    h.read(bytes, { at: 0 });
+    const frames: { at: number; size: number }[] = [];
+    for (let at = 0; ; ) {
+      const head = readHead(bytes.subarray(at));
+      if (!head) break;
+      frames.push({ at, size: head.size });
+      at += head.size;
+    }
+    if (arg.how === "tear") {
+      const last = frames[frames.length - 1]!;
+      // A crash mid-append: the record's second half never reached the file.
+      h.write(new Uint8Array(last.size - Math.floor(last.size / 2)), { at: last.at + Math.floor(last.size / 2) });
+    } else {
+      const first = frames[0]!;
+      h.write(new Uint8Array([bytes[first.at + 24]! ^ 0x5a]), { at: first.at + 24 });
+    }
+    h.flush();
+    return { records: frames.length };
+  } finally {
+    h.close();
+  }
+}
+
+export interface JournalReopenReport {
+  ok: boolean;
+  error?: string;
+  journaled?: number;
+  present?: number[];
+  tornTail?: boolean;
+  replayed?: number;
+  problems: string[];
+}
+
+/** Reopen after damage: what survived, whether the store works on, or the error open gave. */
+export async function journalReopen(arg: { name: string; commits: number }): Promise<JournalReopenReport> {
+  let store: OpfsStore;
+  try {
+    store = await OpfsStore.open(arg.name);
+  } catch (e) {
+    return { ok: false, error: String(e), problems: [] };
+  }
+  const problems: string[] = [];
+  try {
+    const seen = await store.transaction("readonly", async (tx) => {
+      const present: number[] = [];
+      for (let i = 1; i <= arg.commits; i++) {
+        const rec = await tx.getInode(200 + i);
+        const chunk = await tx.getChunk(200 + i, 0);
+        if (rec && same(chunk, bytes(100, 200 + i))) present.push(i);
+        else if (rec || chunk) problems.push(`commit ${i} half there: inode ${!!rec}, chunk ${!!chunk}`);
+      }
+      return { present, journaled: (await tx.getMeta<number>("journaled")) ?? 0 };
+    });
+    // Writing works on after the repair, and survives a reopen.
+    await store.transaction("readwrite", (tx) => tx.putMeta("after", 1));
+    problems.push(...(await store.check()).problems);
+    const info = store.openInfo;
+    await store.close();
+    store = await OpfsStore.open(arg.name);
+    if ((await store.transaction("readonly", (tx) => tx.getMeta("after"))) !== 1) problems.push("a write after the repair was lost");
+    return { ok: true, ...seen, tornTail: info.tornJournalTail, replayed: info.replayedRecords, problems };
+  } finally {
+    await store.close();
   }
 }

@@ -2,21 +2,20 @@ import type { ChunkRef } from "./indexeddb-common.js";
 
 /**
  * The committed part of an OPFS store's chunk map ([ino, index] → slot or
- * inline bytes), kept in the worker so that a read whose inode and chunk
+ * inline bytes), as far as known, kept in the worker so that a read whose
  * refs are known needs no IndexedDB transaction at all: one sync-handle
- * read. Without it every Tread paid a readonly transaction, ~0.5 ms in
- * Chromium, twice the cost of reading 512 KiB from OPFS.
+ * read. The journal's overlay holds what changed since the last checkpoint;
+ * this cache remembers what was read from the checkpoint and what commits
+ * set, so that hot files cost no lookups.
  *
  * What it holds is never newer or older than the committed state (OPFS
  * invariant 8, opfs.ts):
- *  - a writing transaction drops its inodes before it commits and again
- *    when it has, then records its own final refs (its commit is the only
- *    thing that could make an entry wrong);
+ *  - a commit forgets the inodes it touched and records its own final refs;
  *  - a reader remembers what it looked up only if nothing was dropped or
  *    applied while the lookup was in flight (`version`).
- * Entries are known refs or `null` (known hole). Unknown means "ask
- * IndexedDB". Bounded: whole inodes are evicted least recently used first,
- * and inline bytes count against their own budget.
+ * Entries are known refs or `null` (known hole). Unknown means "ask the
+ * overlay and the checkpoint". Bounded: whole inodes are evicted least
+ * recently used first, and inline bytes count against their own budget.
  */
 export class ChunkMapCache {
   /** Bumped by every drop and apply: a lookup that straddles one is not remembered. */

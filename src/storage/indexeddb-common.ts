@@ -287,6 +287,10 @@ export function xattrKey(ino: number): string {
   return `\0xattrs/${ino}`;
 }
 
+export function isXattrKey(key: string): boolean {
+  return key.startsWith("\0xattrs/");
+}
+
 export function entryKey(dir: number, name: string): string {
   return `${dir}/${name}`;
 }

@@ -1,7 +1,8 @@
 /**
  * The OPFS store's metadata journal: one append-only file, written through
  * its own sync access handle, one frame per group commit (journal-codec.ts).
- * Appending a frame is the commit point of a writer batch (OPFS invariant 1).
+ * Appending a frame is the commit point of a writer batch (OPFS invariant 1,
+ * opfs.ts; damage is handled as invariant 12 says).
  *
  * Reading it back at open (scan):
  *  - frames are taken in order while they are intact and numbered one after
@@ -21,6 +22,12 @@ import { FRAME_HEAD, FRAME_MAGIC, alignUp, decodeValue, encodeFrame, frameIntact
 
 /** Journal space is allocated in steps of this many bytes. */
 export const GROW_BYTES = 1024 * 1024;
+/**
+ * Preallocated room kept for records that free space (deletes): when the
+ * quota is exhausted, they may still be appended, so that deleting files
+ * works and space comes back.
+ */
+export const RESERVE_BYTES = 64 * 1024;
 
 export interface JournalEntry {
   seq: number;
@@ -142,14 +149,19 @@ export class Journal {
    * On failure (QuotaExceededError while growing, a short write) nothing is
    * appended: the next append overwrites what this one left.
    */
-  append(value: JournalValue, durable: boolean): number {
+  append(value: JournalValue, durable: boolean, mayUseReserve = false): number {
     const seq = this.nextSeq;
     const frame = encodeFrame(seq, value);
     const need = this.end + frame.length;
-    if (need > this.capacity) {
-      const grown = Math.ceil(need / GROW_BYTES) * GROW_BYTES;
-      this.handle.truncate(grown);
-      this.capacity = grown;
+    if (need + RESERVE_BYTES > this.capacity) {
+      const grown = Math.ceil((need + RESERVE_BYTES) / GROW_BYTES) * GROW_BYTES;
+      try {
+        this.handle.truncate(grown);
+        this.capacity = grown;
+      } catch (e) {
+        // Out of quota: only a record that frees space may eat into the reserve.
+        if (!mayUseReserve || need > this.capacity) throw e;
+      }
     }
     const n = this.handle.write(frame, { at: this.end });
     if (n !== frame.length) throw new Error(`journal wrote ${n} of ${frame.length} bytes`);
@@ -161,6 +173,12 @@ export class Journal {
 
   flush(): void {
     this.handle.flush();
+  }
+
+  /** Give the preallocated room back (out of quota: a checkpoint needs it more). */
+  trimToEnd(): void {
+    this.handle.truncate(this.end);
+    this.capacity = this.end;
   }
 
   /** After a checkpoint that holds every record so far: start again from an empty journal. */

@@ -1,84 +1,96 @@
 /**
- * The OPFS backend: chunk bytes in an Origin Private File System file written
- * through a synchronous access handle, everything else in IndexedDB.
+ * The OPFS backend: chunk bytes in an Origin Private File System data file,
+ * metadata in an OPFS journal (opfs-journal.ts), both written through
+ * synchronous access handles, and checkpointed in the background into
+ * IndexedDB, which a lazy open reads on demand.
  *
  * A crash (tab closed, worker terminated, renderer killed, power lost) may
  * stop us at any instant, and the tree must then be the one of some commit
- * point. OPFS has no transactions; IndexedDB does. The argument that this
- * holds is the numbered list below; code elsewhere cites it as "invariant N"
- * (opfs-read.ts, chunk-map-cache.ts, committed-records.ts, writer-batcher.ts).
+ * point. The argument that this holds is the numbered list below; code
+ * elsewhere cites it as "invariant N" (opfs-tx.ts, opfs-overlay.ts,
+ * opfs-journal.ts, chunk-map-cache.ts, committed-records.ts, writer-batcher.ts).
  *
  * OPFS store invariants
  *
- *  1. Commit point. Only an IndexedDB readwrite transaction's commit makes a
- *     change visible. OPFS is written copy-on-write underneath it (2, 3), so
- *     a crash leaves exactly the state of the last commit that landed.
+ *  1. Commit point. A writer batch commits by appending one record to the
+ *     journal (one sync-handle write). The committed state is the records
+ *     since the last checkpoint (the overlay, opfs-overlay.ts) on top of the
+ *     IndexedDB checkpoint. OPFS data is written copy-on-write underneath
+ *     (2, 3), so a crash leaves exactly the state of the last record that
+ *     reached the journal whole (12).
  *  2. Slots. The data file is an array of fixed-size slots, one chunk each.
- *     The `chunks` store maps [ino, index] to a slot, or holds a small chunk
- *     inline; `free` lists the free slots below the high-water mark `hwm`
- *     (`internal` store); no committed slot lies at or past `hwm`. Every slot
- *     below `hwm` is referenced exactly once or free (check() verifies it).
- *  3. Copy-on-write. A transaction writes new bytes only into slots free in
- *     the committed state (from `free`, or at/after `hwm`), at commit time,
- *     before the IndexedDB commit that points the map at them, takes them
- *     out of `free`, frees the slots they replace and moves `hwm`. A slot is
- *     freed only by a commit and never reused within the transaction that
- *     frees it. So the previous commit's slots — what a reader of it, or the
- *     state after a crash, refers to — never change under it. A crash before
- *     the commit leaves the written slots free, or past `hwm` (the file's
- *     tail, truncated at open: openInfo.reclaimedBytes).
- *  4. One writer at a time. Writers, and the shrinking of (9), run one at a
- *     time through the WriterBatcher (several bodies may share one
+ *     The chunk map ([ino, index] → slot, or a small chunk's bytes inline)
+ *     and the list of free slots below the high-water mark `hwm` are part of
+ *     the committed state; no committed slot lies at or past `hwm`. Every
+ *     slot below `hwm` is referenced exactly once or free (check()).
+ *  3. Copy-on-write. A batch writes new bytes only into slots free in the
+ *     committed state (from the free list, or at/after `hwm`), before the
+ *     journal record that points the map at them, takes them off the free
+ *     list, frees the slots they replace and moves `hwm`. A slot is freed
+ *     only by a commit and never reused within the batch that frees it. So
+ *     the previous commit's slots never change under it. A crash before the
+ *     record leaves the written slots free, or past `hwm` (the file's tail,
+ *     truncated at open: openInfo.reclaimedBytes).
+ *  4. One writer at a time. Writers, checkpoints (11) and shrinking (9) run
+ *     one at a time through the WriterBatcher (several bodies may share one
  *     transaction, which allocates once, at its commit). Hence the allocator
- *     (`hwm`, `freeSlots`), the committed records and the chunk map can be
- *     kept in memory, changed only when a commit or shrink has landed; two
- *     transactions never hand out one slot; an aborted one never commits its
- *     allocation. After a commit of unknown outcome all of it is dropped and
- *     read again (forgetMemory).
- *  5. Abort. An abort (signal, error, ENOSPC) aborts the IndexedDB
- *     transaction: the slots it wrote are free in the surviving state, and a
- *     file tail it grew is truncated again (rollbackFile).
- *  6. Durability. A durable commit flushes the data file before its strict
- *     IndexedDB commit, so it never points at bytes that could still be lost,
- *     its own or earlier relaxed commits'. A relaxed commit relies on the OS
- *     page cache, which survives any browser or worker crash; after a power
- *     loss it may be undone, like non-fsynced data on most file systems. So
- *     a slot freed by a relaxed commit is quarantined — neither written again
- *     nor trimmed (9) — until a durable point (a durable commit, or a barrier:
- *     data file flushed, then a strict IndexedDB commit, which IndexedDB
- *     orders after the relaxed ones) has made its freeing durable too. Else a
- *     power loss could undo the freeing yet keep the new bytes, and an
- *     fsynced file would read another file's data. The quarantine lives in
- *     memory only, so open() and close() each pass a barrier before anything
- *     is reused: every free slot a session starts from is durably free. A
+ *     (`hwm`, `freeSlots`), the overlay and the caches are changed only by a
+ *     commit, a checkpoint or a shrink; two batches never hand out one slot;
+ *     an aborted one never commits its allocation.
+ *  5. Abort. Until its record is appended a batch has changed nothing but
+ *     free slots: an abort (signal, error, ENOSPC) drops its changes, and a
+ *     file tail it grew is truncated again. From the slot lookups on, the
+ *     commit step is synchronous, so no abort lands halfway.
+ *  6. Durability. A durable commit flushes the data file, then appends and
+ *     flushes its record, so it never points at bytes that could still be
+ *     lost, its own or earlier relaxed commits'. A relaxed commit relies on
+ *     the OS page cache, which survives any browser or worker crash; after a
+ *     power loss it may be undone, like non-fsynced data on most file
+ *     systems. So a slot freed by a relaxed commit is quarantined — neither
+ *     written again nor trimmed (9) — until a durable point (a durable
+ *     commit; a barrier: data file, then journal flushed; a checkpoint's
+ *     strict IndexedDB commit) has made its freeing durable too. Else a power
+ *     loss could undo the freeing yet keep the new bytes, and an fsynced file
+ *     would read another file's data. The quarantine lives in memory only, so
+ *     open() and close() each pass a barrier before anything is reused. A
  *     barrier is also forced past QUARANTINE_LIMIT slots and on ENOSPC.
- *  7. Readers and slot reuse. Chromium starts a readwrite transaction only
- *     after earlier overlapping readonly ones have finished (checked in the
- *     browser), so a slot freed by a commit is not rewritten while a reader of
- *     the previous commit can still read it through IndexedDB. A reader that
- *     needs no IndexedDB reads a slot synchronously, in the same turn as the
- *     cache lookup that named it, when no writer is in flight (8).
+ *  7. Readers. Commits change the committed state synchronously, between a
+ *     reader's awaits. A readonly body that saw a commit land while it ran
+ *     (`commits` changed) is run again — a slot it read may have been freed
+ *     and rewritten meanwhile — and after READ_RETRIES such runs once more
+ *     with writers held off. A body that saw none read one commit point: the
+ *     refs it used were current, so their slots were not rewritten (3).
  *  8. Cache epochs. The chunk map cache and the committed records hold
- *     committed state only, never older or newer: a writer drops the inodes
- *     it touches before its commit can land and records its final refs once
- *     it has; a reader keeps what it looked up only if no drop or commit
- *     happened meanwhile (their `version`, the cache epoch). Readers use the
- *     caches only while no writer is in flight, and a body that mixed cache
- *     hits with an IndexedDB snapshot runs again if a writer started since
- *     its first hit (opfs-read.ts).
+ *     committed state only, never older or newer: a commit records its own
+ *     changes in them; a reader keeps what it looked up only if no commit
+ *     landed meanwhile (their `version`, the cache epoch). The overlay is
+ *     consulted before them and is exact.
  *  9. Shrink. Free slots at the file's end are given back (`hwm` lowered,
- *     file truncated) at open and after commits that free the last slot,
- *     never past a quarantined slot (6). Truncating before the transaction
- *     commits is safe even if it aborts or we crash: slots past the new end
- *     are free either way, and a later allocation there grows the file again.
- * 10. One handle. A store keeps one sync access handle, opened in open()
- *     (Safari caps them at ~250 per page, and createSyncAccessHandle() is
- *     async, which a transaction body may not await). It is exclusive, so it
- *     doubles as a cross-context lock: a second opener retries for a bounded
- *     time, then fails with a clear error.
+ *     file truncated) at open and right after a checkpoint — when IndexedDB
+ *     holds the whole committed state — never past a quarantined slot (6).
+ *     Truncating before that transaction commits is safe even if it aborts or
+ *     we crash: slots past the new end are free either way.
+ * 10. Handles. A store keeps two sync access handles (data file, journal),
+ *     opened in open() (Safari caps them at ~250 per page, and opening one is
+ *     async, which a transaction body may not await). They are exclusive, so
+ *     they double as a cross-context lock: a second opener retries for a
+ *     bounded time, then fails with a clear error.
+ * 11. Checkpoint. Between writers, the overlay is written into IndexedDB in
+ *     one strict transaction that also records the number of the last
+ *     journal record it holds (`journalSeq`); then overlay and journal are
+ *     emptied. It moves the committed state without changing it, so readers
+ *     may straddle one. A crash before its commit replays the journal as
+ *     before; after it, records up to `journalSeq` are skipped. Out of quota,
+ *     the overlay's deletions may be applied first, alone: every key the
+ *     overlay deletes it also names, so the state it shows is the same.
+ * 12. Journal damage. Records are numbered and checksummed. At open a torn
+ *     last record (a crash mid-append) is ignored — its commit never
+ *     happened — and zeroed; a damaged record with intact later ones fails
+ *     the open with a report naming both, never a silently shorter tree.
  *
- * Alternatives weighed: writing in place behind a write-ahead log (PGlite's
- * way) writes every byte twice and needs a replay at open; one OPFS file per
+ * Alternatives weighed: writing data in place behind a write-ahead log
+ * (PGlite's way) writes every byte twice; only metadata goes through the
+ * journal here, and chunk bytes once, copy-on-write. One OPFS file per
  * inode needs a sync handle per open file (Safari caps them, and opening one
  * is async, which a transaction body may not await) and still has no
  * atomicity across files. Copy-on-write slots cost one slot copy per small
@@ -94,24 +106,23 @@
  */
 import { deleteDB, unwrap } from "idb";
 import { copyFrom } from "../protocol/bytes.js";
-import { Errno, isFsError, isQuotaError } from "../protocol/errno.js";
-import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
+import { Errno, abortError, isFsError, isQuotaError } from "../protocol/errno.js";
+import type { EntryRecord, Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import { ChunkMapCache } from "./chunk-map-cache.js";
 import { CommittedRecords } from "./committed-records.js";
 import { WriterBatcher } from "./writer-batcher.js";
-import { OpfsReadTx, readOnlyError, runCachedRead } from "./opfs-read.js";
+import { Journal } from "./opfs-journal.js";
+import type { JournalValue } from "./journal-codec.js";
+import { Overlay, type CommitRecord } from "./opfs-overlay.js";
+import { OpfsTx, type PendingChunk, type TxSource } from "./opfs-tx.js";
 import {
-  MetadataOps,
-  RollbackError,
   chunkRange,
   enospc,
+  entryKey,
+  isXattrKey,
   openFormat,
-  req,
   txDone,
   openWorkerDb,
-  ownBytes,
-  runIdbTransaction,
-  type AnyTx,
   type ChunkRef,
   type FormatRecord,
   type StoreName,
@@ -132,15 +143,16 @@ import {
  *   raw sync-handle writes here: 0.8-1.4 GB/s at 64 KiB calls, 1.1-1.4 at
  *   128 KiB, 1.2-1.8 at 512 KiB; reads 0.9-2.2 GB/s.
  *
- * A store write is bound by its IndexedDB metadata commit (~1-1.5 ms here),
- * not by OPFS, so fewer, larger slots help sequential writes up to 256 KiB;
+ * (Measured when a store write was bound by an IndexedDB metadata commit,
+ * ~1-1.5 ms here, before the journal took it off the write path.) Fewer,
+ * larger slots helped sequential writes up to 256 KiB;
  * past that, a small random write (copy-on-write of one whole slot) gets
  * dearer with nothing gained. Sequential writes never depend on the slot
  * size for their OPFS call size: consecutive slots are written in one call
  * (browser.md measured 82 MB/s at 64 KiB calls vs 236 at 512 KiB on this
  * machine kind; here the gap is smaller, but the copy that coalescing costs
  * is bounded by memory bandwidth). Small files and short tails (up to half a
- * slot) are stored inline in IndexedDB, so they cost their own size.
+ * slot) are stored inline in the chunk map, so they cost their own size.
  */
 export const OPFS_DEFAULT_CHUNK_SIZE = 256 * 1024;
 
@@ -148,18 +160,23 @@ export interface OpfsStoreOptions {
   /** Chunk (slot) size for a new store. An existing store keeps the size it was created with. */
   chunkSize?: number;
   /**
-   * Chunks of at most this many bytes are kept inline in IndexedDB instead
+   * Chunks of at most this many bytes are kept inline in the chunk map instead
    * of taking a whole slot, so small files and short tails cost their own
    * size. Default chunkSize / 2.
    */
   inlineLimit?: number;
+  /**
+   * Checkpoint by itself (journal long, tail slots freed, idle): default true.
+   * False leaves it to close() — tests that watch slot reuse step by step.
+   */
+  autoCheckpoint?: boolean;
   /** How long open() keeps retrying while another context still holds the data file's handle. Default 5000 ms. */
   handleRetryMs?: number;
   /** Testing only: observe the store's steps that tests cannot otherwise see. */
   debugHooks?: {
     /** After a commit's data is written and before its metadata is. */
     afterDataWrite?: () => void;
-    /** After every earlier commit became durable (data file flushed, strict IndexedDB commit): invariant 6. */
+    /** After every earlier commit became durable (data file, then journal flushed): invariant 6. */
     afterDurable?: () => void;
     /** open() is about to wait and retry: another context holds the data file (`retries` so far). */
     onHandleRetry?: (retries: number) => void;
@@ -174,6 +191,10 @@ export interface OpfsOpenInfo {
   trimmedSlots: number;
   /** Times createSyncAccessHandle had to be retried (the previous page's worker still held it). */
   handleRetries: number;
+  /** Journal records replayed (committed since the last checkpoint). */
+  replayedRecords: number;
+  /** Whether the journal ended in a torn record (a crash mid-append), ignored. */
+  tornJournalTail: boolean;
   ms: number;
 }
 
@@ -205,6 +226,7 @@ export interface SyncFileHandle {
 const STORES: StoreName[] = ["inodes", "entries", "chunks", "meta", "internal", "free"];
 const ROOT_DIR = "worker9p";
 const DATA_FILE = "data";
+const JOURNAL_FILE = "journal";
 /** Largest single write() of a run; bounds the transient copy. */
 const MAX_RUN_BYTES = 4 * 1024 * 1024;
 /** Free slots at the end of the file given back per shrink pass (keeps each pass short). */
@@ -213,8 +235,14 @@ const SHRINK_BATCH = 4096;
 const QUARANTINE_LIMIT = 256;
 /** Up to this many free slots, allocation sorts them all and takes the lowest; past it, any (sorted). */
 const SORTED_FREE_LIMIT = 4096;
-/** Chunk-map records fetched per lookup when reading: sequential reads need one round trip per this many chunks. */
-const READ_AHEAD = 8;
+
+/** A group commit's journal record once it reaches this many records or bytes: checkpoint (keeps replay at open short). */
+const CHECKPOINT_RECORDS = 512;
+const CHECKPOINT_BYTES = 4 * 1024 * 1024;
+/** With commits in the overlay and none for this long, checkpoint anyway (the next open replays nothing). */
+const CHECKPOINT_IDLE_MS = 1000;
+/** A readonly body that saw a commit land under it runs again this often, then once more with writers held off. */
+const READ_RETRIES = 2;
 
 export function opfsStoreDbName(name: string): string {
   return `worker9p-opfs:${name}`;
@@ -234,245 +262,53 @@ function adjacentViews(pending: PendingChunk[], i: number, j: number): boolean {
   return true;
 }
 
-interface PendingChunk {
-  ino: number;
-  index: number;
-  data: Uint8Array;
+/** What commit() hands to apply(): the record and what the memory state needs besides. */
+interface Committed {
+  seq: number;
+  record: CommitRecord;
+  durable: boolean;
+  touched: Set<number>;
 }
 
-export class OpfsTx extends MetadataOps implements StoreTx {
-  /** Slot-sized chunks put by this transaction, written at commit. */
-  readonly pending = new Map<string, PendingChunk>();
-  /** Committed slots this transaction's changes release (made free by its commit). */
-  readonly freed = new Set<number>();
-  /** Keys whose committed record's slot is already accounted for in `freed`. */
-  readonly resolved = new Set<string>();
-  /** Lookups of replaced chunk records still in flight (their slots go to `freed`). */
-  readonly lookups: Promise<unknown>[] = [];
-  /** Read-ahead of committed chunk records: ino → index → record (null: none). Dropped on any change to that inode's chunks. */
-  private ahead = new Map<number, Map<number, ChunkRef | null>>();
-  /** Set by commit: the high-water mark read in this transaction, the new one, and whether slots were written. */
-  hwmAtStart = -1;
-  newHwm = -1;
-  /** Committed free slots this transaction's commit takes. */
-  usedFree: number[] = [];
-  /** Whether its commit is durable (set by commitChunks). */
-  durable = false;
-  wroteData = false;
-  /** Bumped on every change to an inode's chunks, so a read-ahead that raced one is not kept. */
-  private readonly generation = new Map<number, number>();
-  /** Inodes whose chunks this transaction changes: the committed-map cache forgets them at commit. */
-  readonly touched = new Set<number>();
-  /** The last change per chunk key: its new record, null when deleted, "slot" when it waits in `pending`. */
-  readonly changes = new Map<string, { ino: number; index: number; ref: ChunkRef | null | "slot" }>();
-  /** Records written by commitChunks for the pending chunks, by key. */
-  readonly slotRefs = new Map<string, ChunkRef>();
-  /** Per inode, the lowest index deleteChunksFrom removed from (puts after it are in `changes`). */
-  private readonly truncatedFrom = new Map<number, number>();
-
-  constructor(
-    tx: AnyTx,
-    private readonly owner: OpfsStore,
-    readonly writable: boolean,
-  ) {
-    // Writers run one at a time (invariant 4): they read committed inode and meta records from memory.
-    super(tx, writable ? { records: owner.records, writer: true } : undefined);
-  }
-
-  async getChunk(ino: number, index: number): Promise<Uint8Array | undefined> {
-    const p = this.pending.get(key(ino, index));
-    if (p) return p.data;
-    return this.owner.chunkBytes(await this.ref(ino, index));
-  }
-
-  async readChunkInto(ino: number, index: number, within: number, dest: Uint8Array): Promise<number | undefined> {
-    const p = this.pending.get(key(ino, index));
-    if (p) return copyFrom(p.data, within, dest);
-    return this.owner.readChunkInto(await this.ref(ino, index), within, dest);
-  }
-
-  /** The record of a chunk as this transaction sees it (pending puts aside), looked up with read-ahead. */
-  private async ref(ino: number, index: number): Promise<ChunkRef | null> {
-    const known = this.ahead.get(ino)?.get(index);
-    if (known !== undefined) return known;
-    if (this.writable) {
-      // This writer's own change, else the committed record, if cached (invariant 4).
-      const own = this.changes.get(key(ino, index));
-      if (own && own.ref !== "slot") return own.ref;
-      const cut = this.truncatedFrom.get(ino);
-      if (cut !== undefined && index >= cut) return null;
-      const hit = this.owner.cache.lookup(ino, index);
-      if (hit !== undefined) return hit;
-    }
-    const gen = this.generation.get(ino) ?? 0;
-    const since = this.owner.cache.version;
-    const got = (await req(this.store("chunks").getAll(IDBKeyRange.bound([ino, index], [ino, index + READ_AHEAD - 1]), READ_AHEAD))) as ChunkRef[];
-    const m = new Map<number, ChunkRef | null>();
-    for (let i = 0; i < READ_AHEAD; i++) m.set(index + i, null);
-    for (const r of got) m.set(r.index, r);
-    // A change to this inode's chunks issued while the lookup was in flight makes the neighbours stale.
-    if ((this.generation.get(ino) ?? 0) === gen) this.ahead.set(ino, m);
-    // A reader sees the committed map: worth keeping for the next reader.
-    if (!this.writable) this.owner.cache.remember(ino, m, since);
-    return m.get(index) ?? null;
-  }
-
-  async putChunk(ino: number, index: number, data: Uint8Array, isNew = false): Promise<void> {
-    if (!this.writable) throw readOnlyError();
-    if (data.length > this.owner.chunkSize) throw new RangeError(`chunk of ${data.length} bytes exceeds chunkSize ${this.owner.chunkSize}`);
-    const k = key(ino, index);
-    this.writes++;
-    // Nothing stored there: no slot to free, no lookup to make (an append needs no IndexedDB read).
-    if (isNew && !this.changes.has(k)) this.resolved.add(k);
-    // Before the read-ahead is dropped: it may already know the replaced record.
-    this.noteReplaced(ino, index);
-    this.changed(ino);
-    if (data.length <= this.owner.inlineLimit) {
-      this.pending.delete(k);
-      this.releaseOld(ino, index);
-      const ref: ChunkRef = { ino, index, slot: -1, len: data.length, data: ownBytes(data) };
-      this.store("chunks").put(ref, [ino, index]);
-      this.changes.set(k, { ino, index, ref });
-    } else {
-      // The record is written at commit, with its slot.
-      this.pending.set(k, { ino, index, data });
-      this.changes.set(k, { ino, index, ref: "slot" });
-    }
-  }
-
-  async countChunks(ino: number, from: number, to: number): Promise<number> {
-    if (to <= from) return 0;
-    // Committed records and this transaction's inline puts are in IndexedDB; slot-sized puts wait in `pending`.
-    const keys = (await req(this.store("chunks").getAllKeys(IDBKeyRange.bound([ino, from], [ino, to], false, true)))) as [number, number][];
-    const indices = new Set(keys.map((k) => k[1]));
-    for (const p of this.pending.values()) if (p.ino === ino && p.index >= from && p.index < to) indices.add(p.index);
-    return indices.size;
-  }
-
-  async deleteChunk(ino: number, index: number): Promise<void> {
-    if (!this.writable) throw readOnlyError();
-    this.writes++;
-    this.noteReplaced(ino, index);
-    this.changed(ino);
-    this.pending.delete(key(ino, index));
-    this.changes.set(key(ino, index), { ino, index, ref: null });
-    this.releaseOld(ino, index);
-    this.store("chunks").delete([ino, index]);
-  }
-
-  async deleteChunksFrom(ino: number, from: number): Promise<void> {
-    if (!this.writable) throw readOnlyError();
-    this.writes++;
-    this.changed(ino);
-    for (const [k, p] of this.pending) if (p.ino === ino && p.index >= from) this.pending.delete(k);
-    // The cache forgets the whole inode at commit, so what lies past `from` is simply unknown then.
-    for (const [k, c] of this.changes) if (c.ino === ino && c.index >= from) this.changes.delete(k);
-    this.truncatedFrom.set(ino, Math.min(from, this.truncatedFrom.get(ino) ?? Infinity));
-    const range = chunkRange(ino, from);
-    this.track(req(this.store("chunks").getAll(range)), (refs) => {
-      for (const r of refs as ChunkRef[]) if (r.slot >= 0) this.freed.add(r.slot);
-    });
-    this.store("chunks").delete(range);
-  }
-
-  private changed(ino: number): void {
-    this.touched.add(ino);
-    this.ahead.delete(ino);
-    this.generation.set(ino, (this.generation.get(ino) ?? 0) + 1);
-  }
-
-  /**
-   * Note the slot of the committed record about to be replaced or deleted:
-   * every slot reference in the chunk map during a body is a committed one
-   * (new ones are written only at commit), so that slot is freed by the
-   * commit. Each key needs this once per transaction. Known from a read of
-   * this transaction, it costs nothing; a large chunk's lookup waits for the
-   * commit (one range read per run of chunks); otherwise a get is issued now,
-   * ahead of the write (requests run in order), and commit waits for it.
-   */
-  private noteReplaced(ino: number, index: number): void {
-    const k = key(ino, index);
-    if (this.resolved.has(k)) return;
-    // Unresolved keys were not put or deleted one by one in this transaction: the cache's committed record is the one replaced.
-    const known = this.ahead.get(ino)?.get(index) ?? (this.writable ? this.owner.cache.lookup(ino, index) : undefined);
-    if (known !== undefined) {
-      if (known && known.slot >= 0) this.freed.add(known.slot);
-      this.resolved.add(k);
-    }
-  }
-
-  /** For writes that replace the record right away (inline chunks, deletes): look the old one up first. */
-  private releaseOld(ino: number, index: number): void {
-    const k = key(ino, index);
-    if (this.resolved.has(k)) return;
-    this.resolved.add(k);
-    this.track(req(this.store("chunks").get([ino, index])), (ref) => {
-      const r = ref as ChunkRef | undefined;
-      if (r && r.slot >= 0) this.freed.add(r.slot);
-    });
-  }
-
-  private track<V>(p: Promise<V>, then: (v: V) => void): void {
-    // Failures abort the transaction, which reports them; keep them off the unhandled-rejection path.
-    this.lookups.push(p.then(then).catch(() => {}));
-  }
-}
-
-export class OpfsStore implements Store {
+export class OpfsStore implements Store, TxSource {
   readonly kind = "opfs";
-  /** Slot-sized chunks are written to the data file at commit; inline ones are cloned by IndexedDB. */
+  /** Slot-sized chunks are written to the data file at commit; inline ones are copied into the record. */
   readonly keepsChunkBuffers = false;
   readonly chunkSize: number;
   readonly inlineLimit: number;
   /** What open() had to repair. */
   readonly openInfo: OpfsOpenInfo;
-  /** The committed chunk map as far as known: reads that hit it need no IndexedDB transaction. */
+  /** Committed changes the checkpoint does not hold yet (invariant 11). */
+  readonly overlay = new Overlay();
+  /** The committed chunk map as far as known (invariant 8). */
   readonly cache = new ChunkMapCache();
-  /** Committed inode and meta records, for writers (they run one at a time). */
+  /** Committed inode, entry and meta records as far as known (invariant 8). */
   readonly records = new CommittedRecords();
-  /** Writers (and file-tail shrinking) one at a time, committed in batches (invariant 4). */
-  private readonly writers = new WriterBatcher<OpfsTx>(async (body, asked) => {
-    // Enough freed slots waiting for a durable commit: make this one durable, so they can be used again.
-    const options = { ...asked, durable: asked.durable === true || this.quarantine.size >= QUARANTINE_LIMIT };
-    const attempt = () =>
-      runIdbTransaction(unwrap(this.db), STORES, "readwrite", options, (tx) => new OpfsTx(tx, this, true), body, {
-        beforeCommit: (x) => this.commitChunks(x, options.durable),
-        onRollback: (x) => this.rollbackFile(x),
-        onCommit: (x) => this.committed(x),
-        onDesync: () => this.forgetMemory(),
-      });
-    try {
-      return await attempt();
-    } catch (e) {
-      // Out of space while freed slots wait for durability: make them durable and usable, then try once more.
-      if (!(isFsError(e) && e.errno === Errno.ENOSPC) || this.quarantine.size === 0) throw e;
-      await this.durabilityBarrier();
-      return attempt();
-    }
-  });
+  /** Commits applied so far: a readonly body that saw this change under it runs again (invariant 7). */
+  commits = 0;
+  /** Writers, checkpoints and shrinking one at a time; writers committed in batches (invariant 4). */
+  private readonly writers = new WriterBatcher<OpfsTx>((body, asked) => this.runWriters(body, asked));
   /** Slots freed by commits that are not durable yet: not written again, nor trimmed, before a durable point (invariant 6). */
   private readonly quarantine = new Set<number>();
-  /** Writers in flight, and started in all: readers consult the caches only while none is in flight (opfs-read.ts). */
-  get writersActive(): number {
-    return this.writers.active;
-  }
-  get writersStarted(): number {
-    return this.writers.started;
-  }
   private closed = false;
+  private released = false;
   private readonly inflight = new Set<Promise<unknown>>();
-  /** Committed free slots below hwm, once a writer has needed them (kept up to date by commits and shrinks). */
+  /** Committed free slots below hwm, once a writer needed them; quarantined ones left out (invariants 4, 6). */
   private freeSlots: Set<number> | undefined;
-  private shrinking: Promise<void> | undefined;
-  /** Committed high-water mark: read at open, then changed only by commits and shrinks (allocation uses it). */
+  private checkpointing: Promise<void> | undefined;
+  /** After a checkpoint failed (out of quota), the next waits for this much more journal: no retry on every commit. */
+  private checkpointBackoff = { records: 0, bytes: 0 };
+  /** Why the last checkpoint failed, if it did (diagnostics). */
+  lastCheckpointError: string | undefined;
+  private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Committed high-water mark (invariant 2). */
   private hwm: number;
-  /** False after forgetMemory(): the next commit reads hwm from IndexedDB. */
-  private hwmKnown = true;
 
   private constructor(
     private readonly name: string,
     private readonly db: WorkerDb,
     private readonly handle: SyncAccessHandle,
+    private readonly journal: Journal,
     format: FormatRecord,
     hwm: number,
     openInfo: OpfsOpenInfo,
@@ -486,7 +322,8 @@ export class OpfsStore implements Store {
 
   /**
    * Open the store called `name` (creating it), in a dedicated worker.
-   * Reads two small records and the data file's size, whatever the tree's size.
+   * Reads a few small records, the data file's size and the journal since the
+   * last checkpoint (bounded by the checkpoint policy), whatever the tree's size.
    */
   static async open(name: string, options: OpfsStoreOptions = {}): Promise<OpfsStore> {
     const started = performance.now();
@@ -494,7 +331,7 @@ export class OpfsStore implements Store {
     const db = await openWorkerDb(opfsStoreDbName(name), true, () => {
       if (store) store.closed = true;
     });
-    let handle: SyncAccessHandle | undefined;
+    const handles: SyncAccessHandle[] = [];
     try {
       const tx = db.transaction("internal", "readwrite");
       const format = await openFormat(tx, name, "opfs", options.chunkSize ?? OPFS_DEFAULT_CHUNK_SIZE);
@@ -503,30 +340,44 @@ export class OpfsStore implements Store {
         hwm = 0;
         await tx.store.put(0, "hwm");
       }
+      const checkpointSeq = ((await tx.store.get("journalSeq")) as number | undefined) ?? 0;
       await tx.done;
       const dir = await storeDirectory(name, true);
-      const file = (await dir.getFileHandle(DATA_FILE, { create: true })) as unknown as SyncFileHandle;
-      const { handle: h, retries } = await acquireHandle(file, options.handleRetryMs ?? 5000, options.debugHooks?.onHandleRetry);
-      handle = h;
-      // Reclaim what transactions that never committed wrote past the high-water mark.
-      const committedBytes = hwm * format.chunkSize;
+      const budget = options.handleRetryMs ?? 5000;
+      const onRetry = options.debugHooks?.onHandleRetry;
+      const data = await acquireHandle((await dir.getFileHandle(DATA_FILE, { create: true })) as unknown as SyncFileHandle, budget, onRetry);
+      handles.push(data.handle);
+      const jh = await acquireHandle((await dir.getFileHandle(JOURNAL_FILE, { create: true })) as unknown as SyncFileHandle, budget, onRetry);
+      handles.push(jh.handle);
+      // Replay what the checkpoint does not hold yet (a damaged record in the middle throws here).
+      const { journal, scan } = Journal.open(jh.handle, checkpointSeq);
+      const handle = data.handle;
+      const info: OpfsOpenInfo = {
+        reclaimedBytes: 0,
+        trimmedSlots: 0,
+        handleRetries: data.retries + jh.retries,
+        replayedRecords: scan.records.length,
+        tornJournalTail: scan.tornTail,
+        ms: 0,
+      };
+      store = new OpfsStore(name, db, handle, journal, format, hwm, info, options);
+      for (const r of scan.records) store.overlay.apply(r.seq, r.value as unknown as CommitRecord);
+      store.hwm = store.overlay.hwm ?? hwm;
+      // Reclaim what transactions that never committed wrote past the high-water mark (invariant 3).
+      const committedBytes = store.hwm * format.chunkSize;
       const size = handle.getSize();
-      let reclaimedBytes = 0;
       if (size > committedBytes) {
         handle.truncate(committedBytes);
-        handle.flush();
-        reclaimedBytes = size - committedBytes;
+        info.reclaimedBytes = size - committedBytes;
       }
-      const info: OpfsOpenInfo = { reclaimedBytes, trimmedSlots: 0, handleRetries: retries, ms: 0 };
-      store = new OpfsStore(name, db, handle, format, hwm, info, options);
-      // The free list read above may hold slots freed by relaxed commits of an
-      // earlier session (invariant 6): make them durable before any is reused or trimmed.
-      await store.durabilityBarrier();
-      info.trimmedSlots = await store.shrink();
+      // The free list may hold slots freed by relaxed commits of an earlier session (invariant 6).
+      store.durabilityBarrier();
+      if (store.overlay.empty) info.trimmedSlots = await store.shrink();
+      else store.scheduleCheckpoint();
       info.ms = Math.round((performance.now() - started) * 10) / 10;
       return store;
     } catch (e) {
-      handle?.close();
+      for (const h of handles) h.close();
       db.close();
       throw e;
     }
@@ -542,18 +393,195 @@ export class OpfsStore implements Store {
     });
   }
 
+  checkpointTx(): IDBTransaction {
+    return unwrap(this.db).transaction(STORES, "readonly");
+  }
+
   transaction<T>(mode: TxMode, body: (tx: StoreTx) => Promise<T>, options?: TxOptions): Promise<T> {
     if (this.closed) return Promise.reject(new Error("OPFS store is closed"));
-    if (mode === "readonly") {
-      const p = runCachedRead(body, options?.signal, (opened, useCache) => {
-        return new OpfsReadTx(this, opened, () => new OpfsTx(unwrap(this.db).transaction(STORES, "readonly"), this, false), useCache);
-      });
-      this.track(p);
-      return p;
-    }
-    const p = this.writers.run(body, options);
+    const p = mode === "readonly" ? this.read(body, options?.signal) : this.writers.run(body, options);
     this.track(p);
     return p;
+  }
+
+  /**
+   * A readonly body sees one commit point (invariant 7): it runs on the
+   * committed state as it is, and again if a commit landed while it ran; after
+   * READ_RETRIES such runs, once more with writers held off. An abort rejects
+   * at once; the body's next call fails.
+   */
+  private read<T>(body: (tx: StoreTx) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+    if (signal?.aborted) return Promise.reject(abortError());
+    return new Promise<T>((resolve, reject) => {
+      let current: OpfsTx | undefined;
+      const onAbort = (): void => {
+        if (current) current.dead = true;
+        reject(abortError());
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const once = async (): Promise<{ value: T; clean: boolean }> => {
+        const since = this.commits;
+        current = new OpfsTx(this, false);
+        const value = await body(current);
+        return { value, clean: this.commits === since };
+      };
+      (async () => {
+        for (let i = 0; i < READ_RETRIES; i++) {
+          const r = await once();
+          if (r.clean) return r.value;
+        }
+        return (await this.writers.exclusive(once)).value;
+      })().then(
+        (v) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(v);
+        },
+        (e: unknown) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(signal?.aborted ? abortError() : e);
+        },
+      );
+    });
+  }
+
+  /** WriterBatcher's transaction: run the batch's bodies on one OpfsTx, then commit it (or nothing). */
+  private async runWriters(body: (x: OpfsTx) => Promise<void>, asked: TxOptions): Promise<void> {
+    // Enough freed slots waiting for a durable point: make this commit durable, so they can be used again.
+    const durable = asked.durable === true || this.quarantine.size >= QUARANTINE_LIMIT;
+    try {
+      return await this.attempt(body, asked.signal, durable);
+    } catch (e) {
+      if (!(isFsError(e) && e.errno === Errno.ENOSPC) || (this.quarantine.size === 0 && this.overlay.empty)) throw e;
+      // Out of space: make freed slots usable (invariant 6), give a grown journal back, trim the file's tail; try once more.
+      try {
+        this.durabilityBarrier();
+        // IndexedDB refuses even a shrinking transaction with no headroom: give it the journal's preallocated room.
+        this.journal.trimToEnd();
+        await this.checkpoint(true);
+      } catch (c) {
+        // The checkpoint needs room too; without it the retry reports ENOSPC again.
+        this.lastCheckpointError = String(c);
+      }
+      return this.attempt(body, asked.signal, durable);
+    }
+  }
+
+  private attempt(body: (x: OpfsTx) => Promise<void>, signal: AbortSignal | undefined, durable: boolean): Promise<void> {
+    if (signal?.aborted) return Promise.reject(abortError());
+    const x = new OpfsTx(this, true);
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        // Before the commit point nothing is visible: the batch leaves no trace (invariant 5).
+        x.dead = true;
+        reject(abortError());
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      (async () => {
+        await body(x);
+        x.alive();
+        await this.commit(x, durable);
+      })().then(
+        () => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve();
+        },
+        (e: unknown) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(x.dead ? abortError() : e);
+        },
+      );
+    });
+  }
+
+  /**
+   * The commit step (invariants 1-6): find the committed slots the batch
+   * frees, then — synchronously, so that no abort or reader can come between —
+   * allocate, write the chunk bytes, append the journal record (the commit
+   * point), and apply it to memory.
+   */
+  private async commit(x: OpfsTx, durable: boolean): Promise<void> {
+    const freed = new Set<number>();
+    for (const [ino, f] of x.ownFiles) {
+      if (f.cut < Infinity) for (const r of await x.committedFrom(ino, f.cut)) if (r.slot >= 0) freed.add(r.slot);
+      for (const index of f.refs.keys()) {
+        if (index >= f.cut || x.knownNew.has(key(ino, index))) continue;
+        const r = await x.committedRef(ino, index);
+        if (r && r.slot >= 0) freed.add(r.slot);
+      }
+    }
+    const pending = [...x.pending.values()].sort((a, b) => a.ino - b.ino || a.index - b.index);
+    if (pending.length > 0 && !this.freeSlots) this.freeSlots = await this.loadFreeSlots(x);
+    x.alive();
+
+    // From here on, synchronous.
+    const hwm = this.hwm;
+    const taken = pending.length > 0 ? this.lowestFree(this.freeSlots!, pending.length) : [];
+    const slots: number[] = [];
+    let next = hwm;
+    for (let i = 0; i < pending.length; i++) slots.push(i < taken.length ? taken[i]! : next++);
+    const record: CommitRecord = { inodes: [...x.ownInodes], entries: [], meta: [...x.ownMeta], cuts: [], chunks: [], taken, freed: [...freed], hwm: next };
+    for (const d of x.ownDirs.values()) for (const e of d.values()) record.entries.push([e.dir, e.name, e.rec]);
+    const slotOf = new Map<string, number>();
+    pending.forEach((p, i) => slotOf.set(key(p.ino, p.index), slots[i]!));
+    for (const [ino, f] of x.ownFiles) {
+      if (f.cut < Infinity) record.cuts.push([ino, f.cut]);
+      for (const [index, ref] of f.refs) {
+        const slot = slotOf.get(key(ino, index));
+        record.chunks.push([ino, index, slot === undefined ? ref : { ino, index, slot, len: ref!.len }]);
+      }
+    }
+    if (record.inodes.length + record.entries.length + record.meta.length + record.cuts.length + record.chunks.length === 0) {
+      // Nothing changed (Tfsync): a durable point is all that is asked.
+      if (durable) this.durabilityBarrier();
+      return;
+    }
+    try {
+      this.writeRuns(pending, slots);
+      this.options.debugHooks?.afterDataWrite?.();
+      // A durable record never points at bytes that could still be lost, its own or earlier relaxed ones' (invariant 6).
+      if (durable) this.handle.flush();
+      // A record that adds no bytes (deletes, metadata) may use the journal's reserve: deleting works when the quota is exhausted.
+      const addsBytes = pending.length > 0 || record.chunks.some((c) => c[2]?.data !== undefined && c[2].data.length > 0);
+      const seq = this.journal.append(record as unknown as JournalValue, durable, !addsBytes);
+      this.apply({ seq, record, durable, touched: new Set(x.ownFiles.keys()) });
+    } catch (e) {
+      // Not committed: the slots written are free or past hwm; give a grown tail back (invariant 5).
+      if (pending.length > 0 && this.handle.getSize() > hwm * this.chunkSize) this.handle.truncate(hwm * this.chunkSize);
+      throw isQuotaError(e) ? enospc("OPFS quota exceeded") : e;
+    }
+  }
+
+  /** A commit landed: bring everything kept in memory to it. */
+  private apply(c: Committed): void {
+    const r = c.record;
+    this.overlay.apply(c.seq, r);
+    this.hwm = r.hwm;
+    if (this.freeSlots) for (const s of r.taken) this.freeSlots.delete(s);
+    for (const s of r.freed) this.quarantine.add(s);
+    // Every earlier commit is durable now as well.
+    if (c.durable) this.becameDurable();
+    const entries = new Map<string, EntryRecord | null>();
+    for (const [dir, name, rec] of r.entries) entries.set(entryKey(dir, name as string), rec);
+    // Extended attributes are meta values too, but large and rarely read: not kept in memory past the checkpoint.
+    this.records.apply(new Map(r.inodes), new Map(r.meta.filter(([k]) => !isXattrKey(k))), entries);
+    if (c.touched.size > 0) this.cache.apply(c.touched, r.chunks);
+    this.commits++;
+    const due = this.overlay.records >= CHECKPOINT_RECORDS + this.checkpointBackoff.records || this.journal.bytes >= CHECKPOINT_BYTES + this.checkpointBackoff.bytes;
+    if (due || r.freed.includes(this.hwm - 1)) {
+      this.scheduleCheckpoint();
+    } else {
+      this.scheduleIdleCheckpoint();
+    }
+  }
+
+  /** The committed free slots: the checkpoint's list with the overlay's changes, quarantined ones left out. */
+  private async loadFreeSlots(x: OpfsTx): Promise<Set<number>> {
+    const keys = await x.checkpointFreeSlots();
+    const s = new Set<number>();
+    for (const k of keys) if (!this.overlay.taken.has(k)) s.add(k);
+    for (const k of this.overlay.added) s.add(k);
+    for (const k of this.quarantine) s.delete(k);
+    return s;
   }
 
   async usage(): Promise<StoreUsage> {
@@ -562,24 +590,29 @@ export class OpfsStore implements Store {
     return { used: est.usage ?? 0, quota: est.quota ?? 0 };
   }
 
-  /** Waits for transactions in flight, flushes the data file and releases its handle. */
+  /** Waits for transactions in flight, checkpoints, makes everything durable and releases the files. */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.idleTimer);
     await Promise.allSettled([...this.inflight]);
-    await this.shrinking;
+    await this.checkpointing;
     if (this.released) return;
     this.released = true;
     try {
-      // Leave nothing relaxed behind (invariant 6): the next session starts from durable state.
-      await this.durabilityBarrier();
+      await this.writers.exclusive(() => this.checkpoint());
     } catch {
-      // Closing anyway (the database may be going away: destroy()); open() makes the barrier again.
+      // Closing anyway (the database may be going away: destroy()); the journal keeps what the checkpoint lacks.
+    }
+    try {
+      // Leave nothing relaxed behind (invariant 6): the next session starts from durable state.
+      this.durabilityBarrier();
+    } catch {
+      // A handle that cannot flush has nothing more to give.
     }
     this.handle.close();
+    this.journal.close();
     this.db.close();
   }
-
-  private released = false;
 
   /** A chunk's bytes, read from its slot now (or its inline copy); undefined for a hole. */
   chunkBytes(ref: ChunkRef | null): Uint8Array | undefined {
@@ -606,113 +639,21 @@ export class OpfsStore implements Store {
     }
   }
 
-  /**
-   * The commit step: runs after the body, inside its IndexedDB transaction.
-   * Everything awaited here is a request of that transaction.
-   */
-  private async commitChunks(x: OpfsTx, durable: boolean): Promise<void> {
-    if (!x.writable) return;
-    x.durable = durable;
-    // From now until the commit is known either way, readers of these inodes ask IndexedDB.
-    if (x.touched.size > 0) this.cache.drop(x.touched);
-    const pending = [...x.pending.values()].sort((a, b) => a.ino - b.ino || a.index - b.index);
-    // The records the pending chunks replace, where not known yet: until this
-    // commit the chunk map holds only committed slots, so every slot found
-    // here is freed by it.
-    const chunks = x.store("chunks");
-    const unknown = pending.filter((p) => !x.resolved.has(key(p.ino, p.index)));
-    for (let i = 0; i < unknown.length; ) {
-      let j = i + 1;
-      while (j < unknown.length && unknown[j]!.ino === unknown[i]!.ino && unknown[j]!.index === unknown[j - 1]!.index + 1) j++;
-      const range = IDBKeyRange.bound([unknown[i]!.ino, unknown[i]!.index], [unknown[i]!.ino, unknown[j - 1]!.index]);
-      x.lookups.push(
-        req(chunks.getAll(range)).then((refs) => {
-          for (const r of refs as ChunkRef[]) if (r.slot >= 0) x.freed.add(r.slot);
-        }),
-      );
-      i = j;
-    }
-    await Promise.all(x.lookups);
-    // Writers run one at a time, so the committed high-water mark and free slots are known here (invariant 4).
-    if (!this.hwmKnown) {
-      this.hwm = ((await req(x.store("internal").get("hwm"))) as number | undefined) ?? 0;
-      this.hwmKnown = true;
-    }
-    const hwm = this.hwm;
-    const freeKeys = pending.length > 0 ? this.lowestFree(await this.freeSet(x), pending.length) : [];
-    x.hwmAtStart = hwm;
-    if (pending.length === 0 && x.freed.size === 0) {
-      x.newHwm = hwm;
-      // Earlier non-durable commits may have left data unflushed that this
-      // strict commit would otherwise make durable metadata point at.
-      if (durable) this.handle.flush();
-      return;
-    }
-
-    // Allocate: free slots first (lowest first), then past the high-water mark.
-    const slots: number[] = [];
-    let next = hwm;
-    for (let i = 0; i < pending.length; i++) slots.push(i < freeKeys.length ? freeKeys[i]! : next++);
-    x.wroteData = pending.length > 0;
-    try {
-      this.writeRuns(pending, slots);
-    } catch (e) {
-      throw new RollbackError(isQuotaError(e) ? enospc("OPFS quota exceeded") : e);
-    }
-    this.options.debugHooks?.afterDataWrite?.();
-    // A durable commit must never point at bytes that could still be lost
-    // (its own, or those of earlier non-durable commits).
-    if (durable) this.handle.flush();
-
-    for (let i = 0; i < pending.length; i++) {
-      const p = pending[i]!;
-      const ref: ChunkRef = { ino: p.ino, index: p.index, slot: slots[i]!, len: p.data.length };
-      chunks.put(ref, [p.ino, p.index]);
-      x.slotRefs.set(key(p.ino, p.index), ref);
-    }
-    const free = x.store("free");
-    for (const k of freeKeys) free.delete(k);
-    for (const s of x.freed) free.put(1, s);
-    x.usedFree = freeKeys;
-    x.newHwm = next;
-    if (next !== hwm) x.store("internal").put(next, "hwm");
-  }
-
-  /**
-   * Make every commit so far durable (data file flushed, then a strict
-   * IndexedDB commit, which IndexedDB orders after the earlier relaxed ones),
-   * so the slots they freed may be written again.
-   */
-  async durabilityBarrier(): Promise<void> {
+  /** Make every commit so far durable (data file flushed, then the journal), so the slots they freed may be written again (invariant 6). */
+  durabilityBarrier(): void {
     this.handle.flush();
-    const tx = unwrap(this.db).transaction("internal", "readwrite", { durability: "strict" });
-    tx.objectStore("internal").put(Date.now(), "durableAt");
-    await txDone(tx);
+    this.journal.flush();
     this.becameDurable();
   }
 
-  /** Every commit so far is durable: what they freed may be written again (invariant 6). */
   private becameDurable(): void {
-    if (this.freeSlots) for (const s of this.quarantine) this.freeSlots.add(s);
-    this.quarantine.clear();
+    this.releaseQuarantine();
     this.options.debugHooks?.afterDurable?.();
   }
 
-  /** After a commit of uncertain extent: drop everything kept in memory and read it again when needed. */
-  private forgetMemory(): void {
-    this.records.clear();
-    this.cache.clear();
-    this.freeSlots = undefined;
-    this.hwmKnown = false;
-  }
-
-  /** The committed free slots, read once (inside a writer: nothing else changes them meanwhile). */
-  private async freeSet(x: OpfsTx): Promise<Set<number>> {
-    if (!this.freeSlots) {
-      const keys = (await req(x.store("free").getAllKeys())) as number[];
-      this.freeSlots = new Set(keys.filter((k) => !this.quarantine.has(k)));
-    }
-    return this.freeSlots;
+  private releaseQuarantine(): void {
+    if (this.freeSlots) for (const s of this.quarantine) this.freeSlots.add(s);
+    this.quarantine.clear();
   }
 
   /** `n` free slots to fill, lowest first (so the file's tail empties and can shrink), ascending (so runs stay consecutive). */
@@ -755,32 +696,6 @@ export class OpfsStore implements Store {
     }
   }
 
-  /** An aborted transaction that grew the file gives the tail back (its slots were never committed). */
-  private rollbackFile(x: OpfsTx): void {
-    if (!x.wroteData || x.hwmAtStart < 0) return;
-    const committed = x.hwmAtStart * this.chunkSize;
-    if (this.handle.getSize() > committed) this.handle.truncate(committed);
-  }
-
-  private committed(x: OpfsTx): void {
-    if (x.newHwm >= 0) this.hwm = x.newHwm;
-    if (this.freeSlots) for (const s of x.usedFree) this.freeSlots.delete(s);
-    for (const s of x.freed) this.quarantine.add(s);
-    // Every earlier commit is durable now as well.
-    if (x.durable) this.becameDurable();
-    this.records.apply(x.ownInodes, x.ownMeta, x.ownEntries);
-    if (x.touched.size > 0) {
-      const refs: [number, number, ChunkRef | null][] = [];
-      for (const [k, c] of x.changes) {
-        const ref = c.ref === "slot" ? x.slotRefs.get(k) : c.ref;
-        if (ref !== undefined) refs.push([c.ino, c.index, ref]);
-      }
-      this.cache.apply(x.touched, refs);
-    }
-    // Freeing the last slot means the file may shrink: do it off the transaction's path.
-    if (x.freed.has(this.hwm - 1)) this.scheduleShrink();
-  }
-
   private track(p: Promise<unknown>): void {
     this.inflight.add(p);
     const forget = (): void => {
@@ -789,22 +704,102 @@ export class OpfsStore implements Store {
     p.then(forget, forget);
   }
 
-  private scheduleShrink(): void {
-    if (this.shrinking || this.closed) return;
-    this.shrinking = this.writers.exclusive(() => this.shrink())
-      .catch(() => 0)
+  private scheduleIdleCheckpoint(): void {
+    clearTimeout(this.idleTimer);
+    if (this.closed || this.options.autoCheckpoint === false) return;
+    this.idleTimer = setTimeout(() => this.scheduleCheckpoint(), CHECKPOINT_IDLE_MS);
+  }
+
+  /** Checkpoint (and shrink) off the writers' path, between batches. */
+  private scheduleCheckpoint(): void {
+    clearTimeout(this.idleTimer);
+    if (this.checkpointing || this.closed || this.options.autoCheckpoint === false) return;
+    this.checkpointing = this.writers
+      .exclusive(() => this.checkpoint())
+      .then(
+        () => {
+          this.checkpointBackoff = { records: 0, bytes: 0 };
+        },
+        () => {
+          this.checkpointBackoff = { records: this.overlay.records, bytes: this.journal.bytes };
+        },
+      )
       .then(() => {
-        this.shrinking = undefined;
+        this.checkpointing = undefined;
       });
   }
 
   /**
-   * Give free slots at the end of the file back: lower `hwm` past them and
-   * truncate. Truncating inside the transaction is safe even if it then
-   * aborts or we crash: slots past the new end are free either way, and a
-   * later allocation past the file's end just grows it again.
+   * Write the overlay into IndexedDB (invariant 11): one strict transaction
+   * that also records the last journal record it holds; then empty the
+   * overlay and the journal, and give free slots at the file's end back.
+   * Runs between writers (exclusive), so nothing commits meanwhile.
+   */
+  private async checkpoint(deletesFirst = false): Promise<void> {
+    const o = this.overlay;
+    // Chromium's IndexedDB refuses a transaction that puts anything when the origin is out of
+    // quota, but takes one that only deletes. Applying the overlay's deletions to the checkpoint
+    // early changes nothing it shows (the overlay names every key it deleted, and its cuts cover
+    // their ranges), so a crash between the two transactions replays to the same state.
+    if (!o.empty && deletesFirst) await this.applyDeletions();
+    if (!o.empty) {
+      const tx = unwrap(this.db).transaction(STORES, "readwrite", { durability: "strict" });
+      const s = (n: StoreName): IDBObjectStore => tx.objectStore(n);
+      for (const [ino, rec] of o.inodes) {
+        if (rec) s("inodes").put(rec);
+        else s("inodes").delete(ino);
+      }
+      for (const d of o.dirs.values()) {
+        for (const e of d.values()) {
+          if (e.rec) s("entries").put(e.rec);
+          else s("entries").delete([e.dir, e.name]);
+        }
+      }
+      for (const [k, v] of o.meta) {
+        if (v === undefined) s("meta").delete(k);
+        else s("meta").put(v, k);
+      }
+      for (const [ino, f] of o.files) {
+        if (f.cut < Infinity) s("chunks").delete(chunkRange(ino, f.cut));
+        for (const [index, ref] of f.refs) {
+          if (ref) s("chunks").put(ref, [ino, index]);
+          else s("chunks").delete([ino, index]);
+        }
+      }
+      for (const slot of o.taken) s("free").delete(slot);
+      for (const slot of o.added) s("free").put(1, slot);
+      if (o.hwm !== undefined) s("internal").put(o.hwm, "hwm");
+      s("internal").put(o.lastSeq, "journalSeq");
+      await txDone(tx);
+      // The committed state is unchanged; only where it is kept moved (invariant 11). The
+      // strict commit made every freeing in it durable (invariant 6).
+      o.clear();
+      this.releaseQuarantine();
+      this.journal.reset();
+    }
+    this.openInfo.trimmedSlots += await this.shrink();
+  }
+
+  /** The overlay's deletions alone, in one transaction (see checkpoint). */
+  private async applyDeletions(): Promise<void> {
+    const o = this.overlay;
+    const tx = unwrap(this.db).transaction(["inodes", "entries", "chunks"], "readwrite", { durability: "strict" });
+    for (const [ino, rec] of o.inodes) if (!rec) tx.objectStore("inodes").delete(ino);
+    for (const d of o.dirs.values()) for (const e of d.values()) if (!e.rec) tx.objectStore("entries").delete([e.dir, e.name]);
+    for (const [ino, f] of o.files) {
+      if (f.cut < Infinity) tx.objectStore("chunks").delete(chunkRange(ino, f.cut));
+      for (const [index, ref] of f.refs) if (!ref) tx.objectStore("chunks").delete([ino, index]);
+    }
+    await txDone(tx);
+  }
+
+  /**
+   * Give free slots at the end of the file back (invariant 9): lower `hwm`
+   * past them and truncate. Runs right after a checkpoint (the overlay is
+   * empty, so IndexedDB holds the whole committed state), between writers.
    */
   private async shrink(): Promise<number> {
+    if (!this.overlay.empty) return 0;
     const tx = this.db.transaction(["internal", "free"], "readwrite");
     const hwm = ((await tx.objectStore("internal").get("hwm")) as number | undefined) ?? 0;
     let h = hwm;
@@ -827,17 +822,34 @@ export class OpfsStore implements Store {
   /** Scan all slot bookkeeping and the data file: every slot below hwm referenced or free, exactly once. Reads everything: tests and fsck only. */
   async check(): Promise<OpfsCheckReport> {
     await Promise.allSettled([...this.inflight]);
-    await this.shrinking;
-    // Between writers: one may otherwise have written slots past hwm whose commit waits behind the scan.
+    await this.checkpointing;
+    // Between writers: nothing commits during the scan. It changes nothing (no checkpoint), so observing is not acting.
     return this.writers.exclusive(() => this.scan());
   }
 
   private async scan(): Promise<OpfsCheckReport> {
     const tx = this.db.transaction(["chunks", "free", "internal"], "readonly");
-    const hwm = ((await tx.objectStore("internal").get("hwm")) as number | undefined) ?? 0;
-    const refs = (await tx.objectStore("chunks").getAll()) as ChunkRef[];
-    const free = (await tx.objectStore("free").getAllKeys()) as number[];
+    const baseHwm = ((await tx.objectStore("internal").get("hwm")) as number | undefined) ?? 0;
+    const baseRefs = (await tx.objectStore("chunks").getAll()) as ChunkRef[];
+    const baseFree = (await tx.objectStore("free").getAllKeys()) as number[];
     await tx.done;
+    // The committed state: the overlay on top of the checkpoint (invariant 11).
+    const o = this.overlay;
+    const hwm = o.hwm ?? baseHwm;
+    const byKey = new Map<string, ChunkRef>();
+    for (const r of baseRefs) {
+      const f = o.files.get(r.ino);
+      if (f && r.index >= f.cut) continue;
+      byKey.set(key(r.ino, r.index), r);
+    }
+    for (const [ino, f] of o.files) {
+      for (const [index, r] of f.refs) {
+        if (r) byKey.set(key(ino, index), r);
+        else byKey.delete(key(ino, index));
+      }
+    }
+    const refs = [...byKey.values()];
+    const free = baseFree.filter((s) => !o.taken.has(s)).concat([...o.added]);
     const problems: string[] = [];
     const owner = new Map<number, string>();
     let inline = 0;
@@ -861,7 +873,7 @@ export class OpfsStore implements Store {
     for (let s = 0; s < hwm; s++) if (!owner.has(s) && !freeSet.has(s)) leaked++;
     if (leaked > 0) problems.push(`${leaked} slots below hwm ${hwm} neither used nor free (leaked)`);
     // The writers' in-memory allocator state must be the committed one.
-    if (this.hwmKnown && hwm !== this.hwm) problems.push(`in-memory hwm ${this.hwm}, committed ${hwm}`);
+    if (hwm !== this.hwm) problems.push(`in-memory hwm ${this.hwm}, committed ${hwm}`);
     const q = this.quarantine;
     if (this.freeSlots && (this.freeSlots.size + q.size !== freeSet.size || [...freeSet].some((f) => !this.freeSlots!.has(f) && !q.has(f)))) {
       problems.push(`in-memory free slots (${this.freeSlots.size} + ${q.size} awaiting a durable commit) differ from the committed ones (${freeSet.size})`);

@@ -1,0 +1,163 @@
+/**
+ * The OPFS store's committed changes that the IndexedDB checkpoint does not
+ * hold yet: what the journal's records since the last checkpoint say
+ * (opfs-journal.ts). The committed state is this overlay on top of the
+ * checkpoint (OPFS invariant 1); a checkpoint writes the overlay into
+ * IndexedDB and empties both. Bounded by the checkpoint policy, not by the
+ * tree. Pure data, no I/O.
+ */
+import { entryKey, type ChunkRef } from "./indexeddb-common.js";
+import type { EntryRecord, InodeRecord } from "./store.js";
+
+/** One group commit's changes: the payload of one journal record. */
+export interface CommitRecord {
+  inodes: [number, InodeRecord | null][];
+  /** [dir, name, record or null when deleted]. */
+  entries: [number, EntryRecord["name"], EntryRecord | null][];
+  meta: [string, unknown][];
+  /** [ino, from]: every chunk at index ≥ from deleted — applied before `chunks`. */
+  cuts: [number, number][];
+  chunks: [number, number, ChunkRef | null][];
+  /** Free slots the commit took; slots it freed; the high-water mark after it. */
+  taken: number[];
+  freed: number[];
+  hwm: number;
+}
+
+export interface OverlayEntry {
+  dir: number;
+  name: EntryRecord["name"];
+  rec: EntryRecord | null;
+}
+
+export interface OverlayFile {
+  /** Chunks at or past this index are gone from the checkpoint's view (Infinity: none cut). */
+  cut: number;
+  /** Chunks set or deleted since (and below the cut, before it). */
+  refs: Map<number, ChunkRef | null>;
+}
+
+export class Overlay {
+  readonly inodes = new Map<number, InodeRecord | null>();
+  readonly dirs = new Map<number, Map<string, OverlayEntry>>();
+  readonly meta = new Map<string, unknown>();
+  readonly files = new Map<number, OverlayFile>();
+  /** Free-list changes against the checkpoint: slots it lists that were taken, slots freed that it does not list. */
+  readonly taken = new Set<number>();
+  readonly added = new Set<number>();
+  hwm: number | undefined;
+  /** Records applied since the checkpoint, and the last one's number. */
+  records = 0;
+  lastSeq = 0;
+
+  get empty(): boolean {
+    return this.records === 0;
+  }
+
+  apply(seq: number, r: CommitRecord): void {
+    for (const [ino, rec] of r.inodes) this.inodes.set(ino, rec);
+    for (const [dir, name, rec] of r.entries) {
+      let d = this.dirs.get(dir);
+      if (!d) {
+        d = new Map();
+        this.dirs.set(dir, d);
+      }
+      d.set(entryKey(dir, name as string), { dir, name, rec });
+    }
+    for (const [k, v] of r.meta) this.meta.set(k, v);
+    for (const [ino, from] of r.cuts) {
+      const f = this.file(ino);
+      f.cut = Math.min(f.cut, from);
+      for (const index of f.refs.keys()) if (index >= from) f.refs.delete(index);
+    }
+    for (const [ino, index, ref] of r.chunks) this.file(ino).refs.set(index, ref);
+    for (const s of r.taken) {
+      if (this.added.has(s)) this.added.delete(s);
+      else this.taken.add(s);
+    }
+    for (const s of r.freed) {
+      if (this.taken.has(s)) this.taken.delete(s);
+      else this.added.add(s);
+    }
+    this.hwm = r.hwm;
+    this.records++;
+    this.lastSeq = seq;
+  }
+
+  private file(ino: number): OverlayFile {
+    let f = this.files.get(ino);
+    if (!f) {
+      f = { cut: Infinity, refs: new Map() };
+      this.files.set(ino, f);
+    }
+    return f;
+  }
+
+  /** The committed record: null when deleted, undefined when the checkpoint's is current. */
+  inode(ino: number): InodeRecord | null | undefined {
+    return this.inodes.get(ino);
+  }
+
+  entry(dir: number, name: EntryRecord["name"]): EntryRecord | null | undefined {
+    return this.dirs.get(dir)?.get(entryKey(dir, name as string))?.rec;
+  }
+
+  metaValue(key: string): { has: boolean; value: unknown } {
+    return { has: this.meta.has(key), value: this.meta.get(key) };
+  }
+
+  /** The committed chunk ref: null for none, undefined when the checkpoint's is current. */
+  chunk(ino: number, index: number): ChunkRef | null | undefined {
+    const f = this.files.get(ino);
+    if (!f) return undefined;
+    const r = f.refs.get(index);
+    if (r !== undefined) return r;
+    return index >= f.cut ? null : undefined;
+  }
+
+  /** How many entries of `dir` the overlay changes (a listing asks the checkpoint for that many more). */
+  entriesIn(dir: number): number {
+    return this.dirs.get(dir)?.size ?? 0;
+  }
+
+  clear(): void {
+    this.inodes.clear();
+    this.dirs.clear();
+    this.meta.clear();
+    this.files.clear();
+    this.taken.clear();
+    this.added.clear();
+    this.hwm = undefined;
+    this.records = 0;
+  }
+}
+
+/**
+ * A listing of `dir` after `after`, at most `limit`, from the checkpoint's
+ * listing (fetched with room for every changed entry) and the change layers
+ * on top, oldest first (each maps entry key → record or null).
+ */
+export function mergeListing(base: EntryRecord[], layers: Iterable<OverlayEntry>[], after: number, limit: number): EntryRecord[] {
+  const byKey = new Map<string, EntryRecord | null>();
+  for (const e of base) byKey.set(entryKey(e.dir, e.name as string), e);
+  for (const layer of layers) for (const e of layer) byKey.set(entryKey(e.dir, e.name as string), e.rec);
+  const out: EntryRecord[] = [];
+  for (const e of byKey.values()) if (e && e.cookie > after) out.push(e);
+  out.sort((a, b) => a.cookie - b.cookie);
+  return out.length > limit ? out.slice(0, limit) : out;
+}
+
+/** Chunk indices in [from, to) of one file: the checkpoint's, then each layer's cut and changes, oldest first. */
+export function mergeIndices(base: number[], layers: (OverlayFile | undefined)[], from: number, to: number): number {
+  const set = new Set(base);
+  for (const f of layers) {
+    if (!f) continue;
+    if (f.cut < Infinity) for (const i of [...set]) if (i >= f.cut) set.delete(i);
+    for (const [i, ref] of f.refs) {
+      if (i < from || i >= to) continue;
+      if (ref) set.add(i);
+      else set.delete(i);
+    }
+  }
+  return set.size;
+}

@@ -1,0 +1,347 @@
+/**
+ * A transaction of the OPFS store. It sees, newest first: its own changes
+ * (writers), the committed state — the journal's overlay (opfs-overlay.ts),
+ * then the caches of committed records, then the IndexedDB checkpoint — and
+ * writes nothing anywhere until its batch commits (OpfsStore.commit): then
+ * the changes collected here become one journal record.
+ *
+ * The checkpoint changes only when a checkpoint runs, which is exclusive of
+ * writers (invariant 4) and never changes the committed state, only where it
+ * is kept (invariant 11); so a writer may read it through any number of
+ * short readonly IndexedDB transactions.
+ */
+import { copyFrom } from "../protocol/bytes.js";
+import { abortError } from "../protocol/errno.js";
+import type { ChunkMapCache } from "./chunk-map-cache.js";
+import type { CommittedRecords } from "./committed-records.js";
+import { entryKey, ownBytes, normalizeInode, req, xattrKey, type ChunkRef, type StoreName } from "./indexeddb-common.js";
+import { mergeIndices, mergeListing, type Overlay, type OverlayEntry, type OverlayFile } from "./opfs-overlay.js";
+import type { EntryRecord, InodeRecord, StoreTx, XattrList } from "./store.js";
+
+/** Chunk records fetched per checkpoint lookup when reading: sequential reads need one round trip per this many chunks. */
+const READ_AHEAD = 8;
+
+export function readOnlyError(): Error {
+  const e = new Error("write in a readonly transaction");
+  e.name = "ReadOnlyError";
+  return e;
+}
+
+/** What a transaction needs from its store. */
+export interface TxSource {
+  readonly chunkSize: number;
+  readonly inlineLimit: number;
+  readonly overlay: Overlay;
+  readonly cache: ChunkMapCache;
+  readonly records: CommittedRecords;
+  /** A readonly IndexedDB transaction over the checkpoint. */
+  checkpointTx(): IDBTransaction;
+  chunkBytes(ref: ChunkRef | null): Uint8Array | undefined;
+  readChunkInto(ref: ChunkRef | null, within: number, dest: Uint8Array): number | undefined;
+}
+
+export interface PendingChunk {
+  ino: number;
+  index: number;
+  data: Uint8Array;
+}
+
+function key(ino: number, index: number): string {
+  return `${ino}:${index}`;
+}
+
+export class OpfsTx implements StoreTx {
+  /** Writes issued so far (WriterBatcher: a body that failed before writing has nothing to undo). */
+  writes = 0;
+  /** Set when the batch was aborted: a body still running on it fails at its next call. */
+  dead = false;
+  readonly ownInodes = new Map<number, InodeRecord | null>();
+  readonly ownMeta = new Map<string, unknown>();
+  /** Entry changes, per directory, by entry key. */
+  readonly ownDirs = new Map<number, Map<string, OverlayEntry>>();
+  /** Chunk changes per inode, in the overlay's shape: a cut, then refs ("slot" refs wait in `pending`). */
+  readonly ownFiles = new Map<number, OverlayFile>();
+  /** Slot-sized chunks put, written at commit. */
+  readonly pending = new Map<string, PendingChunk>();
+  /** Keys put with isNew (nothing committed there): no slot to free, no lookup. */
+  readonly knownNew = new Set<string>();
+  private tx: IDBTransaction | undefined;
+  /** Read-ahead of committed chunk refs: ino → index → ref. Dropped on any change to that inode's chunks. */
+  private readonly ahead = new Map<number, Map<number, ChunkRef | null>>();
+
+  constructor(
+    private readonly src: TxSource,
+    readonly writable: boolean,
+  ) {}
+
+  // ---------------------------------------------------------------- the checkpoint, through short readonly transactions
+
+  /** A request on the current checkpoint transaction, or a fresh one when it has finished. */
+  private request<T>(make: (store: (name: StoreName) => IDBObjectStore) => IDBRequest<T>): Promise<T> {
+    this.alive();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const tx = (this.tx ??= this.src.checkpointTx());
+        return req(make((n) => tx.objectStore(n)));
+      } catch (e) {
+        // TransactionInactiveError / InvalidStateError: it committed already (an await elsewhere); the checkpoint is unchanged since.
+        this.tx = undefined;
+        if (attempt > 0) throw e;
+      }
+    }
+  }
+
+  alive(): void {
+    if (this.dead) throw abortError();
+  }
+
+  private writing(): void {
+    this.alive();
+    if (!this.writable) throw readOnlyError();
+    this.writes++;
+  }
+
+  // ---------------------------------------------------------------- inodes, entries, meta
+
+  async getInode(ino: number): Promise<InodeRecord | undefined> {
+    this.alive();
+    const own = this.ownInodes.get(ino);
+    if (own !== undefined) return own ?? undefined;
+    const o = this.src.overlay.inode(ino);
+    if (o !== undefined) return o ?? undefined;
+    const records = this.src.records;
+    const known = records.inode(ino);
+    if (known !== undefined) return known ?? undefined;
+    const since = records.version;
+    const rec = (await this.request((s) => s("inodes").get(ino))) as InodeRecord | undefined;
+    // The committed record, unless a commit landed meanwhile (readers only: none lands during a writer).
+    records.rememberInodeIf(since, ino, rec ?? null);
+    return rec;
+  }
+
+  async putInode(rec: InodeRecord): Promise<void> {
+    this.writing();
+    this.ownInodes.set(rec.ino, normalizeInode(rec));
+  }
+
+  async deleteInode(ino: number): Promise<void> {
+    this.writing();
+    this.ownInodes.set(ino, null);
+  }
+
+  async getEntry(dir: number, name: string): Promise<EntryRecord | undefined> {
+    this.alive();
+    const k = entryKey(dir, name);
+    const own = this.ownDirs.get(dir)?.get(k);
+    if (own) return own.rec ?? undefined;
+    const o = this.src.overlay.entry(dir, name);
+    if (o !== undefined) return o ?? undefined;
+    const records = this.src.records;
+    const known = records.entry(k);
+    if (known !== undefined) return known ?? undefined;
+    const since = records.version;
+    const e = (await this.request((s) => s("entries").get([dir, name]))) as EntryRecord | undefined;
+    records.rememberEntryIf(since, k, e ?? null);
+    // A change made while the lookup was in flight is what this transaction sees.
+    const changed = this.ownDirs.get(dir)?.get(k);
+    return changed ? (changed.rec ?? undefined) : e;
+  }
+
+  private setEntry(dir: number, name: string, rec: EntryRecord | null): void {
+    let d = this.ownDirs.get(dir);
+    if (!d) {
+      d = new Map();
+      this.ownDirs.set(dir, d);
+    }
+    d.set(entryKey(dir, name), { dir, name, rec });
+  }
+
+  async putEntry(entry: EntryRecord): Promise<void> {
+    this.writing();
+    // Copy to a plain record: callers may pass objects with extra fields.
+    const { dir, name, ino, cookie, dtype } = entry;
+    this.setEntry(dir, name, { dir, name, ino, cookie, dtype });
+  }
+
+  async deleteEntry(dir: number, name: string): Promise<void> {
+    this.writing();
+    this.setEntry(dir, name, null);
+  }
+
+  async listEntries(dir: number, after: number, limit: number): Promise<EntryRecord[]> {
+    this.alive();
+    // getAll's count 0 means "no limit" in IndexedDB, the opposite of what the caller asked.
+    if (!(limit > 0)) return [];
+    const overlay = this.src.overlay.dirs.get(dir);
+    const own = this.ownDirs.get(dir);
+    // Snapshot the overlay's entries now: a checkpoint may move them into IndexedDB meanwhile (merging is idempotent).
+    const layers = [[...(overlay?.values() ?? [])], [...(own?.values() ?? [])]];
+    const extra = layers[0]!.length + layers[1]!.length;
+    const range = IDBKeyRange.bound([dir, after], [dir, Infinity], true, false);
+    const base = (await this.request((s) => s("entries").index("byCookie").getAll(range, Math.min(limit + extra, 2 ** 32 - 1)))) as EntryRecord[];
+    return mergeListing(base, layers, after, limit);
+  }
+
+  async getMeta<T>(key: string): Promise<T | undefined> {
+    this.alive();
+    if (this.ownMeta.has(key)) return this.ownMeta.get(key) as T | undefined;
+    const o = this.src.overlay.metaValue(key);
+    if (o.has) return o.value as T | undefined;
+    const known = this.src.records.metaValue(key);
+    if (known.has) return known.value as T | undefined;
+    const v = (await this.request((s) => s("meta").get(key))) as T | undefined;
+    // Meta values are few and small: remember them for writers only (readers rarely ask).
+    if (this.writable && !this.ownMeta.has(key)) this.src.records.rememberMeta(key, v);
+    return v;
+  }
+
+  async putMeta<T>(key: string, value: T): Promise<void> {
+    this.writing();
+    this.ownMeta.set(key, value);
+  }
+
+  // Extended attributes are meta values under a key no getMeta caller uses (xattrKey), journaled
+  // like any other, but never kept in the committed records: they can be large, and only xattr
+  // operations read them.
+  async getXattrs(ino: number): Promise<XattrList | undefined> {
+    this.alive();
+    const k = xattrKey(ino);
+    if (this.ownMeta.has(k)) return this.ownMeta.get(k) as XattrList | undefined;
+    const o = this.src.overlay.metaValue(k);
+    if (o.has) return o.value as XattrList | undefined;
+    return (await this.request((s) => s("meta").get(k))) as XattrList | undefined;
+  }
+
+  async putXattrs(ino: number, list: XattrList | undefined): Promise<void> {
+    this.writing();
+    this.ownMeta.set(xattrKey(ino), list && list.length > 0 ? list.map(([k, v]) => [k, ownBytes(v)] as [string, Uint8Array]) : undefined);
+  }
+
+  // ---------------------------------------------------------------- chunks
+
+  /** This transaction's own view of a chunk: its ref, "slot" when it waits in `pending`, undefined when unchanged. */
+  private own(ino: number, index: number): ChunkRef | null | "slot" | undefined {
+    const f = this.ownFiles.get(ino);
+    if (!f) return undefined;
+    if (this.pending.has(key(ino, index))) return "slot";
+    const r = f.refs.get(index);
+    if (r !== undefined) return r;
+    return index >= f.cut ? null : undefined;
+  }
+
+  /** The committed ref (overlay, cache, checkpoint with read-ahead). */
+  async committedRef(ino: number, index: number): Promise<ChunkRef | null> {
+    const o = this.src.overlay.chunk(ino, index);
+    if (o !== undefined) return o;
+    const cache = this.src.cache;
+    const hit = cache.lookup(ino, index);
+    if (hit !== undefined) return hit;
+    const known = this.ahead.get(ino)?.get(index);
+    if (known !== undefined) return known;
+    const since = cache.version;
+    const got = (await this.request((s) => s("chunks").getAll(IDBKeyRange.bound([ino, index], [ino, index + READ_AHEAD - 1]), READ_AHEAD))) as ChunkRef[];
+    const m = new Map<number, ChunkRef | null>();
+    for (let i = 0; i < READ_AHEAD; i++) m.set(index + i, null);
+    for (const r of got) m.set(r.index, r);
+    // What the overlay says wins over the checkpoint (it may have changed while the lookup was in flight).
+    for (const i of m.keys()) {
+      const over = this.src.overlay.chunk(ino, i);
+      if (over !== undefined) m.set(i, over);
+    }
+    this.ahead.set(ino, m);
+    cache.remember(ino, m, since);
+    return m.get(index) ?? null;
+  }
+
+  async getChunk(ino: number, index: number): Promise<Uint8Array | undefined> {
+    this.alive();
+    const own = this.own(ino, index);
+    if (own === "slot") return this.pending.get(key(ino, index))!.data;
+    if (own !== undefined) return this.src.chunkBytes(own);
+    return this.src.chunkBytes(await this.committedRef(ino, index));
+  }
+
+  async readChunkInto(ino: number, index: number, within: number, dest: Uint8Array): Promise<number | undefined> {
+    this.alive();
+    const own = this.own(ino, index);
+    if (own === "slot") return copyFrom(this.pending.get(key(ino, index))!.data, within, dest);
+    if (own !== undefined) return this.src.readChunkInto(own, within, dest);
+    // A hit needs no await; a commit landing before the read makes the whole body run again (invariant 7).
+    const o = this.src.overlay.chunk(ino, index);
+    const ref = o !== undefined ? o : (this.src.cache.lookup(ino, index) ?? (await this.committedRef(ino, index)));
+    return this.src.readChunkInto(ref, within, dest);
+  }
+
+  private ownFile(ino: number): OverlayFile {
+    let f = this.ownFiles.get(ino);
+    if (!f) {
+      f = { cut: Infinity, refs: new Map() };
+      this.ownFiles.set(ino, f);
+    }
+    this.ahead.delete(ino);
+    return f;
+  }
+
+  async putChunk(ino: number, index: number, data: Uint8Array, isNew = false): Promise<void> {
+    this.writing();
+    if (data.length > this.src.chunkSize) throw new RangeError(`chunk of ${data.length} bytes exceeds chunkSize ${this.src.chunkSize}`);
+    const k = key(ino, index);
+    const f = this.ownFile(ino);
+    // isNew: nothing stored there in this transaction's view; unless this transaction removed it, nothing committed either.
+    if (isNew && !f.refs.has(index) && index < f.cut) this.knownNew.add(k);
+    if (data.length <= this.src.inlineLimit) {
+      this.pending.delete(k);
+      f.refs.set(index, { ino, index, slot: -1, len: data.length, data: ownBytes(data) });
+    } else {
+      this.pending.set(k, { ino, index, data });
+      // The slot is chosen at commit; until then the ref is a placeholder the commit replaces.
+      f.refs.set(index, { ino, index, slot: -2, len: data.length });
+    }
+  }
+
+  async deleteChunk(ino: number, index: number): Promise<void> {
+    this.writing();
+    this.pending.delete(key(ino, index));
+    this.ownFile(ino).refs.set(index, null);
+  }
+
+  async deleteChunksFrom(ino: number, from: number): Promise<void> {
+    this.writing();
+    const f = this.ownFile(ino);
+    f.cut = Math.min(f.cut, from);
+    for (const index of f.refs.keys()) if (index >= from) f.refs.delete(index);
+    for (const [k, p] of this.pending) if (p.ino === ino && p.index >= from) this.pending.delete(k);
+  }
+
+  async countChunks(ino: number, from: number, to: number): Promise<number> {
+    this.alive();
+    if (to <= from) return 0;
+    const keys = (await this.request((s) => s("chunks").getAllKeys(IDBKeyRange.bound([ino, from], [ino, to], false, true)))) as [number, number][];
+    return mergeIndices(
+      keys.map((k) => k[1]),
+      [this.src.overlay.files.get(ino), this.ownFiles.get(ino)],
+      from,
+      to,
+    );
+  }
+
+  /** The checkpoint's free-slot list (writers only, when the allocator first needs it). */
+  async checkpointFreeSlots(): Promise<number[]> {
+    return (await this.request((s) => s("free").getAllKeys())) as number[];
+  }
+
+  /** The committed refs of `ino` at index ≥ from (overlay over checkpoint): what a cut frees. */
+  async committedFrom(ino: number, from: number): Promise<ChunkRef[]> {
+    const base = (await this.request((s) => s("chunks").getAll(IDBKeyRange.bound([ino, from], [ino, Infinity])))) as ChunkRef[];
+    const byIndex = new Map<number, ChunkRef | null>();
+    for (const r of base) byIndex.set(r.index, r);
+    const o = this.src.overlay.files.get(ino);
+    if (o) {
+      if (o.cut < Infinity) for (const i of [...byIndex.keys()]) if (i >= o.cut) byIndex.delete(i);
+      for (const [i, r] of o.refs) if (i >= from) byIndex.set(i, r);
+    }
+    const out: ChunkRef[] = [];
+    for (const r of byIndex.values()) if (r) out.push(r);
+    return out;
+  }
+}
