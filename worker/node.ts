@@ -10,7 +10,10 @@
 //              { execArgv: ["--import", "tsx"], workerData: { port, ... }, transferList: [port] })
 //
 // workerData: { port: MessagePort; importDir?: string; latencyMs?: number; maxMsize?: number; trace?: boolean;
-//               bell?: SharedArrayBuffer }
+//               bell?: SharedArrayBuffer; baseImage?: { dir: string; cacheDir?: string } }
+// With baseImage, the tree is the user's layer (in memory) over that base image (a folder written by
+// writeImage()), read lazily through the same fetch path a browser uses; fetched pieces are kept in
+// cacheDir when given.
 // Messages on parentPort:
 //   worker → host  { type: "ready" }   tree built (importDir copied in), serving
 //                  { type: "error", message }
@@ -21,6 +24,11 @@ import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 import { FileSystem } from "../src/fs/filesystem.js";
 import { Server } from "../src/server/server.js";
 import { MemoryStore } from "../src/storage/memory.js";
+import type { Store } from "../src/storage/store.js";
+import { DirImageCache } from "../src/storage/image/cache-node.js";
+import { fileFetch, imageDirUrl } from "../src/storage/image/file-fetch.js";
+import { BaseImage } from "../src/storage/image/reader.js";
+import { LayeredStore } from "../src/storage/layered/layered-store.js";
 import { serveMessagePort, type PortLike } from "../src/transport/messageport.js";
 import { importTree } from "./import-tree.js";
 
@@ -33,13 +41,25 @@ interface WorkerOptions {
   trace?: boolean;
   /** An Int32Array's buffer: element 0 is bumped (and notified) after every frame posted on `port`. */
   bell?: SharedArrayBuffer;
+  /** Serve this base image (a writeImage() folder) under an in-memory user's layer. */
+  baseImage?: { dir: string; cacheDir?: string };
+}
+
+async function openStore(opts: WorkerOptions): Promise<Store> {
+  const upper = new MemoryStore();
+  if (!opts.baseImage) return upper;
+  const image = await BaseImage.open(imageDirUrl(opts.baseImage.dir), {
+    fetch: fileFetch,
+    ...(opts.baseImage.cacheDir ? { cache: new DirImageCache(opts.baseImage.cacheDir) } : {}),
+  });
+  return LayeredStore.open(upper, image);
 }
 
 async function main(): Promise<void> {
   if (!parentPort) throw new Error("worker/node.ts must run in a worker thread");
   const control = parentPort;
   const opts = workerData as WorkerOptions;
-  const store = new MemoryStore();
+  const store = await openStore(opts);
   const fs = await FileSystem.open(store, { latencyMs: opts.latencyMs ?? 0 });
   if (opts.importDir) {
     await importTree(fs, opts.importDir, fs.rootIno, { signal: new AbortController().signal, name: "" });

@@ -73,6 +73,8 @@ export interface RunGuestOptions {
   files?: Record<string, string | Uint8Array>;
   /** Host folder whose contents are copied into the served tree's root before boot. */
   importDir?: string;
+  /** worker9p only: serve this base image (a writeImage() folder, lazily read) as the tree, under an in-memory user's layer; with root debian it replaces the import. */
+  baseImage?: string;
   /** Appended to the base and default mount options (later options win). */
   mountOpts?: string;
   /** worker9p only: reads/writes of files named slow* wait this long, abortably. */
@@ -137,7 +139,7 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
   const image = options.image ?? (await ensureGuestImage({ log }));
   const timeoutMs = (options.timeoutS ?? 300) * 1000;
   let importDir = options.importDir;
-  if (rootKind === "debian") {
+  if (rootKind === "debian" && !options.baseImage) {
     if (importDir) throw new Error("--import and --image debian do not go together: the Debian image is the tree served");
     importDir = (options.debianImage ?? (await ensureDebianImage({ log }))).rootfs;
   }
@@ -168,7 +170,7 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
   let server: Worker9p | undefined;
   let handle9p: (Handle9p & Handle9pControl) | undefined;
   if (fsKind === "worker9p") {
-    server = await startWorker9p({ importDir, latencyMs: options.latencyMs ?? 0, trace: options.trace ?? false });
+    server = await startWorker9p({ importDir, ...(options.baseImage ? { baseImage: { dir: options.baseImage } } : {}), latencyMs: options.latencyMs ?? 0, trace: options.trace ?? false });
     if (importDir) {
       // Boot times start once the tree is ready (the layered store will not import at all).
       importMs = performance.now() - t0;
@@ -432,6 +434,8 @@ export interface Worker9pOptions {
   maxMsize?: number;
   /** The server prints a line per request and reply on stderr. */
   trace?: boolean;
+  /** Serve this base image under an in-memory user's layer (worker/node.ts). */
+  baseImage?: { dir: string; cacheDir?: string };
 }
 
 type WorkerReply =
@@ -459,6 +463,7 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
     workerData: {
       port: port2,
       importDir: options.importDir ? path.resolve(options.importDir) : undefined,
+      baseImage: options.baseImage ? { ...options.baseImage, dir: path.resolve(options.baseImage.dir) } : undefined,
       latencyMs: options.latencyMs ?? 0,
       maxMsize: options.maxMsize,
       trace: options.trace ?? false,
@@ -547,6 +552,7 @@ async function main(argv: string[]): Promise<number> {
       script: { type: "string" },
       file: { type: "string", multiple: true },
       import: { type: "string" },
+      "base-image": { type: "string" },
       "mount-opts": { type: "string" },
       "latency-ms": { type: "string" },
       "memory-mb": { type: "string" },
@@ -584,6 +590,7 @@ async function main(argv: string[]): Promise<number> {
     ...(values.script ? { scriptFile: values.script } : {}),
     files,
     ...(values.import ? { importDir: values.import } : {}),
+    ...(values["base-image"] ? { baseImage: values["base-image"] } : {}),
     ...(values["mount-opts"] ? { mountOpts: values["mount-opts"] } : {}),
     ...(values["latency-ms"] ? { latencyMs: num(values["latency-ms"], "latency-ms")! } : {}),
     ...(values["memory-mb"] ? { memoryMb: num(values["memory-mb"], "memory-mb")! } : {}),

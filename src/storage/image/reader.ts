@@ -66,6 +66,13 @@ async function sha256Hex(data: Uint8Array): Promise<string> {
   return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>)));
 }
 
+/** The cache key of the last manifest seen at `url` (FNV-1a of the URL: one cache serves several images). */
+function manifestKey(url: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < url.length; i++) h = Math.imul(h ^ url.charCodeAt(i), 0x01000193) >>> 0;
+  return `manifest-${h.toString(16)}`;
+}
+
 export class BaseImage {
   readonly stats: BaseImageStats = { requests: 0, fetchedBytes: 0, cacheHits: 0 };
   /** The index's SHA-256: which image this is. */
@@ -112,7 +119,7 @@ export class BaseImage {
       manifestBytes = new Uint8Array(await res.arrayBuffer());
     } catch (e) {
       if (options.signal?.aborted) throw abortError();
-      manifestBytes = await cache.get("manifest");
+      manifestBytes = await cache.get(manifestKey(base));
       if (!manifestBytes) throw new Error(`base image: cannot fetch ${where} (${(e as Error).message}) and none is cached`);
     }
     let parsed: unknown;
@@ -132,7 +139,7 @@ export class BaseImage {
       if ((await sha256Hex(indexBytes)) !== manifest.index.sha256) throw new ImageFormatError(`base image: ${indexUrl} does not match its SHA-256`);
       await cache.put(indexKey, indexBytes);
     }
-    await cache.put("manifest", manifestBytes);
+    await cache.put(manifestKey(base), manifestBytes);
     const index = decodeIndex(indexBytes);
     return new BaseImage(base, manifest, index, cache, await cache.keys(), options);
   }
