@@ -8,11 +8,11 @@
  */
 import * as Comlink from "comlink";
 import type { FsckReport } from "./fs/types.js";
-import type { ServerStats, StorageKind, WorkerControl } from "./host/protocol.js";
+import type { BaseStats, ServerStats, StorageKind, WorkerControl } from "./host/protocol.js";
 import type { StoreUsage } from "./storage/store.js";
 import { createHandle9p, type Handle9p } from "./transport/handle9p.js";
 
-export type { StorageKind, ServerStats } from "./host/protocol.js";
+export type { BaseStats, StorageKind, ServerStats } from "./host/protocol.js";
 export type { FsckReport } from "./fs/types.js";
 export type { StoreUsage } from "./storage/store.js";
 export { Client, type ClientTransport } from "./client/client.js";
@@ -43,6 +43,13 @@ export interface FileServerOptions {
   debug?: boolean;
   /** A worker you built yourself from worker9p's `worker/browser.ts` (default: the bundled one). */
   worker?: Worker;
+  /**
+   * Serve a read-only base image (a folder written by writeImage(), e.g. the
+   * Debian root) with this tree as the user's copy-on-write layer over it.
+   * `url` may be relative to the page. The base is fetched lazily and cached
+   * in IndexedDB; the user's layer wins over any later base image.
+   */
+  base?: { url: string };
 }
 
 export interface FileServerControl {
@@ -51,6 +58,10 @@ export interface FileServerControl {
   usage(): Promise<StoreUsage>;
   /** Ask the browser to exempt this origin's storage from eviction (navigator.storage.persist()). */
   persist(): Promise<boolean>;
+  /** With a base image: how much of it was fetched, and how big it is. */
+  baseStats(): Promise<BaseStats | undefined>;
+  /** With a base image: drop every change made over it (the user's layer); the cached base stays. Open sessions end. */
+  reset(): Promise<void>;
 }
 
 export interface FileServer {
@@ -78,6 +89,7 @@ export async function createFileServer(options: FileServerOptions): Promise<File
       debug: options.debug ?? false,
       ...(options.maxMsize !== undefined ? { maxMsize: options.maxMsize } : {}),
       ...(options.quotaBytes !== undefined ? { quotaBytes: options.quotaBytes } : {}),
+      ...(options.base ? { base: { url: new URL(options.base.url, globalThis.location?.href).href } } : {}),
     });
   } catch (e) {
     remote[Comlink.releaseProxy]();
@@ -108,6 +120,11 @@ export async function createFileServer(options: FileServerOptions): Promise<File
       stats: () => remote.stats(),
       fsck: () => remote.fsck(),
       usage: () => remote.usage(),
+      baseStats: () => remote.baseStats(),
+      reset: async () => {
+        v86Hook = undefined;
+        await remote.reset();
+      },
       persist: async () => (typeof navigator !== "undefined" && navigator.storage?.persist ? navigator.storage.persist() : false),
     },
     async close() {

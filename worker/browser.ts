@@ -3,7 +3,10 @@
 // MessagePorts handed over by the page, and answers control calls via Comlink.
 import * as Comlink from "comlink";
 import { FileSystem } from "../src/fs/filesystem.js";
-import type { OpenRequest, ServerStats, WorkerControl } from "../src/host/protocol.js";
+import type { BaseStats, OpenRequest, ServerStats, WorkerControl } from "../src/host/protocol.js";
+import { IdbImageCache } from "../src/storage/image/cache-idb.js";
+import { BaseImage } from "../src/storage/image/reader.js";
+import { LayeredStore } from "../src/storage/layered/layered-store.js";
 import { Server } from "../src/server/server.js";
 import { IndexedDBStore } from "../src/storage/indexeddb.js";
 import { MemoryStore } from "../src/storage/memory.js";
@@ -19,6 +22,7 @@ interface Open {
   ports: Set<PortSession>;
   openMs: number;
   releaseLock: () => void;
+  base?: BaseImage;
 }
 
 let current: Open | undefined;
@@ -56,6 +60,24 @@ async function openStore(req: OpenRequest): Promise<Store> {
   }
 }
 
+/** The user's store, layered over the base image when there is one (opened once per worker, its cache shared). */
+async function openTree(req: OpenRequest, base: BaseImage | undefined): Promise<Store> {
+  const store = await openStore(req);
+  return base ? LayeredStore.open(store, base) : store;
+}
+
+async function destroyStore(req: OpenRequest): Promise<void> {
+  if (req.storage === "indexeddb") await IndexedDBStore.destroy(req.name);
+  if (req.storage === "opfs") await OpfsStore.destroy(req.name);
+}
+
+function serve(req: OpenRequest, store: Store, fs: FileSystem): Server {
+  return new Server(fs, {
+    ...(req.maxMsize !== undefined ? { maxMsize: req.maxMsize } : {}),
+    ...(req.debug ? { trace: (line: string) => console.debug(line) } : {}),
+  });
+}
+
 function opened(): Open {
   if (!current) throw new Error("no tree is open in this worker");
   return current;
@@ -67,14 +89,12 @@ const control: WorkerControl = {
     const t0 = performance.now();
     const releaseLock = await acquireTreeLock(`${req.storage}:${req.name}`, req.wait);
     try {
-      const store = await openStore(req);
+      const base = req.base ? await BaseImage.open(req.base.url, { cache: await IdbImageCache.open() }) : undefined;
+      const store = await openTree(req, base);
       const fs = await FileSystem.open(store, { latencyMs: req.latencyMs });
-      const server = new Server(fs, {
-        ...(req.maxMsize !== undefined ? { maxMsize: req.maxMsize } : {}),
-        ...(req.debug ? { trace: (line: string) => console.debug(line) } : {}),
-      });
+      const server = serve(req, store, fs);
       const openMs = performance.now() - t0;
-      current = { req, store, fs, server, ports: new Set(), openMs, releaseLock };
+      current = { req, store, fs, server, ports: new Set(), openMs, releaseLock, ...(base ? { base } : {}) };
       return { chunkSize: store.chunkSize, openMs };
     } catch (e) {
       releaseLock();
@@ -108,6 +128,24 @@ const control: WorkerControl = {
 
   usage() {
     return opened().store.usage();
+  },
+
+  baseStats(): BaseStats | undefined {
+    const base = opened().base;
+    return base ? { ...base.stats, imageBytes: base.manifest.storedBytes } : undefined;
+  },
+
+  async reset() {
+    const o = opened();
+    if (!o.base) throw new Error("reset needs a tree over a base image: without one, delete the tree instead");
+    for (const p of o.ports) p.close();
+    o.ports.clear();
+    o.server.close();
+    await o.store.close();
+    await destroyStore(o.req);
+    o.store = await openTree(o.req, o.base);
+    o.fs = await FileSystem.open(o.store, { latencyMs: o.req.latencyMs });
+    o.server = serve(o.req, o.store, o.fs);
   },
 
   async close() {

@@ -17,6 +17,17 @@ export interface OpenRequest {
   quotaBytes?: number;
   /** Print every 9P request and reply to the worker's console. */
   debug: boolean;
+  /** Layer the tree over this base image (an absolute URL of a writeImage() folder): the tree is the user's layer. */
+  base?: { url: string };
+}
+
+/** A base image's fetch counters (BaseImageStats) and size. */
+export interface BaseStats {
+  requests: number;
+  fetchedBytes: number;
+  cacheHits: number;
+  /** Stored bytes of the whole image (what fetching all of it would cost). */
+  imageBytes: number;
 }
 
 export interface ServerStats {
@@ -39,5 +50,9 @@ export interface WorkerControl {
   stats(): ServerStats;
   fsck(): Promise<FsckReport>;
   usage(): Promise<StoreUsage>;
+  /** With a base image: its fetch counters; undefined otherwise. */
+  baseStats(): BaseStats | undefined;
+  /** With a base image: drop the user's layer (every change to the tree) and serve the base as it is; the cached base stays. Sessions end. */
+  reset(): Promise<void>;
   close(): Promise<void>;
 }

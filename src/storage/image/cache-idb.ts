@@ -1,0 +1,89 @@
+/**
+ * The browser's ImageCache: fetched base-image pieces in an IndexedDB
+ * database of their own, apart from every user's layer, so that running out
+ * of quota evicts base data (refetchable) and never a user's file.
+ */
+import { openDB, type IDBPDatabase } from "idb";
+import type { ImageCache } from "./cache.js";
+
+const STORE = "pieces";
+const BY_AGE = "at";
+
+interface Entry {
+  data: Uint8Array;
+  /** Insertion order: the oldest go first when the quota is reached. */
+  at: number;
+}
+
+function isQuotaError(e: unknown): boolean {
+  return e instanceof DOMException && (e.name === "QuotaExceededError" || e.name === "UnknownError");
+}
+
+export class IdbImageCache implements ImageCache {
+  private clock = Date.now();
+
+  private constructor(private readonly db: IDBPDatabase) {}
+
+  static async open(name = "worker9p-image-cache"): Promise<IdbImageCache> {
+    const db = await openDB(name, 1, {
+      upgrade(d) {
+        d.createObjectStore(STORE).createIndex(BY_AGE, "at");
+      },
+    });
+    return new IdbImageCache(db);
+  }
+
+  async get(key: string): Promise<Uint8Array | undefined> {
+    try {
+      return ((await this.db.get(STORE, key)) as Entry | undefined)?.data;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async put(key: string, data: Uint8Array): Promise<void> {
+    const entry: Entry = { data, at: this.clock++ };
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await this.db.put(STORE, entry, key);
+        return;
+      } catch (e) {
+        if (!isQuotaError(e)) return;
+        // Only a cache: make room by dropping the oldest pieces, then try again.
+        if ((await this.evict(Math.max(data.length * 8, 8 << 20))) === 0) return;
+      }
+    }
+  }
+
+  /** Delete the oldest entries until about `bytes` are freed; returns how many were freed. */
+  async evict(bytes: number): Promise<number> {
+    let freed = 0;
+    try {
+      const tx = this.db.transaction(STORE, "readwrite");
+      for (let c = await tx.store.index(BY_AGE).openCursor(); c && freed < bytes; c = await c.continue()) {
+        freed += (c.value as Entry).data.length;
+        await c.delete();
+      }
+      await tx.done;
+    } catch {
+      return 0;
+    }
+    return freed;
+  }
+
+  async keys(): Promise<string[]> {
+    try {
+      return (await this.db.getAllKeys(STORE)).map(String);
+    } catch {
+      return [];
+    }
+  }
+
+  async clear(): Promise<void> {
+    await this.db.clear(STORE);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
