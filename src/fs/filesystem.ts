@@ -1,7 +1,7 @@
 import { AT_REMOVEDIR, DirentType, LockType, Mode, OpenFlags, QidType, SetattrMask, XattrFlags } from "../protocol/constants.js";
 import { Errno, FsError, abortError, isAbortError, isFsError } from "../protocol/errno.js";
 import type { Attr, DirEntry, GetlockRequest, LockRequest, Qid, SetattrRequest, StatFs, Timespec } from "../protocol/messages.js";
-import type { InodeRecord, Store, StoreTx, XattrList } from "../storage/store.js";
+import type { InodeRecord, Store, StoreTx, TxOptions, XattrList } from "../storage/store.js";
 import { attrOf, BLKSIZE, dtypeOf, isDir, isReg, isSymlink, makedev, newInode, nowTimespec, qidOf, qidOfDtype } from "./attr.js";
 import { MAX_FILE_SIZE, ROOT_INO, XATTR_INODE_MAX, XATTR_LIST_MAX, XATTR_SIZE_MAX } from "./constants.js";
 import { readData, truncateData, writeData, readDataParts } from "./data.js";
@@ -218,7 +218,7 @@ export class FileSystem implements FileSystemApi {
   // ---- transaction plumbing ----
 
   /** One readwrite transaction; edited inodes are stored when `body` returns and in-memory effects follow the commit. */
-  private async change<T>(ctx: OpContext, body: (e: InodeEdits, fx: Effects) => Promise<T>, durable = false): Promise<T> {
+  private async change<T>(ctx: OpContext, body: (e: InodeEdits, fx: Effects) => Promise<T>, options: Pick<TxOptions, "durable" | "prefetchEntries"> = {}): Promise<T> {
     let run: { value: T; edits: InodeEdits; fx: Effects };
     const runs: Effects[] = [];
     try {
@@ -234,7 +234,7 @@ export class FileSystem implements FileSystemApi {
           await edits.flush();
           return { value, edits, fx };
         },
-        { signal: ctx.signal, durable },
+        { ...options, signal: ctx.signal },
       );
     } catch (err) {
       // A store may report failure after an uncertain commit (a lost connection): trust nothing cached.
@@ -353,7 +353,7 @@ export class FileSystem implements FileSystemApi {
 
   private async makeNode(ctx: OpContext, dir: number, name: string, build: (ino: number, t: Timespec) => InodeRecord): Promise<Qid> {
     checkNewName(name);
-    const rec = await this.change(ctx, (e) => this.insertNew(e, dir, name, build));
+    const rec = await this.change(ctx, (e) => this.insertNew(e, dir, name, build), { prefetchEntries: [[dir, name]] });
     return qidOf(rec);
   }
 
@@ -454,7 +454,7 @@ export class FileSystem implements FileSystemApi {
       }
       this.pin(fx, rec.ino);
       return rec;
-    });
+    }, { prefetchEntries: [[dir, name]] });
     return { qid: qidOf(rec), iounit: 0, ino: rec.ino };
   }
 
@@ -530,7 +530,7 @@ export class FileSystem implements FileSystemApi {
   }
 
   fsync(ino: number, ctx: OpContext): Promise<void> {
-    return this.change(ctx, async (e) => void (await e.need(ino)), true);
+    return this.change(ctx, async (e) => void (await e.need(ino)), { durable: true });
   }
 
   // ---- namespace changes ----
@@ -572,7 +572,7 @@ export class FileSystem implements FileSystemApi {
       w.nlink++;
       w.ctime = t;
       await this.addEntry(e, dir, name, w, t);
-    });
+    }, { prefetchEntries: [[dir, name]] });
   }
 
   async unlink(dir: number, name: string, flags: number, ctx: OpContext): Promise<void> {
@@ -595,7 +595,7 @@ export class FileSystem implements FileSystemApi {
       touchDir(d, t);
       if (childIsDir) d.nlink--;
       await this.dropName(e, entry.ino, t, fx);
-    });
+    }, { prefetchEntries: [[dir, name]] });
   }
 
   async rename(oldDir: number, oldName: string, newDir: number, newName: string, ctx: OpContext): Promise<void> {
@@ -631,7 +631,7 @@ export class FileSystem implements FileSystemApi {
         (await e.edit(newDir)).nlink++;
       }
       if (crossDir) touchDir(await e.edit(oldDir), t);
-    });
+    }, { prefetchEntries: [[oldDir, oldName], [newDir, newName]] });
   }
 
   /** Moving directory `moved` under `dir` must not put it inside itself (EINVAL): walk up from `dir`. */

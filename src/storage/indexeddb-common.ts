@@ -7,7 +7,7 @@
 import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction } from "idb";
 import { Errno, FsError, abortError, isQuotaError } from "../protocol/errno.js";
 import type { CommittedRecords } from "./committed-records.js";
-import type { EntryRecord, InodeRecord, TxMode, TxOptions, XattrList } from "./store.js";
+import type { EntryKey, EntryRecord, InodeRecord, TxMode, TxOptions, XattrList } from "./store.js";
 
 /** Where an OPFS store keeps a chunk: a slot of its data file, or (small chunks) inline. */
 export interface ChunkRef {
@@ -166,6 +166,8 @@ export class MetadataOps {
   private readonly entries = new Map<string, EntryRecord | null>();
   /** The entries it changed, for the committed records. */
   readonly ownEntries = new Map<string, EntryRecord | null>();
+  /** Lookups issued ahead (prefetchEntries), by entryKey, until a getEntry takes them. */
+  private readonly entriesAhead = new Map<string, Promise<EntryRecord | undefined>>();
 
   /**
    * `committed`: the store's committed records and how this transaction may
@@ -217,6 +219,22 @@ export class MetadataOps {
     this.store("inodes").delete(ino);
     if (this.records) this.ownInodes.set(ino, null);
   }
+  /**
+   * Issue lookups of entries the bodies will ask for, all at once, before any
+   * body runs (TxOptions.prefetchEntries). They read the state this
+   * transaction started from; a getEntry after this transaction wrote the
+   * name answers from its own write instead (`entries` is asked first).
+   */
+  prefetchEntries(keys: readonly EntryKey[] | undefined): void {
+    for (const [dir, name] of keys ?? []) {
+      const k = entryKey(dir, name);
+      if (this.entriesAhead.has(k) || this.entries.has(k) || this.committed?.records.entry(k) !== undefined) continue;
+      const p = req(this.store("entries").get([dir, name])) as Promise<EntryRecord | undefined>;
+      // A lookup nobody takes (its writer left the batch) must not surface as an unhandled rejection.
+      p.catch(() => {});
+      this.entriesAhead.set(k, p);
+    }
+  }
   async getEntry(dir: number, name: string): Promise<EntryRecord | undefined> {
     // The same name is often looked up twice in one operation (Tlcreate: does it exist, then
     // insert it): the second answer costs no round trip.
@@ -227,7 +245,9 @@ export class MetadataOps {
     const known = c?.records.entry(k);
     if (known !== undefined) return known ?? undefined;
     const since = c?.records.version ?? 0;
-    const e = (await req(this.store("entries").get([dir, name]))) as EntryRecord | undefined;
+    const issued = this.entriesAhead.get(k);
+    this.entriesAhead.delete(k);
+    const e = await (issued ?? (req(this.store("entries").get([dir, name])) as Promise<EntryRecord | undefined>));
     // A put or delete of this name issued meanwhile already set what this transaction sees.
     if (!this.entries.has(k)) {
       this.entries.set(k, e ?? null);

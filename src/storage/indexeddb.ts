@@ -215,7 +215,11 @@ export class IndexedDBStore implements Store {
   private readonly records = new CommittedRecords();
   /** Writers one at a time, committed in batches (WriterBatcher), reading committed inode and meta records from memory. */
   private readonly writers = new WriterBatcher<IdbStoreTx>((body, options) =>
-    runIdbTransaction(this.raw, STORES, "readwrite", options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints, { records: this.records, writer: true }), body, {
+    runIdbTransaction(this.raw, STORES, "readwrite", options, (tx) => {
+      const x = new IdbStoreTx(tx, this.chunkSize, this.hints, { records: this.records, writer: true });
+      x.prefetchEntries(options.prefetchEntries);
+      return x;
+    }, body, {
       onCommit: (x) => this.records.apply(x.ownInodes, x.ownMeta, x.ownEntries),
       onDesync: () => this.records.clear(),
     }),

@@ -21,7 +21,17 @@ export interface TxOptions {
   signal?: AbortSignal;
   /** Resolve only once the commit is on disk (Tfsync). Memory ignores it. */
   durable?: boolean;
+  /**
+   * Directory entries ([dir, name]) the body will look up. A store whose
+   * lookups are round trips may fetch them all at once before the body runs
+   * (IndexedDB: the writers of a batch then wait for one round trip, not one
+   * each). A hint only: the body still calls getEntry, and sees its own writes.
+   */
+  prefetchEntries?: readonly EntryKey[];
 }
+
+/** A directory entry's key: its directory and its name. */
+export type EntryKey = readonly [dir: number, name: string];
 
 export interface InodeRecord {
   ino: number;

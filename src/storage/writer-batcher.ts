@@ -1,5 +1,5 @@
 import { abortError } from "../protocol/errno.js";
-import type { TxOptions } from "./store.js";
+import type { EntryKey, TxOptions } from "./store.js";
 
 /** A transaction wrapper that counts the writes issued through it. */
 export interface CountsWrites {
@@ -15,6 +15,7 @@ interface Writer<X> {
   task?: () => Promise<unknown>;
   signal: AbortSignal | undefined;
   durable: boolean;
+  prefetchEntries: readonly EntryKey[] | undefined;
   resolve(value: unknown): void;
   reject(error: unknown): void;
   /** Run in a batch of its own (after a commit failure no one writer can be blamed for). */
@@ -75,6 +76,7 @@ export class WriterBatcher<X extends CountsWrites> {
         body,
         signal,
         durable: options.durable === true,
+        prefetchEntries: options.prefetchEntries,
         resolve: (v) => {
           ended();
           resolve(v as T);
@@ -104,7 +106,7 @@ export class WriterBatcher<X extends CountsWrites> {
   /** Run `task` alone: after the writers queued before it, before those queued after. */
   exclusive<T>(task: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ body: async () => undefined, task, signal: undefined, durable: false, resolve: resolve as (v: unknown) => void, reject, solo: true });
+      this.queue.push({ body: async () => undefined, task, signal: undefined, durable: false, prefetchEntries: undefined, resolve: resolve as (v: unknown) => void, reject, solo: true });
       this.pump();
     });
   }
@@ -165,9 +167,11 @@ export class WriterBatcher<X extends CountsWrites> {
       return bodies;
     };
     const durable = batch.some((w) => w.durable);
+    // Every writer's lookups at once, ahead of the bodies that run one after another.
+    const prefetchEntries = batch.flatMap((w) => (w.signal?.aborted ? [] : (w.prefetchEntries ?? [])));
     let failure: { error: unknown } | undefined;
     try {
-      await this.runTransaction(composite, { signal: ac.signal, durable });
+      await this.runTransaction(composite, { signal: ac.signal, durable, prefetchEntries });
     } catch (error) {
       failure = { error };
     }
