@@ -47,6 +47,10 @@ export async function serveImageDir(dir: string): Promise<ImageTestServer> {
   };
   let ranges = 0;
   const server = http.createServer((req, res) => {
+    // A page of another origin (the browser tests' dev server) may fetch with Range.
+    res.setHeader("access-control-allow-origin", "*");
+    res.setHeader("access-control-allow-headers", "range");
+    if (req.method === "OPTIONS") return void res.writeHead(204).end();
     const name = path.basename(decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname));
     state.requests.set(name, (state.requests.get(name) ?? 0) + 1);
     const file = path.join(dir, name);

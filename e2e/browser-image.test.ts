@@ -1,0 +1,58 @@
+/**
+ * A tree over a base image in real Chromium: createFileServer({ base }) with
+ * the user's layer in IndexedDB or OPFS, the base fetched from a plain static
+ * server (another origin, Range requests) and cached in IndexedDB. Changes to
+ * base files survive a page reload; a second visit fetches nothing it fetched
+ * before; reset brings the base back without fetching it again.
+ */
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { serveImageDir, type ImageTestServer } from "../src/storage/image/test-server.js";
+import { writeImage } from "../src/storage/image/writer.js";
+import { startBrowserHarness, type BrowserHarness } from "./browser/harness.js";
+import { callInPage } from "./browser/fs-call.js";
+import type { BaseReport } from "./browser/image-page.js";
+
+const PAGE = "/e2e/browser/image-page.ts";
+const MOTD = "welcome to the base image\n";
+let h: BrowserHarness;
+let server: ImageTestServer;
+let dirs: string[] = [];
+
+beforeAll(async () => {
+  const src = fs.mkdtempSync(path.join(os.tmpdir(), "w9p-bimg-src-"));
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), "w9p-bimg-out-"));
+  dirs = [src, out];
+  fs.mkdirSync(path.join(src, "etc"));
+  fs.mkdirSync(path.join(src, "usr/bin"), { recursive: true });
+  fs.writeFileSync(path.join(src, "etc/motd"), MOTD);
+  fs.writeFileSync(path.join(src, "usr/bin/yes"), "#!/bin/sh\n");
+  fs.writeFileSync(path.join(src, "usr/bin/big"), randomBytes(1_000_000));
+  await writeImage(src, out);
+  server = await serveImageDir(out);
+  h = await startBrowserHarness();
+}, 120_000);
+
+afterAll(async () => {
+  await h?.stop();
+  await server?.close();
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+describe.each(["indexeddb", "opfs"] as const)("%s user's layer over a base image", (storage) => {
+  test("base changes survive a reload, cached base is not fetched again, reset restores the base", async () => {
+    const arg = { storage, name: `base-${storage}-${process.pid}`, url: server.url, motd: MOTD };
+    const first = await callInPage<BaseReport>(h.page, "changeBase", arg, PAGE);
+    expect(first.problems).toEqual([]);
+    // The cache is shared by every tree of the origin: the second storage's first visit may fetch nothing.
+    expect(first.fetchedBytes).toBeLessThanOrEqual(first.imageBytes);
+    await h.reload();
+    const second = await callInPage<BaseReport>(h.page, "checkAndReset", arg, PAGE);
+    expect(second.problems).toEqual([]);
+    // Everything this visit read was read on the first: the IndexedDB cache answered.
+    expect(second.requests).toBe(0);
+  });
+});

@@ -1,0 +1,80 @@
+/**
+ * Page-side scenarios for e2e/browser-image.test.ts: a tree over a base image
+ * through the public page API (createFileServer({ base })), across reloads.
+ */
+import { Client, createFileServer, FsError, portTransport, type StorageKind } from "../../src/index.js";
+import { Errno } from "../../src/protocol/errno.js";
+
+export interface BaseArg {
+  storage: StorageKind;
+  name: string;
+  url: string;
+  /** Expected base contents of /etc/motd. */
+  motd: string;
+}
+
+export interface BaseReport {
+  problems: string[];
+  requests: number;
+  fetchedBytes: number;
+  imageBytes: number;
+}
+
+const dec = new TextDecoder();
+
+async function errnoOf(p: Promise<unknown>): Promise<number | string> {
+  try {
+    await p;
+    return "no error";
+  } catch (e) {
+    return e instanceof FsError ? e.errno : String(e);
+  }
+}
+
+/** First visit: the base shows through; change a base file, delete another, read a large one. */
+export async function changeBase(arg: BaseArg): Promise<BaseReport> {
+  const problems: string[] = [];
+  const server = await createFileServer({ storage: arg.storage, name: arg.name, base: { url: arg.url } });
+  try {
+    const c = await Client.connect(portTransport(server.connect()));
+    const motd = dec.decode(await c.readFile("/etc/motd"));
+    if (motd !== arg.motd) problems.push(`base motd reads ${JSON.stringify(motd)}`);
+    await c.writeFile("/etc/motd", "changed by the user\n");
+    await c.unlink("/usr/bin/yes");
+    const big = await c.readFile("/usr/bin/big");
+    if (big.length !== 1_000_000) problems.push(`big has ${big.length} bytes`);
+    const fsck = await server.control.fsck();
+    problems.push(...fsck.problems);
+    const s = (await server.control.baseStats())!;
+    return { problems, requests: s.requests, fetchedBytes: s.fetchedBytes, imageBytes: s.imageBytes };
+  } finally {
+    await server.close();
+  }
+}
+
+/** After a reload: the user's changes are there, the base read before comes from the cache; then reset. */
+export async function checkAndReset(arg: BaseArg): Promise<BaseReport> {
+  const problems: string[] = [];
+  const server = await createFileServer({ storage: arg.storage, name: arg.name, base: { url: arg.url } });
+  try {
+    let c = await Client.connect(portTransport(server.connect()));
+    const motd = dec.decode(await c.readFile("/etc/motd"));
+    if (motd !== "changed by the user\n") problems.push(`after reload motd reads ${JSON.stringify(motd)}`);
+    const yes = await errnoOf(c.stat("/usr/bin/yes"));
+    if (yes !== Errno.ENOENT) problems.push(`after reload /usr/bin/yes: ${yes}`);
+    if ((await c.readFile("/usr/bin/big")).length !== 1_000_000) problems.push("big after reload");
+    problems.push(...(await server.control.fsck()).problems);
+    const s = (await server.control.baseStats())!;
+    await server.control.reset();
+    c = await Client.connect(portTransport(server.connect()));
+    const again = dec.decode(await c.readFile("/etc/motd"));
+    if (again !== arg.motd) problems.push(`after reset motd reads ${JSON.stringify(again)}`);
+    if (typeof (await errnoOf(c.stat("/usr/bin/yes"))) === "number") problems.push("after reset /usr/bin/yes is still gone");
+    problems.push(...(await server.control.fsck()).problems.map((p) => `after reset: ${p}`));
+    const after = (await server.control.baseStats())!;
+    if (after.requests !== s.requests) problems.push(`reset fetched again: ${after.requests - s.requests} requests`);
+    return { problems, requests: s.requests, fetchedBytes: s.fetchedBytes, imageBytes: s.imageBytes };
+  } finally {
+    await server.close();
+  }
+}
