@@ -82,6 +82,7 @@ async function mount(element: HTMLElement, context: PanelContext, options: Files
   let seen = "";
   let disposed = false;
   let loading: Promise<void> | undefined;
+  let again = false;
   let previewUrl: string | undefined;
 
   const uploadInput = h("input", { type: "file", multiple: true, hidden: true, "data-role": "upload-input" });
@@ -159,10 +160,18 @@ async function mount(element: HTMLElement, context: PanelContext, options: Files
     render();
   }
 
+  /** Read the folder again. A call during a read makes that read run once more when it ends, so a change made meanwhile is never missed. */
   function refresh(): Promise<void> {
-    loading ??= load()
-      .catch((e) => fail("could not read the folder", e))
-      .finally(() => (loading = undefined));
+    if (loading) {
+      again = true;
+      return loading;
+    }
+    loading = (async () => {
+      do {
+        again = false;
+        await load().catch((e) => fail("could not read the folder", e));
+      } while (again && !disposed);
+    })().finally(() => (loading = undefined));
     return loading;
   }
 

@@ -117,7 +117,8 @@ async function mount(element: HTMLElement, context: PanelContext, options: Statu
       ["Storage", h("span", { "data-role": "storage-kind", "data-kind": server.storage }, STORAGE_LABEL[server.storage])],
     ];
     if (usage) {
-      const cell = h("span", { "data-role": "tree-usage" }, `${formatBytes(usage.used)} used`);
+      // In a browser store the quota is the origin's (shown below); a memory tree has its own limit.
+      const cell = h("span", { "data-role": "tree-usage" }, server.storage === "memory" ? `${formatBytes(usage.used)} of ${formatBytes(usage.quota)}` : `${formatBytes(usage.used)} used`);
       rows.push(["Tree size", cell]);
     }
     if (estimate && estimate.quota !== undefined) {
