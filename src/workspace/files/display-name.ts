@@ -4,18 +4,15 @@
  * came for every 9P call and shows it lossily: each such byte as U+FFFD, with the
  * exact bytes spelled out (\xNN) in the tooltip.
  */
-
+import { displayName } from "../../protocol/name-bytes.js";
 
 /** True when `name` carries a byte that is not UTF-8 (or any other lone surrogate). */
 export function hasRawBytes(name: string): boolean {
   return /(?:[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF])/.test(name);
 }
 
-/** The name as the page shows it: lone surrogates become U+FFFD. */
-export function displayName(name: string): string {
-  if (!hasRawBytes(name)) return name;
-  return name.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]|[\uD800-\uDFFF]/g, (m) => (m.length === 2 ? m : "\uFFFD"));
-}
+/** The name as the page shows it: each raw byte as U+FFFD (the one mapping, in protocol/name-bytes.ts). */
+export { displayName };
 
 /** The name with every escaped byte written as \xNN: exact, for tooltips and messages. */
 export function escapedName(name: string): string {

@@ -4,10 +4,12 @@
  * to), a consistency check, a switcher between trees, page preferences, and a
  * reset that wipes the tree after a typed confirmation.
  *
- * Reset goes through 9P (everything under the root removed on the panel's own
- * session, as `rm -rf` would in the guest) rather than a new worker call: the
- * guest sees the same tree change it would see from any other client, and no
- * store needs a second way to delete.
+ * Reset, on a plain tree, goes through 9P (everything under the root removed on
+ * the panel's own session, as `rm -rf` would in the guest): the guest sees the
+ * change as from any other client, and no store needs a second way to delete.
+ * On a tree over a base image (the Debian root) removing files would only stack
+ * whiteouts over the base; there reset is `control.reset()`, which drops the
+ * user's layer, ends every session, and so reloads the page.
  */
 import { listTrees } from "../../index.js";
 import type { StorageKind } from "../../host/protocol.js";
@@ -41,6 +43,8 @@ export function validTreeName(name: string): string | undefined {
 export interface StatusPanelOptions {
   /** How to open another tree (default: navigate to treeUrl(location.href, …)). */
   openTree?: (name: string, storage: StorageKind) => void;
+  /** After a reset to the base image ended every session (default: reload the page). */
+  afterBaseReset?: () => void;
 }
 
 const badge = (text: string, kind: "ok" | "warn" | "bad") => h("span", { class: `w9p-badge ${kind}` }, text);
@@ -75,6 +79,7 @@ async function mount(element: HTMLElement, context: PanelContext, options: Statu
   const fontSize = h("input", { type: "number", min: 6, max: 48, step: 1, "aria-label": "Terminal font size", "data-role": "font-size", style: "width:64px" });
   const layout = h("select", { "aria-label": "Panel layout", "data-role": "layout" }, h("option", { value: "side" }, "Beside the terminal"), h("option", { value: "bottom" }, "Below the terminal"), h("option", { value: "hidden" }, "Hidden"));
   const resetBtn = h("button", { class: "danger", "data-role": "reset" }, "Erase this tree…");
+  const resetNote = h("p", { class: "w9p-note" }, "Deletes every file and folder of this tree. The guest sees an empty home.");
 
   const root = h(
     "section",
@@ -99,17 +104,18 @@ async function mount(element: HTMLElement, context: PanelContext, options: Statu
         h("h3", {}, "Preferences"),
         h("dl", { class: "w9p-facts" }, h("dt", {}, "Terminal font size"), h("dd", {}, fontSize), h("dt", {}, "Panels"), h("dd", {}, layout)),
       ),
-      h("div", { class: "w9p-section" }, h("h3", {}, "Reset"), h("p", { class: "w9p-note" }, "Deletes every file and folder of this tree. The guest sees an empty home."), h("div", { class: "w9p-row-actions" }, resetBtn)),
+      h("div", { class: "w9p-section" }, h("h3", {}, "Reset"), resetNote, h("div", { class: "w9p-row-actions" }, resetBtn)),
     ),
   );
   element.replaceChildren(root);
 
   async function update(): Promise<void> {
-    const [usage, estimate, persisted, stats] = await Promise.all([
+    const [usage, estimate, persisted, stats, baseInfo] = await Promise.all([
       server.control.usage().catch(() => undefined),
       navigator.storage?.estimate?.().catch(() => undefined),
       navigator.storage?.persisted?.().catch(() => false) ?? Promise.resolve(false),
       server.control.stats().catch(() => undefined),
+      server.control.baseStats().catch(() => undefined),
     ]);
     if (disposed) return;
     const rows: [string, Node | string][] = [
@@ -125,6 +131,7 @@ async function mount(element: HTMLElement, context: PanelContext, options: Statu
       const used = estimate.usage ?? 0;
       rows.push(["Browser storage", h("div", { "data-role": "estimate" }, `${formatBytes(used)} of ${formatBytes(estimate.quota)}`, meter(used, estimate.quota))]);
     }
+    if (baseInfo) rows.push(["Base image", h("span", { "data-role": "base" }, `${formatBytes(baseInfo.fetchedBytes)} of ${formatBytes(baseInfo.imageBytes)} fetched · your changes are a layer over it`)]);
     rows.push(["Kept by the browser", persisted ? badge("persistent", "ok") : badge(server.storage === "memory" ? "not stored" : "may be evicted under pressure", "warn")]);
     if (stats) rows.push(["Sessions", `${stats.sessions} open · ${stats.requests.requests.toLocaleString()} requests served`]);
     facts.replaceChildren(...rows.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
@@ -194,17 +201,33 @@ async function mount(element: HTMLElement, context: PanelContext, options: Statu
   fontSize.addEventListener("change", () => void savePref("terminalFontSize", Number(fontSize.value)));
   layout.addEventListener("change", () => void savePref("panelLayout", layout.value as PanelLayout));
 
+  const base = await server.control.baseStats().catch(() => undefined);
+  if (base) {
+    resetBtn.textContent = "Reset to the base image…";
+    resetNote.textContent = "Drops every change made over the base image. The guest restarts and the page reloads.";
+  }
+
   resetBtn.addEventListener("click", async () => {
     const typed = await ask(root, {
-      title: `Erase the tree "${server.name}"?`,
-      message: `Every file and folder in it will be deleted, for good. Type the tree's name (${server.name}) to confirm.`,
+      title: base ? `Reset "${server.name}" to its base image?` : `Erase the tree "${server.name}"?`,
+      message: `${base ? "Every change made over the base image will be dropped" : "Every file and folder in it will be deleted"}, for good. Type the tree's name (${server.name}) to confirm.`,
       input: "",
       mustType: server.name,
-      confirm: "Erase everything",
+      confirm: base ? "Reset" : "Erase everything",
       danger: true,
     });
     if (typed !== server.name) return;
     resetBtn.disabled = true;
+    if (base) {
+      try {
+        await server.control.reset();
+        (options.afterBaseReset ?? (() => location.reload()))();
+      } catch (e) {
+        context.notify(`Reset failed: ${e instanceof Error ? e.message : String(e)}`, "error");
+        resetBtn.disabled = false;
+      }
+      return;
+    }
     const client = await context.openClient();
     try {
       for (const name of await listNames(client, "")) await removeTree(client, joinPath("", name));
