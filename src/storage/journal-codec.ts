@@ -53,9 +53,9 @@ const enum Tag {
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
 
-/** A growable byte buffer for encoding. */
+/** A growable byte buffer for encoding (one, reused: encoding is synchronous). */
 class Out {
-  buf = new Uint8Array(256);
+  buf = new Uint8Array(64 * 1024);
   view = new DataView(this.buf.buffer);
   at = 0;
 
@@ -93,7 +93,26 @@ class Out {
     this.buf.set(b, this.at);
     this.at += b.length;
   }
+  /** A length-prefixed UTF-8 string, encoded in place. */
+  string(s: string): void {
+    this.need(4 + s.length * 3);
+    const { written } = utf8.encodeInto(s, this.buf.subarray(this.at + 4));
+    this.view.setUint32(this.at, written, true);
+    this.at += 4 + written;
+  }
+  /** An object key: the same few names over and over, encoded once each. */
+  key(k: string): void {
+    let b = keyBytes.get(k);
+    if (!b) {
+      b = utf8.encode(k);
+      if (keyBytes.size < 1024) keyBytes.set(k, b);
+    }
+    this.bytes(b);
+  }
 }
+
+const keyBytes = new Map<string, Uint8Array>();
+const scratch = new Out();
 
 function put(out: Out, v: JournalValue): void {
   if (v === undefined) out.u8(Tag.Undefined);
@@ -110,7 +129,7 @@ function put(out: Out, v: JournalValue): void {
     }
   } else if (typeof v === "string") {
     out.u8(Tag.String);
-    out.bytes(utf8.encode(v));
+    out.string(v);
   } else if (v instanceof Uint8Array) {
     out.u8(Tag.Bytes);
     out.bytes(v);
@@ -123,7 +142,7 @@ function put(out: Out, v: JournalValue): void {
     out.u8(Tag.Object);
     out.u32(keys.length);
     for (const k of keys) {
-      out.bytes(utf8.encode(k));
+      out.key(k);
       put(out, v[k]);
     }
   } else {
@@ -223,21 +242,20 @@ export function decodeValue(payload: Uint8Array): JournalValue {
 
 /** One whole frame (head, payload, padding) holding `value` as record number `seq`. */
 export function encodeFrame(seq: number, value: JournalValue): Uint8Array {
-  const out = new Out();
-  out.need(FRAME_HEAD);
+  const out = scratch;
   out.at = FRAME_HEAD;
   put(out, value);
   const payloadLength = out.at - FRAME_HEAD;
   const total = alignUp(out.at);
   out.need(total - out.at);
   out.buf.fill(0, out.at, total);
-  const frame = out.buf.subarray(0, total);
   const v = out.view;
   v.setUint32(0, FRAME_MAGIC, true);
   v.setUint32(4, payloadLength, true);
   v.setFloat64(8, seq, true);
-  v.setUint32(16, frameCrc(frame, payloadLength), true);
-  return frame;
+  v.setUint32(16, frameCrc(out.buf, payloadLength), true);
+  // A copy: the scratch buffer is the next frame's.
+  return out.buf.slice(0, total);
 }
 
 export function alignUp(n: number): number {

@@ -14,6 +14,7 @@ import { copyFrom } from "../protocol/bytes.js";
 import { abortError } from "../protocol/errno.js";
 import type { ChunkMapCache } from "./chunk-map-cache.js";
 import type { CommittedRecords } from "./committed-records.js";
+import type { CheckpointNames } from "./opfs-names.js";
 import { entryKey, ownBytes, normalizeInode, req, xattrKey, type ChunkRef, type StoreName } from "./indexeddb-common.js";
 import { mergeIndices, mergeListing, type Overlay, type OverlayEntry, type OverlayFile } from "./opfs-overlay.js";
 import type { EntryRecord, InodeRecord, StoreTx, XattrList } from "./store.js";
@@ -34,6 +35,7 @@ export interface TxSource {
   readonly overlay: Overlay;
   readonly cache: ChunkMapCache;
   readonly records: CommittedRecords;
+  readonly checkpointNames: CheckpointNames;
   /** A readonly IndexedDB transaction over the checkpoint. */
   checkpointTx(): IDBTransaction;
   chunkBytes(ref: ChunkRef | null): Uint8Array | undefined;
@@ -140,11 +142,27 @@ export class OpfsTx implements StoreTx {
     const known = records.entry(k);
     if (known !== undefined) return known ?? undefined;
     const since = records.version;
+    // A name the checkpoint does not have (a create's lookup) needs no round trip.
+    if ((await this.checkpointHas(dir, k)) === false) return this.ownDirs.get(dir)?.get(k)?.rec ?? undefined;
     const e = (await this.request((s) => s("entries").get([dir, name]))) as EntryRecord | undefined;
     records.rememberEntryIf(since, k, e ?? null);
     // A change made while the lookup was in flight is what this transaction sees.
     const changed = this.ownDirs.get(dir)?.get(k);
     return changed ? (changed.rec ?? undefined) : e;
+  }
+
+  /** Whether the checkpoint has this entry, from its name index (loaded by writers: invariant 4); undefined when not known. */
+  private async checkpointHas(dir: number, k: string): Promise<boolean | undefined> {
+    const names = this.src.checkpointNames;
+    if (this.writable && names.worthLoading(dir)) {
+      const range = IDBKeyRange.bound([dir, ""], [dir, []]);
+      const count = await this.request((s) => s("entries").count(range));
+      if (!names.tooLarge(dir, count)) {
+        const keys = (await this.request((s) => s("entries").getAllKeys(range))) as [number, string][];
+        if (names.worthLoading(dir)) names.loaded(dir, keys.map(([d, n]) => entryKey(d, n)));
+      }
+    }
+    return names.has(dir, k);
   }
 
   private setEntry(dir: number, name: string, rec: EntryRecord | null): void {

@@ -114,6 +114,7 @@ import { WriterBatcher } from "./writer-batcher.js";
 import { Journal } from "./opfs-journal.js";
 import type { JournalValue } from "./journal-codec.js";
 import { Overlay, type CommitRecord } from "./opfs-overlay.js";
+import { CheckpointNames } from "./opfs-names.js";
 import { OpfsTx, type PendingChunk, type TxSource } from "./opfs-tx.js";
 import {
   chunkRange,
@@ -284,6 +285,8 @@ export class OpfsStore implements Store, TxSource {
   readonly cache = new ChunkMapCache();
   /** Committed inode, entry and meta records as far as known (invariant 8). */
   readonly records = new CommittedRecords();
+  /** The names the checkpoint holds, for small directories (opfs-names.ts). */
+  readonly checkpointNames = new CheckpointNames();
   /** Commits applied so far: a readonly body that saw this change under it runs again (invariant 7). */
   commits = 0;
   /** Writers, checkpoints and shrinking one at a time; writers committed in batches (invariant 4). */
@@ -773,6 +776,7 @@ export class OpfsStore implements Store, TxSource {
       await txDone(tx);
       // The committed state is unchanged; only where it is kept moved (invariant 11). The
       // strict commit made every freeing in it durable (invariant 6).
+      for (const d of o.dirs.values()) for (const [k, e] of d) this.checkpointNames.checkpointed(e.dir, k, e.rec !== null);
       o.clear();
       this.releaseQuarantine();
       this.journal.reset();
@@ -785,12 +789,20 @@ export class OpfsStore implements Store, TxSource {
     const o = this.overlay;
     const tx = unwrap(this.db).transaction(["inodes", "entries", "chunks"], "readwrite", { durability: "strict" });
     for (const [ino, rec] of o.inodes) if (!rec) tx.objectStore("inodes").delete(ino);
-    for (const d of o.dirs.values()) for (const e of d.values()) if (!e.rec) tx.objectStore("entries").delete([e.dir, e.name]);
+    const gone: [number, string][] = [];
+    for (const d of o.dirs.values()) {
+      for (const [k, e] of d) {
+        if (e.rec) continue;
+        tx.objectStore("entries").delete([e.dir, e.name]);
+        gone.push([e.dir, k]);
+      }
+    }
     for (const [ino, f] of o.files) {
       if (f.cut < Infinity) tx.objectStore("chunks").delete(chunkRange(ino, f.cut));
       for (const [index, ref] of f.refs) if (!ref) tx.objectStore("chunks").delete([ino, index]);
     }
     await txDone(tx);
+    for (const [dir, k] of gone) this.checkpointNames.checkpointed(dir, k, false);
   }
 
   /**
