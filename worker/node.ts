@@ -18,7 +18,8 @@
 //   worker → host  { type: "ready" }   tree built (importDir copied in), serving
 //                  { type: "error", message }
 //   host → worker  { type: "finish" }  end the 9P session, then reply
-//                  { type: "finished", stats, fsck }  (server counters, the tree's fsck)
+//                  { type: "finished", stats, fsck, profile? }  (server counters, the tree's fsck,
+//                  with workerData.profile the paths in the order their contents were first used)
 
 import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 import { FileSystem } from "../src/fs/filesystem.js";
@@ -30,6 +31,7 @@ import { fileFetch, imageDirUrl } from "../src/storage/image/file-fetch.js";
 import { BaseImage } from "../src/storage/image/reader.js";
 import { LayeredStore } from "../src/storage/layered/layered-store.js";
 import { serveMessagePort, type PortLike } from "../src/transport/messageport.js";
+import { recordAccesses } from "./access-profile.js";
 import { importTree } from "./import-tree.js";
 
 interface WorkerOptions {
@@ -37,6 +39,8 @@ interface WorkerOptions {
   importDir?: string;
   latencyMs?: number;
   maxMsize?: number;
+  /** Record the order of first content access by path (worker/access-profile.ts). */
+  profile?: boolean;
   /** Print the server's per-request trace on stderr. */
   trace?: boolean;
   /** An Int32Array's buffer: element 0 is bumped (and notified) after every frame posted on `port`. */
@@ -64,7 +68,8 @@ async function main(): Promise<void> {
   if (opts.importDir) {
     await importTree(fs, opts.importDir, fs.rootIno, { signal: new AbortController().signal, name: "" });
   }
-  const server = new Server(fs, {
+  const profile = opts.profile ? recordAccesses(fs) : undefined;
+  const server = new Server(profile?.fs ?? fs, {
     ...(opts.maxMsize ? { maxMsize: opts.maxMsize } : {}),
     ...(opts.trace ? { trace: (line: string) => process.stderr.write(`9p: ${line}\n`) } : {}),
   });
@@ -83,7 +88,7 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 25));
         fsck = await fs.fsck();
       }
-      control.postMessage({ type: "finished", stats, fsck });
+      control.postMessage({ type: "finished", stats, fsck, ...(profile ? { profile: profile.order() } : {}) });
     })().catch((err: unknown) => control.postMessage({ type: "error", message: errorText(err) }));
   });
   control.postMessage({ type: "ready" });

@@ -27,6 +27,7 @@ import { createHandle9p, type FramePort, type Handle9p, type Handle9pControl } f
 import { buildCpio, type CpioEntry } from "./cpio.js";
 import { ensureGuestImage, REPO_ROOT, type GuestImage } from "./image.js";
 import { ensureDebianImage, type DebianImage } from "../image/build.js";
+import { ensureV86Format, type V86FormatResult } from "../image/v86-format.js";
 
 /**
  * Mount options added after "trans=virtio,version=9p2000.L" unless --mount-opts overrides them.
@@ -87,8 +88,15 @@ export interface RunGuestOptions {
   discard?: "empty" | "eintr";
   /** worker9p only: the server prints a line per request and reply on stderr. */
   trace?: boolean;
+  /** worker9p only: record the paths whose contents the guest used, in first-use order (result.profile). */
+  profile?: boolean;
   /** worker9p only: how long handle9p waits for each reply (ms; default DEFAULT_REPLY_WAIT_MS, 0: never). */
   replyWaitMs?: number;
+  /**
+   * Drive the guest's serial console once the emulator runs (e.g. the Debian root's login shell,
+   * which starts when no script is given). The run ends when the console prints "@@W9P-EXIT n".
+   */
+  interact?: (console: GuestConsole) => Promise<void>;
   /** Write the guest console to this callback as it arrives (CLI: process.stdout). */
   echo?: (text: string) => void;
   image?: GuestImage;
@@ -116,6 +124,8 @@ export interface RunGuestResult {
   /** Why the run did not end with the script's own status, if it did not. */
   error?: string;
   mountOpts: string;
+  /** With options.profile: paths in the order the guest first used their contents. */
+  profile?: string[];
   /**
    * worker9p only: the server's counters, the tree's fsck after the run, discarded slots, and
    * how many requests handle9p's wait answered / gave up on.
@@ -129,6 +139,17 @@ export interface RunGuestResult {
   };
 }
 
+/** The guest's serial console, for RunGuestOptions.interact. */
+export interface GuestConsole {
+  /** Type text on the console. */
+  send(text: string): void;
+  /**
+   * The console output from the end of the previous match up to and including the first match of
+   * `pattern` (waits for it; the run's timeout ends a wait that never matches).
+   */
+  waitFor(pattern: RegExp): Promise<string>;
+}
+
 const MARK = "@@W9P-";
 const typeNames = new Map<number, string>(Object.entries(MessageType).map(([name, id]) => [id, name]));
 
@@ -139,9 +160,13 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
   const image = options.image ?? (await ensureGuestImage({ log }));
   const timeoutMs = (options.timeoutS ?? 300) * 1000;
   let importDir = options.importDir;
+  /** --fs v86 with the Debian root: v86's own lazily loaded format of the same tree */
+  let v86Base: V86FormatResult | undefined;
   if (rootKind === "debian" && !options.baseImage) {
     if (importDir) throw new Error("--import and --image debian do not go together: the Debian image is the tree served");
-    importDir = (options.debianImage ?? (await ensureDebianImage({ log }))).rootfs;
+    const debian = options.debianImage ?? (await ensureDebianImage({ log }));
+    if (fsKind === "v86") v86Base = await ensureV86Format(debian, log);
+    else importDir = debian.rootfs;
   }
   const mountOpts = [BASE_MOUNT_OPTS, DEFAULT_MOUNT_OPTS, rootKind === "debian" ? DEBIAN_MOUNT_OPTS : "", options.mountOpts]
     .filter(Boolean)
@@ -170,7 +195,13 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
   let server: Worker9p | undefined;
   let handle9p: (Handle9p & Handle9pControl) | undefined;
   if (fsKind === "worker9p") {
-    server = await startWorker9p({ importDir, ...(options.baseImage ? { baseImage: { dir: options.baseImage } } : {}), latencyMs: options.latencyMs ?? 0, trace: options.trace ?? false });
+    server = await startWorker9p({
+      importDir,
+      ...(options.baseImage ? { baseImage: { dir: options.baseImage } } : {}),
+      latencyMs: options.latencyMs ?? 0,
+      trace: options.trace ?? false,
+      profile: options.profile ?? false,
+    });
     if (importDir) {
       // Boot times start once the tree is ready (the layered store will not import at all).
       importMs = performance.now() - t0;
@@ -205,7 +236,7 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
     initrd: { buffer: toArrayBuffer(initrd) },
     cmdline: "console=ttyS0 tsc=reliable mitigations=off random.trust_cpu=on quiet",
     memory_size: (options.memoryMb ?? (rootKind === "debian" ? 512 : 256)) * 1024 * 1024,
-    filesystem: handle9p ? { handle9p } : {},
+    filesystem: handle9p ? { handle9p } : v86Base ? { basefs: v86Base.basefs, baseurl: v86Base.baseurl } : {},
     autostart: false,
     disable_keyboard: true,
     disable_mouse: true,
@@ -221,7 +252,32 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
 
-  const onLine = (l: string) => {
+  /** Where the next GuestConsole.waitFor starts looking. */
+  let consumed = 0;
+  const consoleWaiters: { pattern: RegExp; resolve: (text: string) => void }[] = [];
+  const checkWaiters = () => {
+    const w = consoleWaiters[0];
+    if (!w) return;
+    const m = w.pattern.exec(output.slice(consumed));
+    if (!m) return;
+    const text = output.slice(consumed, consumed + m.index + m[0].length);
+    consumed += m.index + m[0].length;
+    consoleWaiters.shift();
+    w.resolve(text);
+    checkWaiters();
+  };
+  const guestConsole: GuestConsole = {
+    send: (text) => emulator.serial0_send(text),
+    waitFor: (pattern) =>
+      new Promise((resolve) => {
+        consoleWaiters.push({ pattern, resolve });
+        checkWaiters();
+      }),
+  };
+
+  const onLine = (raw: string) => {
+    // An interactive bash wraps its output in terminal control sequences (bracketed paste).
+    const l = raw.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "");
     if (l.startsWith(MARK)) {
       const [tag, arg] = l.slice(MARK.length).split(/\s+/, 2);
       if (tag === "MOUNTED") mountedAt = performance.now();
@@ -248,6 +304,7 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
         line = "";
       } else line += ch;
     }
+    if (consoleWaiters.length > 0) checkWaiters();
   });
 
   let timer: NodeJS.Timeout | undefined;
@@ -266,14 +323,20 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
       finish();
     }, timeoutMs);
     emulator.run();
+    options.interact?.(guestConsole).catch((err: unknown) => {
+      failure ??= `interaction failed: ${err instanceof Error ? err.message : String(err)}`;
+      finish();
+    });
     await finished;
     const end = performance.now();
     if (line) onLine(line);
 
     let serverInfo: RunGuestResult["server"];
+    let profile: string[] | undefined;
     if (server) {
       try {
-        const info = await server.finish();
+        const { profile: order, ...info } = await server.finish();
+        profile = order;
         serverInfo = {
           ...info,
           discarded: handle9p?.discarded ?? 0,
@@ -297,6 +360,7 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
       ...(handle9p ? { meanLatencyMs: Object.fromEntries(Object.entries(latency).map(([k, v]) => [k, v / (counts[k] ?? 1)])) } : {}),
       ...(failure ? { error: failure } : {}),
       mountOpts,
+      ...(profile ? { profile } : {}),
       ...(serverInfo ? { server: serverInfo } : {}),
     };
   } finally {
@@ -423,7 +487,7 @@ export interface Worker9p {
    */
   receive(timeoutMs: number): unknown;
   /** Server counters and a fsck of the tree, then the worker is done. */
-  finish(): Promise<{ stats: Record<string, number>; fsck?: { ok: boolean; problems: string[] } }>;
+  finish(): Promise<{ stats: Record<string, number>; fsck?: { ok: boolean; problems: string[] }; profile?: string[] }>;
   onExit(cb: (why: string) => void): void;
   terminate(): Promise<void>;
 }
@@ -436,12 +500,14 @@ export interface Worker9pOptions {
   trace?: boolean;
   /** Serve this base image under an in-memory user's layer (worker/node.ts). */
   baseImage?: { dir: string; cacheDir?: string };
+  /** Record the order of first content access by path. */
+  profile?: boolean;
 }
 
 type WorkerReply =
   | { type: "ready" }
   | { type: "error"; message: string }
-  | { type: "finished"; stats: Record<string, number>; fsck?: { ok: boolean; problems: string[] } };
+  | { type: "finished"; stats: Record<string, number>; fsck?: { ok: boolean; problems: string[] }; profile?: string[] };
 
 function tsxApiUrl(): string {
   const cjs = createRequire(import.meta.url).resolve("tsx/esm/api");
@@ -467,6 +533,7 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
       latencyMs: options.latencyMs ?? 0,
       maxMsize: options.maxMsize,
       trace: options.trace ?? false,
+      profile: options.profile ?? false,
       bell: bell.buffer,
     },
     transferList: [port2],
@@ -497,7 +564,7 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
       worker.postMessage({ type: "finish" });
       const r = await reply;
       if (r.type !== "finished") throw new Error(r.type === "error" ? r.message : "unexpected worker reply");
-      return { stats: r.stats, ...(r.fsck ? { fsck: r.fsck } : {}) };
+      return { stats: r.stats, ...(r.fsck ? { fsck: r.fsck } : {}), ...(r.profile ? { profile: r.profile } : {}) };
     },
     onExit(cb) {
       if (exited) cb(exited);

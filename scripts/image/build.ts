@@ -21,8 +21,7 @@
 //     Debian's own minimal images.
 //  4. Add what has no package: /sbin/init (init.sh, no systemd), hostname, hosts, fstab.
 //
-// CLI: tsx scripts/image/build.ts [--print] [--refresh]
-//   --print: only progress (stderr), then the image folder as the last line of stdout.
+// The CLI (`npm run image`) is scripts/image/main.ts; the boot profile is recorded by profile.ts.
 
 import { execFile, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -465,26 +464,4 @@ function errText(err: unknown): string {
 
 function firstLine(s: string): string {
   return s.split("\n").find((l) => l.trim()) ?? s;
-}
-
-// ---------------------------------------------------------------- CLI
-
-async function main(argv: string[]): Promise<void> {
-  const print = argv.includes("--print");
-  const image = await ensureDebianImage({ refresh: argv.includes("--refresh"), log: (l) => console.error(l) });
-  if (!print) {
-    const s = image.manifest.stats;
-    console.log(`key       ${image.key}`);
-    console.log(`packages  ${image.manifest.packages.length} (listed: ${image.manifest.requested.join(" ")})`);
-    console.log(`tree      ${s.files} files, ${s.dirs} directories, ${s.symlinks} symlinks, ${(s.bytes / 2 ** 20).toFixed(1)} MiB`);
-    console.log(`built in  ${(image.manifest.buildMs / 1000).toFixed(0)} s`);
-  }
-  console.log(image.dir);
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).catch((err: unknown) => {
-    console.error(`image: ${err instanceof Error ? err.message : String(err)}`);
-    process.exitCode = 1;
-  });
 }

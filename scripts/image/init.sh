@@ -19,12 +19,10 @@ for l in fd:/proc/self/fd stdin:/proc/self/fd/0 stdout:/proc/self/fd/1 stderr:/p
 done
 mkdir -p /run/lock
 cat /etc/hostname > /proc/sys/kernel/hostname 2>/dev/null
-ip link set lo up 2>/dev/null
 
 console=/dev/ttyS0
 [ -c "$console" ] || console=/dev/console
 w9p_poweroff() {
-  sync
   echo o > /proc/sysrq-trigger
   sleep 30
 }
