@@ -190,6 +190,16 @@ export class FileSystem implements FileSystemApi {
     return this.refs.get(ino) ?? 0;
   }
 
+  /**
+   * What this FileSystem holds in memory, in records. The bound, whatever
+   * the tree's size: cached inodes ≤ the InodeCache's limit (8,192 small
+   * records; xattr values are never in them); referenced inodes and orphans ≤
+   * the fids open across sessions; nothing per directory entry or per chunk.
+   */
+  memoryCounts(): { cachedInodes: number; referencedInodes: number; orphans: number } {
+    return { cachedInodes: this.cache.size, referencedInodes: this.refs.size, orphans: this.orphans.size };
+  }
+
   private reclaim(ino: number): Promise<void> {
     const running = this.reclaiming.get(ino);
     if (running) return running;
