@@ -263,6 +263,21 @@ describe("status and care panel", () => {
     expect(errors).toEqual([]);
   });
 
+  test("in tabs, as the shell hosts them: each panel keeps its state while the other shows", async () => {
+    const { page, errors } = await openPanels({ storage: "opfs", layout: "tabs" });
+    await page.evaluate(() => window.panelsDev.writeText("tabbed.txt", "t"));
+    await refresh(page);
+    await row(page, "tabbed.txt").click();
+    await page.click('[data-tab="status"]');
+    await page.locator('[data-role="tree-name"]').waitFor();
+    expect(await page.locator('[data-pane="files"]').isHidden()).toBe(true);
+    await page.click('[data-tab="files"]');
+    expect(await row(page, "tabbed.txt").getAttribute("aria-selected")).toBe("true");
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, "workspace-panels-tabs.png") });
+    expect(errors).toEqual([]);
+  });
+
   test("looks like a product: a screenshot of both panels with content", async () => {
     const { page, errors } = await openPanels({ storage: "opfs" });
     await page.evaluate(async () => {

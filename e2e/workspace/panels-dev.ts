@@ -10,6 +10,7 @@ import { Client, createFileServer, portTransport, type FileServer, type StorageK
 import { createFilesPanel } from "../../src/workspace/files/index.js";
 import type { Panel, PanelContext } from "../../src/workspace/panel.js";
 import { mountStatusPanel } from "../../src/workspace/status/index.js";
+import { mountPanelTabs } from "../../src/workspace/panel-tabs.js";
 
 export interface PanelsDev {
   ready: Promise<void>;
@@ -74,6 +75,14 @@ dev.ready = (async () => {
     notify: toast,
     closing,
   };
+  if (params.get("layout") === "tabs") {
+    // As the shell hosts them: one sidebar, a tab per panel.
+    const main = document.querySelector("main")!;
+    main.style.gridTemplateColumns = "1fr 560px";
+    document.getElementById("files")!.textContent = "";
+    dev.panels.push(await mountPanelTabs(document.getElementById("status")!, context));
+    return;
+  }
   dev.panels.push(await createFilesPanel(pollMs !== null ? { pollMs: Number(pollMs) } : {})(document.getElementById("files")!, context));
   dev.panels.push(await mountStatusPanel(document.getElementById("status")!, context));
 })();

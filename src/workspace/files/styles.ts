@@ -36,6 +36,7 @@ const CSS = `
 .w9p-crumbs button { background: transparent; border: 1px solid transparent; padding: 1px 5px; color: var(--w9p-accent); }
 .w9p-crumbs button:last-child { color: var(--w9p-text); font-weight: 600; }
 .w9p-crumbs .sep { color: var(--w9p-muted); }
+.w9p-files { container-type: inline-size; }
 .w9p-files-body { flex: 1; display: flex; min-height: 0; }
 .w9p-list { flex: 1; overflow: auto; min-width: 0; position: relative; outline: none; }
 .w9p-list.drop-target, .w9p-row.drop-target { box-shadow: inset 0 0 0 2px var(--w9p-accent); background: rgba(96,165,250,.08); }
@@ -92,6 +93,15 @@ const CSS = `
 .w9p-row-actions { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; margin-top: 8px; }
 .w9p-note { color: var(--w9p-muted); font-size: 12px; margin: 6px 0 0; }
 .w9p-problems { margin: 6px 0 0; padding-left: 18px; color: var(--w9p-danger); font-size: 12px; }
+/* A narrow sidebar: the preview goes under the list, and the time column goes first. */
+@container (max-width: 820px) {
+  .w9p-files-body { flex-direction: column; }
+  .w9p-preview { width: auto; max-width: none; min-width: 0; height: 45%; flex: none; border-left: 0; border-top: 1px solid var(--w9p-line); }
+}
+@container (max-width: 560px) {
+  .w9p-table th.mtime, .w9p-table td.mtime { display: none; }
+  .w9p-table th.actions, .w9p-table td.actions { width: 112px; padding-right: 6px; }
+}
 .w9p-dialog { border: 1px solid var(--w9p-line, #24324d); border-radius: 10px; padding: 0; background: #111c33; color: #e2e8f0; width: min(420px, 92vw);
   font: 13px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", "DejaVu Sans", sans-serif; box-shadow: 0 20px 50px rgba(0,0,0,.5); }
 .w9p-dialog::backdrop { background: rgba(2,6,23,.6); }
