@@ -137,6 +137,29 @@ describe("writeImage", () => {
     expect(fs.readdirSync(out).sort()).toEqual([MANIFEST_FILE, manifest.index.file, ...manifest.packs.map((p) => p.file)].sort());
   });
 
+  it("keeps each path's inode number across rebuilds in the same folder", async () => {
+    for (const n of ["a", "b", "c"]) fs.writeFileSync(path.join(src, n), n);
+    fs.mkdirSync(path.join(src, "d"));
+    await writeImage(src, out);
+    const before = load().index;
+    const [a, b, c, d] = ["a", "b", "c", "d"].map((n) => lookup(before, n).ino);
+    fs.rmSync(path.join(src, "b"));
+    fs.writeFileSync(path.join(src, "a"), "changed");
+    fs.writeFileSync(path.join(src, "0-new"), "new");
+    fs.rmSync(path.join(src, "c"));
+    fs.mkdirSync(path.join(src, "c")); // same path, another type: a new number
+    await writeImage(src, out);
+    const after = load().index;
+    expect(lookup(after, "a").ino).toBe(a);
+    expect(lookup(after, "d").ino).toBe(d);
+    expect(after.inodes[b! - 1]!.mode).toBe(0); // a placeholder
+    expect(lookup(after, "0-new").ino).toBeGreaterThan(before.inodes.length);
+    expect(lookup(after, "c").ino).not.toBe(c);
+    expect(after.inodes[0]!.nlink).toBe(2 + 2);
+    await writeImage(src, out, { previous: null });
+    expect(load().index.inodes.every((n) => n.mode !== 0)).toBe(true);
+  });
+
   it("takes xattrs (file capabilities) from a getfattr dump", async () => {
     fs.mkdirSync(path.join(src, "bin"));
     fs.writeFileSync(path.join(src, "bin/ping"), "");

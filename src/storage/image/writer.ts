@@ -8,8 +8,8 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { deflateRawSync } from "node:zlib";
 import {
-  encodeIndex, IMAGE_FORMAT, IMAGE_VERSION, MANIFEST_FILE, PIECE_DEFLATE, PIECE_PROFILE, S_IFDIR, S_IFMT, S_IFREG,
-  type ImageInode, type ImageManifest, type ImagePiece, type ImageTime,
+  checkManifest, decodeIndex, encodeIndex, IMAGE_FORMAT, IMAGE_VERSION, MANIFEST_FILE, PIECE_DEFLATE, PIECE_PROFILE, S_IFDIR, S_IFMT, S_IFREG,
+  type ImageIndex, type ImageInode, type ImageManifest, type ImagePiece, type ImageTime,
 } from "./format.js";
 import { nameFromBytes } from "../../protocol/name-bytes.js";
 
@@ -34,6 +34,13 @@ export interface WriteImageOptions {
   packBytes?: number;
   /** zlib level 0–9; default 6. */
   level?: number;
+  /**
+   * An earlier image (a folder) whose inode numbers to keep: a path there
+   * with the same file type keeps its number, so a user's layer made over the
+   * earlier image still means the same files. Default: the image already in
+   * outDir, if any. null: number afresh.
+   */
+  previous?: string | null;
 }
 
 export interface WriteImageResult {
@@ -75,7 +82,10 @@ export async function writeImage(rootfsDir: string, outDir: string, options: Wri
   const spool = openSync(spoolPath, "w+");
   let spoolEnd = 0;
 
-  const inodes: ImageInode[] = [];
+  let inodes: ImageInode[] = [];
+  /** The path each inode was first reached by (hard links: the first in walk order). */
+  const firstPath: string[] = [];
+  const previous = await previousNumbers(options.previous === undefined ? outDir : options.previous);
   const byHostIno = new Map<string, number>();
   const byPath = new Map<string, number>();
   const pieceByHash = new Map<string, SpooledPiece>();
@@ -142,7 +152,8 @@ export async function writeImage(rootfsDir: string, outDir: string, options: Wri
         return seen;
       }
     }
-    const ino = inodes.length + 1;
+    const ino = inodes.length + 1; // provisional: renumbered once the walk is done
+    firstPath.push(rel);
     const node: ImageInode = {
       ino, mode, uid: Number(st.uid), gid: Number(st.gid), nlink: 1, rdev: Number(st.rdev), size: 0,
       atime: time(st.atimeNs), mtime: time(st.mtimeNs), ctime: time(st.ctimeNs), parent: 0,
@@ -177,8 +188,11 @@ export async function writeImage(rootfsDir: string, outDir: string, options: Wri
     const rootStat = await fsp.lstat(rootfsDir);
     if (!rootStat.isDirectory()) throw new Error(`${rootfsDir} is not a directory`);
     await visit(Buffer.from(path.resolve(rootfsDir)), "", 0);
+    const final = renumber(inodes, firstPath, previous);
+    for (const [rel, tmp] of byPath) byPath.set(rel, final.map[tmp - 1]!);
+    inodes = final.inodes;
     // Link counts: one per entry; a directory also has "." and each subdirectory's "..".
-    for (const n of inodes) n.nlink = (n.mode & S_IFMT) === S_IFDIR ? 2 : 0;
+    for (const n of inodes) if (n.mode !== 0) n.nlink = (n.mode & S_IFMT) === S_IFDIR ? 2 : 0;
     for (const n of inodes) {
       for (const e of n.entries ?? []) {
         const child = inodes[e.ino - 1]!;
@@ -260,6 +274,65 @@ export async function writeImage(rootfsDir: string, outDir: string, options: Wri
     closeSync(spool);
     await fsp.rm(spoolPath, { force: true });
   }
+}
+
+/** Path → [ino, file type] of the image in `dir`, or an empty map when there is none (or of another version). */
+async function previousNumbers(dir: string | null): Promise<Map<string, [number, number]>> {
+  const out = new Map<string, [number, number]>();
+  if (dir === null) return out;
+  let index: ImageIndex;
+  try {
+    const manifest = checkManifest(JSON.parse(await fsp.readFile(path.join(dir, MANIFEST_FILE), "utf8")), MANIFEST_FILE);
+    index = decodeIndex(new Uint8Array(await fsp.readFile(path.join(dir, manifest.index.file))));
+  } catch {
+    return out;
+  }
+  const walk = (ino: number, rel: string): void => {
+    const node = index.inodes[ino - 1]!;
+    if (out.has(rel)) return;
+    out.set(rel, [ino, node.mode & S_IFMT]);
+    for (const e of node.entries ?? []) walk(e.ino, rel === "" ? nameFromBytes(e.name) : `${rel}/${nameFromBytes(e.name)}`);
+  };
+  walk(1, "");
+  return out;
+}
+
+/**
+ * Final inode numbers: a path the previous image had, with the same type,
+ * keeps its number; others take numbers past the previous image's. Numbers
+ * left unused are placeholders (mode 0) in the index.
+ */
+function renumber(nodes: ImageInode[], firstPath: string[], previous: Map<string, [number, number]>): { inodes: ImageInode[]; map: number[] } {
+  const map: number[] = new Array(nodes.length).fill(0);
+  const used = new Set<number>();
+  nodes.forEach((n, i) => {
+    const old = previous.get(firstPath[i]!);
+    if (old && old[1] === (n.mode & S_IFMT) && !used.has(old[0])) {
+      map[i] = old[0];
+      used.add(old[0]);
+    }
+  });
+  let next = 1;
+  for (const [, [ino]] of previous) next = Math.max(next, ino + 1);
+  if (previous.size === 0) next = 1;
+  nodes.forEach((_, i) => {
+    if (map[i] === 0) {
+      while (used.has(next)) next++;
+      map[i] = next;
+      used.add(next);
+    }
+  });
+  const count = Math.max(0, ...map);
+  const zero = { sec: 0, nsec: 0 };
+  const out: ImageInode[] = Array.from({ length: count }, (_, i) => ({
+    ino: i + 1, mode: 0, uid: 0, gid: 0, nlink: 0, rdev: 0, size: 0, atime: zero, mtime: zero, ctime: zero, parent: 0,
+  }));
+  nodes.forEach((n, i) => {
+    const moved: ImageInode = { ...n, ino: map[i]!, parent: n.parent === 0 ? 0 : map[n.parent - 1]! };
+    if (n.entries) moved.entries = n.entries.map((e) => ({ name: e.name, ino: map[e.ino - 1]! }));
+    out[map[i]! - 1] = moved;
+  });
+  return { inodes: out, map };
 }
 
 /**
