@@ -5,7 +5,7 @@
  */
 import { abortError, Errno, FsError } from "../../protocol/errno.js";
 import { MemoryImageCache, type ImageCache } from "./cache.js";
-import { checkManifest, decodeIndex, hex, ImageFormatError, MANIFEST_FILE, PIECE_PROFILE, type ImageIndex, type ImageManifest } from "./format.js";
+import { checkManifest, decodeIndex, hex, ImageFormatError, MANIFEST_FILE, PIECE_PROFILE, type ImageIndex, type ImageManifest, type ImagePiece } from "./format.js";
 import { decodePiece, PieceIntegrityError } from "./piece.js";
 
 export interface BaseImageOptions {
@@ -77,6 +77,9 @@ export class BaseImage {
   readonly stats: BaseImageStats = { requests: 0, fetchedBytes: 0, cacheHits: 0 };
   /** The index's SHA-256: which image this is. */
   readonly id: string;
+  /** The index file as fetched (a user's layer keeps a copy, to know its base after the base changed). */
+  indexBytes: Uint8Array = new Uint8Array();
+  private byHash: Map<string, number> | undefined;
   private readonly cached: Set<string>;
   private readonly raw = new Map<number, Uint8Array>();
   private rawBytes = 0;
@@ -141,7 +144,9 @@ export class BaseImage {
     }
     await cache.put(manifestKey(base), manifestBytes);
     const index = decodeIndex(indexBytes);
-    return new BaseImage(base, manifest, index, cache, await cache.keys(), options);
+    const image = new BaseImage(base, manifest, index, cache, await cache.keys(), options);
+    image.indexBytes = indexBytes;
+    return image;
   }
 
   /** The raw bytes of piece `id`, verified. Rejects with FsError(EIO) when it cannot be had, AbortError when `signal` fires. */
@@ -168,6 +173,32 @@ export class BaseImage {
     if (result instanceof Error) throw result;
     if (!result) throw new FsError(Errno.EIO, `base image piece ${id} missing from its run`);
     return result;
+  }
+
+  /**
+   * The raw bytes of a piece of another (earlier) image, by its hash: from
+   * the cache, or from this image when it holds the same piece. undefined
+   * when neither has it.
+   */
+  async pieceOf(piece: ImagePiece, signal?: AbortSignal): Promise<Uint8Array | undefined> {
+    const key = hex(piece.sha256);
+    const stored = await this.cache.get(key, signal);
+    if (stored) {
+      try {
+        return await decodePiece(stored, piece);
+      } catch {
+        // fall through to this image's copy
+      }
+    }
+    if (!this.byHash) this.byHash = new Map(this.index.pieces.map((p, i) => [hex(p.sha256), i]));
+    const id = this.byHash.get(key);
+    if (id === undefined) return undefined;
+    try {
+      return await this.piece(id, signal);
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      return undefined;
+    }
   }
 
   /** The raw bytes of piece `id` if they are in memory now (no await: usable inside a store transaction). */

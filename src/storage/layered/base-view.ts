@@ -8,8 +8,16 @@ import type { EntryRecord, InodeRecord, XattrList } from "../store.js";
 
 const encoder = new TextEncoder();
 
-/** Cookies 1 and 2 are "." and ".."; base entries take 3, 4, … in name order. */
+/** Cookies 1 and 2 are "." and ".."; base entries take 3, 4, … in name order (L3). */
 const FIRST_COOKIE = 3;
+/**
+ * Where the user's cookies start in a base directory (L3): past any base's
+ * entries, so a newer base with more entries never hands out a cookie the
+ * user's layer already uses; below 2^31 for 32-bit readdir offsets.
+ */
+export const BASE_NEXT_COOKIE = 2 ** 24;
+/** Whiteouts take cookies from here on, one per whiteout made in a directory (L3). */
+export const WHITEOUT_COOKIE = 2 ** 30;
 
 /** Where a store chunk's bytes lie in the base image's pieces. */
 export interface PieceSpan {
@@ -29,8 +37,9 @@ export class BaseView {
     return this.index.inodes.length;
   }
 
+  /** A base inode (not a placeholder for a number an earlier image used: mode 0). */
   has(ino: number): boolean {
-    return Number.isInteger(ino) && ino >= 1 && ino <= this.index.inodes.length;
+    return Number.isInteger(ino) && ino >= 1 && ino <= this.index.inodes.length && this.index.inodes[ino - 1]!.mode !== 0;
   }
 
   private node(ino: number): ImageInode | undefined {
@@ -59,7 +68,7 @@ export class BaseView {
       version: 0,
       chunks: this.chunkCount(ino),
       parent: isDir ? n.parent : 0,
-      nextCookie: isDir ? FIRST_COOKIE + (n.entries?.length ?? 0) : 0,
+      nextCookie: isDir ? BASE_NEXT_COOKIE : 0,
     };
     if (n.target) rec.target = nameFromBytes(n.target);
     if (n.xattrs) rec.xattrBytes = n.xattrs.reduce((sum, [k, v]) => sum + encoder.encode(k).length + v.length, 0);

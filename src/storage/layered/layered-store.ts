@@ -10,7 +10,9 @@
  */
 import type { BaseImage } from "../image/reader.js";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "../store.js";
+import { decodeIndex } from "../image/format.js";
 import { BaseView } from "./base-view.js";
+import { rebaseLayer } from "./rebase.js";
 import { LAYER_META_PREFIX, LayeredTx, NeedPieces, type PieceSource } from "./layered-tx.js";
 
 /**
@@ -28,8 +30,11 @@ export const META_FIRST_USER_INO = `${LAYER_META_PREFIX}firstUserIno`;
 export const META_BASE_ID = `${LAYER_META_PREFIX}base`;
 const META_NEXT_INO = "nextIno";
 
+/** Meta key: the index file of that image, so the layer knows its old base when the base changes (rebase.ts). */
+export const META_BASE_INDEX = `${LAYER_META_PREFIX}baseIndex`;
+
 /** The part of BaseImage the layered store uses (a test may stand in for it). */
-export type BaseSource = Pick<BaseImage, "index" | "id" | "piece"> & { inMemory(id: number): Uint8Array | undefined };
+export type BaseSource = Pick<BaseImage, "index" | "id" | "piece" | "indexBytes" | "pieceOf" | "inMemory">;
 
 /** The user's layer cannot go over this base image. */
 export class LayerMismatchError extends Error {
@@ -53,13 +58,30 @@ export class LayeredStore implements Store {
   }
 
   /** Layer `upper` (the user's layer, maybe new) over `image`. */
-  static async open(upper: Store, image: BaseSource, options: { signal?: AbortSignal } = {}): Promise<LayeredStore> {
+  static async open(upper: Store, image: BaseSource, options: { signal?: AbortSignal; log?: (message: string) => void } = {}): Promise<LayeredStore> {
     const store = new LayeredStore(upper, image);
+    const log = options.log ?? console.warn;
+    const signal = options.signal ? { signal: options.signal } : {};
+    const before = await upper.transaction("readonly", async (tx) => {
+      const id = await tx.getMeta<string>(META_BASE_ID);
+      return { id, index: id !== undefined && id !== image.id ? await tx.getMeta<Uint8Array>(META_BASE_INDEX) : undefined };
+    }, signal);
+    if (before.id !== undefined && before.id !== image.id) {
+      if (before.index) {
+        const r = await rebaseLayer(upper, decodeIndex(before.index), store.view, image, log, options.signal);
+        log(`worker9p: the base image changed; the user's layer kept ${r.files} changed files and ${r.dirs} directories over it`);
+      } else {
+        log("worker9p: the base image changed and this user's layer does not record its old one: files changed over the old base may show the new base's bytes");
+      }
+    }
     await upper.transaction(
       "readwrite",
       async (tx) => {
         const was = await tx.getMeta<string>(META_BASE_ID);
-        if (was !== image.id) await tx.putMeta(META_BASE_ID, image.id);
+        if (was !== image.id) {
+          await tx.putMeta(META_BASE_ID, image.id);
+          await tx.putMeta(META_BASE_INDEX, image.indexBytes);
+        }
         const count = image.index.inodes.length;
         const first = await tx.getMeta<number>(META_FIRST_USER_INO);
         if (first !== undefined && count >= first) {
@@ -71,7 +93,7 @@ export class LayeredStore implements Store {
           await tx.putMeta(META_NEXT_INO, firstUserIno(count));
         }
       },
-      options.signal ? { signal: options.signal } : {},
+      signal,
     );
     return store;
   }

@@ -12,10 +12,11 @@
  *      deleted in the user's layer), `ownXattrs` (the xattrs are the user's
  *      layer's, even an empty list). Absent = untouched.
  *  L3. A whiteout is an upper entry with ino 0 under a base directory: the
- *      base entry of that name is deleted. It carries the base entry's cookie
- *      (cookies of base entries are below every cookie the file system hands
- *      out in that directory, since a base directory's nextCookie starts past
- *      them), so it never collides with a live entry's cookie.
+ *      base entry of that name is deleted. Cookies never collide: base
+ *      entries have 3 … 3+n-1 (their place in the current base), the user's
+ *      entries in a base directory start at BASE_NEXT_COOKIE (the base
+ *      directory's nextCookie), whiteouts take WHITEOUT_COOKIE + a counter
+ *      kept in the directory's state (`whiteouts`).
  *  L4. A body awaits only the user's StoreTx (store.ts: IndexedDB commits a
  *      transaction that awaits anything else). Base bytes not in memory are
  *      therefore never fetched inside a body: the read notes the pieces as
@@ -26,7 +27,7 @@
  *      or answers.
  */
 import type { EntryRecord, InodeRecord, StoreTx, XattrList } from "../store.js";
-import type { BaseView } from "./base-view.js";
+import { WHITEOUT_COOKIE, type BaseView } from "./base-view.js";
 
 export interface LayerState {
   gone?: boolean;
@@ -35,6 +36,8 @@ export interface LayerState {
   shadow?: number[];
   /** The inode's xattrs are the user's layer's (even when none). */
   ownXattrs?: boolean;
+  /** Directories: whiteouts made in it so far (L3). */
+  whiteouts?: number;
 }
 
 export const LAYER_META_PREFIX = "layer:";
@@ -129,8 +132,11 @@ export class LayeredTx implements StoreTx {
 
   async deleteEntry(dir: number, name: string): Promise<void> {
     const below = (await this.baseDirVisible(dir)) ? this.base.entry(dir, name) : undefined;
-    if (below) await this.upper.putEntry({ dir, name, ino: 0, cookie: below.cookie, dtype: 0 }); // L3
-    else await this.upper.deleteEntry(dir, name);
+    if (!below) return this.upper.deleteEntry(dir, name);
+    const st = await this.state(dir);
+    const n = st.whiteouts ?? 0;
+    await this.setState(dir, { ...st, whiteouts: n + 1 });
+    await this.upper.putEntry({ dir, name, ino: 0, cookie: WHITEOUT_COOKIE + n, dtype: 0 }); // L3
   }
 
   async listEntries(dir: number, after: number, limit: number): Promise<EntryRecord[]> {
