@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startBrowserHarness, type BrowserHarness } from "./browser/harness.js";
 import type { ConformanceReport } from "../src/storage/conformance.js";
-import type { CrashVerifyReport, JournalReopenReport, Kind, QuotaReport } from "./browser/store-tests.js";
+import type { CrashVerifyReport, CreateUnlinkReport, JournalReopenReport, Kind, QuotaReport } from "./browser/store-tests.js";
 import type { StoreBenchResult } from "./browser/store-bench.js";
 import type { RawResult } from "./browser/raw-throughput.js";
 
@@ -118,6 +118,13 @@ describe.each(KINDS)("%s store in Chromium", (kind) => {
       await s.close();
     }
   }, 120_000);
+
+  test("a file created and unlinked by requests committed in one batch lives until its creator lets go (issue 8.1)", async () => {
+    const name = unique(`batch-unlink-${kind}`);
+    const r = await h.runInWorker<CreateUnlinkReport>(TESTS, "createUnlinkOneBatch", { kind, name });
+    expect(r).toEqual({ nlink: 0, size: 3, read: [1, 2, 3], inodeGone: true, problems: [] });
+    await h.runInWorker(TESTS, "destroyStore", { kind, name });
+  });
 
   test("opens a store of 10,000 inodes lazily", async () => {
     const name = unique(`lazy-${kind}`);

@@ -652,3 +652,49 @@ export async function journalReopen(arg: { name: string; commits: number }): Pro
     await store.close();
   }
 }
+
+// ---------------------------------------------------------------- issue 8.1: create and unlink in one batch
+
+export interface CreateUnlinkReport {
+  /** What the creator's open file answered after another request unlinked it in the same commit. */
+  nlink: number;
+  size: number;
+  read: number[];
+  /** After the creator's last release. */
+  inodeGone: boolean;
+  problems: string[];
+}
+
+/**
+ * On a real store: a writer is committing, meanwhile a create of "f" and an
+ * unlink of "f" queue — the store's WriterBatcher runs them in one
+ * transaction. The creator's file must outlive the unlink until it lets go.
+ */
+export async function createUnlinkOneBatch(arg: { kind: Kind; name: string }): Promise<CreateUnlinkReport> {
+  const { FileSystem } = await import("../../src/fs/filesystem.js");
+  const { OpenFlags } = await import("../../src/protocol/constants.js");
+  const store = await openStore(arg.kind, arg.name);
+  try {
+    const fs = await FileSystem.open(store);
+    const ctx = { signal: new AbortController().signal };
+    const R = fs.rootIno;
+    const busy = await fs.create(R, "busy", OpenFlags.CREAT | OpenFlags.RDWR, 0o644, 0, 0, ctx);
+    // Submitted in one task: the write's batch is running when the other two queue behind it, together.
+    const writing = fs.write(busy.ino, 0, new Uint8Array(1000), false, ctx);
+    const creating = fs.create(R, "f", OpenFlags.CREAT | OpenFlags.RDWR, 0o644, 0, 0, ctx);
+    const unlinking = fs.unlink(R, "f", 0, ctx);
+    await writing;
+    const f = await creating;
+    await unlinking;
+    await fs.write(f.ino, 0, new Uint8Array([1, 2, 3]), false, ctx);
+    const attr = await fs.getattr(f.ino, ctx);
+    const buf = new Uint8Array(3);
+    await fs.readInto(f.ino, 0, buf, ctx);
+    await fs.release(f.ino);
+    await fs.release(busy.ino);
+    const gone = await store.transaction("readonly", async (tx) => (await tx.getInode(f.ino)) === undefined);
+    return { nlink: attr.nlink, size: attr.size, read: [...buf], inodeGone: gone, problems: (await fs.fsck()).problems };
+  } finally {
+    await store.close();
+  }
+}
