@@ -14,10 +14,13 @@ import { serveImageDir, type ImageTestServer } from "../src/storage/image/test-s
 import { writeImage } from "../src/storage/image/writer.js";
 import { startBrowserHarness, type BrowserHarness } from "./browser/harness.js";
 import { callInPage } from "./browser/fs-call.js";
-import type { BaseReport } from "./browser/image-page.js";
+import type { BaseReport, QuotaArg } from "./browser/image-page.js";
 
 const PAGE = "/e2e/browser/image-page.ts";
 const MOTD = "welcome to the base image\n";
+const MiB = 1 << 20;
+const DATA_FILES = 8;
+const DATA_BYTES = 4 * MiB;
 let h: BrowserHarness;
 let server: ImageTestServer;
 let dirs: string[] = [];
@@ -31,6 +34,8 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(src, "etc/motd"), MOTD);
   fs.writeFileSync(path.join(src, "usr/bin/yes"), "#!/bin/sh\n");
   fs.writeFileSync(path.join(src, "usr/bin/big"), randomBytes(1_000_000));
+  fs.mkdirSync(path.join(src, "data"));
+  for (let i = 0; i < DATA_FILES; i++) fs.writeFileSync(path.join(src, `data/f${i}`), randomBytes(DATA_BYTES));
   await writeImage(src, out);
   server = await serveImageDir(out);
   h = await startBrowserHarness();
@@ -56,3 +61,24 @@ describe.each(["indexeddb", "opfs"] as const)("%s user's layer over a base image
     expect(second.requests).toBe(0);
   });
 });
+
+test("quota: base data read past the quota evicts the cache, never the user's files", async () => {
+  const s = await h.openSession(`quota-base-${process.pid}.localhost`);
+  try {
+    const before = await callInPage<{ usage: number; quota: number }>(s.page, "storageEstimate");
+    // Room for a quarter of the base data the page reads.
+    await s.setQuota(before.usage + (DATA_FILES * DATA_BYTES) / 4);
+    const arg: QuotaArg = {
+      storage: "indexeddb", name: `quota-base-${process.pid}`, url: server.url, motd: MOTD,
+      files: Array.from({ length: DATA_FILES }, (_, i) => `/data/f${i}`), fileBytes: DATA_BYTES,
+    };
+    const r = await callInPage<BaseReport & { cacheEntries: number }>(s.page, "baseUnderQuota", arg, PAGE);
+    console.log(`quota: fetched ${(r.fetchedBytes / MiB).toFixed(1)} MiB, ${r.cacheEntries} pieces cached at the end`);
+    expect(r.problems).toEqual([]);
+    // Not all of it stayed: the cache gave way.
+    expect(r.cacheEntries * 128 * 1024).toBeLessThan(DATA_FILES * DATA_BYTES);
+  } finally {
+    await s.setQuota(undefined).catch(() => {});
+    await s.close();
+  }
+}, 120_000);

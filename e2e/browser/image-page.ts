@@ -78,3 +78,42 @@ export async function checkAndReset(arg: BaseArg): Promise<BaseReport> {
     await server.close();
   }
 }
+
+export interface QuotaArg extends BaseArg {
+  /** Base files to read, each `fileBytes` long. */
+  files: string[];
+  fileBytes: number;
+}
+
+/** Read more base data than the quota holds, around the user's own files: the cache gives way, the user's files do not. */
+export async function baseUnderQuota(arg: QuotaArg): Promise<BaseReport & { cacheEntries: number }> {
+  const problems: string[] = [];
+  const server = await createFileServer({ storage: arg.storage, name: arg.name, base: { url: arg.url } });
+  try {
+    const c = await Client.connect(portTransport(server.connect()));
+    const mine = new Uint8Array(1 << 20).map((_, i) => (i * 31) % 253);
+    await c.writeFile("/mine-1", mine);
+    for (const f of arg.files) {
+      const got = await c.readFile(f);
+      if (got.length !== arg.fileBytes) problems.push(`${f}: ${got.length} bytes`);
+    }
+    try {
+      await c.writeFile("/mine-2", mine);
+    } catch (e) {
+      problems.push(`writing a user's file after filling the cache: ${String(e)}`);
+    }
+    for (const name of ["/mine-1", "/mine-2"]) {
+      const back = await c.readFile(name).catch(() => new Uint8Array());
+      if (back.length !== mine.length || back.some((b, i) => b !== mine[i])) problems.push(`${name} did not read back`);
+    }
+    problems.push(...(await server.control.fsck()).problems);
+    const s = (await server.control.baseStats())!;
+    const { IdbImageCache } = await import("../../src/storage/image/cache-idb.js");
+    const cache = await IdbImageCache.open();
+    const cacheEntries = (await cache.keys()).length;
+    cache.close();
+    return { problems, requests: s.requests, fetchedBytes: s.fetchedBytes, imageBytes: s.imageBytes, cacheEntries };
+  } finally {
+    await server.close();
+  }
+}

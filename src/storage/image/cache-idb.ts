@@ -19,8 +19,22 @@ function isQuotaError(e: unknown): boolean {
   return e instanceof DOMException && (e.name === "QuotaExceededError" || e.name === "UnknownError");
 }
 
+/**
+ * Room the cache leaves the user's layer: a fifth of the quota, at least
+ * 64 MiB. Past `quota - reserve` in use, the cache evicts down to
+ * `quota - 2 * reserve`; under a small quota it keeps nothing.
+ */
+function reserveOf(quota: number): number {
+  return Math.max(quota * 0.2, 64 << 20);
+}
+/** Ask the browser for its estimate after this many bytes put. */
+const CHECK_EVERY = 1 << 20;
+
 export class IdbImageCache implements ImageCache {
   private clock = Date.now();
+  private sinceCheck = 0;
+  /** The last check found the cache eating into the user's reserve. */
+  private tight = false;
 
   private constructor(private readonly db: IDBPDatabase) {}
 
@@ -42,6 +56,13 @@ export class IdbImageCache implements ImageCache {
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
+    this.sinceCheck += data.length;
+    if (this.sinceCheck >= CHECK_EVERY || this.tight) {
+      this.sinceCheck = 0;
+      // Over the reserve even after evicting: keep nothing more for now.
+      this.tight = !(await this.keepRoom());
+      if (this.tight) return;
+    }
     const entry: Entry = { data, at: this.clock++ };
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
@@ -52,6 +73,20 @@ export class IdbImageCache implements ImageCache {
         // Only a cache: make room by dropping the oldest pieces, then try again.
         if ((await this.evict(Math.max(data.length * 8, 8 << 20))) === 0) return;
       }
+    }
+  }
+
+  /** Leave room in the origin's quota to the user's layer (reserveOf). Returns false when there is none to give. */
+  private async keepRoom(): Promise<boolean> {
+    try {
+      const { usage, quota } = await navigator.storage.estimate();
+      if (usage === undefined || quota === undefined) return true;
+      const reserve = reserveOf(quota);
+      if (usage <= quota - reserve) return true;
+      await this.evict(usage - Math.max(0, quota - 2 * reserve));
+      return false;
+    } catch {
+      return true; // No estimate: the quota error path still evicts.
     }
   }
 
