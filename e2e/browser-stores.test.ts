@@ -199,6 +199,21 @@ describe("OPFS store metadata journal", () => {
     await h.runInWorker(TESTS, "destroyStore", { kind: "opfs", name });
   });
 
+  test("a kill right after a checkpoint's IndexedDB commit, before the journal is emptied: the records it holds are skipped, nothing doubled or lost", async () => {
+    const name = unique("journal-checkpoint-kill");
+    const w = await h.spawnWorker("checkpoint-freeze");
+    const call = await w.start(TESTS, "checkpointFreeze", { name, commits });
+    await call.waitForProgress(1, 60_000);
+    await w.terminate();
+    const r = await h.runInWorker<JournalReopenReport>(TESTS, "journalReopen", { name, commits });
+    expect(r.problems).toEqual([]);
+    expect(r.present).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(r.journaled).toBe(commits);
+    // The checkpoint holds them all: none replayed.
+    expect(r.replayed).toBe(0);
+    await h.runInWorker(TESTS, "destroyStore", { kind: "opfs", name });
+  });
+
   test("a torn last record (crash mid-append) is ignored: the tree of the commit before it, and writes work on", async () => {
     const name = unique("journal-torn");
     await writeAndKill(name);

@@ -698,3 +698,27 @@ export async function createUnlinkOneBatch(arg: { kind: Kind; name: string }): P
     await store.close();
   }
 }
+
+/** Commit `commits` small files (journal only), then close: freeze right after the checkpoint's IndexedDB commit, before the journal is emptied. */
+export async function checkpointFreeze(arg: { name: string; commits: number }, ctx: WorkerContext): Promise<never> {
+  const store = await OpfsStore.open(arg.name, {
+    autoCheckpoint: false,
+    debugHooks: {
+      afterCheckpointCommit: () => {
+        ctx.progress("frozen");
+        for (;;) {
+          // Spin until the worker is terminated.
+        }
+      },
+    },
+  });
+  for (let i = 1; i <= arg.commits; i++) {
+    await store.transaction("readwrite", async (tx) => {
+      await tx.putInode(fileInode(200 + i, 100, i));
+      await tx.putChunk(200 + i, 0, bytes(100, 200 + i));
+      await tx.putMeta("journaled", i);
+    });
+  }
+  await store.close();
+  throw new Error("the checkpoint went through: the hook did not freeze");
+}

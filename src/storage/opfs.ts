@@ -179,6 +179,8 @@ export interface OpfsStoreOptions {
     afterDataWrite?: () => void;
     /** After every earlier commit became durable (data file, then journal flushed): invariant 6. */
     afterDurable?: () => void;
+    /** After a checkpoint's IndexedDB commit, before the overlay and journal are emptied (invariant 11). */
+    afterCheckpointCommit?: () => void;
     /** open() is about to wait and retry: another context holds the data file (`retries` so far). */
     onHandleRetry?: (retries: number) => void;
   };
@@ -774,6 +776,7 @@ export class OpfsStore implements Store, TxSource {
       if (o.hwm !== undefined) s("internal").put(o.hwm, "hwm");
       s("internal").put(o.lastSeq, "journalSeq");
       await txDone(tx);
+      this.options.debugHooks?.afterCheckpointCommit?.();
       // The committed state is unchanged; only where it is kept moved (invariant 11). The
       // strict commit made every freeing in it durable (invariant 6).
       for (const d of o.dirs.values()) for (const [k, e] of d) this.checkpointNames.checkpointed(e.dir, k, e.rec !== null);
