@@ -13,6 +13,7 @@ import type { Client } from "../../client/client.js";
 import { OpenFlags } from "../../protocol/constants.js";
 import type { Attr } from "../../protocol/messages.js";
 import { ArchiveError } from "./entry-path.js";
+import { gzipStream, type GzipKind } from "./gzip.js";
 import { baseName, isTransientName, joinPath, kindOf, lstat, readlink } from "./tree9p.js";
 
 export interface ExportProgress {
@@ -29,8 +30,8 @@ export interface ExportMeter {
 }
 
 export interface ExportOptions {
-  /** Gzip the tar (default true). */
-  gzip?: boolean;
+  /** Gzip the tar (default true: "fast", see gzip.ts; "small" is the browser's CompressionStream). */
+  gzip?: boolean | GzipKind;
   signal?: AbortSignal;
   onProgress?: (p: ExportProgress) => void;
   meter?: ExportMeter;
@@ -187,5 +188,6 @@ export function exportTree(client: Client, path: string, options: ExportOptions 
         }),
       )
     : readable;
-  return options.gzip === false ? counted : counted.pipeThrough(new CompressionStream("gzip") as unknown as TransformStream<Uint8Array, Uint8Array>);
+  if (options.gzip === false) return counted;
+  return counted.pipeThrough(gzipStream(options.gzip === "small" ? "small" : "fast"));
 }

@@ -28,6 +28,8 @@ export interface FilesPanelOptions {
   pollMs?: number;
   /** Largest file shown in the preview (default 256 KiB of text, 32 MiB of image). */
   previewTextBytes?: number;
+  /** The folder shown first, from the tree's root (e.g. "root" when the tree is a whole Debian root); default the root. */
+  startPath?: string;
 }
 
 const PREVIEW_IMAGE_BYTES = 32 * 1024 * 1024;
@@ -76,7 +78,7 @@ async function mount(element: HTMLElement, context: PanelContext, options: Files
   const treeName = context.fileServer.name;
   void sweepDownloads();
 
-  let cwd = "";
+  let cwd = (options.startPath ?? "").replace(/^\/+|\/+$/g, "");
   let items: Listed[] = [];
   let selected: string | undefined;
   let seen = "";
