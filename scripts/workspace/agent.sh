@@ -1,0 +1,37 @@
+# The workspace agent: /init runs it (as /guest/script.sh, cwd /mnt, stdin /dev/null) once the
+# tree is mounted at /mnt. It makes the tree the user's home, starts the user's shell on the
+# serial console (ttyS0, the page's terminal) and then serves the page's control channel on the
+# second serial port (ttyS1), which never mixes with what the user sees. Control lines, one per
+# command, page → guest:
+#   RUN <id>            run /root/.w9p/<id>.sh with sh in /root, output to /root/.w9p/<id>.out
+#   KILL <id>           SIGKILL that run's whole process group (a page-side timeout)
+#   DEL <id>            forget that run's files (the page has read the output)
+#   SIZE <rows> <cols>  the terminal's size (stty; the kernel sends SIGWINCH)
+# guest → page: "@@W9P-READY", "@@W9P-DONE <id> <status>".
+mount -o bind /mnt /root || { echo "@@W9P-ERROR bind /root"; exit 97; }
+cd /root
+export HOME=/root TERM=xterm-256color
+stty -F /dev/ttyS1 raw -echo -onlcr
+mkdir -p /root/.w9p
+# The user's shell; a new one when it exits (`exit` in the terminal must not end the machine).
+(
+  while :; do
+    setsid sh -c 'cd /root; exec sh -l </dev/ttyS0 >/dev/ttyS0 2>&1'
+    echo "[the shell exited; starting a new one]" >/dev/ttyS0
+  done
+) &
+echo "@@W9P-READY" >/dev/ttyS1
+while read -r cmd a b; do
+  case "$cmd" in
+  RUN)
+    setsid sh -c 'cd /root; sh "/root/.w9p/$1.sh" >"/root/.w9p/$1.out" 2>&1 </dev/null; echo "@@W9P-DONE $1 $?" >/dev/ttyS1' run "$a" &
+    echo $! >"/tmp/w9p-run.$a" ;;
+  KILL)
+    p=$(cat "/tmp/w9p-run.$a" 2>/dev/null) && kill -9 -- "-$p" 2>/dev/null
+    echo "@@W9P-DONE $a 137" >/dev/ttyS1 ;;
+  DEL)
+    rm -f "/root/.w9p/$a.sh" "/root/.w9p/$a.out" "/tmp/w9p-run.$a" ;;
+  SIZE)
+    stty -F /dev/ttyS0 rows "$a" cols "$b" ;;
+  esac
+done </dev/ttyS1

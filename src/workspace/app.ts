@@ -1,0 +1,171 @@
+/**
+ * The workspace: a Linux guest (v86) whose home is a worker9p tree, with its console in a
+ * terminal. Importable by any page:
+ *
+ *   const ws = await createWorkspace({ element, tree: "home", storage: "opfs" });
+ *   await ws.ready;                                   // the guest's shell is usable
+ *   const { status, output } = await ws.run("ls -la");
+ *   ws.fileServer?.connect();                         // another 9P session of the same tree
+ */
+import * as Comlink from "comlink";
+import { createFileServer, type FileServer, type StorageKind } from "../index.js";
+import type { BootRequest, GuestFs, GuestState, RunResult, WorkspaceEvent, WorkspaceWorkerControl } from "./protocol.js";
+import { mountTerminal, type ConsoleTerminal } from "./terminal.js";
+
+export type { GuestFs, GuestState, RunResult } from "./protocol.js";
+
+export interface WorkspaceOptions {
+  /** Where the terminal goes (the workspace fills it). */
+  element: HTMLElement;
+  /** Which tree (default "home"). */
+  tree?: string;
+  /** Where the tree lives (default "opfs"). */
+  storage?: StorageKind;
+  /** "builtin": v86's own in-memory 9P server instead of worker9p (comparison; nothing persists). */
+  fs?: GuestFs;
+  /** Guest image name (default: the server's default image). */
+  image?: string;
+  /** Test hook: reads and writes of files named slow* wait this long on the server, abortably. */
+  latencyMs?: number;
+  /** If another tab owns the tree, wait for it to let go instead of failing. */
+  wait?: boolean;
+  fontSize?: number;
+  /** Every guest state change (loading → booting → ready; failed; stopped). */
+  onState?(state: GuestState, message: string): void;
+}
+
+export interface Workspace {
+  /** Resolves when the guest's shell is usable; rejects if the guest fails to get there. */
+  readonly ready: Promise<void>;
+  /** Run a shell script with `sh` in the guest's home; its exit status and combined output. */
+  run(script: string, options?: { timeoutMs?: number }): Promise<RunResult>;
+  /** The tree's file server (undefined with fs: "builtin"). */
+  readonly fileServer: FileServer | undefined;
+  readonly terminal: ConsoleTerminal;
+  readonly state: GuestState;
+  /** Boot the guest again (after a panic or hang); the tree stays open. */
+  restart(): Promise<void>;
+  /** Stop the guest, close the tree (other tabs may then open it) and end the worker. */
+  close(): Promise<void>;
+}
+
+/** Thrown (by name) when another tab owns the tree. */
+export const TREE_BUSY = "TreeBusyError";
+
+export async function createWorkspace(options: WorkspaceOptions): Promise<Workspace> {
+  const fs = options.fs ?? "worker9p";
+  const storage = options.storage ?? "opfs";
+  const name = options.tree ?? "home";
+  const worker = new Worker(new URL("../../worker/workspace.ts", import.meta.url), { type: "module", name: `workspace:${name}` });
+  const remote = Comlink.wrap<WorkspaceWorkerControl>(worker);
+
+  let fileServer: FileServer | undefined;
+  try {
+    if (fs === "worker9p") {
+      fileServer = await createFileServer({
+        storage,
+        name,
+        worker,
+        latencyMs: options.latencyMs ?? 0,
+        wait: options.wait ?? false,
+      });
+    }
+  } catch (e) {
+    remote[Comlink.releaseProxy]();
+    worker.terminate();
+    throw e;
+  }
+
+  let state: GuestState = "loading";
+  // One `ready` per boot: a restart after a failure starts a fresh one.
+  let ready = deferred();
+
+  const terminal = mountTerminal(
+    options.element,
+    { input: (bytes) => void remote.input(Comlink.transfer(bytes, [bytes.buffer])), resize: (r, c) => void remote.resize(r, c) },
+    options.fontSize !== undefined ? { fontSize: options.fontSize } : {},
+  );
+
+  const { port1, port2 } = new MessageChannel();
+  port1.onmessage = (ev: MessageEvent<WorkspaceEvent>) => {
+    const e = ev.data;
+    if (e.type === "console") terminal.write(e.data);
+    else if (e.type === "progress") options.onState?.(state, e.text);
+    else {
+      state = e.state;
+      if (e.state === "booting" && ready.settled) ready = deferred();
+      if (e.state === "ready") {
+        ready.resolve();
+        // The tty learns the terminal's size only now: the agent sets it.
+        void remote.resize(terminal.terminal.rows, terminal.terminal.cols);
+        terminal.focus();
+      } else if (e.state === "failed" || e.state === "stopped") ready.reject(new Error(e.message ?? `the guest ${e.state}`));
+      options.onState?.(e.state, e.message ?? e.state);
+    }
+  };
+  const boot: BootRequest = { fs, base: location.href, ...(options.image ? { image: options.image } : {}) };
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    port1.close();
+    try {
+      if (fileServer) await fileServer.close(); // shuts the guest down, closes the tree, ends the worker
+      else await remote.shutdown();
+    } finally {
+      remote[Comlink.releaseProxy]();
+      worker.terminate();
+      terminal.dispose();
+    }
+  };
+  try {
+    await remote.boot(boot, Comlink.transfer(port2, [port2]));
+  } catch (e) {
+    await close().catch(() => {});
+    throw e;
+  }
+
+  return {
+    get ready() {
+      return ready.promise;
+    },
+    fileServer,
+    terminal,
+    get state() {
+      return state;
+    },
+    run: (script, runOptions) => remote.run(script, runOptions?.timeoutMs ?? 0),
+    restart: () => remote.restart(),
+    close,
+  };
+}
+
+interface Deferred {
+  readonly promise: Promise<void>;
+  readonly settled: boolean;
+  resolve(): void;
+  reject(e: Error): void;
+}
+
+function deferred(): Deferred {
+  let settled = false;
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+  promise.catch(() => {}); // a caller may never look at it
+  return {
+    promise,
+    get settled() {
+      return settled;
+    },
+    resolve() {
+      settled = true;
+      resolve();
+    },
+    reject(e) {
+      if (settled) return;
+      settled = true;
+      reject(e);
+    },
+  };
+}

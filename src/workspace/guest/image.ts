@@ -1,0 +1,81 @@
+/**
+ * A guest image as the workspace boots it: a pluggable descriptor, so a new image (e.g. a
+ * Debian root) is one more entry served by scripts/workspace/guest-files.ts, not a change here.
+ * Paths are URLs relative to the descriptor's own URL.
+ */
+export interface GuestImageDescriptor {
+  /** Short name, used in `?image=NAME`. */
+  name: string;
+  /** What the user sees while it boots, e.g. "Debian i386 kernel 6.1, busybox". */
+  title: string;
+  bios: string;
+  vgaBios: string;
+  /** bzImage. */
+  kernel: string;
+  /** Initramfs parts, concatenated in order at 4-byte boundaries (the kernel unpacks each). */
+  initrd: string[];
+  cmdline: string;
+  memoryMb: number;
+  /** Where the guest mounts the tree (the user's home and the shell's start directory). */
+  home: string;
+}
+
+/** The images the dev server offers, and which one a page boots without `?image=`. */
+export interface GuestImageIndex {
+  default: string;
+  images: string[];
+}
+
+/** Where the dev server (and a deployed copy) serves guest images. */
+export const GUEST_BASE = "/__guest/";
+
+export interface LoadedImage {
+  descriptor: GuestImageDescriptor;
+  bios: ArrayBuffer;
+  vgaBios: ArrayBuffer;
+  kernel: ArrayBuffer;
+  initrd: ArrayBuffer;
+}
+
+async function fetchBytes(url: URL, what: string): Promise<ArrayBuffer> {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`the guest's ${what} (${url.pathname}) could not be loaded: HTTP ${res.status}`);
+  return res.arrayBuffer();
+}
+
+/** Fetch an image's descriptor and files; `name` undefined: the server's default image. */
+export async function loadGuestImage(name: string | undefined, base: URL, onProgress?: (what: string) => void): Promise<LoadedImage> {
+  const root = new URL(GUEST_BASE, base);
+  if (name === undefined) {
+    const res = await fetch(new URL("images.json", root));
+    if (!res.ok) throw new Error(`no guest images are served here (${root.pathname}images.json: HTTP ${res.status}); start the page with npm start`);
+    name = ((await res.json()) as GuestImageIndex).default;
+  }
+  if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`image name ${JSON.stringify(name)}: use letters, digits, . _ -`);
+  const descUrl = new URL(`${name}/image.json`, root);
+  const res = await fetch(descUrl);
+  if (!res.ok) throw new Error(`guest image "${name}" is not served here (HTTP ${res.status})`);
+  const descriptor = (await res.json()) as GuestImageDescriptor;
+  onProgress?.(`loading ${descriptor.title}`);
+  const at = (p: string) => new URL(p, descUrl);
+  const [bios, vgaBios, kernel, ...parts] = await Promise.all([
+    fetchBytes(at(descriptor.bios), "BIOS"),
+    fetchBytes(at(descriptor.vgaBios), "VGA BIOS"),
+    fetchBytes(at(descriptor.kernel), "kernel"),
+    ...descriptor.initrd.map((p) => fetchBytes(at(p), "initramfs")),
+  ]);
+  return { descriptor, bios: bios!, vgaBios: vgaBios!, kernel: kernel!, initrd: concatAligned(parts) };
+}
+
+/** Concatenate initramfs parts, each starting 4-aligned (the kernel skips the zero padding). */
+export function concatAligned(parts: ArrayBuffer[]): ArrayBuffer {
+  let size = 0;
+  for (const p of parts) size += p.byteLength + ((4 - (p.byteLength % 4)) % 4);
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const p of parts) {
+    out.set(new Uint8Array(p), at);
+    at += p.byteLength + ((4 - (p.byteLength % 4)) % 4);
+  }
+  return out.buffer;
+}

@@ -1,0 +1,120 @@
+/// <reference types="vite/client" />
+// The emulator: v86 booting a guest image, its serial console (ttyS0, the user's terminal) and
+// the workspace agent's control channel (ttyS1, scripts/workspace/agent.sh). Runs anywhere v86
+// does without a DOM (a dedicated worker here): no screen, no keyboard or mouse, no speaker.
+import { V86 } from "v86";
+import wasmUrl from "v86/build/v86.wasm?url";
+import type { Handle9p } from "../../transport/handle9p.js";
+import type { LoadedImage } from "./image.js";
+
+export interface MachineEvents {
+  /** Bytes the guest wrote on its console. */
+  console(bytes: Uint8Array): void;
+  /** A line from the agent on the control channel (without the line end). */
+  control(line: string): void;
+  /** The guest died: a kernel panic, or the emulator stopped. */
+  failed(reason: string): void;
+}
+
+export interface MachineOptions {
+  image: LoadedImage;
+  /** worker9p's hook; undefined: v86's own in-memory 9P server. */
+  handle9p?: Handle9p;
+  events: MachineEvents;
+}
+
+/** What we use of v86 beyond its typings. */
+export interface Emulator {
+  run(): void;
+  stop(): Promise<void>;
+  destroy(): Promise<void>;
+  add_listener(event: string, listener: (value: never) => void): void;
+  serial_send_bytes(serial: number, data: Uint8Array): void;
+  create_file(file: string, data: Uint8Array): Promise<void>;
+  read_file(file: string): Promise<Uint8Array>;
+}
+
+export class GuestMachine {
+  readonly emulator: Emulator;
+  private pendingConsole: number[] = [];
+  private flushQueued = false;
+  private controlLine = "";
+  private panicText = "";
+  private dead = false;
+
+  constructor(private readonly options: MachineOptions) {
+    const { image } = options;
+    this.emulator = new V86({
+      wasm_path: wasmUrl,
+      bios: { buffer: image.bios },
+      vga_bios: { buffer: image.vgaBios },
+      bzimage: { buffer: image.kernel },
+      initrd: { buffer: image.initrd },
+      cmdline: image.descriptor.cmdline,
+      memory_size: image.descriptor.memoryMb * 1024 * 1024,
+      filesystem: options.handle9p ? { handle9p: options.handle9p } : {},
+      uart1: true,
+      autostart: true,
+      disable_keyboard: true,
+      disable_mouse: true,
+      disable_speaker: true,
+    } as ConstructorParameters<typeof V86>[0]) as unknown as Emulator;
+    this.emulator.add_listener("serial0-output-byte", (byte: number) => this.onConsoleByte(byte));
+    this.emulator.add_listener("serial1-output-byte", (byte: number) => this.onControlByte(byte));
+    this.emulator.add_listener("emulator-stopped", () => this.fail("the emulator stopped"));
+  }
+
+  /** Keyboard input for the guest's console. */
+  sendConsole(bytes: Uint8Array): void {
+    this.emulator.serial_send_bytes(0, bytes);
+  }
+
+  sendControl(line: string): void {
+    this.emulator.serial_send_bytes(1, new TextEncoder().encode(line + "\n"));
+  }
+
+  async destroy(): Promise<void> {
+    this.dead = true;
+    await this.emulator.destroy().catch(() => {});
+  }
+
+  private fail(reason: string): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.options.events.failed(reason);
+  }
+
+  private onConsoleByte(byte: number): void {
+    this.pendingConsole.push(byte);
+    // One message per emulator time slice, not per byte: flushed once v86's loop yields.
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flushConsole());
+    }
+    // Watch for a panic (the page offers a restart); keep only a line's worth of tail.
+    this.panicText = (this.panicText + String.fromCharCode(byte)).slice(-256);
+    if (byte === 10 && /Kernel panic/.test(this.panicText)) {
+      const line = this.panicText.trim().split("\n").at(-1) ?? "Kernel panic";
+      // v86 goes on running a panicked kernel; stop it so it costs nothing.
+      void this.emulator.stop().catch(() => {});
+      this.fail(`the guest's kernel panicked: ${line}`);
+    }
+  }
+
+  private flushConsole(): void {
+    this.flushQueued = false;
+    if (this.pendingConsole.length === 0) return;
+    const bytes = Uint8Array.from(this.pendingConsole);
+    this.pendingConsole = [];
+    this.options.events.console(bytes);
+  }
+
+  private onControlByte(byte: number): void {
+    if (byte === 10) {
+      const line = this.controlLine.replace(/\r$/, "");
+      this.controlLine = "";
+      this.options.events.control(line);
+    } else this.controlLine += String.fromCharCode(byte);
+  }
+}
+

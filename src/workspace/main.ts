@@ -1,0 +1,209 @@
+// The workspace page (index.html): layout, query parameters, one owner per tree, and the page API
+// `window.workspace = { ready, run, fileServer }` that tests and other scripts use.
+import type { FileServer, StorageKind } from "../index.js";
+import { createWorkspace, TREE_BUSY, type GuestFs, type GuestState, type RunResult, type Workspace } from "./app.js";
+import { ownerChannel } from "./owner.js";
+import "./workspace.css";
+
+export interface WorkspaceApi {
+  readonly ready: Promise<void>;
+  run(script: string, options?: { timeoutMs?: number }): Promise<RunResult>;
+  readonly fileServer: FileServer | undefined;
+  /** The guest's state, and the page's own ("busy": another tab owns the tree; "taken": it was taken over). */
+  readonly state: GuestState | "busy" | "taken";
+  restart(): Promise<void>;
+}
+
+declare global {
+  interface Window {
+    workspace?: WorkspaceApi;
+  }
+}
+
+interface PageParams {
+  tree: string;
+  storage: StorageKind;
+  fs: GuestFs;
+  image: string | undefined;
+  latencyMs: number;
+}
+
+function readParams(search: string): PageParams {
+  const q = new URLSearchParams(search);
+  const storage = q.get("storage") ?? "opfs";
+  if (storage !== "opfs" && storage !== "indexeddb" && storage !== "memory") {
+    throw new Error(`?storage=${storage}: use opfs, indexeddb or memory`);
+  }
+  const fs = q.get("fs") ?? "worker9p";
+  if (fs !== "worker9p" && fs !== "builtin") throw new Error(`?fs=${fs}: use builtin (v86's own 9P) or leave it out`);
+  const latencyMs = Number(q.get("latencyMs") ?? 0);
+  if (!Number.isFinite(latencyMs) || latencyMs < 0) throw new Error(`?latencyMs=${q.get("latencyMs")}: a number of milliseconds`);
+  return { tree: q.get("tree") || "home", storage, fs, image: q.get("image") ?? undefined, latencyMs };
+}
+
+const STORAGE_NAMES: Record<StorageKind, string> = { opfs: "OPFS", indexeddb: "IndexedDB", memory: "memory" };
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: (Node | string)[]) {
+  const e = Object.assign(document.createElement(tag), props);
+  e.append(...children);
+  return e;
+}
+
+function layout(root: HTMLElement, p: PageParams) {
+  const state = el("span", { className: "state", textContent: "starting" });
+  const restart = el("button", { className: "restart", textContent: "Restart the guest", hidden: true });
+  const where = p.fs === "builtin" ? "v86 built-in 9P (in memory, not kept)" : `${STORAGE_NAMES[p.storage]}`;
+  const header = el(
+    "header",
+    {},
+    el("span", { className: "brand", textContent: "worker9p" }),
+    el("span", { className: "tree", title: "the tree mounted at /root" }, el("b", { textContent: p.tree }), ` · ${where}`),
+    el("span", { className: "spacer" }),
+    restart,
+    state,
+  );
+  const terminal = el("div", { className: "terminal" });
+  const overlayText = el("div", { className: "overlay-text" });
+  const overlayActions = el("div", { className: "overlay-actions" });
+  const overlay = el("div", { className: "overlay" }, el("div", { className: "card" }, el("div", { className: "spinner" }), overlayText, overlayActions));
+  const side = el("aside", { className: "side", hidden: true });
+  const main = el("main", {}, el("section", { className: "console" }, terminal, overlay), side);
+  root.replaceChildren(header, main);
+  return {
+    terminal,
+    side,
+    restart,
+    setState(text: string, kind: string) {
+      state.textContent = text;
+      state.dataset.kind = kind;
+    },
+    /** Cover the terminal with a message (busy: with spinner) and optional buttons; null hides it. */
+    showOverlay(message: string | null, options: { busy?: boolean; kind?: string; actions?: [string, () => void][] } = {}) {
+      overlay.hidden = message === null;
+      overlay.dataset.kind = options.kind ?? "info";
+      overlay.classList.toggle("busy", options.busy ?? false);
+      overlayText.textContent = message ?? "";
+      overlayActions.replaceChildren(
+        ...(options.actions ?? []).map(([label, action]) => el("button", { textContent: label, onclick: action })),
+      );
+    },
+  };
+}
+
+async function start(): Promise<void> {
+  const root = document.getElementById("app")!;
+  let p: PageParams;
+  try {
+    p = readParams(location.search);
+  } catch (e) {
+    root.textContent = String(e instanceof Error ? e.message : e);
+    return;
+  }
+  document.title = `${p.tree} · worker9p workspace`;
+  const ui = layout(root, p);
+  const owner = p.fs === "worker9p" && p.storage !== "memory" ? ownerChannel(p.storage, p.tree) : undefined;
+  let ws: Workspace | undefined;
+  let pageState: WorkspaceApi["state"] = "loading";
+  /** The workspace being opened or running (replaced by a take-over); rejects if it cannot start. */
+  let opening: Promise<Workspace> = new Promise(() => {});
+
+  const api: WorkspaceApi = {
+    get ready() {
+      return opening.then((w) => w.ready);
+    },
+    run: (script, options) => opening.then((w) => w.run(script, options)),
+    get fileServer() {
+      return ws?.fileServer;
+    },
+    get state() {
+      return pageState === "busy" || pageState === "taken" ? pageState : (ws?.state ?? pageState);
+    },
+    restart: () => (ws ? ws.restart() : Promise.reject(new Error("the workspace is not running here"))),
+  };
+  window.workspace = api;
+
+  const onState = (state: GuestState, message: string) => {
+    pageState = state;
+    ui.restart.hidden = !(state === "ready" || state === "failed");
+    switch (state) {
+      case "loading":
+      case "booting":
+        ui.setState(state === "loading" ? "loading" : "booting", "busy");
+        ui.showOverlay(message, { busy: true });
+        break;
+      case "ready":
+        ui.setState("running", "ok");
+        ui.showOverlay(null);
+        break;
+      case "failed":
+        ui.setState("stopped", "bad");
+        ui.showOverlay(`${message}. Your files are safe: the tree is intact.`, { kind: "error", actions: [["Restart the guest", () => void ws?.restart()]] });
+        break;
+      case "stopped":
+        ui.setState("stopped", "bad");
+        break;
+    }
+  };
+
+  const open = (wait: boolean) => {
+    opening = openWorkspace(wait);
+    opening.catch(() => {}); // reported in the page
+  };
+  const openWorkspace = async (wait: boolean): Promise<Workspace> => {
+    ui.showOverlay(wait ? "Waiting for the other tab to let go of the tree…" : "Starting…", { busy: true });
+    try {
+      ws = await createWorkspace({
+        element: ui.terminal,
+        tree: p.tree,
+        storage: p.storage,
+        fs: p.fs,
+        latencyMs: p.latencyMs,
+        wait,
+        ...(p.image ? { image: p.image } : {}),
+        onState,
+      });
+    } catch (e) {
+      const err = e as Error;
+      if (err?.name === TREE_BUSY) {
+        pageState = "busy";
+        ui.setState("in use", "bad");
+        ui.showOverlay(
+          `The tree "${p.tree}" (${STORAGE_NAMES[p.storage]}) is open in another tab. One tab at a time runs it, so its files stay consistent.`,
+          { actions: [["Use it here instead", takeOver]] },
+        );
+        throw new Error(`the tree "${p.tree}" is open in another tab`);
+      }
+      pageState = "failed";
+      ui.setState("failed", "bad");
+      ui.showOverlay(`The workspace could not start: ${err?.message ?? String(e)}`, { kind: "error", actions: [["Try again", () => location.reload()]] });
+      throw err;
+    }
+    pageState = ws.state;
+    return ws;
+  };
+
+  const takeOver = () => {
+    owner?.requestTakeOver();
+    open(true);
+  };
+
+  owner?.onTakeOver(() => {
+    const old = ws;
+    if (!old) return; // not the owner: nothing to hand over
+    ws = undefined;
+    pageState = "taken";
+    ui.restart.hidden = true;
+    ui.setState("moved", "bad");
+    ui.showOverlay(`The tree "${p.tree}" is now open in another tab, so this tab stopped its guest (one tab at a time runs a tree).`, {
+      actions: [["Take it back", takeOver]],
+    });
+    opening = Promise.reject(new Error(`the tree "${p.tree}" was taken over by another tab`));
+    opening.catch(() => {});
+    void old.close();
+  });
+
+  ui.restart.onclick = () => void ws?.restart();
+  open(false);
+}
+
+void start();

@@ -1,0 +1,42 @@
+import type { WorkerControl } from "../host/protocol.js";
+
+/** Which 9P server the guest mounts: worker9p on the tree, or v86's own in-memory one (no persistence). */
+export type GuestFs = "worker9p" | "builtin";
+
+export type GuestState = "loading" | "booting" | "ready" | "failed" | "stopped";
+
+export interface BootRequest {
+  fs: GuestFs;
+  /** Guest image name; undefined: the server's default. */
+  image?: string;
+  /** The page's URL, to resolve the image's location against. */
+  base: string;
+}
+
+/** Worker → page, on the events port given to boot(). */
+export type WorkspaceEvent =
+  | { type: "console"; data: Uint8Array }
+  | { type: "progress"; text: string }
+  | { type: "state"; state: GuestState; message?: string };
+
+export interface RunResult {
+  /** The script's exit status (137 if it was killed at its timeout). */
+  status: number;
+  /** Its stdout and stderr, interleaved as written. */
+  output: string;
+}
+
+/** The workspace worker: a tree (createFileServer's WorkerControl) plus the emulator that mounts it. */
+export interface WorkspaceWorkerControl extends WorkerControl {
+  /** Load the image and start the guest; events (console, progress, state) come on `events`. */
+  boot(req: BootRequest, events: MessagePort): Promise<void>;
+  /** Keyboard bytes for the guest's console. */
+  input(data: Uint8Array): void;
+  /** The terminal's size, for the guest's tty. */
+  resize(rows: number, cols: number): void;
+  run(script: string, timeoutMs: number): Promise<RunResult>;
+  /** Stop the guest and boot it again (the tree stays open). */
+  restart(): Promise<void>;
+  /** Stop the guest and close the tree. */
+  shutdown(): Promise<void>;
+}
