@@ -24,11 +24,17 @@ echo "@@W9P-READY" >/dev/ttyS1
 while read -r cmd a b; do
   case "$cmd" in
   RUN)
-    setsid sh -c 'cd /root; sh "/root/.w9p/$1.sh" >"/root/.w9p/$1.out" 2>&1 </dev/null; echo "@@W9P-DONE $1 $?" >/dev/ttyS1' run "$a" &
-    echo $! >"/tmp/w9p-run.$a" ;;
+    # The script runs in a session of its own (so KILL reaches all it started) that never opens
+    # a tty; this subshell, in the agent's tty-less session, reports the status.
+    (
+      setsid sh -c 'cd /root && exec sh "/root/.w9p/$1.sh"' run "$a" >"/root/.w9p/$a.out" 2>&1 </dev/null &
+      echo $! >"/tmp/w9p-run.$a"
+      wait $!
+      echo "@@W9P-DONE $a $?" >/dev/ttyS1
+    ) &
+    ;;
   KILL)
-    p=$(cat "/tmp/w9p-run.$a" 2>/dev/null) && kill -9 -- "-$p" 2>/dev/null
-    echo "@@W9P-DONE $a 137" >/dev/ttyS1 ;;
+    p=$(cat "/tmp/w9p-run.$a" 2>/dev/null) && kill -9 -- "-$p" 2>/dev/null ;;
   DEL)
     rm -f "/root/.w9p/$a.sh" "/root/.w9p/$a.out" "/tmp/w9p-run.$a" ;;
   SIZE)
