@@ -7,7 +7,8 @@
 #   KILL <id>           SIGKILL that run's whole process group (a page-side timeout)
 #   DEL <id>            forget that run's files (the page has read the output)
 #   SIZE <rows> <cols>  the terminal's size (stty; the kernel sends SIGWINCH)
-# guest → page: "@@W9P-READY", "@@W9P-DONE <id> <status>".
+#   PING <n>            answered "@@W9P-PONG <n>" (the page's hang watchdog)
+# guest → page: "@@W9P-READY", "@@W9P-DONE <id> <status>", "@@W9P-PONG <n>".
 mount -o bind /mnt /root || { echo "@@W9P-ERROR bind /root"; exit 97; }
 cd /root
 export HOME=/root TERM=xterm-256color
@@ -39,5 +40,7 @@ while read -r cmd a b; do
     rm -f "/root/.w9p/$a.sh" "/root/.w9p/$a.out" "/tmp/w9p-run.$a" ;;
   SIZE)
     stty -F /dev/ttyS0 rows "$a" cols "$b" ;;
+  PING)
+    echo "@@W9P-PONG $a" >/dev/ttyS1 ;;
   esac
 done </dev/ttyS1

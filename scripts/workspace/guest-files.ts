@@ -61,7 +61,8 @@ export const busyboxImage: ImageSource = async (log) => {
       vgaBios: "vgabios.bin",
       kernel: "vmlinuz",
       initrd: ["initrd.img", "agent.cpio"],
-      cmdline: GUEST_CMDLINE,
+      // loglevel=3: the firmware complaints of a quiet boot (ACPI, MP table) stay out of the terminal.
+      cmdline: `${GUEST_CMDLINE} loglevel=3`,
       memoryMb: 256,
       home: "/root",
     },

@@ -124,7 +124,7 @@ async function start(): Promise<void> {
 
   const onState = (state: GuestState, message: string) => {
     pageState = state;
-    ui.restart.hidden = !(state === "ready" || state === "failed");
+    ui.restart.hidden = !(state === "ready" || state === "failed" || state === "unresponsive");
     switch (state) {
       case "loading":
       case "booting":
@@ -134,6 +134,13 @@ async function start(): Promise<void> {
       case "ready":
         ui.setState("running", "ok");
         ui.showOverlay(null);
+        break;
+      case "unresponsive":
+        ui.setState("not answering", "bad");
+        ui.showOverlay(`${message[0]!.toUpperCase()}${message.slice(1)}. Your files are safe: the tree is intact.`, {
+          kind: "error",
+          actions: [["Restart the guest", () => void ws?.restart()], ["Keep waiting", () => ui.showOverlay(null)]],
+        });
         break;
       case "failed":
         ui.setState("stopped", "bad");

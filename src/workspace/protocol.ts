@@ -3,7 +3,8 @@ import type { WorkerControl } from "../host/protocol.js";
 /** Which 9P server the guest mounts: worker9p on the tree, or v86's own in-memory one (no persistence). */
 export type GuestFs = "worker9p" | "builtin";
 
-export type GuestState = "loading" | "booting" | "ready" | "failed" | "stopped";
+/** "unresponsive": ready before, but the agent has not answered a ping for a long time (hung or very busy). */
+export type GuestState = "loading" | "booting" | "ready" | "unresponsive" | "failed" | "stopped";
 
 export interface BootRequest {
   fs: GuestFs;

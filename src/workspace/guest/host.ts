@@ -24,6 +24,10 @@ import { GuestMachine } from "./machine.js";
 
 /** Where run() keeps a script and its output in the tree, relative to the guest's home. */
 const RUN_DIR = ".w9p";
+/** The hang watchdog: a ping this often once the guest is ready… */
+const PING_MS = 10_000;
+/** …and "unresponsive" when none was answered for this long (the page offers a restart). */
+const UNRESPONSIVE_MS = 120_000;
 
 interface PendingRun {
   resolve(status: number): void;
@@ -41,6 +45,9 @@ export class WorkspaceHost {
   private nextRun = 1;
   private client: Promise<Client> | undefined;
   private closeGuestPort: (() => void) | undefined;
+  private watchdog: ReturnType<typeof setInterval> | undefined;
+  private lastPong = 0;
+  private pings = 0;
 
   async start(req: BootRequest, events: MessagePort): Promise<void> {
     if (req.fs === "worker9p" && !this.tree) throw new Error("open the tree before booting a guest on worker9p");
@@ -130,6 +137,7 @@ export class WorkspaceHost {
   }
 
   private async stopMachine(why: string): Promise<void> {
+    clearInterval(this.watchdog);
     const m = this.machine;
     this.machine = undefined;
     const err = new Error(`the guest was stopped (${why})`);
@@ -146,6 +154,12 @@ export class WorkspaceHost {
     if (line === "@@W9P-READY") {
       this.setState("ready", "the shell is ready");
       for (const w of this.readyWaiters.splice(0)) w.resolve();
+      this.startWatchdog();
+      return;
+    }
+    if (line.startsWith("@@W9P-PONG ")) {
+      this.lastPong = performance.now();
+      if (this.state === "unresponsive") this.setState("ready", "the guest answers again");
       return;
     }
     const m = /^@@W9P-DONE (\d+) (-?\d+)$/.exec(line);
@@ -156,7 +170,22 @@ export class WorkspaceHost {
     }
   }
 
+  /** Ping the agent; a guest that stops answering is reported (it may be hung, or only very busy). */
+  private startWatchdog(): void {
+    clearInterval(this.watchdog);
+    this.lastPong = performance.now();
+    const machine = this.machine;
+    this.watchdog = setInterval(() => {
+      if (this.machine !== machine || this.state === "failed") return clearInterval(this.watchdog);
+      machine?.sendControl(`PING ${++this.pings}`);
+      if (this.state === "ready" && performance.now() - this.lastPong > UNRESPONSIVE_MS) {
+        this.setState("unresponsive", `the guest has not answered for ${UNRESPONSIVE_MS / 1000} s: it may be hung, or very busy`);
+      }
+    }, PING_MS);
+  }
+
   private onFailed(reason: string): void {
+    clearInterval(this.watchdog);
     this.setState("failed", reason);
     const err = new Error(reason);
     for (const w of this.readyWaiters.splice(0)) w.reject(err);

@@ -34,9 +34,14 @@ export interface Emulator {
   read_file(file: string): Promise<Uint8Array>;
 }
 
+const MARKER = "@@W9P-";
+
 export class GuestMachine {
   readonly emulator: Emulator;
   private pendingConsole: number[] = [];
+  /** The start of the current console line while it may still be an @@W9P- marker (held back). */
+  private markerPrefix = "";
+  private atLineStart = true;
   private flushQueued = false;
   private controlLine = "";
   private panicText = "";
@@ -85,13 +90,30 @@ export class GuestMachine {
   }
 
   private onConsoleByte(byte: number): void {
+    this.watchForPanic(byte);
+    // The guest's /init prints progress markers (@@W9P-BOOTED …) on the console: not for the user.
+    if (this.atLineStart || this.markerPrefix) {
+      const candidate = this.markerPrefix + String.fromCharCode(byte);
+      if (candidate.startsWith(MARKER) ? true : MARKER.startsWith(candidate)) {
+        this.markerPrefix = byte === 10 ? "" : candidate;
+        this.atLineStart = byte === 10;
+        return; // held back, dropped at its line end if it is a marker
+      }
+      for (let i = 0; i < this.markerPrefix.length; i++) this.pendingConsole.push(this.markerPrefix.charCodeAt(i));
+      this.markerPrefix = "";
+    }
+    this.atLineStart = byte === 10;
     this.pendingConsole.push(byte);
     // One message per emulator time slice, not per byte: flushed once v86's loop yields.
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(() => this.flushConsole());
     }
-    // Watch for a panic (the page offers a restart); keep only a line's worth of tail.
+  }
+
+  /** A panic ends the guest: the page says so and offers a restart. */
+  private watchForPanic(byte: number): void {
+    // Keep only a line's worth of tail.
     this.panicText = (this.panicText + String.fromCharCode(byte)).slice(-256);
     if (byte === 10 && /Kernel panic/.test(this.panicText)) {
       const line = this.panicText.trim().split("\n").at(-1) ?? "Kernel panic";
