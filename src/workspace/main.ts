@@ -3,6 +3,8 @@
 import type { FileServer, StorageKind } from "../index.js";
 import { createWorkspace, TREE_BUSY, type GuestFs, type GuestState, type RunResult, type Workspace } from "./app.js";
 import { ownerChannel } from "./owner.js";
+import { mountPanels, type MountedPanels } from "./panels.js";
+import { prefs, type PanelLayout } from "./prefs.js";
 import "./workspace.css";
 
 export interface WorkspaceApi {
@@ -28,9 +30,11 @@ interface PageParams {
   latencyMs: number;
 }
 
-function readParams(search: string): PageParams {
+function readParams(search: string, last: { name: string; storage: StorageKind } | null): PageParams {
   const q = new URLSearchParams(search);
-  const storage = q.get("storage") ?? "opfs";
+  // Without ?tree= and ?storage=, the tree opened last (a page preference).
+  const remembered = !q.has("tree") && !q.has("storage") ? last : null;
+  const storage = q.get("storage") ?? remembered?.storage ?? "opfs";
   if (storage !== "opfs" && storage !== "indexeddb" && storage !== "memory") {
     throw new Error(`?storage=${storage}: use opfs, indexeddb or memory`);
   }
@@ -38,7 +42,7 @@ function readParams(search: string): PageParams {
   if (fs !== "worker9p" && fs !== "builtin") throw new Error(`?fs=${fs}: use builtin (v86's own 9P) or leave it out`);
   const latencyMs = Number(q.get("latencyMs") ?? 0);
   if (!Number.isFinite(latencyMs) || latencyMs < 0) throw new Error(`?latencyMs=${q.get("latencyMs")}: a number of milliseconds`);
-  return { tree: q.get("tree") || "home", storage, fs, image: q.get("image") ?? undefined, latencyMs };
+  return { tree: q.get("tree") || remembered?.name || "home", storage, fs, image: q.get("image") ?? undefined, latencyMs };
 }
 
 const STORAGE_NAMES: Record<StorageKind, string> = { opfs: "OPFS", indexeddb: "IndexedDB", memory: "memory" };
@@ -68,10 +72,23 @@ function layout(root: HTMLElement, p: PageParams) {
   const overlay = el("div", { className: "overlay" }, el("div", { className: "card" }, el("div", { className: "spinner" }), overlayText, overlayActions));
   const side = el("aside", { className: "side", hidden: true });
   const main = el("main", {}, el("section", { className: "console" }, terminal, overlay), side);
-  root.replaceChildren(header, main);
+  const toasts = el("div", { className: "toasts" });
+  toasts.setAttribute("aria-live", "polite");
+  root.replaceChildren(header, main, toasts);
   return {
     terminal,
     side,
+    setLayout(layout: PanelLayout) {
+      main.dataset.layout = layout;
+    },
+    notify(message: string, kind: "info" | "error" = "info") {
+      const t = el("div", { className: `toast ${kind}`, textContent: message, title: "click to dismiss" });
+      t.setAttribute("role", kind === "error" ? "alert" : "status");
+      toasts.append(t);
+      // Information fades after a while; an error stays until clicked.
+      if (kind === "info") setTimeout(() => t.remove(), 6000);
+      t.onclick = () => t.remove();
+    },
     restart,
     setState(text: string, kind: string) {
       state.textContent = text;
@@ -92,17 +109,20 @@ function layout(root: HTMLElement, p: PageParams) {
 
 async function start(): Promise<void> {
   const root = document.getElementById("app")!;
+  const saved = await prefs.all();
   let p: PageParams;
   try {
-    p = readParams(location.search);
+    p = readParams(location.search, saved.lastTree);
   } catch (e) {
     root.textContent = String(e instanceof Error ? e.message : e);
     return;
   }
   document.title = `${p.tree} · worker9p workspace`;
   const ui = layout(root, p);
+  ui.setLayout(saved.panelLayout);
   const owner = p.fs === "worker9p" && p.storage !== "memory" ? ownerChannel(p.storage, p.tree) : undefined;
   let ws: Workspace | undefined;
+  let panels: MountedPanels | undefined;
   let pageState: WorkspaceApi["state"] = "loading";
   /** The workspace being opened or running (replaced by a take-over); rejects if it cannot start. */
   let opening: Promise<Workspace> = new Promise(() => {});
@@ -166,6 +186,7 @@ async function start(): Promise<void> {
         fs: p.fs,
         latencyMs: p.latencyMs,
         wait,
+        fontSize: saved.terminalFontSize,
         ...(p.image ? { image: p.image } : {}),
         onState,
       });
@@ -186,6 +207,11 @@ async function start(): Promise<void> {
       throw err;
     }
     pageState = ws.state;
+    if (ws.fileServer) {
+      if (p.storage !== "memory") void prefs.set("lastTree", { name: p.tree, storage: p.storage }).catch(() => {});
+      ui.side.hidden = false;
+      panels = await mountPanels(ui.side, ws.fileServer, ui.notify);
+    }
     return ws;
   };
 
@@ -206,10 +232,20 @@ async function start(): Promise<void> {
     });
     opening = Promise.reject(new Error(`the tree "${p.tree}" was taken over by another tab`));
     opening.catch(() => {});
+    void panels?.close();
+    panels = undefined;
+    ui.side.hidden = true;
     void old.close();
   });
 
   ui.restart.onclick = () => void ws?.restart();
+  // The status panel changes preferences; the shell applies those it owns at once.
+  window.addEventListener("worker9p-prefs", (ev) => {
+    const { key, value } = (ev as CustomEvent<{ key: string; value: unknown }>).detail;
+    if (key === "terminalFontSize" && typeof value === "number") ws?.terminal.setFontSize(value);
+    if (key === "panelLayout") ui.setLayout(value as PanelLayout);
+  });
+  addEventListener("pagehide", () => void panels?.close());
   open(false);
 }
 

@@ -8,6 +8,7 @@ export interface ConsoleTerminal {
   readonly terminal: Terminal;
   write(data: Uint8Array | string): void;
   focus(): void;
+  setFontSize(px: number): void;
   dispose(): void;
 }
 
@@ -44,6 +45,10 @@ export function mountTerminal(
     terminal,
     write: (data) => terminal.write(data),
     focus: () => terminal.focus(),
+    setFontSize(px) {
+      terminal.options.fontSize = px;
+      refit();
+    },
     dispose() {
       observer.disconnect();
       for (const s of subs) s.dispose();
