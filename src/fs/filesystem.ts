@@ -1,7 +1,7 @@
 import { AT_REMOVEDIR, DirentType, LockType, Mode, OpenFlags, QidType, SetattrMask, XattrFlags } from "../protocol/constants.js";
 import { Errno, FsError, abortError, isAbortError, isFsError } from "../protocol/errno.js";
 import type { Attr, DirEntry, GetlockRequest, LockRequest, Qid, SetattrRequest, StatFs, Timespec } from "../protocol/messages.js";
-import type { InodeRecord, Store, StoreTx, TxOptions, XattrList } from "../storage/store.js";
+import { FIRST_COOKIE, type InodeRecord, type Store, type StoreTx, type TxOptions, type XattrList } from "../storage/store.js";
 import { attrOf, BLKSIZE, dtypeOf, isDir, isReg, isSymlink, makedev, newInode, nowTimespec, qidOf, qidOfDtype } from "./attr.js";
 import { MAX_FILE_SIZE, ROOT_INO, XATTR_INODE_MAX, XATTR_LIST_MAX, XATTR_SIZE_MAX } from "./constants.js";
 import { readData, truncateData, writeData, readDataParts } from "./data.js";
@@ -24,8 +24,6 @@ export interface FileSystemOptions {
   gid?: number;
 }
 
-/** Cookies 1 and 2 are "." and ".."; stored entries get cookies from 3 on. */
-const FIRST_COOKIE = 3;
 /** Linux statfs f_type of a v9fs mount. */
 const V9FS_MAGIC = 0x01021997;
 const FSID = 0x77397066; // "w9pf"

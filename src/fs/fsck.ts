@@ -1,4 +1,4 @@
-import type { EntryRecord, InodeRecord, Store, StoreTx } from "../storage/store.js";
+import { FIRST_COOKIE, type EntryRecord, type InodeRecord, type Store, type StoreTx } from "../storage/store.js";
 import { dtypeOf, isDir, isReg, isSymlink } from "./attr.js";
 import { ROOT_INO } from "./constants.js";
 import { chunkSlots } from "./data.js";
@@ -30,9 +30,6 @@ function selfCheckOf(store: Store): StoreSelfCheck | undefined {
   const s = store as Partial<StoreSelfCheck>;
   return typeof s.check === "function" ? (s as StoreSelfCheck) : undefined;
 }
-
-/** Cookies 1 and 2 are "." and "..": stored entries start here. */
-const FIRST_COOKIE = 3;
 
 /**
  * Check the tree's invariants in one readonly transaction, using only StoreTx

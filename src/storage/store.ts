@@ -33,6 +33,9 @@ export interface TxOptions {
 /** A directory entry's key: its directory and its name. */
 export type EntryKey = readonly [dir: number, name: string];
 
+/** Readdir cookies 1 and 2 are "." and ".."; stored entries take cookies from 3 on. */
+export const FIRST_COOKIE = 3;
+
 export interface InodeRecord {
   ino: number;
   /** File type bits and permissions, as st_mode. */

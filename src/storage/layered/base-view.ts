@@ -3,13 +3,9 @@
  * base inodes the user's layer has not touched. Pure, no I/O.
  */
 import { S_IFDIR, S_IFMT, S_IFREG, type ImageIndex, type ImageInode } from "../image/format.js";
-import { nameFromBytes } from "../../protocol/name-bytes.js";
-import type { EntryRecord, InodeRecord, XattrList } from "../store.js";
+import { nameFromBytes, utf8Length } from "../../protocol/name-bytes.js";
+import { FIRST_COOKIE, type EntryRecord, type InodeRecord, type XattrList } from "../store.js";
 
-const encoder = new TextEncoder();
-
-/** Cookies 1 and 2 are "." and ".."; base entries take 3, 4, … in name order (L3). */
-const FIRST_COOKIE = 3;
 /**
  * Where the user's cookies start in a base directory (L3): past any base's
  * entries, so a newer base with more entries never hands out a cookie the
@@ -71,7 +67,7 @@ export class BaseView {
       nextCookie: isDir ? BASE_NEXT_COOKIE : 0,
     };
     if (n.target) rec.target = nameFromBytes(n.target);
-    if (n.xattrs) rec.xattrBytes = n.xattrs.reduce((sum, [k, v]) => sum + encoder.encode(k).length + v.length, 0);
+    if (n.xattrs) rec.xattrBytes = n.xattrs.reduce((sum, [k, v]) => sum + utf8Length(k) + v.length, 0);
     return rec;
   }
 
@@ -80,6 +76,7 @@ export class BaseView {
     if (!d) {
       const list = (this.node(ino)?.entries ?? []).map((e, i): EntryRecord => {
         const child = this.index.inodes[e.ino - 1]!;
+        // base entries take FIRST_COOKIE, FIRST_COOKIE + 1, … in name order (L3)
         return { dir: ino, name: nameFromBytes(e.name), ino: e.ino, cookie: FIRST_COOKIE + i, dtype: (child.mode & S_IFMT) >> 12 };
       });
       d = { list, byName: new Map(list.map((e) => [e.name, e])) };
