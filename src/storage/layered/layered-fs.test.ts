@@ -13,6 +13,7 @@ import { BaseImage } from "../image/reader.js";
 import { serveImageDir, type ImageTestServer } from "../image/test-server.js";
 import { writeImage } from "../image/writer.js";
 import { MemoryStore } from "../memory.js";
+import type { Store, StoreTx } from "../store.js";
 import { firstUserIno, LayeredStore } from "./layered-store.js";
 
 // The merged tree through the file system: a small base image served over
@@ -56,12 +57,41 @@ afterAll(async () => {
 
 let cache: MemoryImageCache;
 let upper: MemoryStore;
+/** Run the suite again over a user's store offering readChunkInto (as OPFS does). */
+let intoReads = false;
+
+/** `store`, its transactions offering readChunkInto (built on getChunk). */
+function withReadChunkInto(store: Store): Store {
+  return {
+    kind: store.kind, chunkSize: store.chunkSize, keepsChunkBuffers: store.keepsChunkBuffers,
+    usage: () => store.usage(),
+    close: () => store.close(),
+    transaction: (mode, body, options) =>
+      store.transaction(mode, (tx) => {
+        // Every method bound to the real transaction (it keeps state in its own fields).
+        const wrapped = new Proxy(tx, {
+          get: (t, key) => {
+            const v = Reflect.get(t, key, t) as unknown;
+            return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+          },
+        }) as StoreTx & { readChunkInto: NonNullable<StoreTx["readChunkInto"]> };
+        wrapped.readChunkInto = async (ino, index, within, dest) => {
+          const c = await tx.getChunk(ino, index);
+          if (!c) return undefined;
+          const part = c.subarray(Math.min(within, c.length), Math.min(c.length, within + dest.length));
+          dest.set(part);
+          return part.length;
+        };
+        return body(wrapped);
+      }, options),
+  };
+}
 let image: BaseImage;
 let fs: FileSystem;
 
 async function mount(): Promise<void> {
   image = await BaseImage.open(server.url, { cache });
-  fs = await FileSystem.open(await LayeredStore.open(upper, image));
+  fs = await FileSystem.open(await LayeredStore.open(intoReads ? withReadChunkInto(upper) : upper, image));
 }
 
 beforeEach(async () => {
@@ -96,7 +126,12 @@ async function expectClean(): Promise<void> {
   expect((await fs.fsck()).problems).toEqual([]);
 }
 
-describe("layered store: reading the base", () => {
+describe.each([false, true])("layered store (user's store with readChunkInto: %s)", (into) => {
+beforeEach(() => {
+  intoReads = into;
+});
+
+describe("reading the base", () => {
   it("shows the base tree: names, contents, modes, links", async () => {
     expect(await names("/")).toEqual(expect.arrayContaining(["etc", "usr", "root", "lnk"]));
     expect((await read("etc/motd")).toString()).toBe("welcome to the base\n");
@@ -129,7 +164,7 @@ describe("layered store: reading the base", () => {
   });
 });
 
-describe("layered store: the user's layer", () => {
+describe("the user's layer", () => {
   it("copies up on write without copying a large file's untouched chunks", async () => {
     const ino = await lookup("usr/bin/big");
     await write("usr/bin/big", 200_000, "PATCH");
@@ -232,4 +267,5 @@ describe("layered store: the user's layer", () => {
     expect(image.stats.requests).toBe(0);
     await expectClean();
   });
+});
 });

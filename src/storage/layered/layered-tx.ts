@@ -60,6 +60,8 @@ const stateKey = (ino: number): string => `${LAYER_META_PREFIX}${ino}`;
 
 export class LayeredTx implements StoreTx {
   private readonly states = new Map<number, LayerState>();
+  /** Offered when the user's store offers it (OPFS: the user's bytes go straight into the reply frame). */
+  readonly readChunkInto?: (ino: number, index: number, within: number, dest: Uint8Array) => Promise<number | undefined>;
 
   constructor(
     private readonly upper: StoreTx,
@@ -67,7 +69,20 @@ export class LayeredTx implements StoreTx {
     private readonly pieces: PieceSource,
     /** Pieces this run needed and did not have (L4). */
     readonly missing: Set<number>,
-  ) {}
+  ) {
+    const own = upper.readChunkInto?.bind(upper);
+    if (own) {
+      this.readChunkInto = async (ino, index, within, dest) => {
+        const n = await own(ino, index, within, dest);
+        if (n !== undefined || !this.base.has(ino)) return n;
+        if (!this.baseChunkVisible(ino, index, await this.state(ino))) return undefined;
+        const chunk = this.baseChunk(ino, index);
+        const part = chunk.subarray(Math.min(within, chunk.length), Math.min(chunk.length, within + dest.length));
+        dest.set(part);
+        return part.length;
+      };
+    }
+  }
 
   private async state(ino: number): Promise<LayerState> {
     let st = this.states.get(ino);
