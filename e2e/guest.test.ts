@@ -57,15 +57,16 @@ describe.skipIf(skip)("Linux guest over virtio-9p (worker9p)", () => {
     const latencyMs = 2000;
     const r = await guest("kill.sh", { latencyMs, mountOpts: "cache=none" });
     const loop = r.output.match(/KILL-LOOP n=(\d+) elapsed_ms=(\d+) max_ms=(\d+)/);
-    expect(loop, "the kill loop reported its timing").not.toBeNull();
-    const [, n, elapsed, max] = loop!.map(Number);
-    expect(n).toBe(100);
-    // 100 kills must take far less than 100 × latency (200 s), and no kill may wait for the latency
-    expect(elapsed).toBeLessThan((n! * latencyMs) / 4);
-    expect(max).toBeLessThan(latencyMs);
-    // the kills went through Tflush, and the server dropped the reads: their slots were given back
-    expect(r.counts.Tflush ?? 0).toBeGreaterThanOrEqual(100);
-    expect(r.server?.stats.flushedBeforeCommit ?? 0).toBeGreaterThanOrEqual(90);
+    expect(loop, "the kill loop ran to its end").not.toBeNull();
+    expect(Number(loop![1])).toBe(100);
+    // Every reader was killed while it slept in a 9P request (kill.sh waits for that), so each
+    // kill sent a Tflush; the server cancelled every one of those reads before it completed and
+    // gave its virtqueue slot back. Reads that merely finished after their latency would count
+    // as flushed *after* commit instead. (Timings are printed by kill.sh, not judged: on a
+    // loaded machine they say nothing.) 100 + 30 killed readers; a little slack for a reader
+    // that leaves its request between kill.sh's check and its kill.
+    expect(r.counts.Tflush ?? 0).toBeGreaterThanOrEqual(125);
+    expect(r.server?.stats.flushedBeforeCommit ?? 0).toBeGreaterThanOrEqual(125);
     expect(r.server?.discarded ?? 0).toBe(r.server?.stats.flushedBeforeCommit);
   }, 600_000);
 });

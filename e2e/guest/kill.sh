@@ -10,14 +10,16 @@ printf 'slow data\n' > slowfile # one slow write
 expect_eq "$(cat slowfile)" "slow data" "slowfile written"
 
 # 1. N readers killed while their Tread waits on the server (N > the 32 virtqueue slots).
-# Each kill must come back at once: the iteration (50 ms sleep + fork/kill/reap) far below LAT.
+# Each reader is killed only once it sleeps in a 9P request, so every kill must send a Tflush
+# and the server must cancel the read (the harness checks its counters: flushed before commit).
+# The timings are printed for the record, not judged: on a loaded machine they say nothing.
 t0=$(now_ms)
 max=0
 i=0
 while [ $i -lt "$N" ]; do
   cat /mnt/slowfile > /dev/null &
   pid=$!
-  sleep 0.05
+  wait_in_9p $pid || fail "reader $i never blocked in a 9P request"
   ta=$(now_ms)
   kill -9 $pid
   wait $pid 2> /dev/null
@@ -26,10 +28,7 @@ while [ $i -lt "$N" ]; do
   i=$((i + 1))
 done
 t1=$(now_ms)
-elapsed=$((t1 - t0))
-echo "KILL-LOOP n=$N elapsed_ms=$elapsed max_ms=$max latency_ms=$LAT"
-if [ $max -lt "$LAT" ]; then ok "every kill came back at once (slowest kill+reap: $max ms)"; else fail "a kill took $max ms (latency $LAT ms)"; fi
-if [ $elapsed -lt $((N * LAT / 4)) ]; then ok "$N killed readers in $elapsed ms"; else fail "killed readers were slow: $elapsed ms for $N (latency $LAT ms)"; fi
+echo "KILL-LOOP n=$N elapsed_ms=$((t1 - t0)) max_ms=$max latency_ms=$LAT"
 
 # 2. The mount still works.
 echo after > /mnt/after.txt
@@ -94,13 +93,12 @@ while [ $i -lt 30 ]; do
   pids="$pids $!"
   i=$((i + 1))
 done
-sleep 0.5
+for p in $pids; do wait_in_9p $p || fail "a parallel reader never blocked in a 9P request"; done
 t0=$(now_ms)
 kill -9 $pids
 for p in $pids; do wait $p 2> /dev/null; done
 t1=$(now_ms)
 echo "PARALLEL-KILL n=30 elapsed_ms=$((t1 - t0))"
-if [ $((t1 - t0)) -lt $LAT ]; then ok "30 parallel killed readers came back at once"; else fail "30 parallel kills took $((t1 - t0)) ms"; fi
 echo again > /mnt/after.txt
 expect_eq "$(cat /mnt/after.txt)" "again" "mount works after the parallel kills"
 

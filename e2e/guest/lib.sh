@@ -32,6 +32,16 @@ check_fails() {
 # Milliseconds since boot (ns resolution source; /proc/uptime only has 10 ms).
 now_ms() { awk '/^now at/ { printf "%d\n", $3 / 1000000; exit }' /proc/timer_list; }
 
+# wait_in_9p PID: returns once PID sleeps in a 9P request (its wchan is a p9_* function);
+# fails if it exits first. Synchronizes a test on the request being on the wire, not on a sleep.
+wait_in_9p() {
+  while [ -e "/proc/$1" ]; do
+    case "$(cat "/proc/$1/wchan" 2> /dev/null)" in p9_*) return 0 ;; esac
+    sleep 0.01
+  done
+  return 1
+}
+
 drop_caches() {
   sync
   echo 3 > /proc/sys/vm/drop_caches
