@@ -206,6 +206,28 @@ describe("files panel: folders, names, changes made elsewhere", () => {
   });
 });
 
+describe("temporary download files", () => {
+  test("are swept once ten minutes old, never while another download may still be copying them out", async () => {
+    const { page } = await openPanels({ storage: "memory" });
+    const left = await page.evaluate(`(async () => {
+      const { sweepDownloads } = await import("/src/workspace/files/transfer.ts");
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle("worker9p-downloads", { create: true });
+      const now = Date.now();
+      for (const [age, name] of [[11 * 60000, "old.tar.gz"], [60000, "recent.tar.gz"]]) {
+        const w = await (await dir.getFileHandle(String(now - age) + "-abc-" + name, { create: true })).createWritable();
+        await w.write("x");
+        await w.close();
+      }
+      await sweepDownloads(now);
+      const names = [];
+      for await (const n of dir.keys()) names.push(n.replace(/^\\d+-abc-/, ""));
+      return names.sort();
+    })()`);
+    expect(left).toContain("recent.tar.gz");
+    expect(left).not.toContain("old.tar.gz");
+  });
+});
+
 describe("files panel, bad input", () => {
   test("an upload past the quota says 'storage full', leaves no temporary file, and the tree stays fsck-clean", async () => {
     const { page, errors } = await openPanels({ storage: "memory", quotaBytes: 4 * MiB });

@@ -8,8 +8,9 @@
  * automation, where no one can answer the picker) the stream is written into a
  * temporary OPFS file and that file — a disk-backed Blob — is handed to an
  * `<a download>`. Either way nothing holds the whole archive in memory, and no
- * Service Worker is needed. The temporary files are removed at the next download
- * or the next time a files panel mounts.
+ * Service Worker is needed. A temporary file is removed by a later download or
+ * panel mount once it is ten minutes old: never while the browser may still be
+ * copying it out, from this tab or another.
  */
 import type { Client } from "../../client/client.js";
 import { OpenFlags } from "../../protocol/constants.js";
@@ -132,17 +133,20 @@ export async function chooseSaveTarget(fileName: string, type = "application/oct
   return downloadTarget(fileName, type);
 }
 
-let liveDownloads = new Set<string>();
+/** How long a temporary download file is kept: enough for the browser to copy it out, whichever tab made it. */
+const DOWNLOAD_KEEP_MS = 10 * 60_000;
 
-/** Remove temporary download files that no link of this page still points to. */
-export async function sweepDownloads(keepLive = true): Promise<void> {
+/** Remove temporary download files older than DOWNLOAD_KEEP_MS (their names start with their creation time). */
+export async function sweepDownloads(now = Date.now()): Promise<void> {
   try {
     const root = await navigator.storage.getDirectory();
     const dir = await root.getDirectoryHandle(DOWNLOAD_DIR, { create: false });
     const names: string[] = [];
     for await (const name of (dir as unknown as { keys(): AsyncIterable<string> }).keys()) names.push(name);
-    for (const n of names) if (!keepLive || !liveDownloads.has(n)) await dir.removeEntry(n).catch(() => {});
-    if (!keepLive) liveDownloads = new Set();
+    for (const n of names) {
+      const made = Number(/^(\d+)-/.exec(n)?.[1] ?? 0);
+      if (now - made > DOWNLOAD_KEEP_MS) await dir.removeEntry(n).catch(() => {});
+    }
   } catch {
     // No OPFS, or nothing to sweep.
   }
@@ -153,16 +157,15 @@ function downloadTarget(fileName: string, type: string): SaveTarget {
     via: "download",
     async write(stream, signal) {
       let blob: Blob;
-      const temp = `${randomSuffix()}-${fileName}`;
+      const temp = `${Date.now()}-${randomSuffix()}-${fileName}`;
       try {
         const root = await navigator.storage.getDirectory();
         const dir = await root.getDirectoryHandle(DOWNLOAD_DIR, { create: true });
-        await sweepDownloads(false);
+        await sweepDownloads();
         const fh = await dir.getFileHandle(temp, { create: true });
         const out = await fh.createWritable();
         await stream.pipeTo(out, signal ? { signal } : {});
         blob = await fh.getFile();
-        liveDownloads.add(temp);
       } catch (e) {
         if (e instanceof Error && e.name === "QuotaExceededError") throw new ArchiveError("storage full: not enough room in the browser for the download", fileName, "full");
         if (stream.locked || (e instanceof Error && e.name === "AbortError")) throw e;
