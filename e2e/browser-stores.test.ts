@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startBrowserHarness, type BrowserHarness } from "./browser/harness.js";
 import type { ConformanceReport } from "../src/storage/conformance.js";
-import type { CrashVerifyReport, CreateUnlinkReport, JournalReopenReport, Kind, QuotaReport } from "./browser/store-tests.js";
+import type { CrashVerifyReport, CreateUnlinkReport, JournalReopenReport, Kind, LazyOpenReport, QuotaReport } from "./browser/store-tests.js";
 import type { StoreBenchResult } from "./browser/store-bench.js";
 import type { RawResult } from "./browser/raw-throughput.js";
 
@@ -126,18 +126,30 @@ describe.each(KINDS)("%s store in Chromium", (kind) => {
     await h.runInWorker(TESTS, "destroyStore", { kind, name });
   });
 
-  test("opens a store of 10,000 inodes lazily", async () => {
-    const name = unique(`lazy-${kind}`);
-    const n = 10_000;
-    await h.runInWorker(TESTS, "lazyPopulate", { kind, name, n });
-    const r = await h.runInWorker<{ openMs: number; firstGetMs: number; ok: boolean }>(TESTS, "lazyOpen", { kind, name, n });
-    console.log(`${kind} lazy open of ${n} inodes: open ${r.openMs} ms, first getInode ${r.firstGetMs} ms`);
-    expect(r.ok).toBe(true);
-    expect(r.firstGetMs).toBeLessThanOrEqual(50);
-    // Open reads a couple of records whatever the size (OPFS: plus acquiring the file handle).
-    expect(r.openMs).toBeLessThan(1000);
-    await h.runInWorker(TESTS, "destroyStore", { kind, name });
-  });
+  test("opens a store lazily: what open and the first lookup read does not grow from 1,000 to 10,000 inodes", async () => {
+    const reports: Record<number, LazyOpenReport> = {};
+    for (const n of [1_000, 10_000]) {
+      const name = unique(`lazy-${kind}`);
+      await h.runInWorker(TESTS, "lazyPopulate", { kind, name, n });
+      const r = await h.runInWorker<LazyOpenReport>(TESTS, "lazyOpen", { kind, name, n });
+      // Times are information only: a shared machine is too noisy to assert on.
+      console.log(`${kind} lazy open of ${n} inodes: open ${r.openMs} ms, first getInode ${r.firstGetMs} ms; reads ${JSON.stringify({ open: r.openReads, first: r.firstGetReads, replayed: r.replayed })}`);
+      expect(r.ok).toBe(true);
+      reports[n] = r;
+      await h.runInWorker(TESTS, "destroyStore", { kind, name });
+    }
+    const small = reports[1_000]!;
+    const large = reports[10_000]!;
+    // Open reads a few small records, the first lookup a few more, whatever the tree's size.
+    expect(large.openReads).toEqual(small.openReads);
+    expect(large.firstGetReads).toEqual(small.firstGetReads);
+    expect(large.openReads.recordsLoaded + large.openReads.cursorSteps).toBe(0);
+    expect(large.openReads.requests).toBeGreaterThan(0);
+    expect(large.openReads.requests).toBeLessThanOrEqual(10);
+    expect(large.firstGetReads.requests).toBeLessThanOrEqual(3);
+    // Closed cleanly: the journal was checkpointed, nothing to replay.
+    expect(large.replayed).toBe(0);
+  }, 180_000);
 });
 
 describe("OPFS store crash safety", () => {
@@ -256,6 +268,16 @@ describe("OPFS store slot reuse", () => {
     expect(r.hwm).toBe(2);
     expect(r.events).toEqual(["durable", "write", "durable", "closed"]);
     await h.runInWorker(TESTS, "destroyStore", { kind: "opfs", name });
+  });
+});
+
+describe("OPFS store checkpoint", () => {
+  test("flushes the data file before its strict IndexedDB commit makes relaxed commits' chunk refs durable", async () => {
+    const r = await h.runInWorker<{ events: string[]; read: number[]; problems: string[] }>(TESTS, "checkpointAfterRelaxed");
+    expect(r.problems).toEqual([]);
+    expect(r.read).toEqual([2, 2]);
+    // open's barrier; the durable commit (data flushed before its record); the relaxed one; close: flush, checkpoint, barrier.
+    expect(r.events).toEqual(["flush", "write", "flush", "write", "flush", "checkpoint", "flush"]);
   });
 });
 

@@ -427,20 +427,97 @@ export async function lazyPopulate(arg: { kind: Kind; name: string; n: number })
   return { ms: Math.round(performance.now() - started) };
 }
 
-export async function lazyOpen(arg: { kind: Kind; name: string; n: number }): Promise<{ openMs: number; firstGetMs: number; ok: boolean }> {
+/** What the worker asked IndexedDB for: requests made, cursor steps, and records returned by getAll/getAllKeys. */
+export interface IdbReads {
+  requests: number;
+  cursorSteps: number;
+  recordsLoaded: number;
+}
+
+/**
+ * Count IndexedDB reads in this worker from now until stop(): the native
+ * prototypes are wrapped (the idb library calls them too), so every store and
+ * every library layer is seen.
+ */
+function countIdbReads(): { stop: () => IdbReads } {
+  const counts: IdbReads = { requests: 0, cursorSteps: 0, recordsLoaded: 0 };
+  const restore: (() => void)[] = [];
+  const wrap = (proto: object, method: string, after?: (req: IDBRequest) => void): void => {
+    const target = proto as Record<string, unknown>;
+    const original = target[method] as (...a: unknown[]) => unknown;
+    target[method] = function (this: unknown, ...a: unknown[]) {
+      const r = original.apply(this, a);
+      if (after) after(r as IDBRequest);
+      return r;
+    };
+    restore.push(() => {
+      target[method] = original;
+    });
+  };
+  const request = (): void => {
+    counts.requests++;
+  };
+  const bulk = (req: IDBRequest): void => {
+    counts.requests++;
+    req.addEventListener("success", () => {
+      counts.recordsLoaded += (req.result as unknown[]).length;
+    });
+  };
+  for (const proto of [IDBObjectStore.prototype, IDBIndex.prototype]) {
+    for (const m of ["get", "getKey", "count", "openCursor", "openKeyCursor"]) wrap(proto, m, request);
+    for (const m of ["getAll", "getAllKeys"]) wrap(proto, m, bulk);
+  }
+  for (const m of ["continue", "advance", "continuePrimaryKey"]) {
+    wrap(IDBCursor.prototype, m, () => {
+      counts.cursorSteps++;
+    });
+  }
+  return {
+    stop: () => {
+      for (const r of restore) r();
+      return { ...counts };
+    },
+  };
+}
+
+export interface LazyOpenReport {
+  ok: boolean;
+  /** What open() read from IndexedDB, and then the first getInode. */
+  openReads: IdbReads;
+  firstGetReads: IdbReads;
+  /** OPFS: journal records replayed at open. */
+  replayed: number;
+  /** Informational only (a shared machine is too noisy to assert on). */
+  openMs: number;
+  firstGetMs: number;
+}
+
+export async function lazyOpen(arg: { kind: Kind; name: string; n: number }): Promise<LazyOpenReport> {
   const t0 = performance.now();
+  let counter = countIdbReads();
   const store = await openStore(arg.kind, arg.name);
+  const openReads = counter.stop();
   const t1 = performance.now();
   const ino = 2 + Math.floor(arg.n * 0.737);
+  counter = countIdbReads();
   const ok = await store.transaction("readonly", async (tx) => {
     const rec = await tx.getInode(ino);
     return rec?.ino === ino;
   });
+  const firstGetReads = counter.stop();
   const t2 = performance.now();
-  // Not part of the timing: the rest is really there.
+  // Not part of the counts: the rest is really there.
   const tail = await store.transaction("readonly", (tx) => tx.getChunk(2 + arg.n - 1, 0));
+  const replayed = store instanceof OpfsStore ? store.openInfo.replayedRecords : 0;
   await store.close();
-  return { openMs: Math.round((t1 - t0) * 10) / 10, firstGetMs: Math.round((t2 - t1) * 10) / 10, ok: ok && same(tail, bytes(64, 2 + arg.n - 1)) };
+  return {
+    ok: ok && same(tail, bytes(64, 2 + arg.n - 1)),
+    openReads,
+    firstGetReads,
+    replayed,
+    openMs: Math.round((t1 - t0) * 10) / 10,
+    firstGetMs: Math.round((t2 - t1) * 10) / 10,
+  };
 }
 
 // ---------------------------------------------------------------- handle contention
@@ -556,6 +633,44 @@ export async function reopenAndReuse(arg: { name: string }): Promise<{ events: s
   } finally {
     await store.close();
     events.push("closed");
+  }
+}
+
+/**
+ * A checkpoint's strict IndexedDB commit makes the chunk refs of relaxed
+ * commits durable: the data file must be flushed before it, or a power loss
+ * could leave a durable ref to a slot whose new bytes were lost — and whose
+ * old bytes are another (deleted) file's (invariants 6, 11). Records the
+ * order of data writes, data-file flushes and checkpoint commits around a
+ * relaxed overwrite checkpointed by close(), and what a reopen reads.
+ */
+export async function checkpointAfterRelaxed(): Promise<{ events: string[]; read: number[]; problems: string[] }> {
+  const name = freshName("checkpoint-flush");
+  const events: string[] = [];
+  const store = await OpfsStore.open(name, {
+    chunkSize: 4096,
+    inlineLimit: 0,
+    autoCheckpoint: false,
+    debugHooks: {
+      afterDataWrite: () => events.push("write"),
+      afterDataFlush: () => events.push("flush"),
+      afterCheckpointCommit: () => events.push("checkpoint"),
+    },
+  });
+  const put = (seed: number, durable: boolean) => store.transaction("readwrite", (tx) => tx.putChunk(9, 0, new Uint8Array(4096).fill(seed)), { durable });
+  try {
+    await put(1, true); // slot 0, durable
+    await put(2, false); // slot 1, relaxed: its bytes may sit in the page cache only
+  } finally {
+    await store.close();
+  }
+  const again = await OpfsStore.open(name);
+  try {
+    const got = await again.transaction("readonly", (tx) => tx.getChunk(9, 0));
+    return { events, read: got ? [got[0]!, got[4095]!] : [], problems: (await again.check()).problems };
+  } finally {
+    await again.close();
+    await OpfsStore.destroy(name);
   }
 }
 

@@ -48,8 +48,8 @@
  *     power loss it may be undone, like non-fsynced data on most file
  *     systems. So a slot freed by a relaxed commit is quarantined — neither
  *     written again nor trimmed (9) — until a durable point (a durable
- *     commit; a barrier: data file, then journal flushed; a checkpoint's
- *     strict IndexedDB commit) has made its freeing durable too. Else a power
+ *     commit; a barrier: data file, then journal flushed; a checkpoint: data
+ *     file flushed, then its strict IndexedDB commit, 11) has made its freeing durable too. Else a power
  *     loss could undo the freeing yet keep the new bytes, and an fsynced file
  *     would read another file's data. The quarantine lives in memory only, so
  *     open() and close() each pass a barrier before anything is reused. A
@@ -75,10 +75,12 @@
  *     async, which a transaction body may not await). They are exclusive, so
  *     they double as a cross-context lock: a second opener retries for a
  *     bounded time, then fails with a clear error.
- * 11. Checkpoint. Between writers, the overlay is written into IndexedDB in
- *     one strict transaction that also records the number of the last
- *     journal record it holds (`journalSeq`); then overlay and journal are
- *     emptied. It moves the committed state without changing it, so readers
+ * 11. Checkpoint. Between writers, the data file is flushed, then the
+ *     overlay is written into IndexedDB in one strict transaction that also
+ *     records the number of the last journal record it holds (`journalSeq`);
+ *     then overlay and journal are emptied. The flush comes first because
+ *     the strict commit makes relaxed commits' chunk refs durable: without
+ *     it a power loss could keep a ref and lose the bytes it points at (6). It moves the committed state without changing it, so readers
  *     may straddle one. A crash before its commit replays the journal as
  *     before; after it, records up to `journalSeq` are skipped. Out of quota,
  *     the overlay's deletions may be applied first, alone: every key the
@@ -177,6 +179,8 @@ export interface OpfsStoreOptions {
   debugHooks?: {
     /** After a commit's data is written and before its metadata is. */
     afterDataWrite?: () => void;
+    /** After the data file was flushed (invariants 6, 11). */
+    afterDataFlush?: () => void;
     /** After every earlier commit became durable (data file, then journal flushed): invariant 6. */
     afterDurable?: () => void;
     /** After a checkpoint's IndexedDB commit, before the overlay and journal are emptied (invariant 11). */
@@ -544,7 +548,7 @@ export class OpfsStore implements Store, TxSource {
       this.writeRuns(pending, slots);
       this.options.debugHooks?.afterDataWrite?.();
       // A durable record never points at bytes that could still be lost, its own or earlier relaxed ones' (invariant 6).
-      if (durable) this.handle.flush();
+      if (durable) this.flushData();
       // A record that adds no bytes (deletes, metadata) may use the journal's reserve: deleting works when the quota is exhausted.
       const addsBytes = pending.length > 0 || record.chunks.some((c) => c[2]?.data !== undefined && c[2].data.length > 0);
       const seq = this.journal.append(record as unknown as JournalValue, durable, !addsBytes);
@@ -646,9 +650,14 @@ export class OpfsStore implements Store, TxSource {
 
   /** Make every commit so far durable (data file flushed, then the journal), so the slots they freed may be written again (invariant 6). */
   durabilityBarrier(): void {
-    this.handle.flush();
+    this.flushData();
     this.journal.flush();
     this.becameDurable();
+  }
+
+  private flushData(): void {
+    this.handle.flush();
+    this.options.debugHooks?.afterDataFlush?.();
   }
 
   private becameDurable(): void {
@@ -742,6 +751,14 @@ export class OpfsStore implements Store, TxSource {
    */
   private async checkpoint(deletesFirst = false): Promise<void> {
     const o = this.overlay;
+    if (!o.empty) {
+      // The strict commit below makes the overlay's chunk refs durable, relaxed commits' too: their
+      // bytes must be on disk first, or a power loss could leave a durable ref to a slot that still
+      // holds an older, deleted file's bytes (invariants 6, 11).
+      this.flushData();
+      // The early deletions below must never outlive the records that made them.
+      if (deletesFirst) this.journal.flush();
+    }
     // Chromium's IndexedDB refuses a transaction that puts anything when the origin is out of
     // quota, but takes one that only deletes. Applying the overlay's deletions to the checkpoint
     // early changes nothing it shows (the overlay names every key it deleted, and its cuts cover
