@@ -67,6 +67,12 @@ export interface RunGuestOptions {
   root?: GuestRoot;
   /** The Debian image to serve (default: ensureDebianImage()). */
   debianImage?: DebianImage;
+  /**
+   * worker9p with root debian: serve the image's written base image (<image>/base, lazily read,
+   * under an in-memory user's layer) or import its rootfs folder into the memory store. Default:
+   * import, until the Debian checks pass over the base image too (`file` reads magic.mgc wrong there).
+   */
+  debianTree?: "base" | "import";
   /** The script's text (takes precedence over scriptFile). */
   script?: string;
   scriptFile?: string;
@@ -160,12 +166,16 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
   const image = options.image ?? (await ensureGuestImage({ log }));
   const timeoutMs = (options.timeoutS ?? 300) * 1000;
   let importDir = options.importDir;
+  let baseImage = options.baseImage;
   /** --fs v86 with the Debian root: v86's own lazily loaded format of the same tree */
   let v86Base: V86FormatResult | undefined;
-  if (rootKind === "debian" && !options.baseImage) {
+  if (rootKind === "debian" && !baseImage) {
     if (importDir) throw new Error("--import and --image debian do not go together: the Debian image is the tree served");
     const debian = options.debianImage ?? (await ensureDebianImage({ log }));
+    const written = existsSync(path.join(debian.dir, "base", "image.json"));
     if (fsKind === "v86") v86Base = await ensureV86Format(debian, log);
+    else if (options.debianTree === "base" && !written) throw new Error(`no base image in ${debian.dir}: run npm run image`);
+    else if (written && options.debianTree === "base") baseImage = path.join(debian.dir, "base");
     else importDir = debian.rootfs;
   }
   const mountOpts = [BASE_MOUNT_OPTS, DEFAULT_MOUNT_OPTS, rootKind === "debian" ? DEBIAN_MOUNT_OPTS : "", options.mountOpts]
@@ -197,7 +207,7 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
   if (fsKind === "worker9p") {
     server = await startWorker9p({
       importDir,
-      ...(options.baseImage ? { baseImage: { dir: options.baseImage } } : {}),
+      ...(baseImage ? { baseImage: { dir: baseImage } } : {}),
       latencyMs: options.latencyMs ?? 0,
       trace: options.trace ?? false,
       profile: options.profile ?? false,
@@ -616,6 +626,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       fs: { type: "string", default: "worker9p" },
       image: { type: "string", default: "busybox" },
+      "debian-tree": { type: "string" },
       script: { type: "string" },
       file: { type: "string", multiple: true },
       import: { type: "string" },
@@ -639,6 +650,9 @@ async function main(argv: string[]): Promise<number> {
   }
   if (values.fs !== "worker9p" && values.fs !== "v86") throw new Error(`--fs must be worker9p or v86, not ${values.fs}`);
   if (values.image !== "busybox" && values.image !== "debian") throw new Error(`--image must be busybox or debian, not ${values.image}`);
+  if (values["debian-tree"] !== undefined && values["debian-tree"] !== "base" && values["debian-tree"] !== "import") {
+    throw new Error("--debian-tree must be base or import");
+  }
   if (values.discard !== undefined && values.discard !== "empty" && values.discard !== "eintr") throw new Error("--discard must be empty or eintr");
   if (values["latency-ms"] && values.fs !== "worker9p") console.error("note: --latency-ms only applies to --fs worker9p");
   const num = (v: string | undefined, name: string) => {
@@ -654,6 +668,7 @@ async function main(argv: string[]): Promise<number> {
   const result = await runGuest({
     fs: values.fs,
     root: values.image,
+    ...(values["debian-tree"] === "base" || values["debian-tree"] === "import" ? { debianTree: values["debian-tree"] } : {}),
     ...(values.script ? { scriptFile: values.script } : {}),
     files,
     ...(values.import ? { importDir: values.import } : {}),
