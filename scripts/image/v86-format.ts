@@ -97,7 +97,9 @@ export async function ensureV86Format(image: { dir: string; rootfs: string }, lo
   const outDir = path.join(image.dir, "v86");
   const done = path.join(outDir, "done.json");
   try {
-    return JSON.parse(await fsp.readFile(done, "utf8")) as V86FormatResult;
+    const saved = JSON.parse(await fsp.readFile(done, "utf8")) as V86FormatResult;
+    // paths from this image's folder, not the one that converted it (.cache may be shared)
+    return { ...saved, basefs: path.join(outDir, "fs.json"), baseurl: path.join(outDir, "blobs") + "/" };
   } catch {
     // not converted yet
   }
