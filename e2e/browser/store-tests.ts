@@ -102,10 +102,18 @@ function same(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
 // ---------------------------------------------------------------- persistence across reload
 
 /** A small tree with every kind of record; `verifyTree` checks it chunk by chunk. */
+/** Names that are not UTF-8, as the server stores them (protocol/name-bytes.ts): Latin-1 "caf\xe9" and "caf\xe8". */
+const RAW_NAMES = ["caf\udce9", "caf\udce8"];
+
 async function writeTree(store: Store): Promise<void> {
   const cs = store.chunkSize;
   await store.transaction("readwrite", async (tx) => {
-    await tx.putInode({ ...fileInode(1, 0, 1), mode: 0o40755, parent: 1, nextCookie: 3 + 20 });
+    await tx.putInode({ ...fileInode(1, 0, 1), mode: 0o40755, parent: 1, nextCookie: 3 + 20 + RAW_NAMES.length });
+    // empty files named with bytes: a replay must not turn the names into U+FFFD (and into one name)
+    for (const [i, name] of RAW_NAMES.entries()) {
+      await tx.putInode(fileInode(40 + i, 0, 1));
+      await tx.putEntry({ dir: 1, name, ino: 40 + i, cookie: 3 + 20 + i, dtype: 8 });
+    }
     for (let f = 0; f < 20; f++) {
       const ino = 10 + f;
       const sizes = [cs, cs, 100 + f * 37];
@@ -123,7 +131,10 @@ async function verifyTree(store: Store): Promise<string[]> {
   await store.transaction("readonly", async (tx) => {
     if ((await tx.getMeta("nextIno")) !== 30) problems.push("meta nextIno");
     const list = await tx.listEntries(1, 0, 100);
-    if (list.length !== 20) problems.push(`listEntries gave ${list.length} entries`);
+    if (list.length !== 20 + RAW_NAMES.length) problems.push(`listEntries gave ${list.length} entries`);
+    for (const [i, name] of RAW_NAMES.entries()) {
+      if ((await tx.getEntry(1, name))?.ino !== 40 + i) problems.push(`entry ${JSON.stringify(name)} lost; names: ${JSON.stringify(list.map((e) => e.name))}`);
+    }
     for (let f = 0; f < 20; f++) {
       const ino = 10 + f;
       const rec = await tx.getInode(ino);

@@ -1048,6 +1048,24 @@ check("persistence: everything survives close and reopen", async (env) => {
   assertEqual(again["chunk 70:0"], bytes(cs, 71), "write after the first reopen, after a second reopen");
 });
 
+check("persistence: names that are not UTF-8 survive close and reopen, byte for byte", async (env) => {
+  if (!env.canReopen) return "skipped (no reopen)";
+  // Raw bytes reach the store as lone surrogates (protocol/name-bytes.ts): "caf\udce9" is Latin-1 "caf\xe9".
+  const names = ["caf\udce9", "caf\udce8", "\udcff\udcfe", "caf\u00e9"];
+  const expected = names.map((n, i) => entry(80, n, 81 + i, 3 + i));
+  await env.store.transaction("readwrite", async (tx) => {
+    await tx.putInode(inode(80, { mode: 0o40755, parent: 1, nextCookie: 3 + names.length, nlink: 2 }));
+    for (const e of expected) await tx.putEntry(e);
+    await tx.putInode(inode(81, { mode: 0o120777, size: 8, target: "../caf\udce9" }));
+  });
+  await env.reopen();
+  await env.store.transaction("readonly", async (tx) => {
+    assertEqual(await tx.listEntries(80, 0, 10), expected, "entries after reopen");
+    for (const e of expected) assertEqual(await tx.getEntry(80, e.name), e, `getEntry(80, ${show(e.name)}) after reopen`);
+    assertEqual((await tx.getInode(81))?.target, "../caf\udce9", "symlink target after reopen");
+  });
+});
+
 // ---------------------------------------------------------------- runner
 
 /** Names of all checks, in the order they run. */

@@ -13,6 +13,8 @@
  * decodes as a record.
  */
 
+import { encodeNameInto, nameFromBytes, nameToBytes } from "../protocol/name-bytes.js";
+
 export const FRAME_MAGIC = 0x4a503957; // "W9PJ" little-endian
 export const FRAME_HEAD = 20;
 const ALIGN = 8;
@@ -50,8 +52,6 @@ const enum Tag {
   Object = 9,
 }
 
-const utf8 = new TextEncoder();
-const fromUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** A growable byte buffer for encoding (one, reused: encoding is synchronous). */
 class Out {
@@ -93,18 +93,22 @@ class Out {
     this.buf.set(b, this.at);
     this.at += b.length;
   }
-  /** A length-prefixed UTF-8 string, encoded in place. */
+  /**
+   * A length-prefixed string, encoded in place as the bytes it stands for:
+   * names are bytes (protocol/name-bytes.ts), and UTF-8 proper would turn a
+   * raw byte's escape into U+FFFD at replay.
+   */
   string(s: string): void {
     this.need(4 + s.length * 3);
-    const { written } = utf8.encodeInto(s, this.buf.subarray(this.at + 4));
-    this.view.setUint32(this.at, written, true);
-    this.at += 4 + written;
+    const end = encodeNameInto(s, this.buf, this.at + 4);
+    this.view.setUint32(this.at, end - this.at - 4, true);
+    this.at = end;
   }
   /** An object key: the same few names over and over, encoded once each. */
   key(k: string): void {
     let b = keyBytes.get(k);
     if (!b) {
-      b = utf8.encode(k);
+      b = nameToBytes(k);
       if (keyBytes.size < 1024) keyBytes.set(k, b);
     }
     this.bytes(b);
@@ -210,7 +214,7 @@ function get(inp: In): JournalValue {
     case Tag.Float:
       return inp.f64();
     case Tag.String:
-      return fromUtf8.decode(inp.bytes());
+      return nameFromBytes(inp.bytes());
     case Tag.Bytes:
       return inp.bytes();
     case Tag.Array: {
@@ -223,7 +227,7 @@ function get(inp: In): JournalValue {
       const n = inp.u32();
       const o: { [key: string]: JournalValue } = {};
       for (let i = 0; i < n; i++) {
-        const k = fromUtf8.decode(inp.bytes());
+        const k = nameFromBytes(inp.bytes());
         o[k] = get(inp);
       }
       return o;
