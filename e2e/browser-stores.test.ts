@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startBrowserHarness, type BrowserHarness } from "./browser/harness.js";
 import type { ConformanceReport } from "../src/storage/conformance.js";
-import type { CrashVerifyReport, CreateUnlinkReport, JournalReopenReport, Kind, LazyOpenReport, QuotaReport } from "./browser/store-tests.js";
+import type { CrashVerifyReport, CreateUnlinkReport, JournalReopenReport, Kind, LazyOpenReport, OverlayBoundReport, QuotaReport } from "./browser/store-tests.js";
 import type { StoreBenchResult } from "./browser/store-bench.js";
 import type { RawResult } from "./browser/raw-throughput.js";
 
@@ -278,6 +278,20 @@ describe("OPFS store checkpoint", () => {
     expect(r.read).toEqual([2, 2]);
     // open's barrier; the durable commit (data flushed before its record); the relaxed one; close: flush, checkpoint, barrier.
     expect(r.events).toEqual(["flush", "write", "flush", "write", "flush", "checkpoint", "flush"]);
+  });
+});
+
+describe("OPFS store memory bound", () => {
+  test("while checkpoints keep failing, the overlay stops at its limit: writers get EIO, nothing is lost, writes work once checkpoints do", async () => {
+    const r = await h.runInWorker<OverlayBoundReport>(TESTS, "overlayBoundWhenCheckpointsFail", { limit: 20 });
+    expect(r.problems).toEqual([]);
+    expect(r.failedAt).toBe(21);
+    expect(r.error).toMatch(/^5 .*EIO.*wait for a checkpoint, which fails.*simulated IndexedDB failure/);
+    expect(r.overlayAtFailure).toBe(20);
+    // The refused commit went through after a checkpoint emptied the overlay.
+    expect(r.overlayAfterRecovery).toBe(1);
+    expect(r.lastAfterReopen).toBe(21);
+    expect(r.present).toBe(21);
   });
 });
 

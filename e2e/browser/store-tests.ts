@@ -685,6 +685,79 @@ export async function checkpointAfterRelaxed(): Promise<{ events: string[]; read
   }
 }
 
+export interface OverlayBoundReport {
+  /** The commit refused while checkpoints failed (-1: none was), its error, and the overlay then. */
+  failedAt: number;
+  error: string;
+  overlayAtFailure: number;
+  /** Records in the overlay after the same commit went through once checkpoints worked again. */
+  overlayAfterRecovery: number;
+  /** After a reopen: the last commit's meta value and the inodes present. */
+  lastAfterReopen: number | undefined;
+  present: number;
+  problems: string[];
+}
+
+/**
+ * Checkpoints keep failing (an IndexedDB error that is not the quota): the
+ * overlay, in memory and replayed whole at open, must not grow without bound
+ * (invariant 13). Past maxOverlayRecords a writer is refused with EIO,
+ * committing nothing; once checkpoints work again, writes go on and nothing
+ * committed is lost.
+ */
+export async function overlayBoundWhenCheckpointsFail(arg: { limit: number }): Promise<OverlayBoundReport> {
+  const name = freshName("overlay-bound");
+  let failing = true;
+  const store = await OpfsStore.open(name, {
+    autoCheckpoint: false,
+    maxOverlayRecords: arg.limit,
+    debugHooks: {
+      beforeCheckpoint: () => {
+        if (failing) throw new Error("simulated IndexedDB failure");
+      },
+    },
+  });
+  const commit = (i: number) =>
+    store.transaction("readwrite", async (tx) => {
+      await tx.putInode(fileInode(300 + i, 0, i));
+      await tx.putMeta("last", i);
+    });
+  const report: OverlayBoundReport = { failedAt: -1, error: "", overlayAtFailure: -1, overlayAfterRecovery: -1, lastAfterReopen: undefined, present: 0, problems: [] };
+  let reached = 0;
+  try {
+    for (let i = 1; i <= arg.limit * 3; i++) {
+      try {
+        await commit(i);
+        reached = i;
+      } catch (e) {
+        report.failedAt = i;
+        report.error = `${(e as { errno?: number }).errno} ${String(e)}`;
+        report.overlayAtFailure = store.overlay.records;
+        break;
+      }
+    }
+    failing = false;
+    await commit(reached + 1);
+    reached++;
+    report.overlayAfterRecovery = store.overlay.records;
+  } finally {
+    await store.close();
+  }
+  const again = await OpfsStore.open(name);
+  try {
+    await again.transaction("readonly", async (tx) => {
+      report.lastAfterReopen = await tx.getMeta<number>("last");
+      for (let i = 1; i <= arg.limit * 3; i++) if (await tx.getInode(300 + i)) report.present++;
+    });
+    report.problems = (await again.check()).problems;
+    if (report.present !== reached) report.problems.push(`${report.present} inodes present, ${reached} committed`);
+  } finally {
+    await again.close();
+    await OpfsStore.destroy(name);
+  }
+  return report;
+}
+
 // ---------------------------------------------------------------- the metadata journal: torn tail, damaged middle
 
 /** Write `commits` relaxed commits (one small file each) and leave the store open: the worker is killed next, so they live in the journal only. */

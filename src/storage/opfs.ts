@@ -89,6 +89,13 @@
  *     last record (a crash mid-append) is ignored — its commit never
  *     happened — and zeroed; a damaged record with intact later ones fails
  *     the open with a report naming both, never a silently shorter tree.
+ * 13. Bounded overlay. The overlay lives in memory and the journal is
+ *     replayed whole at open, so neither may grow without bound when
+ *     checkpoints keep failing (an IndexedDB error other than the quota):
+ *     past MAX_OVERLAY_RECORDS records or MAX_OVERLAY_BYTES of journal, a
+ *     writer batch checkpoints first and fails with EIO if that fails,
+ *     committing nothing. Out of quota it goes on (the journal cannot grow
+ *     then anyway, and a delete must still get through: ENOSPC handling).
  *
  * Alternatives weighed: writing data in place behind a write-ahead log
  * (PGlite's way) writes every byte twice; only metadata goes through the
@@ -104,11 +111,12 @@
  * 512 KiB) and a sequential 512 KiB write allocates consecutive slots.
  *
  * Memory stays bounded: the caches of committed state (8) are LRU-bounded;
+ * the overlay by the checkpoint policy, and by invariant 13 if that fails;
  * a transaction holds only the chunks it writes until its commit.
  */
 import { deleteDB, unwrap } from "idb";
 import { copyFrom } from "../protocol/bytes.js";
-import { Errno, abortError, isFsError, isQuotaError } from "../protocol/errno.js";
+import { Errno, FsError, abortError, isFsError, isQuotaError } from "../protocol/errno.js";
 import type { EntryRecord, Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import { ChunkMapCache } from "./chunk-map-cache.js";
 import { CommittedRecords } from "./committed-records.js";
@@ -173,6 +181,11 @@ export interface OpfsStoreOptions {
    * False leaves it to close() — tests that watch slot reuse step by step.
    */
   autoCheckpoint?: boolean;
+  /**
+   * Journal records not yet checkpointed past which a writer checkpoints first,
+   * and fails (EIO) if it cannot (invariant 13). Default MAX_OVERLAY_RECORDS.
+   */
+  maxOverlayRecords?: number;
   /** How long open() keeps retrying while another context still holds the data file's handle. Default 5000 ms. */
   handleRetryMs?: number;
   /** Testing only: observe the store's steps that tests cannot otherwise see. */
@@ -183,6 +196,8 @@ export interface OpfsStoreOptions {
     afterDataFlush?: () => void;
     /** After every earlier commit became durable (data file, then journal flushed): invariant 6. */
     afterDurable?: () => void;
+    /** A checkpoint is about to write into IndexedDB; throwing fails it (an IndexedDB failure, for tests). */
+    beforeCheckpoint?: () => void;
     /** After a checkpoint's IndexedDB commit, before the overlay and journal are emptied (invariant 11). */
     afterCheckpointCommit?: () => void;
     /** open() is about to wait and retry: another context holds the data file (`retries` so far). */
@@ -246,6 +261,13 @@ const SORTED_FREE_LIMIT = 4096;
 /** A group commit's journal record once it reaches this many records or bytes: checkpoint (keeps replay at open short). */
 const CHECKPOINT_RECORDS = 512;
 const CHECKPOINT_BYTES = 4 * 1024 * 1024;
+/**
+ * Past this many records (or bytes) of journal not yet checkpointed, writers
+ * wait for a checkpoint and fail if it fails (invariant 13): the overlay is
+ * in memory and replayed whole at open.
+ */
+const MAX_OVERLAY_RECORDS = 16 * CHECKPOINT_RECORDS;
+const MAX_OVERLAY_BYTES = 16 * CHECKPOINT_BYTES;
 /** With commits in the overlay and none for this long, checkpoint anyway (the next open replays nothing). */
 const CHECKPOINT_IDLE_MS = 1000;
 /** A readonly body that saw a commit land under it runs again this often, then once more with writers held off. */
@@ -455,6 +477,7 @@ export class OpfsStore implements Store, TxSource {
 
   /** WriterBatcher's transaction: run the batch's bodies on one OpfsTx, then commit it (or nothing). */
   private async runWriters(body: (x: OpfsTx) => Promise<void>, asked: TxOptions): Promise<void> {
+    await this.boundOverlay();
     // Enough freed slots waiting for a durable point: make this commit durable, so they can be used again.
     const durable = asked.durable === true || this.quarantine.size >= QUARANTINE_LIMIT;
     try {
@@ -472,6 +495,19 @@ export class OpfsStore implements Store, TxSource {
         this.lastCheckpointError = String(c);
       }
       return this.attempt(body, asked.signal, durable);
+    }
+  }
+
+  /** Invariant 13: past the limit, checkpoint before this batch; if that fails (not for quota), the batch fails. */
+  private async boundOverlay(): Promise<void> {
+    const maxRecords = this.options.maxOverlayRecords ?? MAX_OVERLAY_RECORDS;
+    if (this.overlay.records < maxRecords && this.journal.bytes < MAX_OVERLAY_BYTES) return;
+    try {
+      await this.checkpoint();
+    } catch (e) {
+      this.lastCheckpointError = String(e);
+      if (isQuotaError(e)) return;
+      throw new FsError(Errno.EIO, `OPFS store ${this.name}: ${this.overlay.records} commits wait for a checkpoint, which fails (${String(e)})`);
     }
   }
 
@@ -744,14 +780,15 @@ export class OpfsStore implements Store, TxSource {
   }
 
   /**
-   * Write the overlay into IndexedDB (invariant 11): one strict transaction
-   * that also records the last journal record it holds; then empty the
+   * Flush the data file, then write the overlay into IndexedDB (invariant
+   * 11): one strict transaction that also records the last journal record it holds; then empty the
    * overlay and the journal, and give free slots at the file's end back.
    * Runs between writers (exclusive), so nothing commits meanwhile.
    */
   private async checkpoint(deletesFirst = false): Promise<void> {
     const o = this.overlay;
     if (!o.empty) {
+      this.options.debugHooks?.beforeCheckpoint?.();
       // The strict commit below makes the overlay's chunk refs durable, relaxed commits' too: their
       // bytes must be on disk first, or a power loss could leave a durable ref to a slot that still
       // holds an older, deleted file's bytes (invariants 6, 11).
