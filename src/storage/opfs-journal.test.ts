@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { crc32, decodeValue, encodeFrame, type JournalValue } from "./journal-codec.js";
-import { GROW_BYTES, Journal, JournalCorruptError, scanJournal } from "./opfs-journal.js";
+import { GROW_BYTES, Journal, JournalCorruptError, RESERVE_BYTES, scanJournal } from "./opfs-journal.js";
 import type { SyncAccessHandle } from "./opfs.js";
 
 /** A sync access handle over memory, with an optional size limit (quota). */
@@ -126,5 +126,18 @@ describe("journal", () => {
     expect(() => journal.append(new Uint8Array(GROW_BYTES), false)).toThrow(/quota/);
     journal.append("after", false);
     expect(Journal.open(h, 0).scan.records.map((r) => r.value)).toEqual(["small", "after"]);
+  });
+
+  test("quota: less than a growth step left is still used, and a record that frees space may take the reserve", () => {
+    // Room for the reserve and about 3 KiB of records, far less than one GROW_BYTES step.
+    const h = new MemHandle(RESERVE_BYTES + 3 * 1024);
+    const { journal } = Journal.open(h, 0);
+    const record = new Uint8Array(1000);
+    journal.append(record, false);
+    journal.append(record, false);
+    // A third no longer leaves the reserve whole: refused, unless it frees space.
+    expect(() => journal.append(record, false)).toThrow(/quota/);
+    journal.append("a delete", false, true);
+    expect(Journal.open(h, 0).scan.records.map((r) => r.value)).toEqual([record, record, "a delete"]);
   });
 });

@@ -154,14 +154,13 @@ export class Journal {
     const frame = encodeFrame(seq, value);
     const need = this.end + frame.length;
     if (need + RESERVE_BYTES > this.capacity) {
-      const grown = Math.ceil((need + RESERVE_BYTES) / GROW_BYTES) * GROW_BYTES;
-      try {
-        this.handle.truncate(grown);
-        this.capacity = grown;
-      } catch (e) {
-        // Out of quota: only a record that frees space may eat into the reserve.
-        if (!mayUseReserve || need > this.capacity) throw e;
-      }
+      // A whole step if the quota allows, else exactly this record and the reserve (the last
+      // megabyte of quota is usable too); out of quota, only a record that frees space may eat
+      // into the reserve.
+      const step = Math.ceil((need + RESERVE_BYTES) / GROW_BYTES) * GROW_BYTES;
+      let failed = this.grow(step);
+      if (failed) failed = this.grow(need + RESERVE_BYTES);
+      if (failed && !(mayUseReserve && (need <= this.capacity || this.grow(need) === undefined))) throw failed;
     }
     const n = this.handle.write(frame, { at: this.end });
     if (n !== frame.length) throw new Error(`journal wrote ${n} of ${frame.length} bytes`);
@@ -173,6 +172,17 @@ export class Journal {
 
   flush(): void {
     this.handle.flush();
+  }
+
+  /** Make the file `size` bytes; undefined when done, else the error (QuotaExceededError) that refused it. */
+  private grow(size: number): unknown {
+    try {
+      this.handle.truncate(size);
+      this.capacity = size;
+      return undefined;
+    } catch (e) {
+      return e ?? new Error("truncate failed");
+    }
   }
 
   /** Give the preallocated room back (out of quota: a checkpoint needs it more). */
