@@ -501,12 +501,14 @@ export class OpfsStore implements Store, TxSource {
   /** Invariant 13: past the limit, checkpoint before this batch; if that fails (not for quota), the batch fails. */
   private async boundOverlay(): Promise<void> {
     const maxRecords = this.options.maxOverlayRecords ?? MAX_OVERLAY_RECORDS;
-    if (this.overlay.records < maxRecords && this.journal.bytes < MAX_OVERLAY_BYTES) return;
+    const within = (): boolean => this.overlay.records < maxRecords && this.journal.bytes < MAX_OVERLAY_BYTES;
+    if (within()) return;
     try {
       await this.checkpoint();
     } catch (e) {
       this.lastCheckpointError = String(e);
-      if (isQuotaError(e)) return;
+      // Out of quota, or only the shrink after a checkpoint that went through failed: go on.
+      if (isQuotaError(e) || within()) return;
       throw new FsError(Errno.EIO, `OPFS store ${this.name}: ${this.overlay.records} commits wait for a checkpoint, which fails (${String(e)})`);
     }
   }
