@@ -178,7 +178,7 @@ export interface OpfsStoreOptions {
   inlineLimit?: number;
   /**
    * Checkpoint by itself (journal long, tail slots freed, idle): default true.
-   * False leaves it to close() — tests that watch slot reuse step by step.
+   * False leaves it to close() and to the overlay bound (invariant 13) — tests that watch slot reuse step by step.
    */
   autoCheckpoint?: boolean;
   /**
