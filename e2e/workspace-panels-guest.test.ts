@@ -5,11 +5,13 @@
  * are on conditions (ready, a finished progress bar, a download); a boot under
  * load takes minutes. W9P_SKIP_BROWSER=1 skips this file.
  */
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { unpackTar } from "modern-tar";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { REPO_ROOT } from "./browser/harness.js";
 import { startWorkspaceHarness, type WorkspaceHarness, type WorkspaceTab } from "./workspace/harness.js";
 
 const skip = process.env.W9P_SKIP_BROWSER === "1";
@@ -80,5 +82,8 @@ describe.skipIf(skip).sequential("files panel beside the guest", () => {
     const entries = await unpackTar(gunzipSync(await readFile(await (await download).path())));
     const note = entries.find((e) => e.header.name === "from-guest/note.txt");
     expect(new TextDecoder().decode(note?.data)).toBe("written in the guest\n");
+    // Kept as an artifact: the booted workspace with its panels.
+    await mkdir(join(REPO_ROOT, "test-results"), { recursive: true });
+    await tab.page.screenshot({ path: join(REPO_ROOT, "test-results", "workspace-with-panels.png") });
   }, 600_000);
 });
