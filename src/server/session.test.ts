@@ -145,3 +145,31 @@ describe("Tflush while requests are held", () => {
     expect(rs.session.pending).toBe(0);
   });
 });
+
+describe("Tversion while requests are held", () => {
+  it("is not held behind them: the held ones are dropped (tags discarded), the one in flight is aborted, and Rversion comes", async () => {
+    // A getattr that only ends when it is aborted holds the one in-flight place; were the
+    // Tversion held behind the Tgetattr waiting for that place, it would never be answered.
+    const fs = await patchedFs({
+      getattr: (ino, ctx) =>
+        new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason as Error), { once: true })),
+    });
+    const rs = await rawSession({ fs, server: { maxInFlight: 1 } });
+    rs.send({ type: "Tgetattr", tag: 2, fid: 0, mask: 1 });
+    rs.send({ type: "Tgetattr", tag: 3, fid: 0, mask: 1 });
+    rs.send({ type: "Tclunk", tag: 4, fid: 0 });
+    expect(rs.session.pending).toBe(3);
+    rs.send({ type: "Tversion", tag: 0xffff, msize: 65536, version: "9P2000.L" });
+    expect(await rs.reply(0xffff)).toEqual({ type: "Rversion", tag: 0xffff, msize: 65536, version: "9P2000.L" });
+    expect(rs.events).toEqual([
+      { kind: "discard", tag: 3 },
+      { kind: "discard", tag: 4 },
+      { kind: "discard", tag: 2 },
+      { kind: "reply", msg: { type: "Rversion", tag: 0xffff, msize: 65536, version: "9P2000.L" } },
+    ]);
+    expect(rs.session.pending).toBe(0);
+    // The session is new: fid 0 is gone, and a new attach works.
+    rs.send({ type: "Tattach", tag: 1, fid: 0, afid: 0xffffffff, uname: "root", aname: "", nuname: 0 });
+    expect(await rs.reply(1)).toMatchObject({ type: "Rattach" });
+  });
+});

@@ -59,7 +59,8 @@ const MIN_MSIZE = 4096;
  * Tversion is resetting the session; otherwise it is held, in arrival order,
  * and started as requests finish (or as the transport's queue drains: resume()).
  * Held frames count in `pending`, which transports watch to stop reading.
- * A Tflush is never held behind the requests it may be needed to cancel.
+ * A Tflush is never held behind the requests it may be needed to cancel, nor
+ * a Tversion behind those it aborts (the held ones are dropped).
  */
 export class Session implements Connection {
   readonly fids: FidTable;
@@ -121,6 +122,10 @@ export class Session implements Connection {
     if (this.mustHold(frame)) {
       if (!this.versioning && frame.length >= 9 && frame[4] === TFLUSH) {
         this.flushNow(frame);
+        return;
+      }
+      if (!this.versioning && frame.length >= 7 && frame[4] === TVERSION) {
+        this.versionNow(frame);
         return;
       }
       this.hold(frame);
@@ -205,6 +210,28 @@ export class Session implements Connection {
         break;
       }
     }
+    this.start(frame);
+  }
+
+  /**
+   * A Tversion that arrived while requests are held: it resets the session,
+   * aborting what is in flight, so it must not wait behind requests that wait
+   * for those (a held Tversion behind a request stuck until aborted would
+   * never be answered). The held ones never started: like flushed requests
+   * they are dropped without a reply, their tags freed.
+   */
+  private versionNow(frame: Uint8Array): void {
+    for (let i = this.heldHead; i < this.held.length; i++) {
+      const h = this.held[i]!;
+      if (h.length < 7) continue;
+      const tag = h[5]! | (h[6]! << 8);
+      this.stats.requests++;
+      this.trace(() => `s${this.id} -- tag ${tag} dropped: a Tversion came before it started`);
+      this.sink.discard?.(tag);
+    }
+    this.held = [];
+    this.heldHead = 0;
+    this.heldBytes = 0;
     this.start(frame);
   }
 
@@ -441,6 +468,7 @@ export class Session implements Connection {
 }
 
 const TFLUSH = 108;
+const TVERSION = 100;
 const TREAD = 116;
 const TREADDIR = 40;
 const EMPTY = new Uint8Array(0);
