@@ -172,4 +172,20 @@ describe("Tversion while requests are held", () => {
     rs.send({ type: "Tattach", tag: 1, fid: 0, afid: 0xffffffff, uname: "root", aname: "", nuname: 0 });
     expect(await rs.reply(1)).toMatchObject({ type: "Rattach" });
   });
+
+  it("a malformed Tversion resets nothing: the held requests stay and are answered in order", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const base = await memoryFs();
+    const fs = await patchedFs({ getattr: async (ino, ctx) => (await gate, base.getattr(ino, ctx)) });
+    const rs = await rawSession({ fs, server: { maxInFlight: 1 } });
+    rs.send({ type: "Tgetattr", tag: 2, fid: 0, mask: 1 });
+    rs.send({ type: "Tgetattr", tag: 3, fid: 0, mask: 1 });
+    // size[4] Tversion tag[2] msize[4] and a version string cut short
+    rs.sendRaw(new Uint8Array([13, 0, 0, 0, 100, 0xff, 0xff, 0, 0, 1, 0, 9, 0]));
+    release();
+    expect(await rs.reply(3)).toMatchObject({ type: "Rgetattr", tag: 3 });
+    expect(await rs.reply(0xffff)).toMatchObject({ type: "Rlerror", tag: 0xffff });
+    expect(rs.replies().map((r) => r.tag)).toEqual([2, 3, 0xffff]);
+  });
 });

@@ -221,6 +221,10 @@ export class Session implements Connection {
    * they are dropped without a reply, their tags freed.
    */
   private versionNow(frame: Uint8Array): void {
+    if (!decodesAsTversion(frame)) {
+      this.hold(frame); // malformed: answered in order, like any frame, and resets nothing
+      return;
+    }
     for (let i = this.heldHead; i < this.held.length; i++) {
       const h = this.held[i]!;
       if (h.length < 7) continue;
@@ -472,6 +476,16 @@ const TVERSION = 100;
 const TREAD = 116;
 const TREADDIR = 40;
 const EMPTY = new Uint8Array(0);
+
+function decodesAsTversion(frame: Uint8Array): boolean {
+  const header = peekHeader(frame);
+  if (!header || header.size !== frame.length) return false;
+  try {
+    return decodeMessage(frame).type === "Tversion";
+  } catch {
+    return false;
+  }
+}
 
 /** Most reply bytes `frame` may bring: a Tread/Treaddir's count (at most msize), else nothing worth counting. */
 function replyBound(frame: Uint8Array, msize: number): number {
