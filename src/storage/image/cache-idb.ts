@@ -5,6 +5,7 @@
  */
 import { openDB, type IDBPDatabase } from "idb";
 import type { ImageCache } from "./cache.js";
+import { isQuotaError } from "../../protocol/errno.js";
 
 const STORE = "pieces";
 const BY_AGE = "at";
@@ -15,8 +16,13 @@ interface Entry {
   at: number;
 }
 
-function isQuotaError(e: unknown): boolean {
-  return e instanceof DOMException && (e.name === "QuotaExceededError" || e.name === "UnknownError");
+/**
+ * Chromium sometimes refuses a large put past the quota with UnknownError instead of
+ * QuotaExceededError. For a cache, taking that as "full" is harmless (it evicts and retries,
+ * or keeps nothing); the user's stores map only the real quota error to ENOSPC.
+ */
+function cacheIsFull(e: unknown): boolean {
+  return isQuotaError(e) || (e instanceof DOMException && e.name === "UnknownError");
 }
 
 /**
@@ -69,7 +75,7 @@ export class IdbImageCache implements ImageCache {
         await this.db.put(STORE, entry, key);
         return;
       } catch (e) {
-        if (!isQuotaError(e)) return;
+        if (!cacheIsFull(e)) return;
         // Only a cache: make room by dropping the oldest pieces, then try again.
         if ((await this.evict(Math.max(data.length * 8, 8 << 20))) === 0) return;
       }

@@ -14,7 +14,7 @@
  */
 import type { Client } from "../../client/client.js";
 import { OpenFlags } from "../../protocol/constants.js";
-import { Errno, FsError } from "../../protocol/errno.js";
+import { Errno, FsError, isQuotaError } from "../../protocol/errno.js";
 import { ArchiveError } from "../archive/entry-path.js";
 import type { ImportEntry } from "../archive/import.js";
 import { joinPath, kindOf, setModeMtime, tryLstat, UPLOAD_PREFIX, writeFileFromStream } from "../archive/tree9p.js";
@@ -167,7 +167,7 @@ function downloadTarget(fileName: string, type: string): SaveTarget {
         await stream.pipeTo(out, signal ? { signal } : {});
         blob = await fh.getFile();
       } catch (e) {
-        if (e instanceof Error && e.name === "QuotaExceededError") throw new ArchiveError("storage full: not enough room in the browser for the download", fileName, "full");
+        if (isQuotaError(e)) throw new ArchiveError("storage full: not enough room in the browser for the download", fileName, "full");
         if (stream.locked || (e instanceof Error && e.name === "AbortError")) throw e;
         // No writable OPFS here: the browser keeps a large Blob on disk by itself.
         blob = await new Response(stream).blob();
