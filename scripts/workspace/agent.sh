@@ -4,6 +4,7 @@
 # second serial port (ttyS1), which never mixes with what the user sees. Control lines, one per
 # command, page → guest:
 #   RUN <id>            run /root/.w9p/<id>.sh with sh in /root, output to /root/.w9p/<id>.out
+#                       (the page creates /root/.w9p for the script; DEL removes it once empty)
 #   KILL <id>           SIGKILL that run's whole process group (a page-side timeout)
 #   DEL <id>            forget that run's files (the page has read the output)
 #   SIZE <rows> <cols>  the terminal's size (stty; the kernel sends SIGWINCH)
@@ -13,7 +14,6 @@ mount -o bind /mnt /root || { echo "@@W9P-ERROR bind /root"; exit 97; }
 cd /root
 export HOME=/root TERM=xterm-256color
 stty -F /dev/ttyS1 raw -echo -onlcr
-mkdir -p /root/.w9p
 # The user's shell; a new one when it exits (`exit` in the terminal must not end the machine).
 (
   while :; do
@@ -37,7 +37,8 @@ while read -r cmd a b; do
   KILL)
     p=$(cat "/tmp/w9p-run.$a" 2>/dev/null) && kill -9 -- "-$p" 2>/dev/null ;;
   DEL)
-    rm -f "/root/.w9p/$a.sh" "/root/.w9p/$a.out" "/tmp/w9p-run.$a" ;;
+    rm -f "/root/.w9p/$a.sh" "/root/.w9p/$a.out" "/tmp/w9p-run.$a"
+    rmdir /root/.w9p 2>/dev/null ;;
   SIZE)
     stty -F /dev/ttyS0 rows "$a" cols "$b" ;;
   PING)

@@ -29,6 +29,12 @@ const PING_MS = 10_000;
 /** …and "unresponsive" when none was answered for this long (the page offers a restart). */
 const UNRESPONSIVE_MS = 120_000;
 
+/** The part of v86's built-in file system we use (names survive its minified build). */
+interface V86Fs {
+  SearchPath(path: string): { id: number };
+  CreateDirectory(name: string, parentid: number): number;
+}
+
 interface PendingRun {
   resolve(status: number): void;
 }
@@ -203,11 +209,27 @@ export class WorkspaceHost {
     else this.events?.postMessage(event);
   }
 
-  /** A 9P session of our own for run()'s files (worker9p), or v86's helpers (built-in server). */
+  /**
+   * Put a run's script into the tree: through a 9P session of our own (worker9p) or v86's helpers
+   * (built-in server). RUN_DIR exists only while runs do (the agent removes it when empty, so the
+   * user's home shows no trace); it is created here, again if a concurrent DEL just removed it.
+   */
   private async writeFile(path: string, data: Uint8Array): Promise<void> {
-    if (this.boot!.fs === "builtin") return this.machine!.emulator.create_file(`/${path}`, data);
+    if (this.boot!.fs === "builtin") {
+      const emulator = this.machine!.emulator;
+      const fs9p = (emulator as unknown as { fs9p?: V86Fs }).fs9p;
+      if (fs9p && fs9p.SearchPath(`/${RUN_DIR}`).id === -1) fs9p.CreateDirectory(RUN_DIR, 0);
+      return emulator.create_file(`/${path}`, data);
+    }
     const client = await this.ownClient();
-    await client.writeFile(path, data);
+    for (let attempt = 0; ; attempt++) {
+      await client.mkdir(RUN_DIR, 0o700).catch(() => {}); // EEXIST is fine
+      try {
+        return await client.writeFile(path, data);
+      } catch (e) {
+        if (attempt > 0) throw e;
+      }
+    }
   }
 
   private async readFile(path: string): Promise<Uint8Array> {
