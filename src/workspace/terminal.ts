@@ -28,6 +28,19 @@ export function mountTerminal(
   const fit = new FitAddon();
   terminal.loadAddon(fit);
   terminal.open(element);
+  // Copy and paste as in desktop terminals: Ctrl+Shift+C copies the selection, Ctrl+Shift+V (and
+  // the browser's own paste) pastes; plain Ctrl+C with text selected copies instead of sending ^C.
+  terminal.attachCustomKeyEventHandler((ev) => {
+    if (ev.type !== "keydown" || !ev.ctrlKey || ev.altKey || ev.metaKey) return true;
+    const key = ev.key.toLowerCase();
+    if (key === "c" && (ev.shiftKey || terminal.hasSelection())) {
+      if (terminal.hasSelection()) void navigator.clipboard?.writeText(terminal.getSelection()).catch(() => {});
+      return false;
+    }
+    // Leave it to the browser, whose paste event xterm turns into input.
+    if (key === "v" && ev.shiftKey) return false;
+    return true;
+  });
   const enc = new TextEncoder();
   const subs = [
     terminal.onData((s) => io.input(enc.encode(s))),
