@@ -44,6 +44,7 @@ async function main(script: string): Promise<OneLineResult> {
     },
   });
   await Promise.race([readyP, failedP]);
+  await client.mkdir(".w9p"); // the agent's run folder (it removes it once empty)
   await client.writeFile(".w9p/1.sh", script);
   machine.sendControl("RUN 1");
   const status = await Promise.race([doneP, failedP]);
