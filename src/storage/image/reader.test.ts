@@ -6,7 +6,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { Client } from "../../client/client.js";
 import { inProcessTransport } from "../../client/in-process.js";
 import { FileSystem } from "../../fs/filesystem.js";
-import { Errno, FsError, isAbortError } from "../../protocol/errno.js";
+import { errnoOf } from "../../fs/test-helpers.js";
+import { Errno, isAbortError } from "../../protocol/errno.js";
 import { Server } from "../../server/server.js";
 import { MemoryStore } from "../memory.js";
 import { LayeredStore } from "../layered/layered-store.js";
@@ -66,16 +67,6 @@ beforeEach(async () => {
 afterEach(() => {
   server.stall = false;
 });
-
-async function errnoOf(p: Promise<unknown>): Promise<number> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof FsError) return e.errno;
-    throw e;
-  }
-  throw new Error("expected a failure");
-}
 
 describe("base image reader", () => {
   it("fetches a file's pieces by Range requests, only that file's", async () => {
