@@ -1,7 +1,7 @@
 import { describe, expect, test } from "vitest";
 import { crc32, decodeValue, encodeFrame, type JournalValue } from "./journal-codec.js";
 import { GROW_BYTES, Journal, JournalCorruptError, RESERVE_BYTES, scanJournal } from "./opfs-journal.js";
-import type { SyncAccessHandle } from "./opfs.js";
+import type { SyncAccessHandle } from "./opfs-files.js";
 
 /** A sync access handle over memory, with an optional size limit (quota). */
 class MemHandle implements SyncAccessHandle {

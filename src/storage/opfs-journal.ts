@@ -17,7 +17,7 @@
  * The file is preallocated in steps (GROW_BYTES) so that an append rarely
  * changes its size, and reset to empty (zeros) after each checkpoint.
  */
-import type { SyncAccessHandle } from "./opfs.js";
+import type { SyncAccessHandle } from "./opfs-files.js";
 import { FRAME_HEAD, FRAME_MAGIC, alignUp, decodeValue, encodeFrame, frameIntact, framePayload, readHead, type FrameHead, type JournalValue } from "./journal-codec.js";
 
 /** Journal space is allocated in steps of this many bytes. */

@@ -65,11 +65,7 @@ export class Overlay {
       d.set(entryKey(dir, name as string), { dir, name, rec });
     }
     for (const [k, v] of r.meta) this.meta.set(k, v);
-    for (const [ino, from] of r.cuts) {
-      const f = this.file(ino);
-      f.cut = Math.min(f.cut, from);
-      for (const index of f.refs.keys()) if (index >= from) f.refs.delete(index);
-    }
+    for (const [ino, from] of r.cuts) cutFile(this.file(ino), from);
     for (const [ino, index, ref] of r.chunks) this.file(ino).refs.set(index, ref);
     for (const s of r.taken) {
       if (this.added.has(s)) this.added.delete(s);
@@ -87,7 +83,7 @@ export class Overlay {
   private file(ino: number): OverlayFile {
     let f = this.files.get(ino);
     if (!f) {
-      f = { cut: Infinity, refs: new Map() };
+      f = emptyFile();
       this.files.set(ino, f);
     }
     return f;
@@ -109,10 +105,7 @@ export class Overlay {
   /** The committed chunk ref: null for none, undefined when the checkpoint's is current. */
   chunk(ino: number, index: number): ChunkRef | null | undefined {
     const f = this.files.get(ino);
-    if (!f) return undefined;
-    const r = f.refs.get(index);
-    if (r !== undefined) return r;
-    return index >= f.cut ? null : undefined;
+    return f ? fileRef(f, index) : undefined;
   }
 
   /** How many entries of `dir` the overlay changes (a listing asks the checkpoint for that many more). */
@@ -149,15 +142,38 @@ export function mergeListing(base: EntryRecord[], layers: Iterable<OverlayEntry>
 
 /** Chunk indices in [from, to) of one file: the checkpoint's, then each layer's cut and changes, oldest first. */
 export function mergeIndices(base: number[], layers: (OverlayFile | undefined)[], from: number, to: number): number {
-  const set = new Set(base);
-  for (const f of layers) {
-    if (!f) continue;
-    if (f.cut < Infinity) for (const i of [...set]) if (i >= f.cut) set.delete(i);
-    for (const [i, ref] of f.refs) {
-      if (i < from || i >= to) continue;
-      if (ref) set.add(i);
-      else set.delete(i);
-    }
-  }
-  return set.size;
+  const view = new Map<number, true | ChunkRef | null>(base.map((i) => [i, true]));
+  for (const f of layers) layerFile(view, f, from, to);
+  let n = 0;
+  for (const v of view.values()) if (v !== null) n++;
+  return n;
+}
+
+/** The key of chunk `index` of inode `ino` in maps of pending or known chunks. */
+export function chunkKey(ino: number, index: number): string {
+  return `${ino}:${index}`;
+}
+
+export function emptyFile(): OverlayFile {
+  return { cut: Infinity, refs: new Map() };
+}
+
+/** Delete every chunk of `f` at index ≥ from: lower the cut and drop the refs past it. */
+export function cutFile(f: OverlayFile, from: number): void {
+  f.cut = Math.min(f.cut, from);
+  for (const index of f.refs.keys()) if (index >= from) f.refs.delete(index);
+}
+
+/** A layer's ref for chunk `index`: null when it deleted it (or cut it off), undefined when the layer below is current. */
+export function fileRef(f: OverlayFile, index: number): ChunkRef | null | undefined {
+  const r = f.refs.get(index);
+  if (r !== undefined) return r;
+  return index >= f.cut ? null : undefined;
+}
+
+/** Lay one layer over a view of a file's chunks (index → ref, null when gone): its cut, then its refs in [from, to). */
+export function layerFile<T>(view: Map<number, T | ChunkRef | null>, f: OverlayFile | undefined, from = 0, to = Infinity): void {
+  if (!f) return;
+  if (f.cut < Infinity) for (const i of [...view.keys()]) if (i >= f.cut) view.delete(i);
+  for (const [i, ref] of f.refs) if (i >= from && i < to) view.set(i, ref);
 }

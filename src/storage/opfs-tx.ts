@@ -16,8 +16,11 @@ import type { ChunkMapCache } from "./chunk-map-cache.js";
 import type { CommittedRecords } from "./committed-records.js";
 import type { CheckpointNames } from "./opfs-names.js";
 import { entryKey, ownBytes, normalizeInode, req, xattrKey, type ChunkRef, type StoreName } from "./indexeddb-common.js";
-import { mergeIndices, mergeListing, type Overlay, type OverlayEntry, type OverlayFile } from "./opfs-overlay.js";
+import { chunkKey as key, cutFile, emptyFile, fileRef, layerFile, mergeIndices, mergeListing, type CommitRecord, type Overlay, type OverlayEntry, type OverlayFile } from "./opfs-overlay.js";
 import type { EntryRecord, InodeRecord, StoreTx, XattrList } from "./store.js";
+
+/** A readonly body that saw a commit land under it runs again this often, then once more with writers held off. */
+const READ_RETRIES = 2;
 
 /** Chunk records fetched per checkpoint lookup when reading: sequential reads need one round trip per this many chunks. */
 const READ_AHEAD = 8;
@@ -36,6 +39,8 @@ export interface TxSource {
   readonly cache: ChunkMapCache;
   readonly records: CommittedRecords;
   readonly checkpointNames: CheckpointNames;
+  /** Commits applied so far (invariant 7). */
+  readonly commits: number;
   /** A readonly IndexedDB transaction over the checkpoint. */
   checkpointTx(): IDBTransaction;
   chunkBytes(ref: ChunkRef | null): Uint8Array | undefined;
@@ -46,10 +51,6 @@ export interface PendingChunk {
   ino: number;
   index: number;
   data: Uint8Array;
-}
-
-function key(ino: number, index: number): string {
-  return `${ino}:${index}`;
 }
 
 export class OpfsTx implements StoreTx {
@@ -242,9 +243,7 @@ export class OpfsTx implements StoreTx {
     const f = this.ownFiles.get(ino);
     if (!f) return undefined;
     if (this.pending.has(key(ino, index))) return "slot";
-    const r = f.refs.get(index);
-    if (r !== undefined) return r;
-    return index >= f.cut ? null : undefined;
+    return fileRef(f, index);
   }
 
   /** The committed ref (overlay, cache, checkpoint with read-ahead). */
@@ -293,7 +292,7 @@ export class OpfsTx implements StoreTx {
   private ownFile(ino: number): OverlayFile {
     let f = this.ownFiles.get(ino);
     if (!f) {
-      f = { cut: Infinity, refs: new Map() };
+      f = emptyFile();
       this.ownFiles.set(ino, f);
     }
     this.ahead.delete(ino);
@@ -325,9 +324,7 @@ export class OpfsTx implements StoreTx {
 
   async deleteChunksFrom(ino: number, from: number): Promise<void> {
     this.writing();
-    const f = this.ownFile(ino);
-    f.cut = Math.min(f.cut, from);
-    for (const index of f.refs.keys()) if (index >= from) f.refs.delete(index);
+    cutFile(this.ownFile(ino), from);
     for (const [k, p] of this.pending) if (p.ino === ino && p.index >= from) this.pending.delete(k);
   }
 
@@ -343,6 +340,36 @@ export class OpfsTx implements StoreTx {
     );
   }
 
+  /** The committed slots this batch frees: what its cuts cut off and the chunks it replaces or deletes (invariant 3). */
+  async freedSlots(): Promise<Set<number>> {
+    const freed = new Set<number>();
+    for (const [ino, f] of this.ownFiles) {
+      if (f.cut < Infinity) for (const r of await this.committedFrom(ino, f.cut)) if (r.slot >= 0) freed.add(r.slot);
+      for (const index of f.refs.keys()) {
+        if (index >= f.cut || this.knownNew.has(key(ino, index))) continue;
+        const r = await this.committedRef(ino, index);
+        if (r && r.slot >= 0) freed.add(r.slot);
+      }
+    }
+    return freed;
+  }
+
+  /** This batch's changes as one journal record, `pending[i]` written to `slots[i]`. */
+  record(pending: PendingChunk[], slots: number[], taken: number[], freed: number[], hwm: number): CommitRecord {
+    const record: CommitRecord = { inodes: [...this.ownInodes], entries: [], meta: [...this.ownMeta], cuts: [], chunks: [], taken, freed, hwm };
+    for (const d of this.ownDirs.values()) for (const e of d.values()) record.entries.push([e.dir, e.name, e.rec]);
+    const slotOf = new Map<string, number>();
+    pending.forEach((p, i) => slotOf.set(key(p.ino, p.index), slots[i]!));
+    for (const [ino, f] of this.ownFiles) {
+      if (f.cut < Infinity) record.cuts.push([ino, f.cut]);
+      for (const [index, ref] of f.refs) {
+        const slot = slotOf.get(key(ino, index));
+        record.chunks.push([ino, index, slot === undefined ? ref : { ino, index, slot, len: ref!.len }]);
+      }
+    }
+    return record;
+  }
+
   /** The checkpoint's free-slot list (writers only, when the allocator first needs it). */
   async checkpointFreeSlots(): Promise<number[]> {
     return (await this.request((s) => s("free").getAllKeys())) as number[];
@@ -353,13 +380,54 @@ export class OpfsTx implements StoreTx {
     const base = (await this.request((s) => s("chunks").getAll(IDBKeyRange.bound([ino, from], [ino, Infinity])))) as ChunkRef[];
     const byIndex = new Map<number, ChunkRef | null>();
     for (const r of base) byIndex.set(r.index, r);
-    const o = this.src.overlay.files.get(ino);
-    if (o) {
-      if (o.cut < Infinity) for (const i of [...byIndex.keys()]) if (i >= o.cut) byIndex.delete(i);
-      for (const [i, r] of o.refs) if (i >= from) byIndex.set(i, r);
-    }
+    layerFile(byIndex, this.src.overlay.files.get(ino), from);
     const out: ChunkRef[] = [];
     for (const r of byIndex.values()) if (r) out.push(r);
     return out;
   }
+}
+
+/**
+ * A readonly body sees one commit point (invariant 7): it runs on the
+ * committed state as it is, and again if a commit landed while it ran; after
+ * READ_RETRIES such runs, once more with writers held off. An abort rejects
+ * at once; the body's next call fails.
+ */
+export function readCommitted<T>(
+  src: TxSource,
+  exclusive: <R>(task: () => Promise<R>) => Promise<R>,
+  body: (tx: StoreTx) => Promise<T>,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (signal?.aborted) return Promise.reject(abortError());
+  return new Promise<T>((resolve, reject) => {
+    let current: OpfsTx | undefined;
+    const onAbort = (): void => {
+      if (current) current.dead = true;
+      reject(abortError());
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const once = async (): Promise<{ value: T; clean: boolean }> => {
+      const since = src.commits;
+      current = new OpfsTx(src, false);
+      const value = await body(current);
+      return { value, clean: src.commits === since };
+    };
+    (async () => {
+      for (let i = 0; i < READ_RETRIES; i++) {
+        const r = await once();
+        if (r.clean) return r.value;
+      }
+      return (await exclusive(once)).value;
+    })().then(
+      (v) => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal?.removeEventListener("abort", onAbort);
+        reject(signal?.aborted ? abortError() : e);
+      },
+    );
+  });
 }

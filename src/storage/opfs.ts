@@ -8,7 +8,15 @@
  * stop us at any instant, and the tree must then be the one of some commit
  * point. The argument that this holds is the numbered list below; code
  * elsewhere cites it as "invariant N" (opfs-tx.ts, opfs-overlay.ts,
- * opfs-journal.ts, chunk-map-cache.ts, committed-records.ts, writer-batcher.ts).
+ * opfs-journal.ts, opfs-slots.ts, opfs-checkpoint.ts, opfs-open.ts,
+ * opfs-check.ts, opfs-files.ts, chunk-map-cache.ts, committed-records.ts,
+ * writer-batcher.ts).
+ *
+ * This file is the Store that ties the parts together: transactions,
+ * the commit step and checkpoint scheduling. Its parts, one concern each:
+ * the slot allocator and quarantine (opfs-slots.ts), the checkpoint writes
+ * and shrink (opfs-checkpoint.ts), opening (opfs-open.ts, opfs-files.ts),
+ * the full scan (opfs-check.ts), options and reports (opfs-options.ts).
  *
  * OPFS store invariants
  *
@@ -114,149 +122,28 @@
  * the overlay by the checkpoint policy, and by invariant 13 if that fails;
  * a transaction holds only the chunks it writes until its commit.
  */
-import { deleteDB, unwrap } from "idb";
+import { unwrap } from "idb";
 import { copyFrom } from "../protocol/bytes.js";
 import { Errno, FsError, abortError, isFsError, isQuotaError } from "../protocol/errno.js";
 import type { EntryRecord, Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import { ChunkMapCache } from "./chunk-map-cache.js";
 import { CommittedRecords } from "./committed-records.js";
 import { WriterBatcher } from "./writer-batcher.js";
-import { Journal } from "./opfs-journal.js";
+import type { Journal } from "./opfs-journal.js";
 import type { JournalValue } from "./journal-codec.js";
 import { Overlay, type CommitRecord } from "./opfs-overlay.js";
 import { CheckpointNames } from "./opfs-names.js";
-import { OpfsTx, type PendingChunk, type TxSource } from "./opfs-tx.js";
-import {
-  chunkRange,
-  enospc,
-  entryKey,
-  isXattrKey,
-  openFormat,
-  txDone,
-  openWorkerDb,
-  type ChunkRef,
-  type FormatRecord,
-  type StoreName,
-  type WorkerDb,
-} from "./indexeddb-common.js";
+import { OpfsTx, readCommitted, type TxSource } from "./opfs-tx.js";
+import { enospc, entryKey, isXattrKey, type ChunkRef, type WorkerDb } from "./indexeddb-common.js";
+import type { OpfsCheckReport, OpfsOpenInfo, OpfsStoreOptions } from "./opfs-options.js";
+import { QUARANTINE_LIMIT, SlotAllocator } from "./opfs-slots.js";
+import { STORES, shrink, writeDeletions, writeOverlay } from "./opfs-checkpoint.js";
+import { scanSlots } from "./opfs-check.js";
+import { destroyStore, openParts } from "./opfs-open.js";
 
-/**
- * Default chunk (= slot) size: 256 KiB, chosen by measurement (headless
- * Chromium 156, dedicated worker, this 2-core VM shared with other jobs, so
- * ranges over runs; e2e/browser/store-bench.ts, one transaction per 512 KiB
- * write/read like the file-system layer):
- *
- *   slot    seq write   overwrite   seq read   4 KiB random write   random read
- *   128K    163-208     193-232     415-426    1.6-1.7 ms           0.58-0.68 ms
- *   256K    242-258     192-274     436-449    1.9-2.1 ms           0.58-0.61 ms
- *   512K    240-333     282-306     439-475    2.2-2.7 ms           0.72-0.75 ms   (MB/s)
- *
- *   raw sync-handle writes here: 0.8-1.4 GB/s at 64 KiB calls, 1.1-1.4 at
- *   128 KiB, 1.2-1.8 at 512 KiB; reads 0.9-2.2 GB/s.
- *
- * (Measured when a store write was bound by an IndexedDB metadata commit,
- * ~1-1.5 ms here, before the journal took it off the write path.) Fewer,
- * larger slots helped sequential writes up to 256 KiB;
- * past that, a small random write (copy-on-write of one whole slot) gets
- * dearer with nothing gained. Sequential writes never depend on the slot
- * size for their OPFS call size: consecutive slots are written in one call
- * (browser.md measured 82 MB/s at 64 KiB calls vs 236 at 512 KiB on this
- * machine kind; here the gap is smaller, but the copy that coalescing costs
- * is bounded by memory bandwidth). Small files and short tails (up to half a
- * slot) are stored inline in the chunk map, so they cost their own size.
- */
-export const OPFS_DEFAULT_CHUNK_SIZE = 256 * 1024;
-
-export interface OpfsStoreOptions {
-  /** Chunk (slot) size for a new store. An existing store keeps the size it was created with. */
-  chunkSize?: number;
-  /**
-   * Chunks of at most this many bytes are kept inline in the chunk map instead
-   * of taking a whole slot, so small files and short tails cost their own
-   * size. Default chunkSize / 2.
-   */
-  inlineLimit?: number;
-  /**
-   * Checkpoint by itself (journal long, tail slots freed, idle): default true.
-   * False leaves it to close() and to the overlay bound (invariant 13) — tests that watch slot reuse step by step.
-   */
-  autoCheckpoint?: boolean;
-  /**
-   * Journal records not yet checkpointed past which a writer checkpoints first,
-   * and fails (EIO) if it cannot (invariant 13). Default MAX_OVERLAY_RECORDS.
-   */
-  maxOverlayRecords?: number;
-  /** How long open() keeps retrying while another context still holds the data file's handle. Default 5000 ms. */
-  handleRetryMs?: number;
-  /** Testing only: observe the store's steps that tests cannot otherwise see. */
-  debugHooks?: {
-    /** After a commit's data is written and before its metadata is. */
-    afterDataWrite?: () => void;
-    /** After the data file was flushed (invariants 6, 11). */
-    afterDataFlush?: () => void;
-    /** After every earlier commit became durable (data file, then journal flushed): invariant 6. */
-    afterDurable?: () => void;
-    /** A checkpoint is about to write into IndexedDB; throwing fails it (an IndexedDB failure, for tests). */
-    beforeCheckpoint?: () => void;
-    /** After a checkpoint's IndexedDB commit, before the overlay and journal are emptied (invariant 11). */
-    afterCheckpointCommit?: () => void;
-    /** open() is about to wait and retry: another context holds the data file (`retries` so far). */
-    onHandleRetry?: (retries: number) => void;
-  };
-}
-
-/** What open() found and repaired. */
-export interface OpfsOpenInfo {
-  /** Bytes of the data file past the committed high-water mark (written by transactions that never committed), truncated away. */
-  reclaimedBytes: number;
-  /** Free slots at the end of the file given back to the file system. */
-  trimmedSlots: number;
-  /** Times createSyncAccessHandle had to be retried (the previous page's worker still held it). */
-  handleRetries: number;
-  /** Journal records replayed (committed since the last checkpoint). */
-  replayedRecords: number;
-  /** Whether the journal ended in a torn record (a crash mid-append), ignored. */
-  tornJournalTail: boolean;
-  ms: number;
-}
-
-/** Invariants of the slot bookkeeping, from a full scan (tests, fsck). */
-export interface OpfsCheckReport {
-  ok: boolean;
-  problems: string[];
-  hwm: number;
-  usedSlots: number;
-  freeSlots: number;
-  inlineChunks: number;
-  fileBytes: number;
-}
-
-// The project compiles against the DOM lib, which lacks the worker-only OPFS
-// sync access handle; this is the part of it used here.
-export interface SyncAccessHandle {
-  read(buffer: ArrayBufferView, options?: { at?: number }): number;
-  write(buffer: ArrayBufferView, options?: { at?: number }): number;
-  truncate(newSize: number): void;
-  getSize(): number;
-  flush(): void;
-  close(): void;
-}
-export interface SyncFileHandle {
-  createSyncAccessHandle(): Promise<SyncAccessHandle>;
-}
-
-const STORES: StoreName[] = ["inodes", "entries", "chunks", "meta", "internal", "free"];
-const ROOT_DIR = "worker9p";
-const DATA_FILE = "data";
-const JOURNAL_FILE = "journal";
-/** Largest single write() of a run; bounds the transient copy. */
-const MAX_RUN_BYTES = 4 * 1024 * 1024;
-/** Free slots at the end of the file given back per shrink pass (keeps each pass short). */
-const SHRINK_BATCH = 4096;
-/** Freed slots waiting for a durable point before one is forced (invariant 6). */
-const QUARANTINE_LIMIT = 256;
-/** Up to this many free slots, allocation sorts them all and takes the lowest; past it, any (sorted). */
-const SORTED_FREE_LIMIT = 4096;
+export { OPFS_DEFAULT_CHUNK_SIZE, type OpfsCheckReport, type OpfsOpenInfo, type OpfsStoreOptions } from "./opfs-options.js";
+export { opfsDirectoryName, type SyncAccessHandle, type SyncFileHandle } from "./opfs-files.js";
+export { opfsStoreDbName } from "./opfs-open.js";
 
 /** A group commit's journal record once it reaches this many records or bytes: checkpoint (keeps replay at open short). */
 const CHECKPOINT_RECORDS = 512;
@@ -270,26 +157,6 @@ const MAX_OVERLAY_RECORDS = 16 * CHECKPOINT_RECORDS;
 const MAX_OVERLAY_BYTES = 16 * CHECKPOINT_BYTES;
 /** With commits in the overlay and none for this long, checkpoint anyway (the next open replays nothing). */
 const CHECKPOINT_IDLE_MS = 1000;
-/** A readonly body that saw a commit land under it runs again this often, then once more with writers held off. */
-const READ_RETRIES = 2;
-
-export function opfsStoreDbName(name: string): string {
-  return `worker9p-opfs:${name}`;
-}
-
-function key(ino: number, index: number): string {
-  return `${ino}:${index}`;
-}
-
-/** Whether pending[i..j) lie back to back in one buffer. */
-function adjacentViews(pending: PendingChunk[], i: number, j: number): boolean {
-  for (let k = i + 1; k < j; k++) {
-    const a = pending[k - 1]!.data;
-    const b = pending[k]!.data;
-    if (b.buffer !== a.buffer || b.byteOffset !== a.byteOffset + a.length) return false;
-  }
-  return true;
-}
 
 /** What commit() hands to apply(): the record and what the memory state needs besides. */
 interface Committed {
@@ -319,35 +186,29 @@ export class OpfsStore implements Store, TxSource {
   commits = 0;
   /** Writers, checkpoints and shrinking one at a time; writers committed in batches (invariant 4). */
   private readonly writers = new WriterBatcher<OpfsTx>((body, asked) => this.runWriters(body, asked));
-  /** Slots freed by commits that are not durable yet: not written again, nor trimmed, before a durable point (invariant 6). */
-  private readonly quarantine = new Set<number>();
   private closed = false;
   private released = false;
   private readonly inflight = new Set<Promise<unknown>>();
-  /** Committed free slots below hwm, once a writer needed them; quarantined ones left out (invariants 4, 6). */
-  private freeSlots: Set<number> | undefined;
   private checkpointing: Promise<void> | undefined;
   /** After a checkpoint failed (out of quota), the next waits for this much more journal: no retry on every commit. */
   private checkpointBackoff = { records: 0, bytes: 0 };
   /** Why the last checkpoint failed, if it did (diagnostics). */
   lastCheckpointError: string | undefined;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Committed high-water mark (invariant 2). */
-  private hwm: number;
+  /** The data file's slots: hwm, free list, quarantine (invariants 2, 3, 6). */
+  private readonly slots: SlotAllocator;
 
   private constructor(
     private readonly name: string,
     private readonly db: WorkerDb,
-    private readonly handle: SyncAccessHandle,
     private readonly journal: Journal,
-    format: FormatRecord,
-    hwm: number,
+    slots: SlotAllocator,
     openInfo: OpfsOpenInfo,
     private readonly options: OpfsStoreOptions,
   ) {
-    this.chunkSize = format.chunkSize;
-    this.inlineLimit = Math.min(options.inlineLimit ?? Math.floor(format.chunkSize / 2), format.chunkSize);
-    this.hwm = hwm;
+    this.slots = slots;
+    this.chunkSize = slots.chunkSize;
+    this.inlineLimit = Math.min(options.inlineLimit ?? Math.floor(slots.chunkSize / 2), slots.chunkSize);
     this.openInfo = openInfo;
   }
 
@@ -359,69 +220,37 @@ export class OpfsStore implements Store, TxSource {
   static async open(name: string, options: OpfsStoreOptions = {}): Promise<OpfsStore> {
     const started = performance.now();
     let store: OpfsStore | undefined;
-    const db = await openWorkerDb(opfsStoreDbName(name), true, () => {
+    const p = await openParts(name, options, () => {
       if (store) store.closed = true;
     });
-    const handles: SyncAccessHandle[] = [];
     try {
-      const tx = db.transaction("internal", "readwrite");
-      const format = await openFormat(tx, name, "opfs", options.chunkSize ?? OPFS_DEFAULT_CHUNK_SIZE);
-      let hwm = (await tx.store.get("hwm")) as number | undefined;
-      if (hwm === undefined) {
-        hwm = 0;
-        await tx.store.put(0, "hwm");
-      }
-      const checkpointSeq = ((await tx.store.get("journalSeq")) as number | undefined) ?? 0;
-      await tx.done;
-      const dir = await storeDirectory(name, true);
-      const budget = options.handleRetryMs ?? 5000;
-      const onRetry = options.debugHooks?.onHandleRetry;
-      const data = await acquireHandle((await dir.getFileHandle(DATA_FILE, { create: true })) as unknown as SyncFileHandle, budget, onRetry);
-      handles.push(data.handle);
-      const jh = await acquireHandle((await dir.getFileHandle(JOURNAL_FILE, { create: true })) as unknown as SyncFileHandle, budget, onRetry);
-      handles.push(jh.handle);
-      // Replay what the checkpoint does not hold yet (a damaged record in the middle throws here).
-      const { journal, scan } = Journal.open(jh.handle, checkpointSeq);
-      const handle = data.handle;
-      const info: OpfsOpenInfo = {
-        reclaimedBytes: 0,
-        trimmedSlots: 0,
-        handleRetries: data.retries + jh.retries,
-        replayedRecords: scan.records.length,
-        tornJournalTail: scan.tornTail,
-        ms: 0,
-      };
-      store = new OpfsStore(name, db, handle, journal, format, hwm, info, options);
-      for (const r of scan.records) store.overlay.apply(r.seq, r.value as unknown as CommitRecord);
-      store.hwm = store.overlay.hwm ?? hwm;
+      const info = p.info;
+      const slots = new SlotAllocator(name, p.handle, p.journal, p.format.chunkSize, p.hwm, options.debugHooks);
+      store = new OpfsStore(name, p.db, p.journal, slots, info, options);
+      for (const r of p.records) store.overlay.apply(r.seq, r.value as unknown as CommitRecord);
+      slots.hwm = store.overlay.hwm ?? p.hwm;
       // Reclaim what transactions that never committed wrote past the high-water mark (invariant 3).
-      const committedBytes = store.hwm * format.chunkSize;
-      const size = handle.getSize();
+      const committedBytes = slots.hwm * p.format.chunkSize;
+      const size = p.handle.getSize();
       if (size > committedBytes) {
-        handle.truncate(committedBytes);
+        p.handle.truncate(committedBytes);
         info.reclaimedBytes = size - committedBytes;
       }
       // The free list may hold slots freed by relaxed commits of an earlier session (invariant 6).
-      store.durabilityBarrier();
-      if (store.overlay.empty) info.trimmedSlots = await store.shrink();
+      slots.durabilityBarrier();
+      if (store.overlay.empty) info.trimmedSlots = await shrink(p.db, store.overlay, slots);
       else store.scheduleCheckpoint();
       info.ms = Math.round((performance.now() - started) * 10) / 10;
       return store;
     } catch (e) {
-      for (const h of handles) h.close();
-      db.close();
+      p.release();
       throw e;
     }
   }
 
   /** Delete a store's metadata and data (it must not be open). */
   static async destroy(name: string): Promise<void> {
-    await deleteDB(opfsStoreDbName(name));
-    const root = await navigator.storage.getDirectory();
-    const top = await root.getDirectoryHandle(ROOT_DIR, { create: true });
-    await top.removeEntry(opfsDirectoryName(name), { recursive: true }).catch((e: unknown) => {
-      if ((e as { name?: string }).name !== "NotFoundError") throw e;
-    });
+    await destroyStore(name);
   }
 
   checkpointTx(): IDBTransaction {
@@ -430,63 +259,23 @@ export class OpfsStore implements Store, TxSource {
 
   transaction<T>(mode: TxMode, body: (tx: StoreTx) => Promise<T>, options?: TxOptions): Promise<T> {
     if (this.closed) return Promise.reject(new Error("OPFS store is closed"));
-    const p = mode === "readonly" ? this.read(body, options?.signal) : this.writers.run(body, options);
+    const p = mode === "readonly" ? readCommitted(this, (task) => this.writers.exclusive(task), body, options?.signal) : this.writers.run(body, options);
     this.track(p);
     return p;
-  }
-
-  /**
-   * A readonly body sees one commit point (invariant 7): it runs on the
-   * committed state as it is, and again if a commit landed while it ran; after
-   * READ_RETRIES such runs, once more with writers held off. An abort rejects
-   * at once; the body's next call fails.
-   */
-  private read<T>(body: (tx: StoreTx) => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-    if (signal?.aborted) return Promise.reject(abortError());
-    return new Promise<T>((resolve, reject) => {
-      let current: OpfsTx | undefined;
-      const onAbort = (): void => {
-        if (current) current.dead = true;
-        reject(abortError());
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
-      const once = async (): Promise<{ value: T; clean: boolean }> => {
-        const since = this.commits;
-        current = new OpfsTx(this, false);
-        const value = await body(current);
-        return { value, clean: this.commits === since };
-      };
-      (async () => {
-        for (let i = 0; i < READ_RETRIES; i++) {
-          const r = await once();
-          if (r.clean) return r.value;
-        }
-        return (await this.writers.exclusive(once)).value;
-      })().then(
-        (v) => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve(v);
-        },
-        (e: unknown) => {
-          signal?.removeEventListener("abort", onAbort);
-          reject(signal?.aborted ? abortError() : e);
-        },
-      );
-    });
   }
 
   /** WriterBatcher's transaction: run the batch's bodies on one OpfsTx, then commit it (or nothing). */
   private async runWriters(body: (x: OpfsTx) => Promise<void>, asked: TxOptions): Promise<void> {
     await this.boundOverlay();
     // Enough freed slots waiting for a durable point: make this commit durable, so they can be used again.
-    const durable = asked.durable === true || this.quarantine.size >= QUARANTINE_LIMIT;
+    const durable = asked.durable === true || this.slots.quarantine.size >= QUARANTINE_LIMIT;
     try {
       return await this.attempt(body, asked.signal, durable);
     } catch (e) {
-      if (!(isFsError(e) && e.errno === Errno.ENOSPC) || (this.quarantine.size === 0 && this.overlay.empty)) throw e;
+      if (!(isFsError(e) && e.errno === Errno.ENOSPC) || (this.slots.quarantine.size === 0 && this.overlay.empty)) throw e;
       // Out of space: make freed slots usable (invariant 6), give a grown journal back, trim the file's tail; try once more.
       try {
-        this.durabilityBarrier();
+        this.slots.durabilityBarrier();
         // IndexedDB refuses even a shrinking transaction with no headroom: give it the journal's preallocated room.
         this.journal.trimToEnd();
         await this.checkpoint(true);
@@ -547,53 +336,32 @@ export class OpfsStore implements Store, TxSource {
    * point), and apply it to memory.
    */
   private async commit(x: OpfsTx, durable: boolean): Promise<void> {
-    const freed = new Set<number>();
-    for (const [ino, f] of x.ownFiles) {
-      if (f.cut < Infinity) for (const r of await x.committedFrom(ino, f.cut)) if (r.slot >= 0) freed.add(r.slot);
-      for (const index of f.refs.keys()) {
-        if (index >= f.cut || x.knownNew.has(key(ino, index))) continue;
-        const r = await x.committedRef(ino, index);
-        if (r && r.slot >= 0) freed.add(r.slot);
-      }
-    }
+    const freed = await x.freedSlots();
     const pending = [...x.pending.values()].sort((a, b) => a.ino - b.ino || a.index - b.index);
-    if (pending.length > 0 && !this.freeSlots) this.freeSlots = await this.loadFreeSlots(x);
+    if (pending.length > 0) await this.slots.loadFree(this.overlay, () => x.checkpointFreeSlots());
     x.alive();
 
     // From here on, synchronous.
-    const hwm = this.hwm;
-    const taken = pending.length > 0 ? this.lowestFree(this.freeSlots!, pending.length) : [];
-    const slots: number[] = [];
-    let next = hwm;
-    for (let i = 0; i < pending.length; i++) slots.push(i < taken.length ? taken[i]! : next++);
-    const record: CommitRecord = { inodes: [...x.ownInodes], entries: [], meta: [...x.ownMeta], cuts: [], chunks: [], taken, freed: [...freed], hwm: next };
-    for (const d of x.ownDirs.values()) for (const e of d.values()) record.entries.push([e.dir, e.name, e.rec]);
-    const slotOf = new Map<string, number>();
-    pending.forEach((p, i) => slotOf.set(key(p.ino, p.index), slots[i]!));
-    for (const [ino, f] of x.ownFiles) {
-      if (f.cut < Infinity) record.cuts.push([ino, f.cut]);
-      for (const [index, ref] of f.refs) {
-        const slot = slotOf.get(key(ino, index));
-        record.chunks.push([ino, index, slot === undefined ? ref : { ino, index, slot, len: ref!.len }]);
-      }
-    }
+    const hwm = this.slots.hwm;
+    const { taken, slots, hwm: next } = this.slots.allocate(pending.length);
+    const record = x.record(pending, slots, taken, [...freed], next);
     if (record.inodes.length + record.entries.length + record.meta.length + record.cuts.length + record.chunks.length === 0) {
       // Nothing changed (Tfsync): a durable point is all that is asked.
-      if (durable) this.durabilityBarrier();
+      if (durable) this.slots.durabilityBarrier();
       return;
     }
     try {
-      this.writeRuns(pending, slots);
+      this.slots.writeRuns(pending, slots);
       this.options.debugHooks?.afterDataWrite?.();
       // A durable record never points at bytes that could still be lost, its own or earlier relaxed ones' (invariant 6).
-      if (durable) this.flushData();
+      if (durable) this.slots.flushData();
       // A record that adds no bytes (deletes, metadata) may use the journal's reserve: deleting works when the quota is exhausted.
       const addsBytes = pending.length > 0 || record.chunks.some((c) => c[2]?.data !== undefined && c[2].data.length > 0);
       const seq = this.journal.append(record as unknown as JournalValue, durable, !addsBytes);
       this.apply({ seq, record, durable, touched: new Set(x.ownFiles.keys()) });
     } catch (e) {
       // Not committed: the slots written are free or past hwm; give a grown tail back (invariant 5).
-      if (pending.length > 0 && this.handle.getSize() > hwm * this.chunkSize) this.handle.truncate(hwm * this.chunkSize);
+      if (pending.length > 0) this.slots.truncateTo(hwm);
       throw isQuotaError(e) ? enospc("OPFS quota exceeded") : e;
     }
   }
@@ -602,11 +370,9 @@ export class OpfsStore implements Store, TxSource {
   private apply(c: Committed): void {
     const r = c.record;
     this.overlay.apply(c.seq, r);
-    this.hwm = r.hwm;
-    if (this.freeSlots) for (const s of r.taken) this.freeSlots.delete(s);
-    for (const s of r.freed) this.quarantine.add(s);
+    this.slots.committed(r);
     // Every earlier commit is durable now as well.
-    if (c.durable) this.becameDurable();
+    if (c.durable) this.slots.becameDurable();
     const entries = new Map<string, EntryRecord | null>();
     for (const [dir, name, rec] of r.entries) entries.set(entryKey(dir, name as string), rec);
     // Extended attributes are meta values too, but large and rarely read: not kept in memory past the checkpoint.
@@ -614,21 +380,11 @@ export class OpfsStore implements Store, TxSource {
     if (c.touched.size > 0) this.cache.apply(c.touched, r.chunks);
     this.commits++;
     const due = this.overlay.records >= CHECKPOINT_RECORDS + this.checkpointBackoff.records || this.journal.bytes >= CHECKPOINT_BYTES + this.checkpointBackoff.bytes;
-    if (due || r.freed.includes(this.hwm - 1)) {
+    if (due || r.freed.includes(this.slots.hwm - 1)) {
       this.scheduleCheckpoint();
     } else {
       this.scheduleIdleCheckpoint();
     }
-  }
-
-  /** The committed free slots: the checkpoint's list with the overlay's changes, quarantined ones left out. */
-  private async loadFreeSlots(x: OpfsTx): Promise<Set<number>> {
-    const keys = await x.checkpointFreeSlots();
-    const s = new Set<number>();
-    for (const k of keys) if (!this.overlay.taken.has(k)) s.add(k);
-    for (const k of this.overlay.added) s.add(k);
-    for (const k of this.quarantine) s.delete(k);
-    return s;
   }
 
   async usage(): Promise<StoreUsage> {
@@ -652,11 +408,11 @@ export class OpfsStore implements Store, TxSource {
     }
     try {
       // Leave nothing relaxed behind (invariant 6): the next session starts from durable state.
-      this.durabilityBarrier();
+      this.slots.durabilityBarrier();
     } catch {
       // A handle that cannot flush has nothing more to give.
     }
-    this.handle.close();
+    this.slots.handle.close();
     this.journal.close();
     this.db.close();
   }
@@ -666,7 +422,7 @@ export class OpfsStore implements Store, TxSource {
     if (!ref) return undefined;
     if (ref.slot < 0) return ref.data ?? new Uint8Array(0);
     const out = new Uint8Array(ref.len);
-    this.readSlot(ref, 0, out);
+    this.slots.readSlot(ref, 0, out);
     return out;
   }
 
@@ -675,77 +431,13 @@ export class OpfsStore implements Store, TxSource {
     if (!ref) return undefined;
     if (ref.slot < 0) return copyFrom(ref.data ?? new Uint8Array(0), within, dest);
     const n = Math.max(0, Math.min(dest.length, ref.len - within));
-    if (n > 0) this.readSlot(ref, within, n === dest.length ? dest : dest.subarray(0, n));
+    if (n > 0) this.slots.readSlot(ref, within, n === dest.length ? dest : dest.subarray(0, n));
     return n;
-  }
-
-  private readSlot(ref: ChunkRef, within: number, into: Uint8Array): void {
-    const n = this.handle.read(into, { at: ref.slot * this.chunkSize + within });
-    if (n !== into.length) {
-      throw new Error(`OPFS store ${this.name}: slot ${ref.slot} holds ${n} of ${into.length} bytes at ${within} (data file truncated?)`);
-    }
   }
 
   /** Make every commit so far durable (data file flushed, then the journal), so the slots they freed may be written again (invariant 6). */
   durabilityBarrier(): void {
-    this.flushData();
-    this.journal.flush();
-    this.becameDurable();
-  }
-
-  private flushData(): void {
-    this.handle.flush();
-    this.options.debugHooks?.afterDataFlush?.();
-  }
-
-  private becameDurable(): void {
-    this.releaseQuarantine();
-    this.options.debugHooks?.afterDurable?.();
-  }
-
-  private releaseQuarantine(): void {
-    if (this.freeSlots) for (const s of this.quarantine) this.freeSlots.add(s);
-    this.quarantine.clear();
-  }
-
-  /** `n` free slots to fill, lowest first (so the file's tail empties and can shrink), ascending (so runs stay consecutive). */
-  private lowestFree(free: Set<number>, n: number): number[] {
-    if (free.size === 0) return [];
-    const all = free.size <= SORTED_FREE_LIMIT;
-    const picked: number[] = [];
-    for (const s of free) {
-      picked.push(s);
-      if (!all && picked.length === n) break;
-    }
-    picked.sort((a, b) => a - b);
-    return picked.slice(0, n);
-  }
-
-  /** Write the pending chunks to their slots, one write() per run of consecutive slots. */
-  private writeRuns(pending: PendingChunk[], slots: number[]): void {
-    const cs = this.chunkSize;
-    const maxRun = Math.max(1, Math.floor(MAX_RUN_BYTES / cs));
-    for (let i = 0; i < pending.length; ) {
-      let j = i + 1;
-      while (j < pending.length && j - i < maxRun && slots[j] === slots[j - 1]! + 1 && pending[j - 1]!.data.length === cs) j++;
-      const at = slots[i]! * cs;
-      const first = pending[i]!.data;
-      const last = pending[j - 1]!.data;
-      const length = (j - i - 1) * cs + last.length;
-      let buf: Uint8Array;
-      if (j - i === 1) {
-        buf = first;
-      } else if (adjacentViews(pending, i, j)) {
-        // Consecutive chunks of one Twrite are back-to-back views of its frame: write them as one view, no copy.
-        buf = new Uint8Array(first.buffer, first.byteOffset, length);
-      } else {
-        buf = new Uint8Array(length);
-        for (let k = i; k < j; k++) buf.set(pending[k]!.data, (k - i) * cs);
-      }
-      const n = this.handle.write(buf, { at });
-      if (n !== buf.length) throw enospc(`OPFS wrote ${n} of ${buf.length} bytes`);
-      i = j;
-    }
+    this.slots.durabilityBarrier();
   }
 
   private track(p: Promise<unknown>): void {
@@ -794,7 +486,7 @@ export class OpfsStore implements Store, TxSource {
       // The strict commit below makes the overlay's chunk refs durable, relaxed commits' too: their
       // bytes must be on disk first, or a power loss could leave a durable ref to a slot that still
       // holds an older, deleted file's bytes (invariants 6, 11).
-      this.flushData();
+      this.slots.flushData();
       // The early deletions below must never outlive the records that made them.
       if (deletesFirst) this.journal.flush();
     }
@@ -802,92 +494,18 @@ export class OpfsStore implements Store, TxSource {
     // quota, but takes one that only deletes. Applying the overlay's deletions to the checkpoint
     // early changes nothing it shows (the overlay names every key it deleted, and its cuts cover
     // their ranges), so a crash between the two transactions replays to the same state.
-    if (!o.empty && deletesFirst) await this.applyDeletions();
+    if (!o.empty && deletesFirst) await writeDeletions(this.db, o, this.checkpointNames);
     if (!o.empty) {
-      const tx = unwrap(this.db).transaction(STORES, "readwrite", { durability: "strict" });
-      const s = (n: StoreName): IDBObjectStore => tx.objectStore(n);
-      for (const [ino, rec] of o.inodes) {
-        if (rec) s("inodes").put(rec);
-        else s("inodes").delete(ino);
-      }
-      for (const d of o.dirs.values()) {
-        for (const e of d.values()) {
-          if (e.rec) s("entries").put(e.rec);
-          else s("entries").delete([e.dir, e.name]);
-        }
-      }
-      for (const [k, v] of o.meta) {
-        if (v === undefined) s("meta").delete(k);
-        else s("meta").put(v, k);
-      }
-      for (const [ino, f] of o.files) {
-        if (f.cut < Infinity) s("chunks").delete(chunkRange(ino, f.cut));
-        for (const [index, ref] of f.refs) {
-          if (ref) s("chunks").put(ref, [ino, index]);
-          else s("chunks").delete([ino, index]);
-        }
-      }
-      for (const slot of o.taken) s("free").delete(slot);
-      for (const slot of o.added) s("free").put(1, slot);
-      if (o.hwm !== undefined) s("internal").put(o.hwm, "hwm");
-      s("internal").put(o.lastSeq, "journalSeq");
-      await txDone(tx);
+      await writeOverlay(this.db, o);
       this.options.debugHooks?.afterCheckpointCommit?.();
       // The committed state is unchanged; only where it is kept moved (invariant 11). The
       // strict commit made every freeing in it durable (invariant 6).
       for (const d of o.dirs.values()) for (const [k, e] of d) this.checkpointNames.checkpointed(e.dir, k, e.rec !== null);
       o.clear();
-      this.releaseQuarantine();
+      this.slots.releaseQuarantine();
       this.journal.reset();
     }
-    this.openInfo.trimmedSlots += await this.shrink();
-  }
-
-  /** The overlay's deletions alone, in one transaction (see checkpoint). */
-  private async applyDeletions(): Promise<void> {
-    const o = this.overlay;
-    const tx = unwrap(this.db).transaction(["inodes", "entries", "chunks"], "readwrite", { durability: "strict" });
-    for (const [ino, rec] of o.inodes) if (!rec) tx.objectStore("inodes").delete(ino);
-    const gone: [number, string][] = [];
-    for (const d of o.dirs.values()) {
-      for (const [k, e] of d) {
-        if (e.rec) continue;
-        tx.objectStore("entries").delete([e.dir, e.name]);
-        gone.push([e.dir, k]);
-      }
-    }
-    for (const [ino, f] of o.files) {
-      if (f.cut < Infinity) tx.objectStore("chunks").delete(chunkRange(ino, f.cut));
-      for (const [index, ref] of f.refs) if (!ref) tx.objectStore("chunks").delete([ino, index]);
-    }
-    await txDone(tx);
-    for (const [dir, k] of gone) this.checkpointNames.checkpointed(dir, k, false);
-  }
-
-  /**
-   * Give free slots at the end of the file back (invariant 9): lower `hwm`
-   * past them and truncate. Runs right after a checkpoint (the overlay is
-   * empty, so IndexedDB holds the whole committed state), between writers.
-   */
-  private async shrink(): Promise<number> {
-    if (!this.overlay.empty) return 0;
-    const tx = this.db.transaction(["internal", "free"], "readwrite");
-    const hwm = ((await tx.objectStore("internal").get("hwm")) as number | undefined) ?? 0;
-    let h = hwm;
-    let cursor = await tx.objectStore("free").openKeyCursor(null, "prev");
-    while (cursor && cursor.key === h - 1 && !this.quarantine.has(h - 1) && hwm - h < SHRINK_BATCH) {
-      h--;
-      cursor = await cursor.continue();
-    }
-    if (h < hwm) {
-      this.handle.truncate(h * this.chunkSize);
-      void tx.objectStore("free").delete(IDBKeyRange.bound(h, hwm - 1));
-      void tx.objectStore("internal").put(h, "hwm");
-    }
-    await tx.done;
-    this.hwm = h;
-    if (this.freeSlots) for (let s = h; s < hwm; s++) this.freeSlots.delete(s);
-    return hwm - h;
+    this.openInfo.trimmedSlots += await shrink(this.db, o, this.slots);
   }
 
   /** Scan all slot bookkeeping and the data file: every slot below hwm referenced or free, exactly once. Reads everything: tests and fsck only. */
@@ -898,109 +516,7 @@ export class OpfsStore implements Store, TxSource {
     return this.writers.exclusive(() => this.scan());
   }
 
-  private async scan(): Promise<OpfsCheckReport> {
-    const tx = this.db.transaction(["chunks", "free", "internal"], "readonly");
-    const baseHwm = ((await tx.objectStore("internal").get("hwm")) as number | undefined) ?? 0;
-    const baseRefs = (await tx.objectStore("chunks").getAll()) as ChunkRef[];
-    const baseFree = (await tx.objectStore("free").getAllKeys()) as number[];
-    await tx.done;
-    // The committed state: the overlay on top of the checkpoint (invariant 11).
-    const o = this.overlay;
-    const hwm = o.hwm ?? baseHwm;
-    const byKey = new Map<string, ChunkRef>();
-    for (const r of baseRefs) {
-      const f = o.files.get(r.ino);
-      if (f && r.index >= f.cut) continue;
-      byKey.set(key(r.ino, r.index), r);
-    }
-    for (const [ino, f] of o.files) {
-      for (const [index, r] of f.refs) {
-        if (r) byKey.set(key(ino, index), r);
-        else byKey.delete(key(ino, index));
-      }
-    }
-    const refs = [...byKey.values()];
-    const free = baseFree.filter((s) => !o.taken.has(s)).concat([...o.added]);
-    const problems: string[] = [];
-    const owner = new Map<number, string>();
-    let inline = 0;
-    for (const r of refs) {
-      if (r.slot < 0) {
-        inline++;
-        if (!r.data || r.data.length !== r.len) problems.push(`inline chunk ${r.ino}:${r.index} has ${r.data?.length} bytes, record says ${r.len}`);
-        continue;
-      }
-      if (r.slot >= hwm) problems.push(`chunk ${r.ino}:${r.index} in slot ${r.slot} past hwm ${hwm}`);
-      const prev = owner.get(r.slot);
-      if (prev) problems.push(`slot ${r.slot} used by ${prev} and ${r.ino}:${r.index}`);
-      owner.set(r.slot, `${r.ino}:${r.index}`);
-    }
-    for (const s of free) {
-      if (s >= hwm) problems.push(`free slot ${s} past hwm ${hwm}`);
-      if (owner.has(s)) problems.push(`slot ${s} both free and used by ${owner.get(s)}`);
-    }
-    const freeSet = new Set(free);
-    let leaked = 0;
-    for (let s = 0; s < hwm; s++) if (!owner.has(s) && !freeSet.has(s)) leaked++;
-    if (leaked > 0) problems.push(`${leaked} slots below hwm ${hwm} neither used nor free (leaked)`);
-    // The writers' in-memory allocator state must be the committed one.
-    if (hwm !== this.hwm) problems.push(`in-memory hwm ${this.hwm}, committed ${hwm}`);
-    const q = this.quarantine;
-    if (this.freeSlots && (this.freeSlots.size + q.size !== freeSet.size || [...freeSet].some((f) => !this.freeSlots!.has(f) && !q.has(f)))) {
-      problems.push(`in-memory free slots (${this.freeSlots.size} + ${q.size} awaiting a durable commit) differ from the committed ones (${freeSet.size})`);
-    }
-    const fileBytes = this.handle.getSize();
-    if (fileBytes > hwm * this.chunkSize) problems.push(`data file has ${fileBytes} bytes, more than hwm ${hwm} slots`);
-    let maxUsed = -1;
-    for (const s of owner.keys()) maxUsed = Math.max(maxUsed, s);
-    if (maxUsed >= 0) {
-      const r = refs.find((x) => x.slot === maxUsed)!;
-      if (fileBytes < maxUsed * this.chunkSize + r.len) problems.push(`data file of ${fileBytes} bytes cuts slot ${maxUsed}`);
-    }
-    return { ok: problems.length === 0, problems, hwm, usedSlots: owner.size, freeSlots: free.length, inlineChunks: inline, fileBytes };
-  }
-}
-
-/**
- * OPFS refuses some directory names ("", "..", anything with "/") that are
- * fine tree names (IndexedDB takes any string): encode, with a prefix so the
- * result is never empty or a dot name.
- */
-export function opfsDirectoryName(name: string): string {
-  return `tree-${encodeURIComponent(name).replace(/\./g, "%2E")}`;
-}
-
-async function storeDirectory(name: string, create: boolean): Promise<FileSystemDirectoryHandle> {
-  const root = await navigator.storage.getDirectory();
-  const top = await root.getDirectoryHandle(ROOT_DIR, { create });
-  return top.getDirectoryHandle(opfsDirectoryName(name), { create });
-}
-
-/**
- * After a reload the previous page's worker releases its handle
- * asynchronously: retry NoModificationAllowedError with a bounded backoff.
- */
-async function acquireHandle(
-  file: SyncFileHandle,
-  budgetMs: number,
-  onRetry?: (retries: number) => void,
-): Promise<{ handle: SyncAccessHandle; retries: number }> {
-  const deadline = performance.now() + budgetMs;
-  let delay = 5;
-  for (let retries = 0; ; retries++) {
-    try {
-      return { handle: await file.createSyncAccessHandle(), retries };
-    } catch (e) {
-      const name = (e as { name?: string }).name;
-      if (name !== "NoModificationAllowedError" || performance.now() + delay > deadline) {
-        if (name === "NoModificationAllowedError") {
-          throw new Error(`OPFS data file is still held by another context after ${budgetMs} ms (is the store open in another tab or worker?)`);
-        }
-        throw e;
-      }
-      onRetry?.(retries);
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, 250);
-    }
+  private scan(): Promise<OpfsCheckReport> {
+    return scanSlots(this.db, this.overlay, this.slots);
   }
 }
