@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { frame, type Field } from "./raw-9p.js";
+import { frame, listeningAddress, type Field } from "./raw-9p.js";
 
 const MiB = 1024 * 1024;
 const NOTAG = 0xffff;
@@ -40,17 +40,7 @@ beforeAll(async () => {
       else if (!line.includes(" <- ")) stderr = (stderr + line + "\n").slice(-100_000); // anything unusual, for failures
     }
   });
-  const m = await new Promise<RegExpExecArray>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const mm = /worker9p listening on tcp:\/\/([\d.]+):(\d+)/.exec(out);
-      if (mm) resolve(mm);
-    });
-    child.once("exit", (c) => reject(new Error(`server exited ${c}: ${stderr}`)));
-  });
-  host = m[1]!;
-  port = Number(m[2]);
+  ({ host, port } = await listeningAddress(child, () => stderr));
 });
 
 afterAll(() => {

@@ -2,7 +2,7 @@
 // diod's C client (diodls). Names are bytes (issue 8 item 9); a fid from d/e/.. is d (item 8).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errnoOf, RawClient, T } from "./raw-9p.js";
+import { errnoOf, listeningAddress, RawClient, T } from "./raw-9p.js";
 
 let child: ChildProcess;
 let host = "";
@@ -11,17 +11,7 @@ let port = 0;
 beforeAll(async () => {
   execFileSync("sh", ["scripts/setup-diod.sh"], { stdio: "inherit" });
   child = spawn(process.execPath, ["--import", "tsx", "src/cli/run.ts", "serve", "--listen", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "inherit"] });
-  const m = await new Promise<RegExpExecArray>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const mm = /worker9p listening on tcp:\/\/([\d.]+):(\d+)/.exec(out);
-      if (mm) resolve(mm);
-    });
-    child.once("exit", (c) => reject(new Error(`server exited ${c}`)));
-  });
-  host = m[1]!;
-  port = Number(m[2]);
+  ({ host, port } = await listeningAddress(child));
 });
 
 afterAll(() => {

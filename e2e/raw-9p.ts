@@ -1,5 +1,6 @@
 // A 9P2000.L client over TCP that shares no code with worker9p: frames are built and replies
 // read byte by byte here, so what it checks is what is on the wire (names as raw bytes).
+import type { ChildProcess } from "node:child_process";
 import net from "node:net";
 
 export type Field = { u8: number } | { u16: number } | { u32: number } | { u64: number } | { s: Uint8Array | string };
@@ -14,6 +15,25 @@ export interface RawReply {
   type: number;
   /** The body after size[4] type[1] tag[2]. */
   body: Buffer;
+}
+
+/**
+ * The address a `worker9p serve` child prints once it listens on TCP. Rejects if the child exits
+ * first; `detail` (e.g. its stderr so far) goes into that error.
+ */
+export function listeningAddress(child: ChildProcess, detail: () => string = () => ""): Promise<{ host: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      const m = /worker9p listening on tcp:\/\/([\d.]+):(\d+)/.exec(out);
+      if (m) resolve({ host: m[1]!, port: Number(m[2]) });
+    });
+    child.once("exit", (code) => {
+      const more = detail();
+      reject(new Error(`server exited ${code}${more ? `: ${more}` : ""}`));
+    });
+  });
 }
 
 /** Rlerror's errno, or 0 for any other reply. */

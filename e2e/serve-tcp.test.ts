@@ -10,6 +10,7 @@ import { Client } from "../src/client/client.js";
 import { tcpTransport } from "../src/client/transports.js";
 import { OpenFlags } from "../src/protocol/constants.js";
 import { Errno, FsError } from "../src/protocol/errno.js";
+import { listeningAddress } from "./raw-9p.js";
 
 const children: ChildProcess[] = [];
 afterEach(() => {
@@ -23,16 +24,8 @@ async function startServer(args: string[] = []): Promise<{ child: ChildProcess; 
   children.push(child);
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
-  let out = "";
-  const m = await new Promise<RegExpExecArray>((resolve, reject) => {
-    child.stdout!.on("data", (d: Buffer) => {
-      out += d.toString();
-      const mm = /worker9p listening on tcp:\/\/([\d.]+):(\d+)/.exec(out);
-      if (mm) resolve(mm);
-    });
-    child.once("exit", (code) => reject(new Error(`server exited ${code}: ${err}`)));
-  });
-  return { child, host: m[1]!, port: Number(m[2]), stderr: () => err };
+  const { host, port } = await listeningAddress(child, () => err);
+  return { child, host, port, stderr: () => err };
 }
 
 /** Raw frames over a plain socket: replies collected as they come. */
