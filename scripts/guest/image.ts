@@ -17,6 +17,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { gzipSync } from "node:zlib";
+import { aptGetUpdate, errText, hasCommand } from "../apt.js";
 import { buildCpio, type CpioEntry } from "./cpio.js";
 
 const run = promisify(execFile);
@@ -129,14 +130,7 @@ async function resolveVersions(log: (line: string) => void): Promise<Versions> {
   let updated = false;
   const update = async () => {
     if (!root) throw new GuestImageError(`apt needs an update but this is not root. ${INSTALL_HINT}`);
-    log("guest image: apt-get update");
-    try {
-      await run("apt-get", ["update"], { maxBuffer: 64 << 20 });
-    } catch (err) {
-      // A mirror that is mid-sync fails one index (e.g. the security suite) and apt exits 100;
-      // what matters is whether the packages resolve afterwards.
-      log(`guest image: apt-get update reported errors (continuing): ${firstLine(errText(err))}`);
-    }
+    await aptGetUpdate("guest image", log);
     updated = true;
   };
   if (!foreign.includes("i386")) {
@@ -464,26 +458,6 @@ async function writeJson(file: string, value: unknown): Promise<void> {
   const tmp = `${file}.${process.pid}.tmp`;
   await fsp.writeFile(tmp, JSON.stringify(value, null, 2) + "\n");
   await fsp.rename(tmp, file);
-}
-
-async function hasCommand(cmd: string): Promise<boolean> {
-  try {
-    await run("sh", ["-c", `command -v ${cmd}`]);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function errText(err: unknown): string {
-  if (err && typeof err === "object" && "stderr" in err && typeof err.stderr === "string" && err.stderr.trim()) {
-    return err.stderr.trim();
-  }
-  return err instanceof Error ? err.message : String(err);
-}
-
-function firstLine(s: string): string {
-  return s.split("\n").find((l) => l.trim()) ?? s;
 }
 
 // ---------------------------------------------------------------- CLI

@@ -29,6 +29,7 @@ import { existsSync, promises as fsp } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { aptGetUpdate, errText, hasCommand } from "../apt.js";
 
 const run = promisify(execFile);
 
@@ -201,13 +202,7 @@ function requireRoot(what: string): void {
 
 async function aptUpdate(log: (line: string) => void): Promise<void> {
   requireRoot("run apt-get update");
-  log("image: apt-get update");
-  try {
-    await run("apt-get", ["update"], { maxBuffer: 64 << 20 });
-  } catch (err) {
-    // A mirror mid-sync fails one index and apt exits 100; what matters is whether packages resolve.
-    log(`image: apt-get update reported errors (continuing): ${firstLine(errText(err))}`);
-  }
+  await aptGetUpdate("image", log);
 }
 
 /**
@@ -444,24 +439,4 @@ function spawnLogged(cmd: string, args: string[], env: NodeJS.ProcessEnv, log: (
       code === 0 ? resolve() : reject(new ImageBuildError(`${cmd} exited with ${code}:\n${tail.join("\n")}`)),
     );
   });
-}
-
-async function hasCommand(cmd: string): Promise<boolean> {
-  try {
-    await run("sh", ["-c", `command -v ${cmd}`]);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function errText(err: unknown): string {
-  if (err && typeof err === "object" && "stderr" in err && typeof err.stderr === "string" && err.stderr.trim()) {
-    return err.stderr.trim();
-  }
-  return err instanceof Error ? err.message : String(err);
-}
-
-function firstLine(s: string): string {
-  return s.split("\n").find((l) => l.trim()) ?? s;
 }
