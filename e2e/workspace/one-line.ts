@@ -1,6 +1,6 @@
 // The README's one-line integration, on the page's main thread:
 //   new V86({ ..., filesystem: { handle9p: server.handle9p } })
-// GuestMachine constructs exactly that with wakeOnReply: false (src/workspace/guest/machine.ts). The guest's agent runs a
+// GuestMachine constructs exactly that (src/workspace/guest/machine.ts). The guest's agent runs a
 // script the page put into the tree through its own 9P session and writes the output back there,
 // so both directions go through worker9p in its Web Worker.
 import { Client, createFileServer, portTransport } from "../../src/index.js";
@@ -32,7 +32,6 @@ async function main(script: string): Promise<OneLineResult> {
   const machine = new GuestMachine({
     image,
     handle9p: server.handle9p,
-    wakeOnReply: false, // exactly the README's line: v86 gets server.handle9p itself
     events: {
       console: (bytes) => log.append(new TextDecoder().decode(bytes)),
       control: (line) => {

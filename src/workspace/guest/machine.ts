@@ -20,11 +20,6 @@ export interface MachineOptions {
   image: LoadedImage;
   /** worker9p's hook; undefined: v86's own in-memory 9P server. */
   handle9p?: Handle9p;
-  /**
-   * Run the guest at once when a 9P reply comes while the emulator idles (see wakeOnReply);
-   * default true. The one-line integration on a page's main thread passes false.
-   */
-  wakeOnReply?: boolean;
   events: MachineEvents;
 }
 
@@ -40,13 +35,6 @@ export interface Emulator {
 }
 
 const MARKER = "@@W9P-";
-
-/** v86's main loop object (emulator.v86; names survive its minified build). */
-interface V86Loop {
-  idle: boolean;
-  running: boolean;
-  do_tick(): void;
-}
 
 export class GuestMachine {
   readonly emulator: Emulator;
@@ -69,7 +57,7 @@ export class GuestMachine {
       initrd: { buffer: image.initrd },
       cmdline: image.descriptor.cmdline,
       memory_size: image.descriptor.memoryMb * 1024 * 1024,
-      filesystem: options.handle9p ? { handle9p: this.wrapHandle9p(options.handle9p, options.wakeOnReply ?? true) } : {},
+      filesystem: options.handle9p ? { handle9p: options.handle9p } : {},
       uart1: true,
       autostart: true,
       disable_keyboard: true,
@@ -79,27 +67,6 @@ export class GuestMachine {
     this.emulator.add_listener("serial0-output-byte", (byte: number) => this.onConsoleByte(byte));
     this.emulator.add_listener("serial1-output-byte", (byte: number) => this.onControlByte(byte));
     this.emulator.add_listener("emulator-stopped", () => this.fail("the emulator stopped"));
-  }
-
-  /**
-   * Waking the guest for a reply (invariant W1). A request the server cannot answer inside
-   * handle9p (every one: its handlers are async) is answered in a microtask after v86's time slice
-   * ends; by then the guest usually waits for it, halted, and v86 has scheduled its next slice
-   * through a helper worker (a postMessage round trip to another thread, or a timer until the
-   * guest's next clock tick). The reply raises the virtio interrupt, which only asks for that
-   * round trip again. So when a reply arrives while v86 idles between slices, run the next slice
-   * right here: the guest sees the reply as soon as the store is done, as with v86's own server.
-   * `idle` is false inside a slice, so a reply delivered synchronously from handle9p never
-   * re-enters the loop; the tick scheduled before is then stale and v86 ignores it.
-   */
-  private wrapHandle9p(handle9p: Handle9p, wake: boolean): Handle9p {
-    if (!wake) return handle9p;
-    return (req, reply) =>
-      handle9p(req, (buf) => {
-        reply(buf);
-        const loop = (this.emulator as unknown as { v86?: V86Loop }).v86;
-        if (loop?.idle && loop.running && !this.dead) loop.do_tick();
-      });
   }
 
   /** Keyboard input for the guest's console. */
