@@ -6,10 +6,13 @@
 // With v86 on the page's main thread and the server in a worker, every reply is a message that
 // waits until the main thread yields to its event loop (v86 runs slices of guest time, and the
 // page renders between them): measured ~1.8× the time of v86's own in-memory server for the hop
-// alone (issue 9). Here handle9p is a direct call into the server's session (directFramePort) and
-// the reply is handed to v86 in the same task as the store finishes: a metadata request answered
-// from memory completes in a microtask after handle9p returns, before v86 runs its next slice.
-// The page gets the console by messages, which only the user's typing waits on.
+// alone (issue 9). Here handle9p is a direct call into the server's session (directFramePort), with
+// no message hop between emulator and server. The page gets the console by messages, which only
+// the user's typing waits on.
+// What remains (measured by bench:workspace, memory store ~1.9× built-in on a loaded 2-core VM):
+// the server answers in a microtask, after v86's slice ends; a halted guest then waits for v86's
+// next slice, which v86 schedules through a helper worker's postMessage round trip or a timer.
+// Running that slice directly when a reply arrives is the next step (tried, reverted: unverified).
 // (The alternative — the emulator in its own worker blocking on a SharedArrayBuffer for replies —
 // needs cross-origin isolation headers on every page that embeds the workspace.)
 // bench:workspace measures the result against v86's built-in server with the same placement.
