@@ -16,6 +16,15 @@ async function patchedFs(patch: Partial<FileSystemApi>): Promise<FileSystemApi> 
   });
 }
 
+/** A session with one in-flight place, and a getattr that only ends when it is aborted: a Tgetattr holds that place. */
+async function sessionHeldByGetattr(): Promise<Awaited<ReturnType<typeof rawSession>>> {
+  const fs = await patchedFs({
+    getattr: (ino, ctx) =>
+      new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason as Error), { once: true })),
+  });
+  return rawSession({ fs, server: { maxInFlight: 1 } });
+}
+
 function quotaError(): Error {
   // What IndexedDB and OPFS reject with when the origin's quota is used up.
   const e = new Error("The quota has been exceeded.");
@@ -123,12 +132,7 @@ describe("frames held while a Tversion resets the session", () => {
 
 describe("Tflush while requests are held", () => {
   it("drops a held request (no reply, its tag discarded) and cancels one in flight without waiting behind the held ones", async () => {
-    // A getattr that only ends when it is aborted: it holds the one in-flight place.
-    const fs = await patchedFs({
-      getattr: (ino, ctx) =>
-        new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason as Error), { once: true })),
-    });
-    const rs = await rawSession({ fs, server: { maxInFlight: 1 } });
+    const rs = await sessionHeldByGetattr();
     rs.send({ type: "Tgetattr", tag: 2, fid: 0, mask: 1 });
     rs.send({ type: "Tgetattr", tag: 3, fid: 0, mask: 1 });
     expect(rs.session.pending).toBe(2);
@@ -148,13 +152,8 @@ describe("Tflush while requests are held", () => {
 
 describe("Tversion while requests are held", () => {
   it("is not held behind them: the held ones are dropped (tags discarded), the one in flight is aborted, and Rversion comes", async () => {
-    // A getattr that only ends when it is aborted holds the one in-flight place; were the
-    // Tversion held behind the Tgetattr waiting for that place, it would never be answered.
-    const fs = await patchedFs({
-      getattr: (ino, ctx) =>
-        new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason as Error), { once: true })),
-    });
-    const rs = await rawSession({ fs, server: { maxInFlight: 1 } });
+    // Were the Tversion held behind the Tgetattr waiting for the one in-flight place, it would never be answered.
+    const rs = await sessionHeldByGetattr();
     rs.send({ type: "Tgetattr", tag: 2, fid: 0, mask: 1 });
     rs.send({ type: "Tgetattr", tag: 3, fid: 0, mask: 1 });
     rs.send({ type: "Tclunk", tag: 4, fid: 0 });
