@@ -3,6 +3,11 @@
 // with the same kernel, mount options and emulator placement. Variants alternate order per round.
 //
 //   npm run bench:workspace -- [--repeat N] [--files N] [--mib N] [--only builtin,memory,opfs,indexeddb] [--json]
+//                              [--archive-files N] [--archive-mib N] [--no-archive]
+//
+// Then, on an OPFS tree in the same page, the files panel's import/export (src/workspace/archive/bench.ts):
+// a tarball of 10,000 small files and one of a 200 MiB file imported, exported as .tar and .tar.gz, beside
+// raw OPFS writes of the same files from the page.
 //
 // Each step is timed inside the guest (ns clock from /proc/timer_list) and the table shows the
 // fastest time per step over the rounds, with each store's ratio to built-in. Targets (issue 9):
@@ -122,6 +127,9 @@ async function main(): Promise<number> {
       only: { type: "string" },
       json: { type: "boolean", default: false },
       verbose: { type: "boolean", default: false },
+      "archive-files": { type: "string", default: "10000" },
+      "archive-mib": { type: "string", default: "200" },
+      "no-archive": { type: "boolean", default: false },
     },
   });
   const variants = (values.only ? values.only.split(",") : [...VARIANTS]) as Variant[];
@@ -129,6 +137,7 @@ async function main(): Promise<number> {
   const workload = WORKLOAD.replace("__FILES__", String(Number(values.files))).replace("__MIB__", String(Number(values.mib)));
   const h = await startWorkspaceHarness({ verbose: values.verbose });
   const results: Result[] = [];
+  let archiveTable = "";
   try {
     const repeat = Math.max(1, Number(values.repeat) || 1);
     for (let round = 0; round < repeat; round++) {
@@ -139,6 +148,10 @@ async function main(): Promise<number> {
         results.push(r);
       }
     }
+    if (!values["no-archive"]) {
+      console.error("bench:workspace: import/export on an OPFS tree …");
+      archiveTable = await archiveBench(h, Number(values["archive-files"]), Number(values["archive-mib"]));
+    }
   } finally {
     await h.stop();
   }
@@ -146,8 +159,37 @@ async function main(): Promise<number> {
   else {
     console.log(`\nworkspace page, Chromium; v86 in the workspace worker; ${values.mib} MiB sequential, ${values.files} small files; best of ${values.repeat} round(s)`);
     console.log(table(variants, results));
+    if (archiveTable) console.log(`\nimport/export in the files panel's code, OPFS tree, same page; raw OPFS write = the same files written by the page without 9P\n${archiveTable}`);
   }
   return 0;
+}
+
+/** The archive benchmark in a workspace tab, through its own 9P session of the tab's tree (OPFS). */
+async function archiveBench(h: Awaited<ReturnType<typeof startWorkspaceHarness>>, smallFiles: number, bigMib: number): Promise<string> {
+  const tab = await h.open({ storage: "opfs", tree: "bench-archive" });
+  try {
+    await tab.ready(900_000);
+    return await tab.page.evaluate(
+      async ([smallFiles, bigBytes]) => {
+        // Source modules as the dev server serves them (names in variables: not resolved at type-check time).
+        const benchUrl = "/src/workspace/archive/bench.ts";
+        const indexUrl = "/src/index.ts";
+        const bench = (await import(/* @vite-ignore */ benchUrl)) as typeof import("../../src/workspace/archive/bench.js");
+        const api = (await import(/* @vite-ignore */ indexUrl)) as typeof import("../../src/index.js");
+        const server = window.workspace?.fileServer;
+        if (!server) throw new Error("the workspace page has no file server (builtin fs?)");
+        const client = await api.Client.connect(api.portTransport(server.connect()));
+        try {
+          return bench.formatArchiveBench(await bench.benchArchive(client, { smallFiles, bigBytes }));
+        } finally {
+          client.close();
+        }
+      },
+      [smallFiles, bigMib * 1024 * 1024] as const,
+    );
+  } finally {
+    await tab.close();
+  }
 }
 
 main().then(
