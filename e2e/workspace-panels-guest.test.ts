@@ -18,12 +18,14 @@ const skip = process.env.W9P_SKIP_BROWSER === "1";
 const BOOT_MS = 600_000;
 
 let h: WorkspaceHarness;
-let tab: WorkspaceTab;
 
 beforeAll(async () => {
-  if (skip) return;
-  h = await startWorkspaceHarness();
-  tab = await h.open({ tree: `panels-guest-${process.pid}`, storage: "opfs" });
+  if (!skip) h = await startWorkspaceHarness();
+}, 300_000);
+
+/** A booted workspace tab on a fresh tree of `storage`, with the files panel mounted. */
+async function openWithPanels(storage: "opfs" | "indexeddb"): Promise<WorkspaceTab> {
+  const tab = await h.open({ tree: `panels-guest-${storage}-${process.pid}`, storage });
   await tab.ready(BOOT_MS);
   // The shell mounts the panels itself; a page without them gets the tabbed sidebar here, on the page's own tree.
   await tab.page.evaluate(`(async () => {
@@ -42,7 +44,8 @@ beforeAll(async () => {
     });
   })()`);
   await tab.page.locator(".w9p-files").waitFor();
-}, BOOT_MS + 300_000);
+  return tab;
+}
 
 afterAll(async () => {
   await h?.stop();
@@ -55,7 +58,15 @@ async function lastJob(page: Page): Promise<{ state: string; detail: string }> {
   return { state: cls.includes("failed") ? "failed" : "done", detail: (await job.locator(".detail").textContent()) ?? "" };
 }
 
-describe.skipIf(skip).sequential("files panel beside the guest", () => {
+describe.skipIf(skip).sequential.each(["opfs", "indexeddb"] as const)("files panel beside the guest, %s tree", (storage) => {
+  let tab: WorkspaceTab;
+  beforeAll(async () => {
+    tab = await openWithPanels(storage);
+  }, BOOT_MS + 300_000);
+  afterAll(async () => {
+    await tab?.close();
+  });
+
   test("a file uploaded with the picker is there for cat in the guest", async () => {
     await tab.page.setInputFiles('.w9p-files [data-role="upload-input"]', { name: "picked.txt", mimeType: "text/plain", buffer: Buffer.from("picked in the page\n") });
     expect(await lastJob(tab.page)).toMatchObject({ state: "done" });
@@ -84,6 +95,6 @@ describe.skipIf(skip).sequential("files panel beside the guest", () => {
     expect(new TextDecoder().decode(note?.data)).toBe("written in the guest\n");
     // Kept as an artifact: the booted workspace with its panels.
     await mkdir(join(REPO_ROOT, "test-results"), { recursive: true });
-    await tab.page.screenshot({ path: join(REPO_ROOT, "test-results", "workspace-with-panels.png") });
+    await tab.page.screenshot({ path: join(REPO_ROOT, "test-results", `workspace-with-panels-${storage}.png`) });
   }, 600_000);
 });
