@@ -28,7 +28,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type BrowserContext, type CDPSession, type Page } from "playwright-core";
-import { createServer, type ViteDevServer } from "vite";
+import { createServer, type PluginOption, type ViteDevServer } from "vite";
 import type { CallOutcome, CallStatus, SerializedError } from "./protocol.js";
 
 export const CHROMIUM_PATH = "/usr/bin/chromium";
@@ -129,21 +129,23 @@ function unwrap<R>(outcome: CallOutcome, where: string): R {
   throw toError(outcome.error, where);
 }
 
-export async function startBrowserHarness(options: HarnessOptions = {}): Promise<BrowserHarness> {
-  ensureChromium();
+/**
+ * Vite's dev server for a browser test on the checkout, on a free loopback port. Other engineers
+ * edit the checkout while tests run: no watcher, no HMR reloads in the middle of a test, and a
+ * private dependency cache (`cacheDir`, the caller removes it). Dependency discovery would
+ * re-optimize and force a page reload on first use of a bare import; the deps used are plain ESM.
+ */
+export async function startDevServer(options: { verbose?: boolean; plugins?: PluginOption[] } = {}): Promise<{ server: ViteDevServer; port: number; baseUrl: string; cacheDir: string }> {
   const cacheDir = await mkdtemp(join(tmpdir(), "worker9p-vite-"));
   const server: ViteDevServer = await createServer({
     root: REPO_ROOT,
     // The repo's config is the vitest one; the harness needs none of it.
     configFile: false,
+    plugins: options.plugins ?? [],
     logLevel: options.verbose ? "info" : "error",
     clearScreen: false,
-    // Other engineers edit the checkout while tests run: no watcher, no HMR
-    // reloads in the middle of a test, and a private dependency cache.
     cacheDir,
     server: { port: 0, host: "127.0.0.1", strictPort: false, hmr: false, watch: null },
-    // Dependency discovery would re-optimize and force a page reload on first
-    // use of a bare import; the deps used (idb, comlink) are plain ESM.
     optimizeDeps: { noDiscovery: true, include: [] },
     worker: { format: "es" },
   });
@@ -154,7 +156,12 @@ export async function startBrowserHarness(options: HarnessOptions = {}): Promise
     await rm(cacheDir, { recursive: true, force: true });
     throw new Error("vite dev server has no TCP address");
   }
-  const baseUrl = `http://127.0.0.1:${address.port}`;
+  return { server, port: address.port, baseUrl: `http://127.0.0.1:${address.port}`, cacheDir };
+}
+
+export async function startBrowserHarness(options: HarnessOptions = {}): Promise<BrowserHarness> {
+  ensureChromium();
+  const { server, port, baseUrl, cacheDir } = await startDevServer({ verbose: options.verbose });
 
   // A persistent context on a fresh directory: storage is on disk as in a real
   // profile (incognito-like contexts keep IndexedDB and OPFS in memory), and
@@ -174,7 +181,6 @@ export async function startBrowserHarness(options: HarnessOptions = {}): Promise
     throw e;
   }
 
-  const port = address.port;
 
   async function openSession(host: string): Promise<PageSession> {
     const sessionOrigin = `http://${host}:${port}`;

@@ -15,10 +15,9 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { createServer, type ViteDevServer } from "vite";
 import type { RunResult } from "../../src/workspace/protocol.js";
 import { imageRegistry, guestFiles } from "../../scripts/workspace/guest-files.js";
-import { CHROMIUM_FLAGS, CHROMIUM_PATH, ensureChromium, REPO_ROOT } from "../browser/harness.js";
+import { CHROMIUM_FLAGS, CHROMIUM_PATH, ensureChromium, startDevServer } from "../browser/harness.js";
 
 export interface WorkspaceQuery {
   tree?: string;
@@ -60,26 +59,7 @@ export async function startWorkspaceHarness(options: { verbose?: boolean; args?:
   // Build the guest image before the browser asks for it (a first build downloads Debian packages).
   const log = options.verbose ? (l: string) => console.log(l) : () => {};
   await imageRegistry({ log }).get("busybox");
-  const cacheDir = await mkdtemp(join(tmpdir(), "worker9p-vite-"));
-  const server: ViteDevServer = await createServer({
-    root: REPO_ROOT,
-    configFile: false,
-    plugins: [guestFiles({ log })],
-    logLevel: options.verbose ? "info" : "error",
-    clearScreen: false,
-    cacheDir,
-    // Others edit the checkout while tests run: no watcher, no HMR reloads mid-test.
-    server: { port: 0, host: "127.0.0.1", strictPort: false, hmr: false, watch: null },
-    optimizeDeps: { noDiscovery: true, include: [] },
-    worker: { format: "es" },
-  });
-  await server.listen();
-  const address = server.httpServer?.address();
-  if (!address || typeof address === "string") {
-    await server.close();
-    throw new Error("vite dev server has no TCP address");
-  }
-  const baseUrl = `http://127.0.0.1:${address.port}`;
+  const { server, baseUrl, cacheDir } = await startDevServer({ verbose: options.verbose, plugins: [guestFiles({ log })] });
   const userDataDir = await mkdtemp(join(tmpdir(), "worker9p-chromium-"));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM_PATH,
