@@ -1,5 +1,5 @@
-# The workspace agent: /init runs it (as /guest/script.sh, cwd /mnt, stdin /dev/null) once the
-# tree is mounted at /mnt. It makes the tree the user's home, starts the user's shell on the
+# The workspace agent: the guest's init runs it (stdin /dev/null; see below for which init). It
+# makes sure the tree is where the user expects it, starts the user's shell on the
 # serial console (ttyS0, the page's terminal) and then serves the page's control channel on the
 # second serial port (ttyS1), which never mixes with what the user sees. Control lines, one per
 # command, page → guest:
@@ -10,14 +10,24 @@
 #   SIZE <rows> <cols>  the terminal's size (stty; the kernel sends SIGWINCH)
 #   PING <n>            answered "@@W9P-PONG <n>" (the page's hang watchdog)
 # guest → page: "@@W9P-READY", "@@W9P-DONE <id> <status>", "@@W9P-PONG <n>".
-mount -o bind /mnt /root || { echo "@@W9P-ERROR bind /root"; exit 97; }
+# Two guests, one agent. busybox: /init runs it once the tree is mounted at /mnt; the tree is
+# the home, bound to /root, and the shell is busybox sh. A root tree (W9P_ROOT, exported by the
+# image's config): the Debian root's /sbin/init runs it as /run/w9p/script.sh; the tree is / and
+# the home is /root in it already, and the shell is bash as a login shell whose controlling tty
+# is the console (setsid -c), so job control (^C, ^Z, fg) works.
+if [ -n "$W9P_ROOT" ]; then
+  user_shell() { setsid -c -w bash -l </dev/ttyS0 >/dev/ttyS0 2>&1; }
+else
+  mount -o bind /mnt /root || { echo "@@W9P-ERROR bind /root"; exit 97; }
+  user_shell() { setsid sh -c 'cd /root; exec sh -l </dev/ttyS0 >/dev/ttyS0 2>&1'; }
+fi
 cd /root
 export HOME=/root TERM=xterm-256color
 stty -F /dev/ttyS1 raw -echo -onlcr
 # The user's shell; a new one when it exits (`exit` in the terminal must not end the machine).
 (
   while :; do
-    setsid sh -c 'cd /root; exec sh -l </dev/ttyS0 >/dev/ttyS0 2>&1'
+    user_shell
     echo "[the shell exited; starting a new one]" >/dev/ttyS0
   done
 ) &

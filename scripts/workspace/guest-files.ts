@@ -6,10 +6,22 @@
 // kernel buffer. Here every guest file is sent as bytes, never through Vite's pipeline.
 //
 // Images are pluggable: `images` maps a name to a function preparing it (built once, on first
-// request or by prepareImages()); "busybox" is the Debian kernel + busybox initramfs of the guest
-// harness (scripts/guest/image.ts) plus the workspace agent (agent.sh).
+// request or by prepare.ts). "debian" (the default) boots the Debian root of `npm run image`
+// (scripts/image/) over 9P: the guest harness's kernel + initramfs, which mounts the tree as /
+// and switch_roots into it, with the workspace agent (agent.sh) as the root's /run/w9p/script.sh;
+// the tree is the user's layer over the image's base image (src/storage/image/FORMAT.md).
+// "busybox" is the small one: the same kernel and busybox initramfs, the tree being the home.
+//
+// URL layout (plain static files, so a deployed copy is a folder any web server serves):
+//   /__guest/images.json                 GuestImageIndex: the image names and the default
+//   /__guest/<image>/image.json          GuestImageDescriptor (its paths are relative to it)
+//   /__guest/<image>/<file>              BIOS, kernel, initramfs parts
+//   /__guest/<image>/base/<file>         the base image (image.json, index-*.bin, pack-*.bin),
+//                                        with HTTP Range requests (206 + Content-Range): the
+//                                        page's reader fetches pieces of packs, never whole packs
 
 import { promises as fsp } from "node:fs";
+import type { FileHandle } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -17,12 +29,17 @@ import type { Plugin } from "vite";
 import type { GuestImageDescriptor, GuestImageIndex } from "../../src/workspace/guest/image.js";
 import { buildCpio } from "../guest/cpio.js";
 import { ensureGuestImage } from "../guest/image.js";
-import { BASE_MOUNT_OPTS, DEFAULT_MOUNT_OPTS } from "../guest/run.js";
+import { BASE_MOUNT_OPTS, DEBIAN_MOUNT_OPTS, DEFAULT_MOUNT_OPTS } from "../guest/run.js";
+import { baseDir, ensureBaseImage } from "../image/base.js";
+import { ensureDebianImage } from "../image/build.js";
+import { ensureProfile } from "../image/profile.js";
 
 export interface ServedImage {
   descriptor: GuestImageDescriptor;
   /** File name (as the descriptor names it) → host path or bytes. */
   files: Record<string, string | Uint8Array>;
+  /** Host folder of the base image the descriptor's `base` names (served under <image>/base/). */
+  baseDir?: string;
 }
 
 export type ImageSource = (log: (line: string) => void) => Promise<ServedImage>;
@@ -39,15 +56,24 @@ export HOME=/root TERM=xterm-256color PATH=/usr/sbin:/usr/bin:/sbin:/bin
 alias ll='ls -la'
 `;
 
-/** The agent and its config as an initramfs part appended to the harness's image. */
-export async function agentArchive(): Promise<Uint8Array> {
+/**
+ * The agent and its config as an initramfs part appended to the harness's image. busybox: the
+ * initramfs is the root (its /etc/profile is ours). root: the initramfs mounts the tree as / and
+ * switch_roots into its /sbin/init (scripts/image/init.sh), which runs /run/w9p/script.sh, the
+ * agent; W9P_ROOT is exported so that the agent, too, knows the tree is the root.
+ */
+export async function agentArchive(kind: "busybox" | "root" = "busybox"): Promise<Uint8Array> {
   const enc = new TextEncoder();
   const agent = await fsp.readFile(path.join(HERE, "agent.sh"));
+  const config =
+    kind === "root"
+      ? `W9P_MOUNT_OPTS='${WORKSPACE_MOUNT_OPTS},${DEBIAN_MOUNT_OPTS}'\nexport W9P_ROOT=1\n`
+      : `W9P_MOUNT_OPTS='${WORKSPACE_MOUNT_OPTS}'\n`;
   return buildCpio([
     { kind: "dir", path: "guest" },
-    { kind: "file", path: "guest/config", data: enc.encode(`W9P_MOUNT_OPTS='${WORKSPACE_MOUNT_OPTS}'\n`) },
+    { kind: "file", path: "guest/config", data: enc.encode(config) },
     { kind: "file", path: "guest/script.sh", data: agent, mode: 0o755 },
-    { kind: "file", path: "etc/profile", data: enc.encode(PROFILE) },
+    ...(kind === "busybox" ? [{ kind: "file" as const, path: "etc/profile", data: enc.encode(PROFILE) }] : []),
   ]);
 }
 
@@ -65,6 +91,9 @@ export const busyboxImage: ImageSource = async (log) => {
       cmdline: `${GUEST_CMDLINE} loglevel=3`,
       memoryMb: 256,
       home: "/root",
+      // The tree is the home; "home" keeps the trees users made before images had their own.
+      tree: "home",
+      homeInTree: "",
     },
     files: {
       "bios.bin": image.bios,
@@ -76,13 +105,51 @@ export const busyboxImage: ImageSource = async (log) => {
   };
 };
 
+/**
+ * The Debian root (scripts/image/): built the first time (apt downloads and mmdebstrap, minutes),
+ * its boot profile recorded (one boot under Node) and written as a base image; later starts
+ * find all three in .cache/image/<key>/.
+ */
+export const debianImage: ImageSource = async (log) => {
+  const guest = await ensureGuestImage({ log });
+  const debian = await ensureDebianImage({ log });
+  await ensureBaseImage(debian, await ensureProfile(debian, log), log);
+  return {
+    descriptor: {
+      name: "debian",
+      title: `Debian bookworm i386 (kernel ${guest.kernelRelease})`,
+      bios: "bios.bin",
+      vgaBios: "vgabios.bin",
+      kernel: "vmlinuz",
+      initrd: ["initrd.img", "agent.cpio"],
+      cmdline: `${GUEST_CMDLINE} loglevel=3`,
+      // As the guest harness gives the Debian root: python3 and cc want more than busybox.
+      memoryMb: 512,
+      home: "/root",
+      base: "base/",
+      // A whole root, not a home: a tree of its own, never the busybox image's "home".
+      tree: "debian",
+      homeInTree: "root",
+    },
+    files: {
+      "bios.bin": guest.bios,
+      "vgabios.bin": guest.vgaBios,
+      vmlinuz: guest.kernel,
+      "initrd.img": guest.initrd,
+      "agent.cpio": await agentArchive("root"),
+    },
+    baseDir: baseDir(debian),
+  };
+};
+
 export interface GuestFilesOptions {
   images?: Record<string, ImageSource>;
   default?: string;
   log?: (line: string) => void;
 }
 
-export const DEFAULT_IMAGES: Record<string, ImageSource> = { busybox: busyboxImage };
+export const DEFAULT_IMAGES: Record<string, ImageSource> = { debian: debianImage, busybox: busyboxImage };
+export const DEFAULT_IMAGE = "busybox";
 
 /** Prepare images once; the same promise answers every later request. */
 export function imageRegistry(options: GuestFilesOptions = {}) {
@@ -100,32 +167,38 @@ export function imageRegistry(options: GuestFilesOptions = {}) {
     }
     return p;
   };
-  const index: GuestImageIndex = { default: options.default ?? Object.keys(images)[0] ?? "busybox", images: Object.keys(images) };
+  const index: GuestImageIndex = { default: options.default ?? (images[DEFAULT_IMAGE] ? DEFAULT_IMAGE : (Object.keys(images)[0] ?? "busybox")), images: Object.keys(images) };
   return { get, index };
 }
 
 /** The Vite plugin: `plugins: [guestFiles()]`. */
 export function guestFiles(options: GuestFilesOptions = {}): Plugin {
-  const registry = imageRegistry(options);
+  const middleware = guestMiddleware(options);
   return {
     name: "worker9p-guest-files",
     configureServer(server) {
-      server.middlewares.use((req, res, next) => {
-        void serveGuest(registry, req, res).then((handled) => {
-          if (!handled) next();
-        }, (err: unknown) => {
-          res.statusCode = 500;
-          res.setHeader("content-type", "text/plain; charset=utf-8");
-          res.end(`guest image: ${err instanceof Error ? err.message : String(err)}\n`);
-        });
-      });
+      server.middlewares.use(middleware);
     },
+  };
+}
+
+/** The same as a Connect/Node middleware: answers /__guest/… and passes anything else to `next`. */
+export function guestMiddleware(options: GuestFilesOptions = {}) {
+  const registry = imageRegistry(options);
+  return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
+    void serveGuest(registry, req, res).then((handled) => {
+      if (!handled) next();
+    }, (err: unknown) => {
+      res.statusCode = 500;
+      res.setHeader("content-type", "text/plain; charset=utf-8");
+      res.end(`guest image: ${err instanceof Error ? err.message : String(err)}\n`);
+    });
   };
 }
 
 async function serveGuest(registry: ReturnType<typeof imageRegistry>, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
   const url = new URL(req.url ?? "/", "http://x");
-  const m = /^\/__guest\/(?:(images\.json)|([A-Za-z0-9._-]+)\/([A-Za-z0-9._-]+))$/.exec(url.pathname);
+  const m = /^\/__guest\/(?:(images\.json)|([A-Za-z0-9._-]+)\/(base\/)?([A-Za-z0-9._-]+))$/.exec(url.pathname);
   if (!m || (req.method !== "GET" && req.method !== "HEAD")) return false;
   const send = (status: number, type: string, body: Uint8Array | string) => {
     const bytes = typeof body === "string" ? Buffer.from(body) : body;
@@ -139,21 +212,77 @@ async function serveGuest(registry: ReturnType<typeof imageRegistry>, req: Incom
     send(200, "application/json", JSON.stringify(registry.index));
     return true;
   }
-  const image = registry.get(m[2]!);
+  const [, , name, inBase, file] = m as unknown as [string, string, string, string | undefined, string];
+  const image = registry.get(name);
   if (!image) {
-    send(404, "text/plain; charset=utf-8", `no guest image named ${m[2]}\n`);
+    send(404, "text/plain; charset=utf-8", `no guest image named ${name}\n`);
     return true;
   }
   const served = await image;
-  if (m[3] === "image.json") {
+  if (inBase) {
+    if (!served.baseDir || file.startsWith(".")) {
+      send(404, "text/plain; charset=utf-8", `guest image ${name} has no base image file ${file}\n`);
+      return true;
+    }
+    await sendFileRange(req, res, path.join(served.baseDir, file), file === "image.json" ? "application/json" : "application/octet-stream");
+    return true;
+  }
+  if (file === "image.json") {
     send(200, "application/json", JSON.stringify(served.descriptor));
     return true;
   }
-  const file = served.files[m[3]!];
-  if (file === undefined) {
-    send(404, "text/plain; charset=utf-8", `guest image ${m[2]} has no file ${m[3]}\n`);
+  const entry = served.files[file];
+  if (entry === undefined) {
+    send(404, "text/plain; charset=utf-8", `guest image ${name} has no file ${file}\n`);
     return true;
   }
-  send(200, "application/octet-stream", typeof file === "string" ? await fsp.readFile(file) : file);
+  send(200, "application/octet-stream", typeof entry === "string" ? await fsp.readFile(entry) : entry);
   return true;
+}
+
+/** A byte range of a `size`-byte file from a Range header: [start, end) or "unsatisfiable"; undefined: the whole file. */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | "unsatisfiable" | undefined {
+  if (!header) return undefined;
+  // One range only (the reader asks for one); a multi-range request gets the whole file, as RFC 9110 allows.
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m || (m[1] === "" && m[2] === "")) return undefined;
+  if (m[1] === "") {
+    const suffix = Number(m[2]);
+    if (suffix === 0) return "unsatisfiable";
+    return { start: Math.max(0, size - suffix), end: size };
+  }
+  const start = Number(m[1]);
+  const last = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (start >= size || last < start) return "unsatisfiable";
+  return { start, end: last + 1 };
+}
+
+/** A static file with Range support: 206 + Content-Range for a range, 416 past the end, 404 if absent. */
+async function sendFileRange(req: IncomingMessage, res: ServerResponse, file: string, type: string): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await fsp.open(file, "r");
+  } catch {
+    res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end(`not found: ${path.basename(file)}\n`);
+    return;
+  }
+  try {
+    const size = (await handle.stat()).size;
+    const range = parseRange(req.headers.range, size);
+    const headers: Record<string, string> = { "content-type": type, "accept-ranges": "bytes", "cache-control": "no-cache" };
+    if (range === "unsatisfiable") {
+      res.writeHead(416, { ...headers, "content-range": `bytes */${size}`, "content-length": "0" }).end();
+      return;
+    }
+    const { start, end } = range ?? { start: 0, end: size };
+    if (range) headers["content-range"] = `bytes ${start}-${end - 1}/${size}`;
+    headers["content-length"] = String(end - start);
+    res.writeHead(range ? 206 : 200, headers);
+    if (req.method === "HEAD") return void res.end();
+    const body = Buffer.alloc(end - start);
+    const { bytesRead } = await handle.read(body, 0, body.length, start);
+    res.end(body.subarray(0, bytesRead));
+  } finally {
+    await handle.close();
+  }
 }

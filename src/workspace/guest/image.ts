@@ -16,8 +16,17 @@ export interface GuestImageDescriptor {
   initrd: string[];
   cmdline: string;
   memoryMb: number;
-  /** Where the guest mounts the tree (the user's home and the shell's start directory). */
+  /** The user's home in the guest (the shell's start directory; busybox: where the tree is mounted). */
   home: string;
+  /**
+   * The base image the tree is layered over (a writeImage() folder, URL ending in "/"); absent:
+   * the tree starts empty. With a base, the tree is the guest's whole root file system.
+   */
+  base?: string;
+  /** The tree a page opens without `?tree=`: different images keep different trees. */
+  tree: string;
+  /** Where `home` is inside the tree, as a tree path: "" when the tree is the home, "root" for a root tree. */
+  homeInTree: string;
 }
 
 /** The images the dev server offers, and which one a page boots without `?image=`. */
