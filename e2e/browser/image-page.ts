@@ -86,17 +86,21 @@ export interface QuotaArg extends BaseArg {
 }
 
 /** Read more base data than the quota holds, around the user's own files: the cache gives way, the user's files do not. */
-export async function baseUnderQuota(arg: QuotaArg): Promise<BaseReport & { cacheEntries: number }> {
+export async function baseUnderQuota(arg: QuotaArg): Promise<BaseReport & { cacheEntries: number; stuffedBytes: number }> {
   const problems: string[] = [];
   const server = await createFileServer({ storage: arg.storage, name: arg.name, base: { url: arg.url } });
   try {
     const c = await Client.connect(portTransport(server.connect()));
-    const mine = new Uint8Array(1 << 20).map((_, i) => (i * 31) % 253);
+    // Random: IndexedDB compresses what it stores, and the quota must count these bytes in full.
+    const mine = new Uint8Array(1 << 20);
+    for (let at = 0; at < mine.length; at += 1 << 16) crypto.getRandomValues(mine.subarray(at, at + (1 << 16)));
     await c.writeFile("/mine-1", mine);
     for (const f of arg.files) {
       const got = await c.readFile(f);
       if (got.length !== arg.fileBytes) problems.push(`${f}: ${got.length} bytes`);
     }
+    // What a lagging usage estimate lets the cache do: take the rest of the quota.
+    const stuffedBytes = await fillImageCacheToQuota();
     try {
       await c.writeFile("/mine-2", mine);
     } catch (e) {
@@ -112,8 +116,37 @@ export async function baseUnderQuota(arg: QuotaArg): Promise<BaseReport & { cach
     const cache = await IdbImageCache.open();
     const cacheEntries = (await cache.keys()).length;
     cache.close();
-    return { problems, requests: s.requests, fetchedBytes: s.fetchedBytes, imageBytes: s.imageBytes, cacheEntries };
+    return { problems, requests: s.requests, fetchedBytes: s.fetchedBytes, imageBytes: s.imageBytes, cacheEntries, stuffedBytes };
   } finally {
     await server.close();
   }
+}
+
+/**
+ * Put 1 MiB entries straight into the image cache's database (oldest first, as the cache's own
+ * eviction orders them) until the quota refuses one: the origin is then full of base-cache data.
+ */
+async function fillImageCacheToQuota(): Promise<number> {
+  const { openDB } = await import("idb");
+  const db = await openDB("worker9p-image-cache", 1);
+  let stuffed = 0;
+  let n = 0;
+  try {
+    // 1 MiB entries, then 64 KiB ones for what is left: random bytes (IndexedDB compresses values).
+    for (const size of [1 << 20, 1 << 16]) {
+      for (let i = 0; i < 1024; i++, n++) {
+        const data = new Uint8Array(size);
+        for (let at = 0; at < size; at += 1 << 16) crypto.getRandomValues(data.subarray(at, at + (1 << 16)));
+        try {
+          await db.put("pieces", { data, at: n - 1e6 }, `stuffing-${n}`);
+        } catch {
+          break;
+        }
+        stuffed += size;
+      }
+    }
+  } finally {
+    db.close();
+  }
+  return stuffed;
 }

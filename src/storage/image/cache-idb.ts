@@ -41,6 +41,8 @@ export class IdbImageCache implements ImageCache {
   private sinceCheck = 0;
   /** The last check found the cache eating into the user's reserve. */
   private tight = false;
+  /** The user's layer hit the quota (makeRoom): keep nothing more this session. */
+  private yielded = false;
 
   private constructor(private readonly db: IDBPDatabase) {}
 
@@ -62,6 +64,7 @@ export class IdbImageCache implements ImageCache {
   }
 
   async put(key: string, data: Uint8Array): Promise<void> {
+    if (this.yielded) return;
     this.sinceCheck += data.length;
     if (this.sinceCheck >= CHECK_EVERY || this.tight) {
       this.sinceCheck = 0;
@@ -94,6 +97,16 @@ export class IdbImageCache implements ImageCache {
     } catch {
       return true; // No estimate: the quota error path still evicts.
     }
+  }
+
+  /**
+   * Give the user's layer room (C1 in layered-store.ts). From now on nothing more is kept: the
+   * browser's usage estimate lags behind the writes, so a cache that kept filling would take the
+   * room back before the user's retry. Pieces still come from memory or the network.
+   */
+  async makeRoom(bytes: number): Promise<number> {
+    this.yielded = true;
+    return this.evict(bytes);
   }
 
   /** Delete the oldest entries until about `bytes` are freed; returns how many were freed. */

@@ -13,6 +13,13 @@ export interface ImageCache {
   keys(): Promise<string[]>;
   /** Drop everything (base data only). */
   clear(): Promise<void>;
+  /**
+   * The user's layer ran out of space in the quota this cache shares with it (C1 in
+   * layered-store.ts): drop about `bytes` of the oldest entries and keep nothing new for the
+   * rest of the session. Returns the bytes freed (0: nothing left to give). Absent on caches
+   * that do not share the user's quota.
+   */
+  makeRoom?(bytes: number): Promise<number>;
 }
 
 /** An in-memory cache of at most `maxBytes`, least recently used first out. */

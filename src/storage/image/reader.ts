@@ -80,7 +80,7 @@ export class BaseImage {
   /** The index file as fetched (a user's layer keeps a copy, to know its base after the base changed). */
   indexBytes: Uint8Array = new Uint8Array();
   private byHash: Map<string, number> | undefined;
-  private readonly cached: Set<string>;
+  private cached: Set<string>;
   private readonly raw = new Map<number, Uint8Array>();
   private rawBytes = 0;
   private readonly inflight = new Map<number, Run>();
@@ -214,6 +214,19 @@ export class BaseImage {
   /** Whether piece `id` can be had without the network (in memory or cached). */
   hasLocally(id: number): boolean {
     return this.raw.has(id) || this.cached.has(hex(this.index.pieces[id]!.sha256));
+  }
+
+  /**
+   * The user's layer ran out of quota (C1 in layered-store.ts): let the cache give back about
+   * `bytes`, once the pieces being put have landed (else they would take the room back).
+   * Returns the bytes freed; 0 when the cache has nothing to give or shares no quota.
+   */
+  async makeRoom(bytes: number): Promise<number> {
+    if (!this.cache.makeRoom) return 0;
+    await this.settled();
+    const freed = await this.cache.makeRoom(bytes);
+    this.cached = new Set(await this.cache.keys());
+    return freed;
   }
 
   /** Resolves once every fetched piece has been handed to the cache. */

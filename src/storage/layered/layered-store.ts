@@ -7,9 +7,18 @@
  * The user's layer wins: a file the user changed, created or deleted stays so
  * whatever the base holds. Reset = a fresh user's layer over the same base
  * (the base cache is kept).
+ *
+ * C1 (quota): the base cache and the user's layer share the origin's quota, and
+ * the cache only guesses its share (the browser's usage estimate lags). When a
+ * user's transaction fails with ENOSPC, the cache gives back room (oldest
+ * pieces first, and keeps nothing more this session) and the transaction runs
+ * again — the store's commit is all-or-nothing, so the failed run left no
+ * trace. Only when the cache has nothing left to give does the user see ENOSPC.
+ * The user's layer is never evicted.
  */
 import type { BaseImage } from "../image/reader.js";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "../store.js";
+import { Errno, isFsError } from "../../protocol/errno.js";
 import { decodeIndex } from "../image/format.js";
 import { BaseView } from "./base-view.js";
 import { rebaseLayer } from "./rebase.js";
@@ -34,7 +43,13 @@ const META_NEXT_INO = "nextIno";
 export const META_BASE_INDEX = `${LAYER_META_PREFIX}baseIndex`;
 
 /** The part of BaseImage the layered store uses (a test may stand in for it). */
-export type BaseSource = Pick<BaseImage, "index" | "id" | "piece" | "indexBytes" | "pieceOf" | "inMemory">;
+export type BaseSource = Pick<BaseImage, "index" | "id" | "piece" | "indexBytes" | "pieceOf" | "inMemory"> &
+  Partial<Pick<BaseImage, "makeRoom">>;
+
+/** C1: what the cache is first asked to give back, doubling on each retry that fails again. */
+const ROOM_FIRST_BYTES = 16 << 20;
+/** C1: retries before the user's ENOSPC stands (the cache may hold little, or the quota be the user's own). */
+const ROOM_RETRIES = 4;
 
 /** The user's layer cannot go over this base image. */
 export class LayerMismatchError extends Error {
@@ -105,6 +120,7 @@ export class LayeredStore implements Store {
   /** L4: run; if base bytes were missing, fetch them outside the transaction and run again with them pinned. */
   private async run<T>(mode: TxMode, body: (tx: StoreTx) => Promise<T>, options: TxOptions | undefined, pinned: Map<number, Uint8Array>): Promise<T> {
     const source: PieceSource = { inMemory: (id) => pinned.get(id) ?? this.image.inMemory(id) };
+    let roomAsked = 0;
     for (;;) {
       const missing = new Set<number>();
       try {
@@ -120,7 +136,13 @@ export class LayeredStore implements Store {
           options,
         );
       } catch (e) {
-        if (missing.size === 0) throw e;
+        if (missing.size === 0) {
+          // C1: the cache gives way to the user's layer, never the other way round.
+          if (!(isFsError(e) && e.errno === Errno.ENOSPC) || !this.image.makeRoom || roomAsked >= ROOM_RETRIES) throw e;
+          const freed = await this.image.makeRoom(ROOM_FIRST_BYTES * 2 ** roomAsked++);
+          if (freed === 0) throw e;
+          continue;
+        }
         const ids = [...missing];
         const raws = await Promise.all(ids.map((id) => this.image.piece(id, options?.signal)));
         ids.forEach((id, i) => pinned.set(id, raws[i]!));
