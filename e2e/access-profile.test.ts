@@ -19,7 +19,7 @@ test("paths are recorded in the order their contents are first used, each once, 
   }
   await base.symlink(base.rootIno, "bin", "usr/bin", 0, 0, ctx);
 
-  const { fs, order } = recordAccesses(base);
+  const { fs, order, entries } = recordAccesses(base);
   const walk = async (names: string[]) => (await fs.walk(fs.rootIno, names, ctx)).ino;
   const b = await walk(["usr", "bin", "b"]);
   await fs.readInto(b, 0, new Uint8Array(8), ctx);
@@ -32,4 +32,6 @@ test("paths are recorded in the order their contents are first used, each once, 
   await fs.open(a, 0, ctx);
   await fs.getattr(await walk(["usr", "bin", "untouched"]), ctx); // metadata only: not a content use
   expect(order()).toEqual(["/usr/bin/b", "/bin", "/usr/bin/a"]);
+  // the profile: pages read (not whole files; an open alone reads nothing), symlinks used
+  expect(entries()).toEqual([{ path: "/usr/bin/b", ranges: [[0, 4096]] }, { path: "/bin" }]);
 });

@@ -18,8 +18,9 @@
 //   worker → host  { type: "ready" }   tree built (importDir copied in), serving
 //                  { type: "error", message }
 //   host → worker  { type: "finish" }  end the 9P session, then reply
-//                  { type: "finished", stats, fsck, profile? }  (server counters, the tree's fsck,
-//                  with workerData.profile the paths in the order their contents were first used)
+//                  { type: "finished", stats, fsck, profile?, base? }  (server counters, the tree's fsck,
+//                  with workerData.profile the boot profile's entries (bytes read, in first-use
+//                  order), with baseImage what was fetched: BaseImage.stats)
 
 import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 import { FileSystem } from "../src/fs/filesystem.js";
@@ -49,21 +50,21 @@ interface WorkerOptions {
   baseImage?: { dir: string; cacheDir?: string };
 }
 
-async function openStore(opts: WorkerOptions): Promise<Store> {
+async function openStore(opts: WorkerOptions): Promise<{ store: Store; image?: BaseImage }> {
   const upper = new MemoryStore();
-  if (!opts.baseImage) return upper;
+  if (!opts.baseImage) return { store: upper };
   const image = await BaseImage.open(imageDirUrl(opts.baseImage.dir), {
     fetch: fileFetch,
     ...(opts.baseImage.cacheDir ? { cache: new DirImageCache(opts.baseImage.cacheDir) } : {}),
   });
-  return LayeredStore.open(upper, image);
+  return { store: await LayeredStore.open(upper, image), image };
 }
 
 async function main(): Promise<void> {
   if (!parentPort) throw new Error("worker/node.ts must run in a worker thread");
   const control = parentPort;
   const opts = workerData as WorkerOptions;
-  const store = await openStore(opts);
+  const { store, image } = await openStore(opts);
   const fs = await FileSystem.open(store, { latencyMs: opts.latencyMs ?? 0 });
   if (opts.importDir) {
     await importTree(fs, opts.importDir, fs.rootIno, { signal: new AbortController().signal, name: "" });
@@ -88,7 +89,11 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 25));
         fsck = await fs.fsck();
       }
-      control.postMessage({ type: "finished", stats, fsck, ...(profile ? { profile: profile.order() } : {}) });
+      control.postMessage({
+        type: "finished", stats, fsck,
+        ...(profile ? { profile: profile.entries() } : {}),
+        ...(image ? { base: { ...image.stats, imageBytes: image.manifest.storedBytes } } : {}),
+      });
     })().catch((err: unknown) => control.postMessage({ type: "error", message: errorText(err) }));
   });
   control.postMessage({ type: "ready" });

@@ -28,6 +28,8 @@ import { buildCpio, type CpioEntry } from "./cpio.js";
 import { ensureGuestImage, REPO_ROOT, type GuestImage } from "./image.js";
 import { ensureDebianImage, type DebianImage } from "../image/build.js";
 import { ensureV86Format, type V86FormatResult } from "../image/v86-format.js";
+import type { ProfileEntry } from "../../src/storage/image/profile.js";
+import type { BaseImageStats } from "../../src/storage/image/reader.js";
 
 /**
  * Mount options added after "trans=virtio,version=9p2000.L" unless --mount-opts overrides them.
@@ -51,6 +53,9 @@ export const DEFAULT_REPLY_WAIT_MS = 2;
 export const REPLY_SPIN_US = 100;
 
 export type GuestFs = "worker9p" | "v86";
+
+/** A base image reader's counters after a run (BaseImage.stats), with the image's stored bytes. */
+export type BaseFetchStats = BaseImageStats & { imageBytes: number };
 /** busybox: the initramfs is the root and the tree is mounted at /mnt; debian: the tree is the root. */
 export type GuestRoot = "busybox" | "debian";
 
@@ -96,7 +101,7 @@ export interface RunGuestOptions {
   discard?: "empty" | "eintr";
   /** worker9p only: the server prints a line per request and reply on stderr. */
   trace?: boolean;
-  /** worker9p only: record the paths whose contents the guest used, in first-use order (result.profile). */
+  /** worker9p only: record the bytes of files the guest used, in first-use order (result.profile). */
   profile?: boolean;
   /** worker9p only: how long handle9p waits for each reply (ms; default DEFAULT_REPLY_WAIT_MS, 0: never). */
   replyWaitMs?: number;
@@ -132,8 +137,8 @@ export interface RunGuestResult {
   /** Why the run did not end with the script's own status, if it did not. */
   error?: string;
   mountOpts: string;
-  /** With options.profile: paths in the order the guest first used their contents. */
-  profile?: string[];
+  /** With options.profile: the boot profile's entries (src/storage/image/profile.ts), in first-use order. */
+  profile?: ProfileEntry[];
   /**
    * worker9p only: the server's counters, the tree's fsck after the run, discarded slots, and
    * how many requests handle9p's wait answered / gave up on.
@@ -141,6 +146,8 @@ export interface RunGuestResult {
   server?: {
     stats: Record<string, number>;
     fsck?: { ok: boolean; problems: string[] };
+    /** With a base image: what its reader fetched (requests, fetchedBytes, cacheHits) and the image's stored bytes. */
+    base?: BaseFetchStats;
     discarded: number;
     answeredInWait: number;
     waitTimeouts: number;
@@ -344,7 +351,7 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
     if (line) onLine(line);
 
     let serverInfo: RunGuestResult["server"];
-    let profile: string[] | undefined;
+    let profile: ProfileEntry[] | undefined;
     if (server) {
       try {
         const { profile: order, ...info } = await server.finish();
@@ -499,7 +506,7 @@ export interface Worker9p {
    */
   receive(timeoutMs: number): unknown;
   /** Server counters and a fsck of the tree, then the worker is done. */
-  finish(): Promise<{ stats: Record<string, number>; fsck?: { ok: boolean; problems: string[] }; profile?: string[] }>;
+  finish(): Promise<{ stats: Record<string, number>; fsck?: { ok: boolean; problems: string[] }; profile?: ProfileEntry[]; base?: BaseFetchStats }>;
   onExit(cb: (why: string) => void): void;
   terminate(): Promise<void>;
 }
@@ -519,7 +526,7 @@ export interface Worker9pOptions {
 type WorkerReply =
   | { type: "ready" }
   | { type: "error"; message: string }
-  | { type: "finished"; stats: Record<string, number>; fsck?: { ok: boolean; problems: string[] }; profile?: string[] };
+  | { type: "finished"; stats: Record<string, number>; fsck?: { ok: boolean; problems: string[] }; profile?: ProfileEntry[]; base?: BaseFetchStats };
 
 function tsxApiUrl(): string {
   const cjs = createRequire(import.meta.url).resolve("tsx/esm/api");
@@ -576,7 +583,7 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
       worker.postMessage({ type: "finish" });
       const r = await reply;
       if (r.type !== "finished") throw new Error(r.type === "error" ? r.message : "unexpected worker reply");
-      return { stats: r.stats, ...(r.fsck ? { fsck: r.fsck } : {}), ...(r.profile ? { profile: r.profile } : {}) };
+      return { stats: r.stats, ...(r.fsck ? { fsck: r.fsck } : {}), ...(r.profile ? { profile: r.profile } : {}), ...(r.base ? { base: r.base } : {}) };
     },
     onExit(cb) {
       if (exited) cb(exited);
@@ -695,6 +702,8 @@ async function main(argv: string[]): Promise<number> {
   if (result.server) {
     out.write(`--- worker9p: ${JSON.stringify(result.server.stats)}; discarded slots: ${result.server.discarded}\n`);
     out.write(`--- handle9p: ${result.server.answeredInWait} replies within the wait, ${result.server.waitTimeouts} waits ran out\n`);
+    const b = result.server.base;
+    if (b) out.write(`--- base image: ${b.requests} requests, ${(b.fetchedBytes / 2 ** 20).toFixed(1)} MiB fetched (${((100 * b.fetchedBytes) / b.imageBytes).toFixed(1)} % of its ${(b.imageBytes / 2 ** 20).toFixed(1)} MiB), ${b.cacheHits} pieces from the cache\n`);
     if (result.server.fsck && !result.server.fsck.ok) out.write(`--- worker9p fsck FAILED:\n  ${result.server.fsck.problems.join("\n  ")}\n`);
   }
   if (result.error) out.write(`--- FAILED: ${result.error}\n`);

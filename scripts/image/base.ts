@@ -3,12 +3,14 @@
 // files first. Extended attributes (file capabilities) come from getfattr, which Node cannot read.
 
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 import type { ImageManifest } from "../../src/storage/image/format.js";
 import { MANIFEST_FILE } from "../../src/storage/image/format.js";
 import { parseGetfattrDump, writeImage, type XattrRecord } from "../../src/storage/image/writer.js";
+import { parseProfile } from "../../src/storage/image/profile.js";
 import type { DebianImage } from "./build.js";
 
 const run = promisify(execFile);
@@ -17,19 +19,33 @@ export function baseDir(image: DebianImage): string {
   return path.join(image.dir, "base");
 }
 
-/** Write <image>/base/ unless it is written; returns its manifest. */
+/**
+ * Which profile <image>/base/ was laid out from (the profile's SHA-256), beside the folder: a base
+ * written from another profile (an older profile version) is written again.
+ */
+const BASE_PROFILE_STAMP = "base.profile-sha256.txt";
+
+/** Write <image>/base/ unless it is written from this profile; returns its manifest. */
 export async function ensureBaseImage(image: DebianImage, profileFile: string, log: (line: string) => void = () => {}): Promise<ImageManifest> {
   const out = baseDir(image);
-  try {
-    return JSON.parse(await fsp.readFile(path.join(out, MANIFEST_FILE), "utf8")) as ImageManifest;
-  } catch {
-    // not written yet
+  const profileText = await fsp.readFile(profileFile, "utf8");
+  const profileSha = createHash("sha256").update(profileText).digest("hex");
+  const stampFile = path.join(image.dir, BASE_PROFILE_STAMP);
+  const stamp = await fsp.readFile(stampFile, "utf8").catch(() => "");
+  if (stamp.trim() === profileSha) {
+    try {
+      return JSON.parse(await fsp.readFile(path.join(out, MANIFEST_FILE), "utf8")) as ImageManifest;
+    } catch {
+      // not written yet
+    }
   }
-  const profile = (await fsp.readFile(profileFile, "utf8")).split("\n").filter(Boolean);
+  const profile = parseProfile(profileText);
   const xattrs = await readXattrs(image.rootfs, log);
-  log(`image: writing the base image (${profile.length} profile files first, ${xattrs.length} xattrs) into ${out}`);
+  log(`image: writing the base image (${profile.length} profile entries first, ${xattrs.length} xattrs) into ${out}`);
+  // Inode numbers stay those of the image already there (writeImage keeps them), so a user's layer stays valid.
   const { manifest, missingProfilePaths } = await writeImage(image.rootfs, out, { profile, xattrs });
   if (missingProfilePaths.length > 0) log(`image: profile paths not in the tree: ${missingProfilePaths.slice(0, 5).join(" ")}`);
+  await fsp.writeFile(stampFile, profileSha + "\n");
   return manifest;
 }
 

@@ -1,12 +1,15 @@
-// The boot profile: the image's regular files in the order a boot, a login shell, a first
-// `python3 -c 'print(1)'` and `cc hello.c && ./a.out` first use their contents, recorded by
-// booting the image once with worker9p noting first accesses (worker/access-profile.ts). Written
-// as <image>/profile.txt, one absolute path per line; an image writer puts these files first.
+// The boot profile: the bytes of the image's regular files that a boot, a login shell, a first
+// `python3 -c 'print(1)'` and `cc hello.c && ./a.out` read, in first-use order, recorded by
+// booting the image once with worker9p noting reads (worker/access-profile.ts). Written as
+// <image>/profile.txt (src/storage/image/profile.ts: a path and its byte ranges per line); an
+// image writer puts those pieces first, and only those: a boot reads pages of cc1 or libpython,
+// not the whole files. A profile of an older version (whole files) is recorded again.
 
 import { promises as fsp } from "node:fs";
 import path from "node:path";
 import { runGuest } from "../guest/run.js";
 import type { DebianImage } from "./build.js";
+import { formatProfile, isCurrentProfile, type ProfileEntry } from "../../src/storage/image/profile.js";
 
 export const PROFILE_FILE = "profile.txt";
 
@@ -22,34 +25,33 @@ export function profilePath(image: DebianImage): string {
   return path.join(image.dir, PROFILE_FILE);
 }
 
-/** Record the profile unless the image has one; returns its path. */
+/** Record the profile unless the image has one of the current version; returns its path. */
 export async function ensureProfile(image: DebianImage, log: (line: string) => void = () => {}): Promise<string> {
   const file = profilePath(image);
-  try {
-    await fsp.access(file);
-    return file;
-  } catch {
-    // not recorded yet
-  }
+  const old = await fsp.readFile(file, "utf8").catch(() => undefined);
+  if (old !== undefined && isCurrentProfile(old)) return file;
   log("image: booting it once to record the boot profile");
   const r = await runGuest({ root: "debian", debianImage: image, script: PROFILE_SCRIPT, profile: true, timeoutS: 900, log });
   if (r.exitCode !== 0 || !r.profile) {
     throw new Error(`the profile run failed (exit ${r.exitCode}${r.error ? `: ${r.error}` : ""}):\n${r.output.split("\n").slice(-30).join("\n")}`);
   }
-  const files = await regularFiles(image.rootfs, r.profile);
+  const entries = await regularFiles(image.rootfs, r.profile);
   const tmp = `${file}.${process.pid}.tmp`;
-  await fsp.writeFile(tmp, files.join("\n") + "\n");
+  await fsp.writeFile(tmp, formatProfile(entries));
   await fsp.rename(tmp, file);
-  log(`image: profile of ${files.length} files (boot ${(r.bootMs / 1000).toFixed(1)} s, python3 and cc ${(r.scriptMs / 1000).toFixed(1)} s)`);
+  const files = new Set(entries.map((e) => e.path)).size;
+  const mib = entries.reduce((n, e) => n + (e.ranges ?? []).reduce((m, [s, t]) => m + t - s, 0), 0) / 2 ** 20;
+  log(`image: profile of ${files} files, ${mib.toFixed(1)} MiB read (boot ${(r.bootMs / 1000).toFixed(1)} s, python3 and cc ${(r.scriptMs / 1000).toFixed(1)} s)`);
   return file;
 }
 
-/** The paths that are regular files in the image (directories and symlinks live in any index). */
-async function regularFiles(rootfs: string, paths: string[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const p of paths) {
-    const st = await fsp.lstat(path.join(rootfs, p)).catch(() => undefined);
-    if (st?.isFile()) out.push(p);
+/** The entries of regular files in the image (directories and symlinks live in the index, not in pieces). */
+async function regularFiles(rootfs: string, entries: ProfileEntry[]): Promise<ProfileEntry[]> {
+  const isFile = new Map<string, boolean>();
+  const out: ProfileEntry[] = [];
+  for (const e of entries) {
+    if (!isFile.has(e.path)) isFile.set(e.path, (await fsp.lstat(path.join(rootfs, e.path)).catch(() => undefined))?.isFile() ?? false);
+    if (isFile.get(e.path)) out.push(e);
   }
   return out;
 }

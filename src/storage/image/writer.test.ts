@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -123,6 +124,25 @@ describe("writeImage", () => {
     expect(index.pieces[lookup(index, "b").pieces![0]!]!.flags & PIECE_PROFILE).toBeTruthy();
     expect(index.pieces[lookup(index, "a").pieces![0]!]!.flags & PIECE_PROFILE).toBeFalsy();
     expect(manifest.profileBytes).toBe(at("a"));
+  });
+
+  it("with byte ranges, lays out and flags only the pieces used, in the order they were used", async () => {
+    const piece = 4096;
+    fs.writeFileSync(path.join(src, "big"), randomBytes(4 * piece)); // random: no two pieces alike
+    fs.writeFileSync(path.join(src, "lib"), randomBytes(4 * piece));
+    const profile = [
+      { path: "/big", ranges: [[100, 200]] as [number, number][] }, // piece 0 of big
+      { path: "/lib", ranges: [[piece, 2 * piece + 1]] as [number, number][] }, // pieces 1 and 2 of lib
+      { path: "/big", ranges: [[3 * piece, 4 * piece]] as [number, number][] }, // piece 3 of big
+    ];
+    const { manifest } = await writeImage(src, out, { pieceSize: piece, level: 0, profile });
+    const { index } = load();
+    const id = (n: string, i: number): number => lookup(index, n).pieces![i]!;
+    const used = [id("big", 0), id("lib", 1), id("lib", 2), id("big", 3)];
+    expect(used.map((i) => index.pieces[i]!.offset)).toEqual([0, piece, 2 * piece, 3 * piece]);
+    for (const i of used) expect(index.pieces[i]!.flags & PIECE_PROFILE).toBeTruthy();
+    for (const i of [id("big", 1), id("big", 2), id("lib", 0), id("lib", 3)]) expect(index.pieces[i]!.flags & PIECE_PROFILE).toBeFalsy();
+    expect(manifest.profileBytes).toBe(4 * piece);
   });
 
   it("splits packs and names every file with an extension; a rewrite drops the old files", async () => {

@@ -12,6 +12,7 @@ import {
   type ImageIndex, type ImageInode, type ImageManifest, type ImagePiece, type ImageTime,
 } from "./format.js";
 import { nameFromBytes } from "../../protocol/name-bytes.js";
+import { entryPieces, type ProfileEntry } from "./profile.js";
 
 export const DEFAULT_PIECE_SIZE = 128 * 1024;
 const DEFAULT_PACK_BYTES = 8 * 1024 * 1024;
@@ -24,8 +25,11 @@ export interface XattrRecord {
 }
 
 export interface WriteImageOptions {
-  /** Paths inside the image in first-touch order (the boot profile): their pieces go first, together. */
-  profile?: string[];
+  /**
+   * The boot profile (profile.ts): paths (whole files) or the byte ranges used, in first-use
+   * order. Those pieces, and only those, go first, together, flagged PIECE_PROFILE.
+   */
+  profile?: (string | ProfileEntry)[];
   /** Extended attributes Node cannot read itself (file capabilities), e.g. from parseGetfattrDump(). */
   xattrs?: XattrRecord[];
   /** Raw bytes per piece; default 128 KiB. */
@@ -201,17 +205,20 @@ export async function writeImage(rootfsDir: string, outDir: string, options: Wri
       }
     }
 
-    // Pack order: the profile's pieces first, in first-touch order, then the rest in tree order.
+    // Pack order: the profile's pieces first, in first-use order, then the rest in tree order.
     const missingProfilePaths: string[] = [];
     const ordered: SpooledPiece[] = [];
     const placed = new Set<number>();
     for (const p of options.profile ?? []) {
-      const ino = byPath.get(normalPath(p));
+      const entry = typeof p === "string" ? { path: p } : p;
+      const ino = byPath.get(normalPath(entry.path));
       if (ino === undefined) {
-        missingProfilePaths.push(p);
+        if (!missingProfilePaths.includes(entry.path)) missingProfilePaths.push(entry.path);
         continue;
       }
-      for (const id of inodes[ino - 1]!.pieces ?? []) {
+      const node = inodes[ino - 1]!;
+      for (const at of entryPieces(entry, node.size, pieceSize)) {
+        const id = node.pieces?.[at] ?? -1;
         if (id < 0 || placed.has(id)) continue;
         placed.add(id);
         spooled[id]!.piece.flags |= PIECE_PROFILE;
