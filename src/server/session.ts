@@ -58,7 +58,9 @@ const MIN_MSIZE = 4096;
  * maxReplyBytes, (3) the transport's reply queue is not congested, and (4) no
  * Tversion is resetting the session; otherwise it is held, in arrival order,
  * and started as requests finish (or as the transport's queue drains: resume()).
- * Held frames count in `pending`, which transports watch to stop reading.
+ * Held frames count in `pending`, and their bytes with those of the requests
+ * in flight in `pendingBytes`, which transports watch to stop reading: a
+ * client pipelining large Twrites is stopped by bytes, not only by count.
  * A Tflush is never held behind the requests it may be needed to cancel, nor
  * a Tversion behind those it aborts (the held ones are dropped).
  */
@@ -71,6 +73,8 @@ export class Session implements Connection {
   private readonly inflight = new Map<number, InFlight>();
   /** Reply bytes the requests in flight may produce. */
   private replyBytes = 0;
+  /** Request frame bytes of the requests in flight (a Twrite's data lives in its frame until done). */
+  private inflightFrameBytes = 0;
   /** Frames not started yet, oldest first from `heldHead` (see Back-pressure). */
   private held: Uint8Array[] = [];
   private heldHead = 0;
@@ -110,6 +114,11 @@ export class Session implements Connection {
   /** Requests in flight plus frames held unstarted: what a transport watches to stop reading. */
   get pending(): number {
     return this.inflight.size + this.held.length - this.heldHead;
+  }
+
+  /** Bytes of the frames counted in `pending`. */
+  get pendingBytes(): number {
+    return this.inflightFrameBytes + this.heldBytes;
   }
 
   /** The msize agreed by Tversion (0 before). */
@@ -277,7 +286,7 @@ export class Session implements Connection {
     } else if (req.type === "Tflush") {
       this.flush(req);
     } else {
-      this.run(req, replyBound(frame, this.msize));
+      this.run(req, replyBound(frame, this.msize), frame.length);
     }
   }
 
@@ -305,7 +314,7 @@ export class Session implements Connection {
   }
 
   /** Register a request under its tag and run its handler. */
-  private track(tag: number, type: TMessage["type"], replyBytes = 0): { entry: InFlight; done: () => void } {
+  private track(tag: number, type: TMessage["type"], replyBytes = 0, frameBytes = 0): { entry: InFlight; done: () => void } {
     let settle!: () => void;
     const entry: InFlight = {
       type,
@@ -315,6 +324,7 @@ export class Session implements Connection {
     };
     this.inflight.set(tag, entry);
     this.replyBytes += replyBytes;
+    this.inflightFrameBytes += frameBytes;
     this.stats.inFlight = this.inflight.size;
     return {
       entry,
@@ -322,6 +332,7 @@ export class Session implements Connection {
         if (this.inflight.get(tag) !== entry) return;
         this.inflight.delete(tag);
         this.replyBytes -= replyBytes;
+        this.inflightFrameBytes -= frameBytes;
         this.stats.inFlight = this.inflight.size;
         settle();
         this.pump();
@@ -330,9 +341,9 @@ export class Session implements Connection {
     };
   }
 
-  private run(req: TMessage, replyBytes: number): void {
+  private run(req: TMessage, replyBytes: number, frameBytes: number): void {
     const handler = handlers[req.type] as ((s: HandlerScope, m: TMessage, signal: AbortSignal) => Promise<HandlerResult>) | undefined;
-    const { entry, done } = this.track(req.tag, req.type, replyBytes);
+    const { entry, done } = this.track(req.tag, req.type, replyBytes, frameBytes);
     const signal = entry.controller.signal;
     const work = handler ? handler(this.scope, req, signal) : Promise.reject(new FsError(Errno.EOPNOTSUPP, `${req.type} is not supported`));
     // The tag is freed in the same turn as its reply goes out: a client may reuse it the moment it sees the reply.

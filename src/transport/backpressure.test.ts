@@ -162,6 +162,43 @@ describe("TCP back-pressure", () => {
     expect(await c.ask({ type: "Tclunk", tag: 3, fid: 1 })).toMatchObject({ type: "Rclunk", tag: 3 });
   });
 
+  it("a client pipelining 100 × 1 MiB Twrite to a store that has not answered yet: the server stops reading at 16 MiB of frames, not at 256 requests; every write lands once the store goes on", async () => {
+    const fs = await memoryFs();
+    let letWritesGo!: () => void;
+    const storeGoesOn = new Promise<void>((r) => (letWritesGo = r));
+    const gated = new Proxy(fs, {
+      get: (t, key) => {
+        const v = Reflect.get(t, key, t) as unknown;
+        if (typeof v !== "function") return v;
+        const method = (v as (...a: unknown[]) => unknown).bind(t);
+        return key === "write" ? async (...a: unknown[]) => (await storeGoesOn, method(...a)) : method;
+      },
+    });
+    const server = new Server(gated, { maxMsize: 2 * MiB });
+    const listener = await serveTcp(server);
+    closers.push(() => listener.close());
+    const msize = MiB + 24;
+    const c = await attached(listener.port, msize);
+    expect(await c.ask({ type: "Twalk", tag: 2, fid: 0, newfid: 1, names: [] })).toMatchObject({ type: "Rwalk" });
+    expect(await c.ask({ type: "Tlcreate", tag: 2, fid: 1, name: "f", flags: OpenFlags.RDWR, mode: 0o644, gid: 0 })).toMatchObject({ type: "Rlcreate" });
+    const data = new Uint8Array(MiB).fill(3);
+    const n = 100;
+    for (let i = 0; i < n; i++) c.socket.write(encodeMessage({ type: "Twrite", tag: i + 10, fid: 1, offset: i * MiB, data }));
+    // Wait (by turns of the event loop, not by time) for the server to stop reading this connection.
+    for (let i = 0; i < 50_000 && listener.readingPaused === 0 && !c.closed; i++) await new Promise((r) => setImmediate(r));
+    expect(c.closed).toBe(false);
+    expect(listener.readingPaused).toBe(1);
+    // The bound, overshot by at most what one socket read completes (256 KiB) plus the frame it finishes.
+    expect(listener.peakPendingBytes).toBeGreaterThanOrEqual(16 * MiB);
+    expect(listener.peakPendingBytes).toBeLessThan(18 * MiB);
+    letWritesGo();
+    await c.until(4 + n);
+    expect(c.closed).toBe(false);
+    expect(c.replies.slice(4).filter((r) => r.type === "Rwrite").length).toBe(n);
+    expect(await c.ask({ type: "Tgetattr", tag: 3, fid: 1, mask: 0x7ff })).toMatchObject({ type: "Rgetattr", attr: { size: n * MiB } });
+    expect(listener.readingPaused).toBe(0);
+  });
+
   it("400 sessions at once work", async () => {
     const { listener } = await listen();
     const clients = await Promise.all(Array.from({ length: 400 }, () => attached(listener.port)));

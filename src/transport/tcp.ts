@@ -3,12 +3,15 @@ import { NOTAG } from "../protocol/constants.js";
 import { Errno } from "../protocol/errno.js";
 import type { Server } from "../server/server.js";
 import { FrameReader, FramingError } from "./framing.js";
+import { mayResumeReading, readPauseLimits, shouldPauseReading } from "./read-pause.js";
 
 export interface TcpServeOptions {
   host?: string;
   port?: number;
   /** Stop reading a connection with this many requests pending (in flight or held), resume at half. */
   pauseAt?: number;
+  /** …or with this many bytes of request frames pending (default 16 MiB); see read-pause.ts. */
+  pauseAtBytes?: number;
   /**
    * Reply bytes one connection may have queued in its socket before the
    * session starts no new request (default 8 MiB). The requests already in
@@ -31,13 +34,17 @@ export interface TcpListener {
   readonly connections: number;
   /** The most reply bytes any connection had queued in its socket at once. */
   readonly peakQueuedBytes: number;
+  /** The most request-frame bytes any session held (in flight or waiting) at once. */
+  readonly peakPendingBytes: number;
+  /** Connections whose reading is paused now because their session holds enough (read-pause.ts). */
+  readonly readingPaused: number;
   close(): Promise<void>;
 }
 
 /** Serve `server` over TCP: one 9P session per connection. */
 export async function serveTcp(server: Server, options: TcpServeOptions = {}): Promise<TcpListener> {
   const sockets = new Set<net.Socket>();
-  const meter = { peakQueuedBytes: 0 };
+  const meter: Meter = { peakQueuedBytes: 0, peakPendingBytes: 0, readingPaused: 0 };
   // Paused until we know how the connection will be read: no byte may go to a reader not yet attached.
   const listener = net.createServer({ noDelay: true, pauseOnConnect: true }, (accepted) => {
     sockets.add(accepted);
@@ -69,6 +76,12 @@ export async function serveTcp(server: Server, options: TcpServeOptions = {}): P
     get peakQueuedBytes() {
       return meter.peakQueuedBytes;
     },
+    get peakPendingBytes() {
+      return meter.peakPendingBytes;
+    },
+    get readingPaused() {
+      return meter.readingPaused;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
@@ -83,7 +96,7 @@ export function attachSocket(server: Server, socket: net.Socket, options: TcpSer
     refuse(socket, server.maxConnections, options);
     return;
   }
-  serve(server, withDataEvents(socket, false), options, { peakQueuedBytes: 0 });
+  serve(server, withDataEvents(socket, false), options, { peakQueuedBytes: 0, peakPendingBytes: 0, readingPaused: 0 });
 }
 
 /** How long a refused connection may stay open to read its refusal. */
@@ -194,13 +207,20 @@ function withDataEvents(socket: net.Socket, resume: boolean): ByteStream {
   };
 }
 
+/** What the listener reports about all its connections. */
+interface Meter {
+  peakQueuedBytes: number;
+  peakPendingBytes: number;
+  readingPaused: number;
+}
+
 /** Default bound on one connection's queued reply bytes (see TcpServeOptions.maxQueuedBytes). */
 const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 
-function serve(server: Server, conn: ByteStream, options: TcpServeOptions, meter: { peakQueuedBytes: number }): void {
+function serve(server: Server, conn: ByteStream, options: TcpServeOptions, meter: Meter): void {
   const { socket } = conn;
   const remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
-  const pauseAt = options.pauseAt ?? 256;
+  const limits = readPauseLimits(options);
   const maxQueued = options.maxQueuedBytes ?? MAX_QUEUED_BYTES;
   let paused = false;
   let corked = false;
@@ -246,11 +266,14 @@ function serve(server: Server, conn: ByteStream, options: TcpServeOptions, meter
     },
   });
   const reader = new FrameReader(server.connectionMaxFrame());
+  const setPaused = (p: boolean) => {
+    paused = p;
+    meter.readingPaused += p ? 1 : -1;
+    if (p) socket.pause();
+    else socket.resume();
+  };
   const resumeIfDrained = () => {
-    if (paused && session.pending <= pauseAt / 2) {
-      paused = false;
-      socket.resume();
-    }
+    if (paused && mayResumeReading(session, limits)) setPaused(false);
   };
   session.onDrain = resumeIfDrained;
   socket.on("drain", () => {
@@ -274,15 +297,19 @@ function serve(server: Server, conn: ByteStream, options: TcpServeOptions, meter
       throw e;
     }
     for (const f of frames) session.receive(f);
-    if (!paused && session.pending >= pauseAt) {
-      paused = true;
-      socket.pause();
-    }
+    if (session.pendingBytes > meter.peakPendingBytes) meter.peakPendingBytes = session.pendingBytes;
+    if (!paused && shouldPauseReading(session, limits)) setPaused(true);
   });
   socket.on("end", () => {
     if (reader.partial) options.onProtocolError?.(remote, "stream ended in the middle of a message");
     socket.destroy();
   });
   socket.on("error", () => socket.destroy());
-  socket.on("close", () => session.close());
+  socket.on("close", () => {
+    if (paused) {
+      paused = false;
+      meter.readingPaused--;
+    }
+    session.close();
+  });
 }

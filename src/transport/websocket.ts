@@ -1,5 +1,6 @@
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Server } from "../server/server.js";
+import { mayResumeReading, readPauseLimits, shouldPauseReading } from "./read-pause.js";
 
 export interface WebSocketServeOptions {
   host?: string;
@@ -7,6 +8,8 @@ export interface WebSocketServeOptions {
   onProtocolError?: (remote: string, reason: string) => void;
   /** Stop reading a connection with this many requests pending (in flight or held), resume at half. */
   pauseAt?: number;
+  /** …or with this many bytes of request frames pending (default 16 MiB); see read-pause.ts. */
+  pauseAtBytes?: number;
   /** Reply bytes one connection may have buffered (bufferedAmount) before its session starts no new request (default 8 MiB). */
   maxQueuedBytes?: number;
 }
@@ -60,7 +63,7 @@ function attachWebSocket(server: Server, ws: WebSocket, remote: string, options:
     ws.close(TRY_AGAIN_LATER, reason);
     return;
   }
-  const pauseAt = options.pauseAt ?? 256;
+  const limits = readPauseLimits(options);
   const maxQueued = options.maxQueuedBytes ?? 8 * 1024 * 1024;
   let congested = false;
   // ws calls back once a message is written to the socket: the moment to look at bufferedAmount again.
@@ -86,7 +89,7 @@ function attachWebSocket(server: Server, ws: WebSocket, remote: string, options:
     },
   });
   session.onDrain = () => {
-    if (ws.isPaused && session.pending <= pauseAt / 2) ws.resume();
+    if (ws.isPaused && mayResumeReading(session, limits)) ws.resume();
   };
   ws.on("message", (data, isBinary) => {
     if (!isBinary) {
@@ -96,7 +99,7 @@ function attachWebSocket(server: Server, ws: WebSocket, remote: string, options:
     }
     const buf = Array.isArray(data) ? Buffer.concat(data) : data instanceof ArrayBuffer ? new Uint8Array(data) : data;
     session.receive(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength));
-    if (!ws.isPaused && session.pending >= pauseAt) ws.pause();
+    if (!ws.isPaused && shouldPauseReading(session, limits)) ws.pause();
   });
   ws.on("close", () => session.close());
   ws.on("error", () => ws.terminate());
