@@ -4,6 +4,7 @@
  */
 import { deflateSync, inflateSync } from "fflate";
 import { ByteReader, ByteWriter } from "./bytes-io.js";
+import { Mode } from "../../protocol/constants.js";
 
 export const IMAGE_FORMAT = "worker9p-image";
 export const IMAGE_VERSION = 1;
@@ -17,10 +18,7 @@ export const PIECE_DEFLATE = 1;
 export const PIECE_PROFILE = 2;
 
 /** File type bits (st_mode & S_IFMT). */
-export const S_IFMT = 0o170000;
-export const S_IFDIR = 0o040000;
-export const S_IFREG = 0o100000;
-export const S_IFLNK = 0o120000;
+export const { IFMT: S_IFMT, IFDIR: S_IFDIR, IFREG: S_IFREG, IFLNK: S_IFLNK } = Mode;
 
 export interface ImageTime {
   sec: number;

@@ -8,7 +8,7 @@ import * as fsp from "node:fs/promises";
 import * as path from "node:path";
 import { deflateRawSync } from "node:zlib";
 import {
-  checkManifest, decodeIndex, encodeIndex, IMAGE_FORMAT, IMAGE_VERSION, MANIFEST_FILE, PIECE_DEFLATE, PIECE_PROFILE, S_IFDIR, S_IFMT, S_IFREG,
+  checkManifest, decodeIndex, encodeIndex, IMAGE_FORMAT, IMAGE_VERSION, MANIFEST_FILE, PIECE_DEFLATE, PIECE_PROFILE, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG,
   type ImageIndex, type ImageInode, type ImageManifest, type ImagePiece, type ImageTime,
 } from "./format.js";
 import { nameFromBytes } from "../../protocol/name-bytes.js";
@@ -171,7 +171,7 @@ export async function writeImage(rootfsDir: string, outDir: string, options: Wri
       node.size = Number(st.size);
       fileBytes += node.size;
       node.pieces = storePieces(hostPath, node.size);
-    } else if ((mode & S_IFMT) === 0o120000) {
+    } else if ((mode & S_IFMT) === S_IFLNK) {
       const target = await fsp.readlink(hostPath, { encoding: "buffer" });
       node.target = new Uint8Array(target);
       node.size = target.length;

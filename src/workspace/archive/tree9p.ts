@@ -4,14 +4,11 @@
  * streaming a body into a file with a few writes in flight.
  */
 import type { Client } from "../../client/client.js";
-import { AT_REMOVEDIR, GetattrMask, OpenFlags, SetattrMask } from "../../protocol/constants.js";
+import { AT_REMOVEDIR, GetattrMask, Mode, OpenFlags, SetattrMask } from "../../protocol/constants.js";
 import { Errno, FsError } from "../../protocol/errno.js";
 import type { Attr } from "../../protocol/messages.js";
 
-export const S_IFMT = 0o170000;
-export const S_IFDIR = 0o040000;
-export const S_IFREG = 0o100000;
-export const S_IFLNK = 0o120000;
+export const { IFMT: S_IFMT, IFDIR: S_IFDIR, IFREG: S_IFREG, IFLNK: S_IFLNK } = Mode;
 
 /** Hidden folders an import stages in (./import.ts). */
 export const STAGING_PREFIX = ".worker9p-import-";
