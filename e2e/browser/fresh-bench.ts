@@ -13,7 +13,7 @@
  *
  * MB/s is 10^6 bytes per second of wall time. Figures are medians over rounds.
  */
-import { Client, createFileServer, portTransport, type StorageKind } from "../../src/index.js";
+import { Client, createFileServer, portTransport, type FileServer, type StorageKind } from "../../src/index.js";
 import { OpenFlags } from "../../src/protocol/constants.js";
 import type { SyncFileHandle } from "../../src/storage/opfs.js";
 
@@ -74,6 +74,28 @@ async function withClient<T>(storage: StorageKind, name: string, run: (c: Client
   }
 }
 
+/** One round's write phase: a fresh file, `blocks` Twrites one in flight, then Tfsync. Returns the open fid. */
+async function writeFresh(c: Client, path: string, data: Uint8Array, blocks: number): Promise<number> {
+  const { fid } = await c.create(path, OpenFlags.RDWR | OpenFlags.CREAT | OpenFlags.TRUNC);
+  for (let i = 0; i < blocks; i++) {
+    const n = await c.write(fid, i * data.length, data);
+    if (n !== data.length) throw new Error(`short write ${n}`);
+  }
+  await c.request({ type: "Tfsync", fid, datasync: 0 });
+  return fid;
+}
+
+/** One round's read phase: the blocks just written, one Tread in flight, checked. */
+async function readBack(c: Client, fid: number, data: Uint8Array, blocks: number): Promise<void> {
+  const size = data.length;
+  let bad = -1;
+  for (let i = 0; i < blocks; i++) {
+    const d = await c.read(fid, i * size, size);
+    if (d.length !== size || d[0] !== data[0] || d[size - 4096] !== data[size - 4096]) bad = i;
+  }
+  if (bad >= 0) throw new Error(`block ${bad} read back wrong`);
+}
+
 export async function freshIo(arg: FreshIoArg): Promise<FreshIoResult> {
   const { blockSize: size, blocks } = arg;
   const { value, chunkSize } = await withClient(arg.storage, arg.name, async (c) => {
@@ -83,22 +105,12 @@ export async function freshIo(arg: FreshIoArg): Promise<FreshIoResult> {
     for (let round = 0; round < arg.rounds; round++) {
       const data = block(size, round + 1);
       const path = `fresh-${round}.bin`;
-      const { fid } = await c.create(path, OpenFlags.RDWR | OpenFlags.CREAT | OpenFlags.TRUNC);
       let t = performance.now();
-      for (let i = 0; i < blocks; i++) {
-        const n = await c.write(fid, i * size, data);
-        if (n !== size) throw new Error(`short write ${n}`);
-      }
-      await c.request({ type: "Tfsync", fid, datasync: 0 });
+      const fid = await writeFresh(c, path, data, blocks);
       w.push(mbps(blocks * size, performance.now() - t));
       t = performance.now();
-      let bad = -1;
-      for (let i = 0; i < blocks; i++) {
-        const d = await c.read(fid, i * size, size);
-        if (d.length !== size || d[0] !== data[0] || d[size - 4096] !== data[size - 4096]) bad = i;
-      }
+      await readBack(c, fid, data, blocks);
       r.push(mbps(blocks * size, performance.now() - t));
-      if (bad >= 0) throw new Error(`block ${bad} read back wrong`);
       await c.clunk(fid);
       await c.unlink(path);
     }
@@ -138,25 +150,76 @@ export async function rawFresh(arg: { blockSize: number; blocks: number; rounds:
   return { writeMBps: median(w), readMBps: median(r), writeRuns: w, readRuns: r };
 }
 
+/** walk + Tlcreate + Twrite + Tclunk of new files under `dir`, `depth` at once, for `ms`. */
+async function createFiles(c: Client, dir: string, ms: number, depth: number, fileBytes: number): Promise<{ files: number; ms: number }> {
+  const data = block(fileBytes, 7);
+  await c.mkdir(dir);
+  let next = 0;
+  let done = 0;
+  const t0 = performance.now();
+  const deadline = t0 + ms;
+  const lane = async () => {
+    while (performance.now() < deadline) {
+      const { fid } = await c.create(`${dir}/f${next++}`, OpenFlags.WRONLY | OpenFlags.CREAT | OpenFlags.TRUNC);
+      await c.write(fid, 0, data);
+      await c.clunk(fid);
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: depth }, lane));
+  return { files: done, ms: performance.now() - t0 };
+}
+
 export async function createRate(arg: CreateRateArg): Promise<{ filesPerS: number; files: number }> {
   const { value } = await withClient(arg.storage, arg.name, async (c) => {
-    const data = block(arg.fileBytes, 7);
-    await c.mkdir("creates");
-    let next = 0;
-    let done = 0;
-    const t0 = performance.now();
-    const deadline = t0 + arg.ms;
-    const lane = async () => {
-      while (performance.now() < deadline) {
-        // walk (inside create) + Tlcreate + Twrite + Tclunk
-        const { fid } = await c.create(`creates/f${next++}`, OpenFlags.WRONLY | OpenFlags.CREAT | OpenFlags.TRUNC);
-        await c.write(fid, 0, data);
-        await c.clunk(fid);
-        done++;
-      }
-    };
-    await Promise.all(Array.from({ length: arg.depth }, lane));
-    return { filesPerS: Math.round(done / ((performance.now() - t0) / 1000)), files: done };
+    const r = await createFiles(c, "creates", arg.ms, arg.depth, arg.fileBytes);
+    return { filesPerS: Math.round(r.files / (r.ms / 1000)), files: r.files };
   });
   return value;
+}
+
+// --- Profiled passes (bench:browser --profile): the same three passes as above, on a server held
+// open between calls, so that Node can start and stop the worker's CPU profiler around each one.
+
+let held: { server: FileServer; client: Client; passes: number; fid?: number; data?: Uint8Array } | undefined;
+
+/** Opens a tree and a client for freshPass; the 9P worker's name is returned for the profiler. */
+export async function freshProfileOpen(arg: { storage: StorageKind; name: string }): Promise<{ workerName: string }> {
+  if (held) throw new Error("freshProfileClose first");
+  const server = await createFileServer({ storage: arg.storage, name: arg.name });
+  const client = await Client.connect(portTransport(server.connect()), { msize: 1024 * 1024 + 24 });
+  held = { server, client, passes: 0 };
+  return { workerName: `worker9p:${arg.name}` };
+}
+
+/**
+ * One pass: "write" (fresh file, blocks × Twrite, Tfsync), "read" (the file the last write pass
+ * left, read back), or "create" (files created for `ms`). Returns its wall time and operations
+ * (Twrite/Tread requests, or files).
+ */
+export async function freshPass(arg: { what: "write" | "read" | "create"; blockSize: number; blocks: number; ms: number; depth: number; fileBytes: number }): Promise<{ ms: number; ops: number }> {
+  const h = held;
+  if (!h) throw new Error("freshProfileOpen first");
+  const n = h.passes++;
+  const t0 = performance.now();
+  if (arg.what === "write") {
+    h.data = block(arg.blockSize, n + 1);
+    h.fid = await writeFresh(h.client, `prof-${n}.bin`, h.data, arg.blocks);
+    return { ms: performance.now() - t0, ops: arg.blocks };
+  }
+  if (arg.what === "read") {
+    if (h.fid === undefined || !h.data) throw new Error("a write pass first");
+    await readBack(h.client, h.fid, h.data, arg.blocks);
+    return { ms: performance.now() - t0, ops: arg.blocks };
+  }
+  const r = await createFiles(h.client, `creates-${n}`, arg.ms, arg.depth, arg.fileBytes);
+  return { ms: r.ms, ops: r.files };
+}
+
+export async function freshProfileClose(): Promise<void> {
+  const h = held;
+  held = undefined;
+  if (!h) return;
+  h.client.close();
+  await h.server.close();
 }

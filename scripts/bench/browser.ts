@@ -3,7 +3,7 @@
 // store (opfs, indexeddb, memory), beside raw OPFS sync-handle and raw IndexedDB throughput for the
 // same 512 KiB block size measured in the same run (e2e/browser/raw-throughput.ts, in a worker).
 //
-//   npm run bench:browser -- [--mib N] [--repeat N] [--small-ms N] [--no-layers] [--no-profile] [--json] [--mount-files N]
+//   npm run bench:browser -- [--profile] [--detail] [--mib N] [--repeat N] [--small-ms N] [--no-layers] [--no-profile] [--json] [--mount-files N]
 //
 // Figures:
 //   - sequential 512 KiB Twrite (Tfsync at the end included) and Tread, one request in flight —
@@ -14,7 +14,10 @@
 //     left by a page reload, then createFileServer + the first Tgetattr answered (target ≤ 50 ms);
 //   - targets: ≥ 0.7× raw for 512 KiB I/O, ≥ 10,000 small ops/s (judged on Tgetattr; the
 //     create figure is printed beside it).
-// Then where the time goes, one layer at a time (e2e/browser/fs-bench.ts): raw storage, the Store
+// --profile: after the headline table, each of its rows once more per store with the 9P worker's
+// and the page's V8 CPU profiles recorded (DevTools protocol), as µs per request by category and
+// the heaviest frames: what bounds each ratio (headlineProfiles).
+// --detail: then where the time goes, one layer at a time (e2e/browser/fs-bench.ts): raw storage, the Store
 // API (e2e/browser/store-bench.ts), the FileSystem API, Server + Client in one thread (9P codec and
 // session, no MessagePort), the full stack; plus the MessagePort and the codec on their own; and V8
 // CPU profiles (DevTools protocol) of the 9P worker and the page during one pass of each kind,
@@ -41,6 +44,8 @@ const { values: opts } = parseArgs({
     blocks: { type: "string", default: "16" },
     "create-ms": { type: "string", default: "3000" },
     "no-profile": { type: "boolean", default: false },
+    profile: { type: "boolean", default: false },
+    "profile-top": { type: "string", default: "6" },
     json: { type: "boolean", default: false },
     "mount-files": { type: "string" },
     verbose: { type: "boolean", default: false },
@@ -136,6 +141,83 @@ async function headlineTable(h: Awaited<ReturnType<typeof startBrowserHarness>>)
   ].join("\n");
 }
 
+/**
+ * The headline's passes again, per store, under the V8 sampling profiler (worker and page): per
+ * request, the wall time, what the worker spent busy by category, and how long it sat idle — which,
+ * with one request in flight, is the page's turn plus waits on the browser process (IndexedDB's
+ * commits and reads run there). Profiled passes are slower than the measured ones; read the
+ * shares, not the absolute figures.
+ */
+async function headlineProfiles(h: Awaited<ReturnType<typeof startBrowserHarness>>): Promise<string> {
+  const blocks = Number(opts.blocks);
+  const profilers = await attachProfilers(h.context, h.page);
+  const shown: Category[] = CATEGORIES.filter((c) => c !== "client JS" && c !== "idle");
+  const rows: (string | number)[][] = [];
+  const tops: string[] = [];
+  const busy = (c: Record<Category, number>) => Object.entries(c).reduce((a, [k, v]) => (k === "idle" ? a : a + v), 0);
+  try {
+    for (const storage of STORES) {
+      log(`profiles, ${storage}…`);
+      const name = `prof-${storage}-${process.pid}-${Date.now()}`;
+      const { workerName } = await callInPage<{ workerName: string }>(h.page, "freshProfileOpen", { storage, name }, FRESH);
+      try {
+        const worker = await profilers.worker(workerName);
+        // An unprofiled write+read first, so that both sides run compiled code.
+        for (const what of ["write", "read"] as const) {
+          await callInPage(h.page, "freshPass", { what, blockSize: BLOCK, blocks, ms: 0, depth: DEPTH, fileBytes: KiB }, FRESH);
+        }
+        for (const what of ["write", "read", "create"] as const) {
+          await Promise.all([worker.start(), profilers.page.start()]);
+          const pass = await callInPage<{ ms: number; ops: number }>(
+            h.page,
+            "freshPass",
+            { what, blockSize: BLOCK, blocks, ms: Number(opts["create-ms"]), depth: DEPTH, fileBytes: KiB },
+            FRESH,
+          );
+          const [wp, pp] = await Promise.all([worker.stop(), profilers.page.stop()]);
+          const w = categorize(wp);
+          const pg = categorize(pp);
+          const per = (us: number) => us / pass.ops;
+          const wallUs = (pass.ms * 1000) / pass.ops;
+          const label = what === "create" ? `create (per file, ${DEPTH} in flight)` : `${what} 512 KiB`;
+          rows.push([
+            `${storage} ${label}`,
+            int(wallUs),
+            int(per(busy(w))),
+            int(Math.max(0, wallUs - per(busy(w)))),
+            ...shown.map((c) => int(per(w[c]))),
+            int(per(busy(pg))),
+          ]);
+          const top = (p: typeof wp) =>
+            topFrames(p, Number(opts["profile-top"]) + 2)
+              .filter((t) => !t.frame.startsWith("(idle)") && !t.frame.startsWith("(program)"))
+              .slice(0, Number(opts["profile-top"]))
+              .map((t) => `${t.frame.trim()} ${int(per(t.us))}`)
+              .join("; ");
+          tops.push(`${storage} ${label} — worker: ${top(wp)} — page: ${top(pp)}`);
+        }
+      } finally {
+        await callInPage(h.page, "freshProfileClose", {}, FRESH);
+      }
+    }
+  } finally {
+    await profilers.detach();
+  }
+  return [
+    "### Where the headline's time goes (V8 CPU profiles of the 9P worker and the page, 100 µs sampling; one profiled pass each)",
+    "",
+    mdTable(["pass (µs per request)", "wall", "worker busy", "worker idle", ...shown.map((c) => `worker: ${c}`), "page busy"], rows),
+    "",
+    "\"worker idle\" = wall − worker busy: with one request in flight, the page's turn (client, MessagePort) plus the worker " +
+      "awaiting the browser process (IndexedDB transactions and their commits run there, so their cost shows as idle, not as " +
+      "\"IndexedDB calls\", which are only the calls' own JS-thread time: structured cloning, request set-up). \"other\" holds " +
+      "native builtins (typed-array allocation and copies, Promise machinery) and (program). Creates: per file, 4 requests each. " +
+      "Heaviest frames by self time (µs per request):",
+    "",
+    tops.map((t) => `- ${t}`).join("\n"),
+  ].join("\n");
+}
+
 const MOUNT_TARGET_MS = 50;
 
 /**
@@ -169,10 +251,11 @@ async function main(): Promise<void> {
   const h = await startBrowserHarness({ verbose: opts.verbose });
   try {
     console.log(await headlineTable(h));
+    if (opts.profile) console.log(`\n${await headlineProfiles(h)}`);
     const mountFiles = Number(opts["mount-files"] ?? (opts.detail ? 100_000 : 0));
     if (mountFiles > 0) console.log(`\n${await lazyMountTable(h, mountFiles)}`);
     if (!opts.detail) {
-      log(`(${((performance.now() - t0) / 1000).toFixed(0)} s; --detail adds the 64 MiB passes, the layer breakdown, CPU profiles and a lazy mount of 100,000 files; --mount-files N alone)`);
+      log(`(${((performance.now() - t0) / 1000).toFixed(0)} s; --profile adds CPU profiles of these rows; --detail adds the 64 MiB passes, the layer breakdown, CPU profiles and a lazy mount of 100,000 files; --mount-files N alone)`);
       return;
     }
     log(`bench:browser: ${opts.mib} MiB per sequential pass, 512 KiB blocks, ${REPEAT} passes (median), small ops ${SMALL_MS} ms at ${DEPTH} in flight`);

@@ -6,6 +6,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
+import os from "node:os";
+import path from "node:path";
 import { Client, type ClientTransport } from "../../src/client/client.js";
 import { inProcessTransport, tcpTransport } from "../../src/client/transports.js";
 import { FileSystem } from "../../src/fs/filesystem.js";
@@ -14,6 +16,7 @@ import { Server } from "../../src/server/server.js";
 import { MemoryStore } from "../../src/storage/memory.js";
 import { SERVE_NODE_FLAGS } from "../../src/cli/node-flags.js";
 import { RawClient } from "./raw-client.js";
+import { NODE_CATEGORIES, nowUs, profileWindow, readProfile, type NodeCategory, type WindowProfile } from "./node-profile.js";
 
 const GETATTR_SECONDS = 3;
 const PIPELINE = 32;
@@ -84,6 +87,8 @@ interface RawRow {
   /** Server CPU time per request (user + system): what a busy machine disturbs least. */
   writeCpuUs: number;
   readCpuUs: number;
+  /** When each measured phase ran (nowUs()), and how many requests it made: for --profile. */
+  windows: { what: "write" | "read" | "getattr"; from: number; to: number; requests: number }[];
 }
 
 const RAW_RUNS = 3;
@@ -116,13 +121,20 @@ async function measureRaw(target: string, port: number, pid: number | undefined,
   const getattrs: number[] = [];
   const writeCpu: number[] = [];
   const readCpu: number[] = [];
+  const windows: RawRow["windows"] = [];
   for (let i = 0; i < RAW_RUNS; i++) {
     const io = await c.sequentialIo(`raw-${process.pid}`, IO_BYTES / 2, cpuMsOf(pid));
     writes.push(io.write);
     reads.push(io.read);
     writeCpu.push(io.writeCpuUs);
     readCpu.push(io.readCpuUs);
-    getattrs.push(await c.pipelinedGetattr(PIPELINE, GETATTR_SECONDS / RAW_RUNS));
+    windows.push({ what: "write", from: io.writeWindow[0], to: io.writeWindow[1], requests: io.requests });
+    windows.push({ what: "read", from: io.readWindow[0], to: io.readWindow[1], requests: io.requests });
+    const from = nowUs();
+    const rate = await c.pipelinedGetattr(PIPELINE, GETATTR_SECONDS / RAW_RUNS);
+    const to = nowUs();
+    getattrs.push(rate);
+    windows.push({ what: "getattr", from, to, requests: Math.round((rate * (to - from)) / 1e6) });
   }
   const block = c.block;
   c.close();
@@ -134,6 +146,7 @@ async function measureRaw(target: string, port: number, pid: number | undefined,
     readMBs: median(reads),
     writeCpuUs: median(writeCpu),
     readCpuUs: median(readCpu),
+    windows,
   };
 }
 
@@ -159,9 +172,11 @@ async function waitForPort(port: number, child: ChildProcess): Promise<void> {
   throw new Error(`nothing listens on port ${port}`);
 }
 
-async function ourTcpServer(): Promise<{ port: number; pid: number | undefined; stop(): void }> {
+async function ourTcpServer(profileDir?: string): Promise<{ port: number; pid: number | undefined; stop(): Promise<void> }> {
   // Same code as bin/worker9p.js, loaded from source so the bench needs no build step.
-  const child = spawn(process.execPath, [...SERVE_NODE_FLAGS, "--import", "tsx", "src/cli/run.ts", "serve", "--listen", "127.0.0.1:0", "--quota-mb", "4096"], {
+  // --profile: V8's sampling profiler over the whole run, written at exit (SIGTERM exits cleanly).
+  const prof = profileDir ? ["--cpu-prof", "--cpu-prof-dir", profileDir, "--cpu-prof-interval", "100"] : [];
+  const child = spawn(process.execPath, [...SERVE_NODE_FLAGS, ...prof, "--import", "tsx", "src/cli/run.ts", "serve", "--listen", "127.0.0.1:0", "--quota-mb", "4096"], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -173,7 +188,15 @@ async function ourTcpServer(): Promise<{ port: number; pid: number | undefined; 
     });
     child.once("exit", (code) => reject(new Error(`worker9p exited ${code}`)));
   });
-  return { port, pid: child.pid, stop: () => child.kill("SIGTERM") };
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  return {
+    port,
+    pid: child.pid,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
 }
 
 function diodPath(): string | undefined {
@@ -214,6 +237,8 @@ function fmt(n: number, digits = 0): string {
 async function main(): Promise<void> {
   // --bare: only the bare-client table (TCP, worker9p beside diod).
   const bare = process.argv.includes("--bare");
+  // --profile: the server's CPU profile during the bare client's phases, per request (node-profile.ts).
+  const profileDir = process.argv.includes("--profile") ? mkdtempSync(path.join(os.tmpdir(), "worker9p-prof-")) : undefined;
   const rows: Row[] = [];
   if (!bare) {
     const fs = await FileSystem.open(new MemoryStore({ quotaBytes: 4 * 1024 ** 3 }));
@@ -222,12 +247,12 @@ async function main(): Promise<void> {
   }
 
   const raw: RawRow[] = [];
-  const ours = await ourTcpServer();
+  const ours = await ourTcpServer(profileDir);
   try {
     if (!bare) rows.push(await measure("worker9p TCP", () => tcpTransport("127.0.0.1", ours.port)));
     raw.push(await measureRaw("worker9p TCP", ours.port, ours.pid));
   } finally {
-    ours.stop();
+    await ours.stop();
   }
 
   const diod = await diodServer().catch((e: unknown) => {
@@ -247,6 +272,40 @@ async function main(): Promise<void> {
 
   if (!bare) printClientTable(rows);
   printBareTable(raw);
+  if (profileDir) {
+    printProfile(readProfile(profileDir), raw[0]!);
+    rmSync(profileDir, { recursive: true, force: true });
+  }
+}
+
+/** The server's profile during the bare client's measured phases: µs per request by category, and the heaviest frames. */
+function printProfile(p: Parameters<typeof profileWindow>[0], row: RawRow): void {
+  const sums = new Map<string, { requests: number; wallUs: number; w: WindowProfile[] }>();
+  for (const win of row.windows) {
+    const s = sums.get(win.what) ?? { requests: 0, wallUs: 0, w: [] };
+    s.requests += win.requests;
+    s.wallUs += win.to - win.from;
+    s.w.push(profileWindow(p, win.from, win.to, 50));
+    sums.set(win.what, s);
+  }
+  const per = (us: number, n: number) => fmt(us / n, 1);
+  console.log(`\nworker9p server CPU profile (node --cpu-prof, 100 µs sampling) during the bare client's measured phases, µs per request\n`);
+  console.log(`| phase | wall | server busy | server idle | ${NODE_CATEGORIES.join(" | ")} |`);
+  console.log(`|---|${"---:|".repeat(NODE_CATEGORIES.length + 3)}`);
+  const tops: string[] = [];
+  for (const [what, s] of sums) {
+    const cat = (c: NodeCategory) => s.w.reduce((a, w) => a + w.busy[c], 0);
+    const busy = NODE_CATEGORIES.reduce((a, c) => a + cat(c), 0);
+    const idle = s.w.reduce((a, w) => a + w.idleUs, 0);
+    const label = what === "getattr" ? `Tgetattr, ${PIPELINE} in flight` : `${what} ${row.block} B, one in flight`;
+    console.log(`| ${label} | ${per(s.wallUs, s.requests)} | ${per(busy, s.requests)} | ${per(idle, s.requests)} | ${NODE_CATEGORIES.map((c) => per(cat(c), s.requests)).join(" | ")} |`);
+    const frames = new Map<string, number>();
+    for (const w of s.w) for (const t of w.top) frames.set(t.frame, (frames.get(t.frame) ?? 0) + t.us);
+    const top = [...frames].sort((a, b) => b[1] - a[1]).slice(0, 8);
+    tops.push(`- ${label}: ${top.map(([f, us]) => `${f} ${per(us, s.requests)}`).join("; ")}`);
+  }
+  console.log(`\n"server idle": the server waiting for the next request (the client's turn and the loopback). Heaviest frames by self time (µs per request):\n`);
+  console.log(tops.join("\n"));
 }
 
 function printClientTable(rows: Row[]): void {

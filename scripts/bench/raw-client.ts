@@ -6,9 +6,22 @@ import net from "node:net";
 import { decodeMessage, encodeMessage } from "../../src/protocol/codec.js";
 import { NOFID, NOTAG, OpenFlags } from "../../src/protocol/constants.js";
 import type { RMessage, TMessage } from "../../src/protocol/messages.js";
+import { nowUs } from "./node-profile.js";
 
 const WANT_MSIZE = 1024 * 1024 + 24;
 const IO_HEADER = 24; // Twrite: size[4] type[1] tag[2] fid[4] offset[8] count[4] + a margin Linux keeps too
+
+export interface SequentialIo {
+  write: number;
+  read: number;
+  writeCpuUs: number;
+  readCpuUs: number;
+  /** Requests per phase. */
+  requests: number;
+  /** When each phase ran, on the monotonic clock of node-profile.ts's nowUs(). */
+  writeWindow: [number, number];
+  readWindow: [number, number];
+}
 
 export class RawClient {
   private chunks: Buffer[] = [];
@@ -64,7 +77,7 @@ export class RawClient {
    * flight: MB/s each, and the server's CPU µs per request when `cpuMs` reads
    * the server's CPU time.
    */
-  async sequentialIo(name: string, bytes: number, cpuMs: () => number = () => 0): Promise<{ write: number; read: number; writeCpuUs: number; readCpuUs: number }> {
+  async sequentialIo(name: string, bytes: number, cpuMs: () => number = () => 0): Promise<SequentialIo> {
     const block = this.block;
     await this.expect({ type: "Twalk", tag: 1, fid: 0, newfid: 1, names: [] }, "Rwalk");
     await this.expect({ type: "Tlcreate", tag: 1, fid: 1, name, flags: OpenFlags.RDWR | OpenFlags.CREAT | OpenFlags.TRUNC, mode: 0o644, gid: 0 }, "Rlcreate");
@@ -74,6 +87,7 @@ export class RawClient {
     const tread = Buffer.from(encodeMessage({ type: "Tread", tag: 3, fid: 1, offset: 0, count: block }));
     const n = Math.floor(bytes / block);
     let c0 = cpuMs();
+    const writeFrom = nowUs();
     let t0 = performance.now();
     for (let i = 0; i < n; i++) {
       twrite.writeBigUInt64LE(BigInt(i * block), 11);
@@ -81,6 +95,7 @@ export class RawClient {
     }
     const write = (n * block) / 1e6 / ((performance.now() - t0) / 1000);
     const writeCpuUs = ((cpuMs() - c0) * 1000) / n;
+    const writeTo = nowUs();
     c0 = cpuMs();
     t0 = performance.now();
     for (let i = 0; i < n; i++) {
@@ -89,6 +104,7 @@ export class RawClient {
     }
     const read = (n * block) / 1e6 / ((performance.now() - t0) / 1000);
     const readCpuUs = ((cpuMs() - c0) * 1000) / n;
+    const readWindow: [number, number] = [writeTo, nowUs()];
     // The last read came back whole (size and type): the file holds what was written.
     const last = await this.ask({ type: "Tread", tag: 3, fid: 1, offset: (n - 1) * block, count: block });
     if (last.type !== "Rread" || last.data.length !== block || last.data[block - 1] !== data[block - 1]) throw new Error("read back the wrong data");
@@ -96,7 +112,7 @@ export class RawClient {
     // Twalk + Tremove: diod answers Tunlinkat with EOPNOTSUPP.
     await this.expect({ type: "Twalk", tag: 1, fid: 0, newfid: 1, names: [name] }, "Rwalk");
     await this.expect({ type: "Tremove", tag: 1, fid: 1 }, "Rremove");
-    return { write, read, writeCpuUs, readCpuUs };
+    return { write, read, writeCpuUs, readCpuUs, requests: n, writeWindow: [writeFrom, writeTo], readWindow };
   }
 
   /** Tgetattr on the root with `inFlight` requests outstanding for `seconds`: replies per second. */
