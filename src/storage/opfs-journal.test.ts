@@ -89,6 +89,30 @@ describe("journal", () => {
     expect(Journal.open(h, 0).scan).toMatchObject({ records: [{ seq: 1 }, { seq: 2 }, { seq: 3, value: "c" }], tornTail: false });
   });
 
+  test("a torn last record whose bytes hold a whole journal frame (a user's file inline) is a torn tail, not damage", () => {
+    const { h, j } = journalOf("a", "b");
+    const at = j.bytes;
+    // The user's data: a copy of some journal, its frames numbered past ours.
+    const copied = [...encodeFrame(7, "copied"), ...encodeFrame(8, "journal")];
+    // Shifted so that the copied frames sit at 8-byte boundaries of the journal, where a scan looks.
+    const innerAt = (pad: number) => at + encodeFrame(3, new Uint8Array([...new Uint8Array(pad), ...copied])).indexOf(0x57, 20);
+    const pad = (8 - (innerAt(0) % 8)) % 8;
+    const frame = encodeFrame(3, new Uint8Array([...new Uint8Array(pad), ...copied]));
+    expect(innerAt(pad) % 8).toBe(0);
+    h.write(frame.subarray(0, frame.length - 24), { at }); // cut inside the second inner frame; the first stays whole
+    const { scan } = Journal.open(h, 0);
+    expect(scan.records.map((r) => r.value)).toEqual(["a", "b"]);
+    expect(scan.tornTail).toBe(true);
+  });
+
+  test("a damaged record whose length field claims the records after it still fails the open", () => {
+    const { h } = journalOf("a", "b", "c", "d");
+    const second = encodeFrame(1, "a").length;
+    // Record 2's payload length now covers records 3 and 4: its checksum fails, 3 and 4 stay intact.
+    new DataView(h.bytes.buffer, h.bytes.byteOffset).setUint32(second + 4, 200, true);
+    expect(() => Journal.open(h, 0)).toThrow(JournalCorruptError);
+  });
+
   test("a damaged record in the middle fails with a report naming it", () => {
     const { h } = journalOf("a", "b", "c");
     // Flip one payload byte of record 2.

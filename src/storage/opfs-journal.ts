@@ -12,7 +12,8 @@
  *    ignored — that commit never happened;
  *  - if an intact newer frame does follow, a record in the middle is damaged:
  *    the tree after it cannot be rebuilt, and open fails with a report
- *    (JournalCorruptError) instead of serving a silently wrong tree.
+ *    (JournalCorruptError) instead of serving a silently wrong tree (frames
+ *    seen inside the cut frame's own extent are its payload: see scanJournal).
  *
  * The file is preallocated in steps (GROW_BYTES) so that an append rarely
  * changes its size, and reset to empty (zeros) after each checkpoint.
@@ -90,12 +91,20 @@ export function scanJournal(bytes: Uint8Array, checkpointSeq: number): JournalSc
     at += f.head.size;
   }
   const tornTail = !isBlank(bytes.subarray(at, Math.min(bytes.length, at + FRAME_HEAD)));
-  // Anything intact and newer further on means the frame at `at` is damaged, not torn.
+  // Anything intact and newer further on means the frame at `at` is damaged, not torn — except
+  // inside the frame at `at` itself: its payload may be a user's bytes held inline, and those may
+  // be a copy of a journal. There only the record right after the damaged one (`base + 2`)
+  // counts: a length field damaged into covering the records after it still fails the open.
+  const base = last ?? checkpointSeq;
+  const cut = readHead(bytes.subarray(at));
+  const cutEnd = cut ? at + cut.size : at;
   const newer: number[] = [];
   for (let p = alignUp(at + 1); p + FRAME_HEAD <= bytes.length; p += 8) {
     if (bytes[p] !== MAGIC_FIRST_BYTE) continue;
     const f = frameAt(bytes, p);
-    if (f && (last === undefined ? f.head.seq > checkpointSeq : f.head.seq > last)) newer.push(f.head.seq);
+    if (!f || f.head.seq <= base) continue;
+    if (p < cutEnd && f.head.seq !== base + 2) continue;
+    newer.push(f.head.seq);
   }
   if (newer.length > 0) {
     const after = last === undefined ? `the checkpoint (record ${checkpointSeq})` : `record ${last}`;
