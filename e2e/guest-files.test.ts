@@ -15,6 +15,7 @@ import { guestMiddleware, parseRange, type ImageSource } from "../scripts/worksp
 let dir: string;
 let server: http.Server;
 let base: string;
+let v86Made = 0;
 const PACK = Uint8Array.from({ length: 1000 }, (_, i) => i % 251);
 
 beforeAll(async () => {
@@ -23,6 +24,9 @@ beforeAll(async () => {
   fs.writeFileSync(path.join(dir, "base", "pack-abc.bin"), PACK);
   fs.writeFileSync(path.join(dir, "base", "image.json"), '{"version":1}');
   fs.writeFileSync(path.join(dir, "secret"), "not served");
+  fs.mkdirSync(path.join(dir, "v86", "blobs"), { recursive: true });
+  fs.writeFileSync(path.join(dir, "v86", "fs.json"), '{"version":3}');
+  fs.writeFileSync(path.join(dir, "v86", "blobs", "0123abcd.bin"), "blob bytes");
   const rooted: ImageSource = async () => ({
     descriptor: {
       name: "rooted", title: "t", bios: "bios.bin", vgaBios: "v", kernel: "k", initrd: [], cmdline: "", memoryMb: 64,
@@ -30,6 +34,10 @@ beforeAll(async () => {
     },
     files: { "bios.bin": new Uint8Array([1, 2, 3]) },
     baseDir: path.join(dir, "base"),
+    v86Dir: async () => {
+      v86Made++;
+      return path.join(dir, "v86");
+    },
   });
   const flat: ImageSource = async () => ({
     descriptor: { name: "flat", title: "t", bios: "b", vgaBios: "v", kernel: "k", initrd: [], cmdline: "", memoryMb: 64, home: "/root", tree: "home", homeInTree: "" },
@@ -74,6 +82,19 @@ describe("guest files", () => {
     expect((await fetch(`${base}flat/base/image.json`)).status).toBe(404);
     expect((await fetch(`${base}rooted/base/..%2Fsecret`)).status).not.toBe(200);
     expect((await fetch(`${base}rooted/base/../secret`)).status).not.toBe(200);
+  });
+
+  test("v86's format of the same root: fs.json revalidated, blobs cacheable for good; made only when asked for", async () => {
+    expect(v86Made).toBe(0);
+    const index = await fetch(`${base}rooted/v86/fs.json`);
+    expect(await index.json()).toEqual({ version: 3 });
+    expect(index.headers.get("cache-control")).toBe("no-cache");
+    const blob = await fetch(`${base}rooted/v86/blobs/0123abcd.bin`);
+    expect(await blob.text()).toBe("blob bytes");
+    expect(blob.headers.get("cache-control")).toContain("immutable");
+    expect(v86Made).toBeGreaterThan(0);
+    expect((await fetch(`${base}flat/v86/fs.json`)).status).toBe(404);
+    expect((await fetch(`${base}rooted/v86/blobs/none.bin`)).status).toBe(404);
   });
 
   test("parseRange: open-ended, suffix and clamped ranges", () => {

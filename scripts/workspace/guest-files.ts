@@ -19,6 +19,9 @@
 //   /__guest/<image>/base/<file>         the base image (image.json, index-*.bin, pack-*.bin),
 //                                        with HTTP Range requests (206 + Content-Range): the
 //                                        page's reader fetches pieces of packs, never whole packs
+//   /__guest/<image>/v86/fs.json         the same root in v86's format, for ?fs=builtin (made on
+//   /__guest/<image>/v86/blobs/<file>    first request: scripts/image/v86-format.ts); blobs are
+//                                        named by content, so cacheable for good
 
 import { promises as fsp } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
@@ -33,6 +36,7 @@ import { BASE_MOUNT_OPTS, DEBIAN_MOUNT_OPTS, DEFAULT_MOUNT_OPTS } from "../guest
 import { baseDir, ensureBaseImage } from "../image/base.js";
 import { ensureDebianImage } from "../image/build.js";
 import { ensureProfile } from "../image/profile.js";
+import { ensureV86Format } from "../image/v86-format.js";
 
 export interface ServedImage {
   descriptor: GuestImageDescriptor;
@@ -40,6 +44,8 @@ export interface ServedImage {
   files: Record<string, string | Uint8Array>;
   /** Host folder of the base image the descriptor's `base` names (served under <image>/base/). */
   baseDir?: string;
+  /** Host folder of the descriptor's v86Fs (served under <image>/v86/), made on first use. */
+  v86Dir?: () => Promise<string>;
 }
 
 export type ImageSource = (log: (line: string) => void) => Promise<ServedImage>;
@@ -130,6 +136,7 @@ export const debianImage: ImageSource = async (log) => {
       // A whole root, not a home: a tree of its own, never the busybox image's "home".
       tree: "debian",
       homeInTree: "root",
+      v86Fs: { basefs: "v86/fs.json", baseurl: "v86/blobs/" },
     },
     files: {
       "bios.bin": guest.bios,
@@ -139,8 +146,15 @@ export const debianImage: ImageSource = async (log) => {
       "agent.cpio": await agentArchive("root"),
     },
     baseDir: baseDir(debian),
+    // Converted only when a page asks for it (?fs=builtin): a few minutes and ~400 MB the first time.
+    v86Dir: once(async () => path.dirname((await ensureV86Format(debian, log)).basefs)),
   };
 };
+
+function once<T>(make: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= make());
+}
 
 export interface GuestFilesOptions {
   images?: Record<string, ImageSource>;
@@ -198,7 +212,7 @@ export function guestMiddleware(options: GuestFilesOptions = {}) {
 
 async function serveGuest(registry: ReturnType<typeof imageRegistry>, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
   const url = new URL(req.url ?? "/", "http://x");
-  const m = /^\/__guest\/(?:(images\.json)|([A-Za-z0-9._-]+)\/(base\/)?([A-Za-z0-9._-]+))$/.exec(url.pathname);
+  const m = /^\/__guest\/(?:(images\.json)|([A-Za-z0-9._-]+)\/(base\/|v86\/(?:blobs\/)?)?([A-Za-z0-9._-]+))$/.exec(url.pathname);
   if (!m || (req.method !== "GET" && req.method !== "HEAD")) return false;
   const send = (status: number, type: string, body: Uint8Array | string) => {
     const bytes = typeof body === "string" ? Buffer.from(body) : body;
@@ -219,6 +233,15 @@ async function serveGuest(registry: ReturnType<typeof imageRegistry>, req: Incom
     return true;
   }
   const served = await image;
+  if (inBase?.startsWith("v86/")) {
+    if (!served.v86Dir || file.startsWith(".")) {
+      send(404, "text/plain; charset=utf-8", `guest image ${name} has no v86 file ${file}\n`);
+      return true;
+    }
+    const blob = inBase === "v86/blobs/";
+    await sendFileRange(req, res, path.join(await served.v86Dir(), inBase.slice(4), file), blob ? "application/octet-stream" : "application/json", blob);
+    return true;
+  }
   if (inBase) {
     if (!served.baseDir || file.startsWith(".")) {
       send(404, "text/plain; charset=utf-8", `guest image ${name} has no base image file ${file}\n`);
@@ -258,7 +281,7 @@ export function parseRange(header: string | undefined, size: number): { start: n
 }
 
 /** A static file with Range support: 206 + Content-Range for a range, 416 past the end, 404 if absent. */
-async function sendFileRange(req: IncomingMessage, res: ServerResponse, file: string, type: string): Promise<void> {
+async function sendFileRange(req: IncomingMessage, res: ServerResponse, file: string, type: string, immutable = false): Promise<void> {
   let handle: FileHandle;
   try {
     handle = await fsp.open(file, "r");
@@ -269,7 +292,7 @@ async function sendFileRange(req: IncomingMessage, res: ServerResponse, file: st
   try {
     const size = (await handle.stat()).size;
     const range = parseRange(req.headers.range, size);
-    const headers: Record<string, string> = { "content-type": type, "accept-ranges": "bytes", "cache-control": "no-cache" };
+    const headers: Record<string, string> = { "content-type": type, "accept-ranges": "bytes", "cache-control": immutable ? "public, max-age=31536000, immutable" : "no-cache" };
     if (range === "unsatisfiable") {
       res.writeHead(416, { ...headers, "content-range": `bytes */${size}`, "content-length": "0" }).end();
       return;

@@ -34,7 +34,7 @@ const UNRESPONSIVE_MS = 120_000;
 
 /** The part of v86's built-in file system we use (names survive its minified build). */
 interface V86Fs {
-  SearchPath(path: string): { id: number };
+  SearchPath(path: string): { id: number; parentid: number; name: string };
   CreateDirectory(name: string, parentid: number): number;
 }
 
@@ -221,8 +221,9 @@ export class WorkspaceHost {
     if (this.boot!.fs === "builtin") {
       const emulator = this.machine!.emulator;
       const fs9p = (emulator as unknown as { fs9p?: V86Fs }).fs9p;
-      if (fs9p && fs9p.SearchPath(`/${RUN_DIR}`).id === -1) fs9p.CreateDirectory(RUN_DIR, 0);
-      return emulator.create_file(`/${path}`, data);
+      const dir = fs9p?.SearchPath(`/${this.builtinPath(RUN_DIR)}`);
+      if (fs9p && dir && dir.id === -1 && dir.parentid !== -1) fs9p.CreateDirectory(dir.name, dir.parentid);
+      return emulator.create_file(`/${this.builtinPath(path)}`, data);
     }
     const client = await this.ownClient();
     for (let attempt = 0; ; attempt++) {
@@ -236,8 +237,14 @@ export class WorkspaceHost {
   }
 
   private async readFile(path: string): Promise<Uint8Array> {
-    if (this.boot!.fs === "builtin") return this.machine!.emulator.read_file(`/${path}`);
+    if (this.boot!.fs === "builtin") return this.machine!.emulator.read_file(`/${this.builtinPath(path)}`);
     return (await this.ownClient()).readFile(path);
+  }
+
+  /** A path under the home in v86's own tree: the home itself (busybox), or root/ when v86 serves the whole root (v86Fs). */
+  private builtinPath(name: string): string {
+    const home = this.image?.v86Fs ? this.image.descriptor.homeInTree : "";
+    return home ? `${home}/${name}` : name;
   }
 
   private ownClient(): Promise<Client> {

@@ -27,6 +27,18 @@ export interface GuestImageDescriptor {
   tree: string;
   /** Where `home` is inside the tree, as a tree path: "" when the tree is the home, "root" for a root tree. */
   homeInTree: string;
+  /**
+   * The same root in v86's own lazily loaded format (fs.json version 3 + sha256-named blobs,
+   * scripts/image/v86-format.ts): what `?fs=builtin` boots this image from, v86's built-in 9P
+   * fetching each file whole on first open. For comparison (npm run bench:image).
+   */
+  v86Fs?: V86FsLocation;
+}
+
+/** v86's `filesystem: { basefs, baseurl }`: the index's URL and the folder of blobs (ending in "/"). */
+export interface V86FsLocation {
+  basefs: string;
+  baseurl: string;
 }
 
 /** The images the dev server offers, and which one a page boots without `?image=`. */
@@ -44,6 +56,8 @@ export interface LoadedImage {
   vgaBios: ArrayBuffer;
   kernel: ArrayBuffer;
   initrd: ArrayBuffer;
+  /** descriptor.v86Fs as absolute URLs. */
+  v86Fs?: V86FsLocation;
 }
 
 async function fetchBytes(url: URL, what: string): Promise<ArrayBuffer> {
@@ -73,7 +87,8 @@ export async function loadGuestImage(name: string | undefined, base: URL, onProg
     fetchBytes(at(descriptor.kernel), "kernel"),
     ...descriptor.initrd.map((p) => fetchBytes(at(p), "initramfs")),
   ]);
-  return { descriptor, bios: bios!, vgaBios: vgaBios!, kernel: kernel!, initrd: concatAligned(parts) };
+  const v86Fs = descriptor.v86Fs ? { basefs: at(descriptor.v86Fs.basefs).href, baseurl: at(descriptor.v86Fs.baseurl).href } : undefined;
+  return { descriptor, bios: bios!, vgaBios: vgaBios!, kernel: kernel!, initrd: concatAligned(parts), ...(v86Fs ? { v86Fs } : {}) };
 }
 
 /** Concatenate initramfs parts, each starting 4-aligned (the kernel skips the zero padding). */

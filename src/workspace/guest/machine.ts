@@ -18,7 +18,7 @@ export interface MachineEvents {
 
 export interface MachineOptions {
   image: LoadedImage;
-  /** worker9p's hook; undefined: v86's own in-memory 9P server. */
+  /** worker9p's hook; undefined: v86's own in-memory 9P server (on the image's v86Fs, if it has one). */
   handle9p?: Handle9p;
   events: MachineEvents;
 }
@@ -57,7 +57,7 @@ export class GuestMachine {
       initrd: { buffer: image.initrd },
       cmdline: image.descriptor.cmdline,
       memory_size: image.descriptor.memoryMb * 1024 * 1024,
-      filesystem: options.handle9p ? { handle9p: options.handle9p } : {},
+      filesystem: options.handle9p ? { handle9p: options.handle9p } : image.v86Fs ? { basefs: image.v86Fs.basefs, baseurl: image.v86Fs.baseurl } : {},
       uart1: true,
       autostart: true,
       disable_keyboard: true,
