@@ -15,6 +15,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { PluginOption } from "vite";
 import type { RunResult } from "../../src/workspace/protocol.js";
 import { imageRegistry, guestFiles } from "../../scripts/workspace/guest-files.js";
 import { CHROMIUM_FLAGS, CHROMIUM_PATH, ensureChromium, startDevServer } from "../browser/harness.js";
@@ -54,12 +55,12 @@ export function workspaceUrl(baseUrl: string, query: WorkspaceQuery = {}): strin
   return `${baseUrl}/${s ? `?${s}` : ""}`;
 }
 
-export async function startWorkspaceHarness(options: { verbose?: boolean; args?: string[] } = {}): Promise<WorkspaceHarness> {
+export async function startWorkspaceHarness(options: { verbose?: boolean; args?: string[]; plugins?: PluginOption[] } = {}): Promise<WorkspaceHarness> {
   ensureChromium();
   // Build the guest image before the browser asks for it (a first build downloads Debian packages).
   const log = options.verbose ? (l: string) => console.log(l) : () => {};
   await imageRegistry({ log }).get("busybox");
-  const { server, baseUrl, cacheDir } = await startDevServer({ verbose: options.verbose, plugins: [guestFiles({ log })] });
+  const { server, baseUrl, cacheDir } = await startDevServer({ verbose: options.verbose, plugins: [...(options.plugins ?? []), guestFiles({ log })] });
   const userDataDir = await mkdtemp(join(tmpdir(), "worker9p-chromium-"));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM_PATH,
