@@ -226,6 +226,22 @@ describe("OPFS store metadata journal", () => {
     await h.runInWorker(TESTS, "destroyStore", { kind: "opfs", name });
   });
 
+  test("writers commit while a checkpoint's IndexedDB commit is pending; a kill after it loses nothing: the journal's records it holds are skipped, the later ones replayed", async () => {
+    const name = unique("journal-checkpoint-writers");
+    const w = await h.spawnWorker("checkpoint-writers");
+    const r = await w.run<{ events: string[]; journalBytes: number }>(TESTS, "checkpointWhileWriting", { name, commits });
+    await w.terminate();
+    expect(r.events).toEqual(["issued", "commit 4", "commit 5", "commit 6", "checkpoint"]);
+    // Commits landed after the checkpoint froze the overlay: the journal was not emptied.
+    expect(r.journalBytes).toBeGreaterThan(0);
+    const again = await h.runInWorker<JournalReopenReport>(TESTS, "journalReopen", { name, commits });
+    expect(again.problems).toEqual([]);
+    expect(again.present).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(again.journaled).toBe(commits);
+    expect(again.replayed).toBe(commits / 2);
+    await h.runInWorker(TESTS, "destroyStore", { kind: "opfs", name });
+  });
+
   test("a torn last record (crash mid-append) is ignored: the tree of the commit before it, and writes work on", async () => {
     const name = unique("journal-torn");
     await writeAndKill(name);

@@ -15,7 +15,12 @@
  */
 import { Client, createFileServer, portTransport, type FileServer, type StorageKind } from "../../src/index.js";
 import { OpenFlags } from "../../src/protocol/constants.js";
-import type { SyncFileHandle } from "../../src/storage/opfs.js";
+import { OpfsStore, type SyncFileHandle } from "../../src/storage/opfs.js";
+import { inProcessTransport } from "../../src/client/in-process.js";
+import { FileSystem } from "../../src/fs/filesystem.js";
+import { Server } from "../../src/server/server.js";
+import { MemoryStore } from "../../src/storage/memory.js";
+import type { Store } from "../../src/storage/store.js";
 
 export interface FreshIoArg {
   storage: StorageKind;
@@ -222,4 +227,30 @@ export async function freshProfileClose(): Promise<void> {
   if (!h) return;
   h.client.close();
   await h.server.close();
+}
+
+/**
+ * Checkpoints that hold writers vs checkpoints that let them go on (OPFS invariant 14), side by
+ * side in one dedicated worker: files created per second through Server + Client in one thread
+ * (no MessagePort, whose noise would drown the difference), `rounds` alternating rounds of each
+ * and of the memory store. Medians.
+ */
+export async function checkpointCreateAB(arg: { ms: number; depth: number; fileBytes: number; rounds: number }): Promise<{ holding: number[]; background: number[]; memory: number[] }> {
+  const out = { holding: [] as number[], background: [] as number[], memory: [] as number[] };
+  for (let round = 0; round < arg.rounds; round++) {
+    for (const kind of ["holding", "background", "memory"] as const) {
+      const name = `ab-${kind}-${round}-${Math.random().toString(36).slice(2)}`;
+      const store: Store = kind === "memory" ? new MemoryStore() : await OpfsStore.open(name, { checkpointHoldsWriters: kind === "holding" });
+      try {
+        const c = await Client.connect(inProcessTransport(new Server(await FileSystem.open(store)), { copyRequests: false }), { msize: 1024 * 1024 + 24 });
+        const r = await createFiles(c, "creates", arg.ms, arg.depth, arg.fileBytes);
+        c.close();
+        out[kind].push(Math.round(r.files / (r.ms / 1000)));
+      } finally {
+        await store.close();
+        if (kind !== "memory") await OpfsStore.destroy(name);
+      }
+    }
+  }
+  return out;
 }

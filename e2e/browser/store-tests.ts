@@ -899,6 +899,45 @@ export async function createUnlinkOneBatch(arg: { kind: Kind; name: string }): P
 }
 
 /** Commit `commits` small files (journal only), then close: freeze right after the checkpoint's IndexedDB commit, before the journal is emptied. */
+/**
+ * Invariant 14: a background checkpoint lets writers commit while IndexedDB commits it. Commits
+ * 1..half are made; a checkpoint starts; as soon as its writes are issued, commits half+1..commits
+ * are made, and they land before the checkpoint's commit does (the events say so). The store is
+ * left open (the worker is killed next): the journal keeps the records the checkpoint holds, which
+ * a reopen skips, and the later ones, which it replays.
+ */
+export async function checkpointWhileWriting(arg: { name: string; commits: number }): Promise<{ events: string[]; journalBytes: number }> {
+  const events: string[] = [];
+  const half = arg.commits >> 1;
+  const commit = (i: number) =>
+    store.transaction("readwrite", async (tx) => {
+      await tx.putInode(fileInode(200 + i, 100, i));
+      await tx.putChunk(200 + i, 0, bytes(100, 200 + i), true);
+      await tx.putMeta("journaled", i);
+    });
+  let during: Promise<void> = Promise.resolve();
+  const store: OpfsStore = await OpfsStore.open(arg.name, {
+    autoCheckpoint: false,
+    debugHooks: {
+      checkpointIssued: () => {
+        events.push("issued");
+        during = (async () => {
+          for (let i = half + 1; i <= arg.commits; i++) {
+            await commit(i);
+            events.push(`commit ${i}`);
+          }
+        })();
+      },
+      afterCheckpointCommit: () => events.push("checkpoint"),
+    },
+  });
+  for (let i = 1; i <= half; i++) await commit(i);
+  await store.checkpointInBackground();
+  await during;
+  (globalThis as { keepAlive?: unknown }).keepAlive = store;
+  return { events, journalBytes: (store as unknown as { journal: { bytes: number } }).journal.bytes };
+}
+
 export async function checkpointFreeze(arg: { name: string; commits: number }, ctx: WorkerContext): Promise<never> {
   const store = await OpfsStore.open(arg.name, {
     autoCheckpoint: false,

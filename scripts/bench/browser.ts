@@ -3,7 +3,7 @@
 // store (opfs, indexeddb, memory), beside raw OPFS sync-handle and raw IndexedDB throughput for the
 // same 512 KiB block size measured in the same run (e2e/browser/raw-throughput.ts, in a worker).
 //
-//   npm run bench:browser -- [--profile] [--detail] [--mib N] [--repeat N] [--small-ms N] [--no-layers] [--no-profile] [--json] [--mount-files N]
+//   npm run bench:browser -- [--profile] [--checkpoint-ab] [--detail] [--mib N] [--repeat N] [--small-ms N] [--no-layers] [--no-profile] [--json] [--mount-files N]
 //
 // Figures:
 //   - sequential 512 KiB Twrite (Tfsync at the end included) and Tread, one request in flight —
@@ -17,6 +17,8 @@
 // --profile: after the headline table, each of its rows once more per store with the 9P worker's
 // and the page's V8 CPU profiles recorded (DevTools protocol), as µs per request by category and
 // the heaviest frames: what bounds each ratio (headlineProfiles).
+// --checkpoint-ab: OPFS creates with checkpoints that hold writers vs ones that let them go on
+// (invariant 14), alternating in one worker, beside the memory store.
 // --detail: then where the time goes, one layer at a time (e2e/browser/fs-bench.ts): raw storage, the Store
 // API (e2e/browser/store-bench.ts), the FileSystem API, Server + Client in one thread (9P codec and
 // session, no MessagePort), the full stack; plus the MessagePort and the codec on their own; and V8
@@ -46,6 +48,7 @@ const { values: opts } = parseArgs({
     "no-profile": { type: "boolean", default: false },
     profile: { type: "boolean", default: false },
     "profile-top": { type: "string", default: "6" },
+    "checkpoint-ab": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     "mount-files": { type: "string" },
     verbose: { type: "boolean", default: false },
@@ -218,6 +221,28 @@ async function headlineProfiles(h: Awaited<ReturnType<typeof startBrowserHarness
   ].join("\n");
 }
 
+/** OPFS invariant 14's effect on creates, measured side by side in one worker (fresh-bench.ts checkpointCreateAB). */
+async function checkpointAB(h: Awaited<ReturnType<typeof startBrowserHarness>>): Promise<string> {
+  const rounds = Number(opts.rounds);
+  log(`checkpoint A/B: ${rounds} alternating rounds of ${opts["create-ms"]} ms creates each…`);
+  const r = await h.runInWorker<{ holding: number[]; background: number[]; memory: number[] }>(FRESH, "checkpointCreateAB", {
+    ms: Number(opts["create-ms"]),
+    depth: DEPTH,
+    fileBytes: KiB,
+    rounds,
+  });
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  const mem = median(r.memory);
+  const row = (label: string, xs: number[]) => [label, int(median(xs)), f2(median(xs) / mem), xs.map(int).join(", ")];
+  return [
+    `### OPFS creates: checkpoints holding writers vs letting them go on (Server + Client in one worker, no MessagePort; median of ${rounds} alternating rounds)`,
+    "",
+    mdTable(["store", "files created/s", "×memory", "per round"], [row("opfs, checkpoints hold writers (before)", r.holding), row("opfs, background checkpoints (invariant 14)", r.background), row("memory", r.memory)]),
+    "",
+    `Background ÷ holding: ${f2(median(r.background) / median(r.holding))}×, per round: ${r.background.map((b, i) => f2(b / r.holding[i]!)).join(", ")}.`,
+  ].join("\n");
+}
+
 const MOUNT_TARGET_MS = 50;
 
 /**
@@ -252,6 +277,7 @@ async function main(): Promise<void> {
   try {
     console.log(await headlineTable(h));
     if (opts.profile) console.log(`\n${await headlineProfiles(h)}`);
+    if (opts["checkpoint-ab"]) console.log(`\n${await checkpointAB(h)}`);
     const mountFiles = Number(opts["mount-files"] ?? (opts.detail ? 100_000 : 0));
     if (mountFiles > 0) console.log(`\n${await lazyMountTable(h, mountFiles)}`);
     if (!opts.detail) {

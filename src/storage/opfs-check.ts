@@ -21,7 +21,7 @@ function committedRefs(baseRefs: ChunkRef[], o: Overlay): ChunkRef[] {
     return m;
   };
   for (const r of baseRefs) file(r.ino).set(r.index, r);
-  for (const [ino, f] of o.files) layerFile(file(ino), f);
+  for (const l of o.layers) for (const [ino, f] of l.files) layerFile(file(ino), f);
   const refs: ChunkRef[] = [];
   for (const m of byFile.values()) for (const r of m.values()) if (r) refs.push(r);
   return refs;
@@ -35,7 +35,7 @@ export async function scanSlots(db: WorkerDb, o: Overlay, slots: SlotAllocator):
   await tx.done;
   const hwm = o.hwm ?? baseHwm;
   const refs = committedRefs(baseRefs, o);
-  const free = baseFree.filter((s) => !o.taken.has(s)).concat([...o.added]);
+  const free = [...o.freeOver(baseFree)];
   const problems: string[] = [];
   const owner = new Map<number, string>();
   let inline = 0;

@@ -2,9 +2,16 @@
  * The OPFS store's committed changes that the IndexedDB checkpoint does not
  * hold yet: what the journal's records since the last checkpoint say
  * (opfs-journal.ts). The committed state is this overlay on top of the
- * checkpoint (OPFS invariant 1); a checkpoint writes the overlay into
- * IndexedDB and empties both. Bounded by the checkpoint policy, not by the
+ * checkpoint (OPFS invariant 1). Bounded by the checkpoint policy, not by the
  * tree. Pure data, no I/O.
+ *
+ * The overlay is a stack of layers, oldest first: a checkpoint freezes the
+ * layers there are and writes them into IndexedDB while commits go on into a
+ * new live layer on top; once IndexedDB has committed them, the frozen layers
+ * are dropped (OPFS invariant 14). Every layer is idempotent (applying one
+ * twice over a state is applying it once: records are set or deleted, a
+ * file's cut then its refs, free-list slots added or removed), so a layer
+ * laid over a checkpoint that already holds it changes nothing.
  */
 import { entryKey, type ChunkRef } from "./indexeddb-common.js";
 import type { EntryRecord, InodeRecord } from "./store.js";
@@ -37,7 +44,8 @@ export interface OverlayFile {
   refs: Map<number, ChunkRef | null>;
 }
 
-export class Overlay {
+/** One layer: the changes of consecutive commits, folded (later ones win). */
+export class OverlayLayer {
   readonly inodes = new Map<number, InodeRecord | null>();
   readonly dirs = new Map<number, Map<string, OverlayEntry>>();
   readonly meta = new Map<string, unknown>();
@@ -176,4 +184,121 @@ export function layerFile<T>(view: Map<number, T | ChunkRef | null>, f: OverlayF
   if (!f) return;
   if (f.cut < Infinity) for (const i of [...view.keys()]) if (i >= f.cut) view.delete(i);
   for (const [i, ref] of f.refs) if (i >= from && i < to) view.set(i, ref);
+}
+
+/**
+ * The committed changes since the checkpoint as layers, oldest first: frozen
+ * ones a checkpoint is writing, then the live one commits apply to
+ * (invariant 14). Lookups ask the newest layer first.
+ */
+export class Overlay {
+  private frozen: OverlayLayer[] = [];
+  private live = new OverlayLayer();
+
+  /** All layers, oldest first. */
+  get layers(): OverlayLayer[] {
+    return [...this.frozen, this.live];
+  }
+
+  get empty(): boolean {
+    return this.records === 0;
+  }
+
+  /** Commits applied since the checkpoint. */
+  get records(): number {
+    let n = this.live.records;
+    for (const l of this.frozen) n += l.records;
+    return n;
+  }
+
+  /** Commits applied to the live layer (since the last freeze). */
+  get liveRecords(): number {
+    return this.live.records;
+  }
+
+  /** The last commit's number (0 when empty). */
+  get lastSeq(): number {
+    return this.newest((l) => (l.empty ? undefined : l.lastSeq)) ?? 0;
+  }
+
+  get hwm(): number | undefined {
+    return this.newest((l) => l.hwm);
+  }
+
+  /** The first answer other than undefined, asking the newest layer first. */
+  private newest<T>(ask: (l: OverlayLayer) => T | undefined): T | undefined {
+    const r = ask(this.live);
+    if (r !== undefined) return r;
+    for (let i = this.frozen.length - 1; i >= 0; i--) {
+      const f = ask(this.frozen[i]!);
+      if (f !== undefined) return f;
+    }
+    return undefined;
+  }
+
+  apply(seq: number, r: CommitRecord): void {
+    this.live.apply(seq, r);
+  }
+
+  /** A checkpoint starts: the layers so far are frozen (what it writes) and commits go on into a new live layer. */
+  freeze(): OverlayLayer[] {
+    if (!this.live.empty) {
+      this.frozen.push(this.live);
+      this.live = new OverlayLayer();
+    }
+    return [...this.frozen];
+  }
+
+  /** The checkpoint holds `written` (what freeze() returned): drop them. */
+  dropFrozen(written: readonly OverlayLayer[]): void {
+    this.frozen = this.frozen.filter((l) => !written.includes(l));
+  }
+
+  inode(ino: number): InodeRecord | null | undefined {
+    return this.newest((l) => l.inode(ino));
+  }
+
+  entry(dir: number, name: EntryRecord["name"]): EntryRecord | null | undefined {
+    return this.newest((l) => l.entry(dir, name));
+  }
+
+  metaValue(key: string): { has: boolean; value: unknown } {
+    return this.newest((l) => (l.meta.has(key) ? { has: true, value: l.meta.get(key) } : undefined)) ?? { has: false, value: undefined };
+  }
+
+  chunk(ino: number, index: number): ChunkRef | null | undefined {
+    return this.newest((l) => l.chunk(ino, index));
+  }
+
+  /** How many entries of `dir` the layers change, at most (a listing asks the checkpoint for that many more). */
+  entriesIn(dir: number): number {
+    let n = 0;
+    for (const l of this.layers) n += l.entriesIn(dir);
+    return n;
+  }
+
+  /** A snapshot of each layer's changes to `dir`, oldest first (for mergeListing). */
+  dirLayers(dir: number): OverlayEntry[][] {
+    return this.layers.map((l) => [...(l.dirs.get(dir)?.values() ?? [])]);
+  }
+
+  /** Each layer's changes to file `ino`, oldest first (for mergeIndices, layerFile). */
+  fileLayers(ino: number): (OverlayFile | undefined)[] {
+    return this.layers.map((l) => l.files.get(ino));
+  }
+
+  /** The checkpoint's free-slot list with every layer's changes on top. */
+  freeOver(base: Iterable<number>): Set<number> {
+    const s = new Set(base);
+    for (const l of this.layers) {
+      for (const k of l.taken) s.delete(k);
+      for (const k of l.added) s.add(k);
+    }
+    return s;
+  }
+
+  clear(): void {
+    this.frozen = [];
+    this.live = new OverlayLayer();
+  }
 }

@@ -49,9 +49,7 @@ export class SlotAllocator {
   async loadFree(overlay: Overlay, checkpointFree: () => Promise<number[]>): Promise<void> {
     if (this.freeSlots) return;
     const keys = await checkpointFree();
-    const s = new Set<number>();
-    for (const k of keys) if (!overlay.taken.has(k)) s.add(k);
-    for (const k of overlay.added) s.add(k);
+    const s = overlay.freeOver(keys);
     for (const k of this.quarantine) s.delete(k);
     this.freeSlots = s;
   }
@@ -98,6 +96,11 @@ export class SlotAllocator {
   becameDurable(): void {
     this.releaseQuarantine();
     this.hooks?.afterDurable?.();
+  }
+
+  /** These slots' freeing became durable (a checkpoint's strict commit holds it): they may be written again (invariant 6). */
+  releaseSome(slots: Iterable<number>): void {
+    for (const s of slots) if (this.quarantine.delete(s)) this.freeSlots?.add(s);
   }
 
   releaseQuarantine(): void {

@@ -191,11 +191,10 @@ export class OpfsTx implements StoreTx {
     this.alive();
     // getAll's count 0 means "no limit" in IndexedDB, the opposite of what the caller asked.
     if (!(limit > 0)) return [];
-    const overlay = this.src.overlay.dirs.get(dir);
     const own = this.ownDirs.get(dir);
     // Snapshot the overlay's entries now: a checkpoint may move them into IndexedDB meanwhile (merging is idempotent).
-    const layers = [[...(overlay?.values() ?? [])], [...(own?.values() ?? [])]];
-    const extra = layers[0]!.length + layers[1]!.length;
+    const layers = [...this.src.overlay.dirLayers(dir), [...(own?.values() ?? [])]];
+    const extra = layers.reduce((n, l) => n + l.length, 0);
     const range = IDBKeyRange.bound([dir, after], [dir, Infinity], true, false);
     const base = (await this.request((s) => s("entries").index("byCookie").getAll(range, Math.min(limit + extra, 2 ** 32 - 1)))) as EntryRecord[];
     return mergeListing(base, layers, after, limit);
@@ -334,7 +333,7 @@ export class OpfsTx implements StoreTx {
     const keys = (await this.request((s) => s("chunks").getAllKeys(IDBKeyRange.bound([ino, from], [ino, to], false, true)))) as [number, number][];
     return mergeIndices(
       keys.map((k) => k[1]),
-      [this.src.overlay.files.get(ino), this.ownFiles.get(ino)],
+      [...this.src.overlay.fileLayers(ino), this.ownFiles.get(ino)],
       from,
       to,
     );
@@ -380,7 +379,7 @@ export class OpfsTx implements StoreTx {
     const base = (await this.request((s) => s("chunks").getAll(IDBKeyRange.bound([ino, from], [ino, Infinity])))) as ChunkRef[];
     const byIndex = new Map<number, ChunkRef | null>();
     for (const r of base) byIndex.set(r.index, r);
-    layerFile(byIndex, this.src.overlay.files.get(ino), from);
+    for (const f of this.src.overlay.fileLayers(ino)) layerFile(byIndex, f, from);
     const out: ChunkRef[] = [];
     for (const r of byIndex.values()) if (r) out.push(r);
     return out;

@@ -39,7 +39,7 @@
  *     the previous commit's slots never change under it. A crash before the
  *     record leaves the written slots free, or past `hwm` (the file's tail,
  *     truncated at open: openInfo.reclaimedBytes).
- *  4. One writer at a time. Writers, checkpoints (11) and shrinking (9) run
+ *  4. One writer at a time. Writers, a checkpoint's start (11, 14) and shrinking (9) run
  *     one at a time through the WriterBatcher (several bodies may share one
  *     transaction, which allocates once, at its commit). Hence the allocator
  *     (`hwm`, `freeSlots`), the overlay and the caches are changed only by a
@@ -86,7 +86,8 @@
  * 11. Checkpoint. Between writers, the data file is flushed, then the
  *     overlay is written into IndexedDB in one strict transaction that also
  *     records the number of the last journal record it holds (`journalSeq`);
- *     then overlay and journal are emptied. The flush comes first because
+ *     then overlay and journal are emptied (a background checkpoint lets
+ *     writers go on while IndexedDB commits, and empties less: 14). The flush comes first because
  *     the strict commit makes relaxed commits' chunk refs durable: without
  *     it a power loss could keep a ref and lose the bytes it points at (6). It moves the committed state without changing it, so readers
  *     may straddle one. A crash before its commit replays the journal as
@@ -104,6 +105,23 @@
  *     writer batch checkpoints first and fails with EIO if that fails,
  *     committing nothing. Out of quota it goes on (the journal cannot grow
  *     then anyway, and a delete must still get through: ENOSPC handling).
+ * 14. Checkpoints do not stop writers. A checkpoint freezes the overlay's
+ *     layers (opfs-overlay.ts) and issues their IndexedDB writes between
+ *     writers, synchronously, so it writes exactly the state of the last
+ *     commit so far (N, recorded as `journalSeq`); then writers go on into a
+ *     new live layer while IndexedDB commits. The frozen layers stay in the
+ *     overlay until that commit lands, so every lookup sees the committed
+ *     state throughout, and a layer laid over a checkpoint that already holds
+ *     it changes nothing (layers are idempotent), whichever side of the
+ *     commit a reader's IndexedDB request falls. Once committed: the frozen
+ *     layers are dropped; only the slots quarantined when it started are
+ *     released (later commits' freeings are not in it, 6); the journal is
+ *     emptied only if nothing committed since, else it keeps records up to N,
+ *     which open skips (12), and records after N, which it replays. A
+ *     checkpoint that fails leaves its layers frozen: the next one writes
+ *     them again, with the live layer, in one transaction, oldest first.
+ *     The journal grows while writers never pause: past JOURNAL_RESET_BYTES
+ *     a checkpoint holds writers until it commits, which empties it.
  *
  * Alternatives weighed: writing data in place behind a write-ahead log
  * (PGlite's way) writes every byte twice; only metadata goes through the
@@ -131,7 +149,7 @@ import { CommittedRecords } from "./committed-records.js";
 import { WriterBatcher } from "./writer-batcher.js";
 import type { Journal } from "./opfs-journal.js";
 import type { JournalValue } from "./journal-codec.js";
-import { Overlay, type CommitRecord } from "./opfs-overlay.js";
+import { Overlay, type CommitRecord, type OverlayLayer } from "./opfs-overlay.js";
 import { CheckpointNames } from "./opfs-names.js";
 import { OpfsTx, readCommitted, type TxSource } from "./opfs-tx.js";
 import { enospc, entryKey, isXattrKey, type ChunkRef, type WorkerDb } from "./indexeddb-common.js";
@@ -155,8 +173,17 @@ const CHECKPOINT_BYTES = 4 * 1024 * 1024;
  */
 const MAX_OVERLAY_RECORDS = 16 * CHECKPOINT_RECORDS;
 const MAX_OVERLAY_BYTES = 16 * CHECKPOINT_BYTES;
+/** Past this much journal, the next checkpoint holds writers until it commits, which empties the journal (invariant 14). */
+const JOURNAL_RESET_BYTES = 2 * CHECKPOINT_BYTES;
 /** With commits in the overlay and none for this long, checkpoint anyway (the next open replays nothing). */
 const CHECKPOINT_IDLE_MS = 1000;
+
+/** A checkpoint whose IndexedDB writes are issued: the layers it writes, the slots quarantined then, its commit. */
+interface StartedCheckpoint {
+  layers: OverlayLayer[];
+  quarantined: number[];
+  committed: Promise<void>;
+}
 
 /** What commit() hands to apply(): the record and what the memory state needs besides. */
 interface Committed {
@@ -195,6 +222,8 @@ export class OpfsStore implements Store, TxSource {
   /** Why the last checkpoint failed, if it did (diagnostics). */
   lastCheckpointError: string | undefined;
   private idleTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The journal's length when the last checkpoint froze the overlay (invariant 14). */
+  private journalAtFreeze = 0;
   /** The data file's slots: hwm, free list, quarantine (invariants 2, 3, 6). */
   private readonly slots: SlotAllocator;
 
@@ -379,7 +408,8 @@ export class OpfsStore implements Store, TxSource {
     this.records.apply(new Map(r.inodes), new Map(r.meta.filter(([k]) => !isXattrKey(k))), entries);
     if (c.touched.size > 0) this.cache.apply(c.touched, r.chunks);
     this.commits++;
-    const due = this.overlay.records >= CHECKPOINT_RECORDS + this.checkpointBackoff.records || this.journal.bytes >= CHECKPOINT_BYTES + this.checkpointBackoff.bytes;
+    // Counted since the last checkpoint started: a background one leaves later records in the journal (invariant 14).
+    const due = this.overlay.liveRecords >= CHECKPOINT_RECORDS + this.checkpointBackoff.records || this.liveJournalBytes >= CHECKPOINT_BYTES + this.checkpointBackoff.bytes;
     if (due || r.freed.includes(this.slots.hwm - 1)) {
       this.scheduleCheckpoint();
     } else {
@@ -454,58 +484,113 @@ export class OpfsStore implements Store, TxSource {
     this.idleTimer = setTimeout(() => this.scheduleCheckpoint(), CHECKPOINT_IDLE_MS);
   }
 
-  /** Checkpoint (and shrink) off the writers' path, between batches. */
-  private scheduleCheckpoint(): void {
+  /**
+   * Checkpoint off the writers' path (invariant 14): freeze the overlay and issue its IndexedDB
+   * writes between writers, let writers go on while IndexedDB commits, then drop what it holds.
+   * A journal grown past JOURNAL_RESET_BYTES (it is emptied only when a checkpoint leaves the
+   * overlay empty, so steady writing keeps it growing) gets a checkpoint that holds writers
+   * until it commits, which empties it.
+   */
+  private scheduleCheckpoint(force = false): Promise<void> {
     clearTimeout(this.idleTimer);
-    if (this.checkpointing || this.closed || this.options.autoCheckpoint === false) return;
-    this.checkpointing = this.writers
-      .exclusive(() => this.checkpoint())
+    if (this.checkpointing || this.closed || (this.options.autoCheckpoint === false && !force)) return this.checkpointing ?? Promise.resolve();
+    const hold = this.options.checkpointHoldsWriters === true || this.journal.bytes >= JOURNAL_RESET_BYTES;
+    const run = hold ? this.writers.exclusive(() => this.checkpoint()) : this.backgroundCheckpoint();
+    const p = run
       .then(
         () => {
           this.checkpointBackoff = { records: 0, bytes: 0 };
         },
-        () => {
-          this.checkpointBackoff = { records: this.overlay.records, bytes: this.journal.bytes };
+        (e: unknown) => {
+          this.lastCheckpointError = String(e);
+          this.checkpointBackoff = { records: this.overlay.liveRecords, bytes: this.liveJournalBytes };
         },
       )
       .then(() => {
         this.checkpointing = undefined;
       });
+    this.checkpointing = p;
+    return p;
+  }
+
+  /** Start a checkpoint now that lets writers go on while IndexedDB commits (tests; the store schedules its own). */
+  checkpointInBackground(): Promise<void> {
+    return this.scheduleCheckpoint(true);
+  }
+
+  private async backgroundCheckpoint(): Promise<void> {
+    const started = await this.writers.exclusive(async () => this.startCheckpoint());
+    if (!started) return;
+    this.options.debugHooks?.checkpointIssued?.();
+    await started.committed;
+    this.finishCheckpoint(started);
+    // Giving the file's free tail back needs the overlay empty and writers held (invariant 9).
+    if (this.overlay.empty) this.openInfo.trimmedSlots += await this.writers.exclusive(() => shrink(this.db, this.overlay, this.slots));
   }
 
   /**
-   * Flush the data file, then write the overlay into IndexedDB (invariant
-   * 11): one strict transaction that also records the last journal record it holds; then empty the
-   * overlay and the journal, and give free slots at the file's end back.
-   * Runs between writers (exclusive), so nothing commits meanwhile.
+   * Between writers: flush the data file, freeze the overlay and issue its IndexedDB writes
+   * (invariants 11, 14). Undefined when there is nothing to write.
+   */
+  private startCheckpoint(): StartedCheckpoint | undefined {
+    if (this.overlay.empty) return undefined;
+    this.options.debugHooks?.beforeCheckpoint?.();
+    // The strict commit makes the frozen chunk refs durable, relaxed commits' too: their bytes
+    // must be on disk first, or a power loss could leave a durable ref to a slot that still
+    // holds an older, deleted file's bytes (invariants 6, 11).
+    this.slots.flushData();
+    const layers = this.overlay.freeze();
+    this.journalAtFreeze = this.journal.bytes;
+    const quarantined = [...this.slots.quarantine];
+    return { layers, quarantined, committed: writeOverlay(this.db, layers) };
+  }
+
+  /**
+   * IndexedDB holds the frozen layers now: drop them, release the slots whose freeing the strict
+   * commit made durable (those quarantined when it started, invariant 6), and empty the journal
+   * if nothing committed since (invariant 14).
+   */
+  private finishCheckpoint(c: StartedCheckpoint): void {
+    this.options.debugHooks?.afterCheckpointCommit?.();
+    // The committed state is unchanged; only where it is kept moved (invariant 11).
+    for (const l of c.layers) for (const d of l.dirs.values()) for (const [k, e] of d) this.checkpointNames.checkpointed(e.dir, k, e.rec !== null);
+    this.overlay.dropFrozen(c.layers);
+    this.slots.releaseSome(c.quarantined);
+    if (this.overlay.empty) {
+      this.journal.reset();
+      this.journalAtFreeze = 0;
+    }
+  }
+
+  /** Journal bytes appended since the last checkpoint started. */
+  private get liveJournalBytes(): number {
+    return Math.max(0, this.journal.bytes - this.journalAtFreeze);
+  }
+
+  /**
+   * A checkpoint that holds writers until IndexedDB has committed (close, the overlay's bound,
+   * out of space): afterwards the overlay and the journal are empty, and free slots at the file's
+   * end are given back. Run between writers (exclusive, or by a writer batch itself).
    */
   private async checkpoint(deletesFirst = false): Promise<void> {
-    const o = this.overlay;
-    if (!o.empty) {
-      this.options.debugHooks?.beforeCheckpoint?.();
-      // The strict commit below makes the overlay's chunk refs durable, relaxed commits' too: their
-      // bytes must be on disk first, or a power loss could leave a durable ref to a slot that still
-      // holds an older, deleted file's bytes (invariants 6, 11).
-      this.slots.flushData();
-      // The early deletions below must never outlive the records that made them.
-      if (deletesFirst) this.journal.flush();
+    // A background checkpoint's commit may be pending; its layers are frozen, not gone, so this
+    // one writes them again (idempotent), after it (IndexedDB runs the two in order).
+    if (!this.overlay.empty) {
+      if (deletesFirst) {
+        this.slots.flushData();
+        // The early deletions below must never outlive the records that made them.
+        this.journal.flush();
+        // Chromium's IndexedDB refuses a transaction that puts anything when the origin is out of
+        // quota, but takes one that only deletes. Applying the overlay's deletions to the checkpoint
+        // early changes nothing it shows (the overlay names every key it deleted, and its cuts cover
+        // their ranges), so a crash between the two transactions replays to the same state.
+        await writeDeletions(this.db, this.overlay.layers, this.checkpointNames);
+      }
+      const started = this.startCheckpoint()!;
+      await started.committed;
+      this.finishCheckpoint(started);
     }
-    // Chromium's IndexedDB refuses a transaction that puts anything when the origin is out of
-    // quota, but takes one that only deletes. Applying the overlay's deletions to the checkpoint
-    // early changes nothing it shows (the overlay names every key it deleted, and its cuts cover
-    // their ranges), so a crash between the two transactions replays to the same state.
-    if (!o.empty && deletesFirst) await writeDeletions(this.db, o, this.checkpointNames);
-    if (!o.empty) {
-      await writeOverlay(this.db, o);
-      this.options.debugHooks?.afterCheckpointCommit?.();
-      // The committed state is unchanged; only where it is kept moved (invariant 11). The
-      // strict commit made every freeing in it durable (invariant 6).
-      for (const d of o.dirs.values()) for (const [k, e] of d) this.checkpointNames.checkpointed(e.dir, k, e.rec !== null);
-      o.clear();
-      this.slots.releaseQuarantine();
-      this.journal.reset();
-    }
-    this.openInfo.trimmedSlots += await shrink(this.db, o, this.slots);
+    this.openInfo.trimmedSlots += await shrink(this.db, this.overlay, this.slots);
   }
 
   /** Scan all slot bookkeeping and the data file: every slot below hwm referenced or free, exactly once. Reads everything: tests and fsck only. */
