@@ -26,6 +26,8 @@ export interface BaseStats {
   requests: number;
   fetchedBytes: number;
   cacheHits: number;
+  /** Fetches aborted because every read waiting on them was flushed. */
+  abortedFetches: number;
   /** Stored bytes of the whole image (what fetching all of it would cost). */
   imageBytes: number;
 }

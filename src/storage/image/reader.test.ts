@@ -43,13 +43,18 @@ let logged: string[];
 let cache: MemoryImageCache;
 let image: BaseImage;
 let client: Client;
-/** Every signal handed to fetch() for a pack. */
+/** Every signal handed to fetch() for a pack, and what each such fetch() returned. */
 let fetchSignals: AbortSignal[];
+let fetchResults: Promise<Response>[];
 
 async function connect(extra: BaseImageOptions = {}): Promise<void> {
   const fetchSpy: typeof fetch = (input, init) => {
-    if (String(input).includes("pack-") && init?.signal) fetchSignals.push(init.signal);
-    return fetch(input, init);
+    const res = fetch(input, init);
+    if (String(input).includes("pack-") && init?.signal) {
+      fetchSignals.push(init.signal);
+      fetchResults.push(res);
+    }
+    return res;
   };
   image = await BaseImage.open(server.url, { cache, fetch: fetchSpy, log: (m) => logged.push(m), retryDelaysMs: [1], ...extra });
   const fs = await FileSystem.open(await LayeredStore.open(new MemoryStore(), image));
@@ -59,6 +64,7 @@ async function connect(extra: BaseImageOptions = {}): Promise<void> {
 beforeEach(async () => {
   logged = [];
   fetchSignals = [];
+  fetchResults = [];
   cache = new MemoryImageCache();
   server.down = server.offline = server.corrupt = server.stall = server.noRange = false;
   server.requests.clear();
@@ -109,9 +115,13 @@ describe("base image reader", () => {
     await stalled;
     expect(fetchSignals).toHaveLength(1);
     expect(fetchSignals[0]!.aborted).toBe(false);
+    expect(image.stats.abortedFetches).toBe(0);
     ac.abort();
     await expect(read).rejects.toSatisfy(isAbortError);
     expect(fetchSignals[0]!.aborted).toBe(true);
+    // The reader's own handler of that fetch() runs before ours (registered first).
+    await Promise.allSettled(fetchResults);
+    expect(image.stats.abortedFetches).toBe(1);
     // The session goes on: the same read, unflushed, succeeds once the server answers.
     server.stall = false;
     expect(Buffer.from(await client.read(fid, 0, 4096)).equals(two.subarray(0, 4096))).toBe(true);

@@ -34,6 +34,8 @@ export interface BaseImageStats {
   fetchedBytes: number;
   /** Pieces taken from the persistent cache. */
   cacheHits: number;
+  /** Requests aborted because every read waiting on them was (a Tflush reaching fetch()). */
+  abortedFetches: number;
 }
 
 /** Raw bytes of a piece, or why it cannot be had. */
@@ -74,7 +76,7 @@ function manifestKey(url: string): string {
 }
 
 export class BaseImage {
-  readonly stats: BaseImageStats = { requests: 0, fetchedBytes: 0, cacheHits: 0 };
+  readonly stats: BaseImageStats = { requests: 0, fetchedBytes: 0, cacheHits: 0, abortedFetches: 0 };
   /** The index's SHA-256: which image this is. */
   readonly id: string;
   /** The index file as fetched (a user's layer keeps a copy, to know its base after the base changed). */
@@ -368,7 +370,10 @@ export class BaseImage {
         why = `HTTP ${res.status}, ${body.length} bytes for ${end - start}`;
         if (res.status === 404 || res.status === 416) break;
       } catch (e) {
-        if (signal.aborted) throw abortError();
+        if (signal.aborted) {
+          this.stats.abortedFetches++;
+          throw abortError();
+        }
         why = (e as Error).message;
       }
     }
