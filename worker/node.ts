@@ -10,17 +10,22 @@
 //              { execArgv: ["--import", "tsx"], workerData: { port, ... }, transferList: [port] })
 //
 // workerData: { port: MessagePort; importDir?: string; latencyMs?: number; maxMsize?: number; trace?: boolean;
-//               bell?: SharedArrayBuffer; baseImage?: { dir: string; cacheDir?: string } }
+//               bell?: SharedArrayBuffer; baseImage?: { dir: string; cacheDir?: string; slow?: { ms, paths } } }
 // With baseImage, the tree is the user's layer (in memory) over that base image (a folder written by
 // writeImage()), read lazily through the same fetch path a browser uses; fetched pieces are kept in
-// cacheDir when given.
+// cacheDir when given. baseImage.slow holds fetches of those base files' pieces for ms, abortably
+// (worker/slow-base.ts).
+// The tree outlives a session, so one tree can serve several boots one after another (a "reload").
 // Messages on parentPort:
 //   worker → host  { type: "ready" }   tree built (importDir copied in), serving
 //                  { type: "error", message }
 //   host → worker  { type: "finish" }  end the 9P session, then reply
-//                  { type: "finished", stats, fsck, profile?, base? }  (server counters, the tree's fsck,
-//                  with workerData.profile the boot profile's entries (bytes read, in first-use
-//                  order), with baseImage what was fetched: BaseImage.stats)
+//                  { type: "finished", stats, fsck, base?, profile? }  (the session's server counters,
+//                  the tree's fsck, with baseImage what was fetched since the worker started:
+//                  BaseImage.stats and the image's stored bytes, with workerData.profile the boot
+//                  profile's entries (bytes read, in first-use order))
+//                  { type: "session", port }  serve a new session (a fresh Server) on this port → ready
+//                  { type: "reset" }  base image only: drop the user's layer (the fetched base stays) → ready
 
 import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 import { FileSystem } from "../src/fs/filesystem.js";
@@ -32,8 +37,9 @@ import { fileFetch, imageDirUrl } from "../src/storage/image/file-fetch.js";
 import { BaseImage } from "../src/storage/image/reader.js";
 import { LayeredStore } from "../src/storage/layered/layered-store.js";
 import { serveMessagePort, type PortLike } from "../src/transport/messageport.js";
-import { recordAccesses } from "./access-profile.js";
+import { recordAccesses, type AccessProfile } from "./access-profile.js";
 import { importTree } from "./import-tree.js";
+import { slowBaseFetch } from "./slow-base.js";
 
 interface WorkerOptions {
   port: MessagePort;
@@ -47,42 +53,55 @@ interface WorkerOptions {
   /** An Int32Array's buffer: element 0 is bumped (and notified) after every frame posted on `port`. */
   bell?: SharedArrayBuffer;
   /** Serve this base image (a writeImage() folder) under an in-memory user's layer. */
-  baseImage?: { dir: string; cacheDir?: string };
+  baseImage?: { dir: string; cacheDir?: string; slow?: { ms: number; paths: string[] } };
 }
 
-async function openStore(opts: WorkerOptions): Promise<{ store: Store; image?: BaseImage }> {
-  const upper = new MemoryStore();
-  if (!opts.baseImage) return { store: upper };
-  const image = await BaseImage.open(imageDirUrl(opts.baseImage.dir), {
-    fetch: fileFetch,
-    ...(opts.baseImage.cacheDir ? { cache: new DirImageCache(opts.baseImage.cacheDir) } : {}),
+async function openImage(opts: NonNullable<WorkerOptions["baseImage"]>): Promise<BaseImage> {
+  const slow = opts.slow ? slowBaseFetch(fileFetch, opts.slow.ms) : undefined;
+  const image = await BaseImage.open(imageDirUrl(opts.dir), {
+    fetch: slow?.fetch ?? fileFetch,
+    ...(opts.cacheDir ? { cache: new DirImageCache(opts.cacheDir) } : {}),
   });
-  return { store: await LayeredStore.open(upper, image), image };
+  slow?.hold(image.index, image.manifest, opts.slow!.paths);
+  return image;
+}
+
+/** A fresh tree: the user's layer (in memory) over the base image, or a plain memory store. */
+async function openStore(image: BaseImage | undefined): Promise<Store> {
+  const upper = new MemoryStore();
+  return image ? LayeredStore.open(upper, image) : upper;
 }
 
 async function main(): Promise<void> {
   if (!parentPort) throw new Error("worker/node.ts must run in a worker thread");
   const control = parentPort;
   const opts = workerData as WorkerOptions;
-  const { store, image } = await openStore(opts);
-  const fs = await FileSystem.open(store, { latencyMs: opts.latencyMs ?? 0 });
+  const image = opts.baseImage ? await openImage(opts.baseImage) : undefined;
+  let store = await openStore(image);
+  let fs = await FileSystem.open(store, { latencyMs: opts.latencyMs ?? 0 });
   if (opts.importDir) {
     await importTree(fs, opts.importDir, fs.rootIno, { signal: new AbortController().signal, name: "" });
   }
-  const profile = opts.profile ? recordAccesses(fs) : undefined;
-  const server = new Server(profile?.fs ?? fs, {
-    ...(opts.maxMsize ? { maxMsize: opts.maxMsize } : {}),
-    ...(opts.trace ? { trace: (line: string) => process.stderr.write(`9p: ${line}\n`) } : {}),
-  });
-  const served = serveMessagePort(server, withBell(opts.port as unknown as PortLike, opts.bell), {
-    onProtocolError: (reason) => console.error(`worker9p worker: protocol error: ${reason}`),
-  });
+  let profile: AccessProfile | undefined;
+  const serve = (port: PortLike) => {
+    profile = opts.profile ? recordAccesses(fs) : undefined;
+    const server = new Server(profile?.fs ?? fs, {
+      ...(opts.maxMsize ? { maxMsize: opts.maxMsize } : {}),
+      ...(opts.trace ? { trace: (line: string) => process.stderr.write(`9p: ${line}\n`) } : {}),
+    });
+    const served = serveMessagePort(server, withBell(port, opts.bell), {
+      onProtocolError: (reason) => console.error(`worker9p worker: protocol error: ${reason}`),
+    });
+    return { server, served };
+  };
+  let session: ReturnType<typeof serve> | undefined = serve(opts.port as unknown as PortLike);
 
-  control.on("message", (msg: { type: string }) => {
-    if (msg.type !== "finish") return;
-    void (async () => {
-      const stats = server.stats();
-      served.close();
+  const handle = async (msg: { type: string; port?: MessagePort }): Promise<void> => {
+    if (msg.type === "finish") {
+      if (!session) throw new Error("no session to finish");
+      const stats = session.server.stats();
+      session.served.close();
+      session = undefined;
       // Closing the session clunks its fids; let the releases of unlinked-but-open files finish.
       let fsck = await fs.fsck();
       for (let i = 0; i < 20 && !fsck.ok; i++) {
@@ -90,11 +109,27 @@ async function main(): Promise<void> {
         fsck = await fs.fsck();
       }
       control.postMessage({
-        type: "finished", stats, fsck,
-        ...(profile ? { profile: profile.entries() } : {}),
+        type: "finished",
+        stats,
+        fsck,
         ...(image ? { base: { ...image.stats, imageBytes: image.manifest.storedBytes } } : {}),
+        ...(profile ? { profile: profile.entries() } : {}),
       });
-    })().catch((err: unknown) => control.postMessage({ type: "error", message: errorText(err) }));
+    } else if (msg.type === "session" && msg.port) {
+      if (session) throw new Error("a session is still being served: finish it first");
+      session = serve(msg.port as unknown as PortLike);
+      control.postMessage({ type: "ready" });
+    } else if (msg.type === "reset") {
+      if (!image) throw new Error("reset needs a tree over a base image");
+      if (session) throw new Error("a session is still being served: finish it first");
+      await store.close();
+      store = await openStore(image);
+      fs = await FileSystem.open(store, { latencyMs: opts.latencyMs ?? 0 });
+      control.postMessage({ type: "ready" });
+    }
+  };
+  control.on("message", (msg: { type: string; port?: MessagePort }) => {
+    handle(msg).catch((err: unknown) => control.postMessage({ type: "error", message: errorText(err) }));
   });
   control.postMessage({ type: "ready" });
 }

@@ -1,35 +1,32 @@
-// Boot the Linux guest in v86 under Node, mount a 9P tree at /mnt and run a shell script in it.
+// Boot the Linux guest in v86 under Node with a 9P tree and run a shell script: runGuest().
+// The busybox initramfs mounts the tree at /mnt (root "busybox"), or the tree is the root file
+// system (root "debian": `npm run image`'s Debian root). The command line is cli.ts
+// (npm run guest); options and tests are in scripts/guest/README.md.
 //
-//   npm run guest -- [--fs worker9p|v86] [--script FILE] [--file FILE]... [--import DIR]
-//                    [--mount-opts OPTS] [--latency-ms N] [--memory-mb N] [--timeout-s N]
-//                    [--discard empty|eintr] [--reply-wait-ms N] [--trace] [--quiet] [--refresh]
-//
-// --fs worker9p (default) serves the tree from worker9p's Server in a worker thread
-// (worker/node.ts) through createHandle9p; --fs v86 uses v86's built-in in-memory 9P server.
-// The script goes into the initramfs as /guest/script.sh (with --file extras next to it in
-// /guest/) and runs with `sh` once the tree is mounted, with cwd /mnt; the harness prints the
-// console and exits with the script's status. The mount options are
-// "trans=virtio,version=9p2000.L" + DEFAULT_MOUNT_OPTS + --mount-opts (later options win).
-// --reply-wait-ms N (worker9p, default DEFAULT_REPLY_WAIT_MS, 0: off): handle9p blocks up to N ms
+// fs "worker9p" (default) serves the tree from worker9p's Server in a worker thread
+// (worker/node.ts, started by worker9p.ts) through createHandle9p; "v86" uses v86's built-in 9P
+// server. The script goes into the initramfs as /guest/script.sh (with extra files next to it in
+// /guest/) and runs once the tree is mounted; the run ends with the script's status. The mount
+// options are "trans=virtio,version=9p2000.L" + DEFAULT_MOUNT_OPTS + mountOpts (later options win).
+// replyWaitMs (worker9p, default DEFAULT_REPLY_WAIT_MS, 0: off): handle9p blocks up to that long
 // for each request's reply (see "Waiting for the reply" in src/transport/handle9p.ts), spinning
 // REPLY_SPIN_US first and then sleeping in Atomics.wait on a counter the worker bumps per reply.
 
 import { existsSync, promises as fsp } from "node:fs";
-import { createRequire } from "node:module";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
+import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { V86 } from "v86";
 import { MessageType } from "../../src/protocol/constants.js";
-import { createHandle9p, type FramePort, type Handle9p, type Handle9pControl } from "../../src/transport/handle9p.js";
+import { createHandle9p, type Handle9p, type Handle9pControl } from "../../src/transport/handle9p.js";
 import { buildCpio, type CpioEntry } from "./cpio.js";
 import { ensureGuestImage, REPO_ROOT, type GuestImage } from "./image.js";
 import { ensureDebianImage, type DebianImage } from "../image/build.js";
 import { ensureV86Format, type V86FormatResult } from "../image/v86-format.js";
 import type { ProfileEntry } from "../../src/storage/image/profile.js";
-import type { BaseImageStats } from "../../src/storage/image/reader.js";
+import { startWorker9p, type BaseFetchStats, type SlowBaseFiles, type Worker9p } from "./worker9p.js";
+
+export type { BaseFetchStats };
 
 /**
  * Mount options added after "trans=virtio,version=9p2000.L" unless --mount-opts overrides them.
@@ -45,17 +42,9 @@ export const BASE_MOUNT_OPTS = "trans=virtio,version=9p2000.L";
  * replies take 30–100 µs; one that takes longer is delivered later, asynchronously.
  */
 export const DEFAULT_REPLY_WAIT_MS = 2;
-/**
- * Of that wait, how long the emulator thread polls before it sleeps: a reply that comes while it
- * polls is picked up in ~2 µs instead of after a thread wake-up (~25 µs on a 2-vCPU VM); beyond
- * this, sleeping leaves the core to the worker and V8's compiler threads.
- */
-export const REPLY_SPIN_US = 100;
 
 export type GuestFs = "worker9p" | "v86";
 
-/** A base image reader's counters after a run (BaseImage.stats), with the image's stored bytes. */
-export type BaseFetchStats = BaseImageStats & { imageBytes: number };
 /** busybox: the initramfs is the root and the tree is mounted at /mnt; debian: the tree is the root. */
 export type GuestRoot = "busybox" | "debian";
 
@@ -76,10 +65,21 @@ export interface RunGuestOptions {
   debianImage?: DebianImage;
   /**
    * worker9p with root debian: serve the image's written base image (<image>/base, lazily read,
-   * under an in-memory user's layer) or import its rootfs folder into the memory store. Default:
-   * import, until the Debian checks pass over the base image too (`file` reads magic.mgc wrong there).
+   * under an in-memory user's layer; the default) or import its rootfs folder into the memory store.
    */
   debianTree?: "base" | "import";
+  /**
+   * worker9p only: serve the tree of this worker (started by startWorker9p or kept from an earlier
+   * run with keepWorker9p) instead of starting one: the boot sees what earlier boots left in the
+   * tree, as after a page reload. The options that shape the tree (root's tree, importDir,
+   * baseImage, latencyMs, slowBaseFiles, profile, trace) are the worker's own then and ignored here.
+   * The run does not stop it.
+   */
+  worker9p?: Worker9p;
+  /** worker9p only: leave the worker running after the run (result.worker9p; the caller terminates it). */
+  keepWorker9p?: boolean;
+  /** worker9p over a base image only: fetches of these base files' pieces wait, abortably (worker/slow-base.ts). */
+  slowBaseFiles?: SlowBaseFiles;
   /** The script's text (takes precedence over scriptFile). */
   script?: string;
   scriptFile?: string;
@@ -152,6 +152,8 @@ export interface RunGuestResult {
     answeredInWait: number;
     waitTimeouts: number;
   };
+  /** With keepWorker9p (or worker9p given): the worker, still serving its tree. */
+  worker9p?: Worker9p;
 }
 
 /** The guest's serial console, for RunGuestOptions.interact. */
@@ -183,9 +185,9 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
     const debian = options.debianImage ?? (await ensureDebianImage({ log }));
     const written = existsSync(path.join(debian.dir, "base", "image.json"));
     if (fsKind === "v86") v86Base = await ensureV86Format(debian, log);
-    else if (options.debianTree === "base" && !written) throw new Error(`no base image in ${debian.dir}: run npm run image`);
-    else if (written && options.debianTree === "base") baseImage = path.join(debian.dir, "base");
-    else importDir = debian.rootfs;
+    else if (options.debianTree === "import") importDir = debian.rootfs;
+    else if (!written) throw new Error(`no base image in ${debian.dir}: run npm run image`);
+    else baseImage = path.join(debian.dir, "base");
   }
   const mountOpts = [BASE_MOUNT_OPTS, DEFAULT_MOUNT_OPTS, rootKind === "debian" ? DEBIAN_MOUNT_OPTS : "", options.mountOpts]
     .filter(Boolean)
@@ -209,14 +211,20 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
     counts[name] = (counts[name] ?? 0) + 1;
   };
 
+  /** The worker outlives this run when it is the caller's, or handed to the caller with the result. */
+  let keep = !!options.worker9p;
   let t0 = performance.now();
   let importMs: number | undefined;
   let server: Worker9p | undefined;
   let handle9p: (Handle9p & Handle9pControl) | undefined;
-  if (fsKind === "worker9p") {
+  if (fsKind === "worker9p" && options.worker9p) {
+    server = options.worker9p;
+    if (!server.serving) await server.session();
+  } else if (fsKind === "worker9p") {
+    if (options.slowBaseFiles && !baseImage) throw new Error("slowBaseFiles needs a tree over a base image");
     server = await startWorker9p({
       importDir,
-      ...(baseImage ? { baseImage: { dir: baseImage } } : {}),
+      ...(baseImage ? { baseImage: { dir: baseImage, ...(options.slowBaseFiles ? { slow: options.slowBaseFiles } : {}) } } : {}),
       latencyMs: options.latencyMs ?? 0,
       trace: options.trace ?? false,
       profile: options.profile ?? false,
@@ -367,6 +375,8 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
       }
     }
     const exitCode = exitStatus !== undefined && failure === undefined ? exitStatus : exitStatus ?? (failure?.startsWith("timeout") ? 124 : 125);
+    // Handed over only with a result: a run that throws stops a worker it started.
+    if (options.keepWorker9p) keep = true;
     return {
       exitCode,
       output,
@@ -381,11 +391,12 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
       mountOpts,
       ...(profile ? { profile } : {}),
       ...(serverInfo ? { server: serverInfo } : {}),
+      ...(keep && server ? { worker9p: server } : {}),
     };
   } finally {
     clearTimeout(timer);
     await emulator.destroy().catch(() => {});
-    await server?.terminate();
+    if (!keep) await server?.terminate();
   }
 }
 
@@ -496,238 +507,11 @@ function hookV86Counts(emulator: V86, count: (type: number) => void): void {
   };
 }
 
-// ---------------------------------------------------------------- worker9p in a worker thread
-
-export interface Worker9p {
-  port: FramePort;
-  /**
-   * Take the next message off `port` (it is then not dispatched as an event), waiting up to
-   * timeoutMs for one: handle9p's `wait.receive`. Undefined if none came.
-   */
-  receive(timeoutMs: number): unknown;
-  /** Server counters and a fsck of the tree, then the worker is done. */
-  finish(): Promise<{ stats: Record<string, number>; fsck?: { ok: boolean; problems: string[] }; profile?: ProfileEntry[]; base?: BaseFetchStats }>;
-  onExit(cb: (why: string) => void): void;
-  terminate(): Promise<void>;
-}
-
-export interface Worker9pOptions {
-  importDir?: string | undefined;
-  latencyMs?: number;
-  maxMsize?: number;
-  /** The server prints a line per request and reply on stderr. */
-  trace?: boolean;
-  /** Serve this base image under an in-memory user's layer (worker/node.ts). */
-  baseImage?: { dir: string; cacheDir?: string };
-  /** Record the order of first content access by path. */
-  profile?: boolean;
-}
-
-type WorkerReply =
-  | { type: "ready" }
-  | { type: "error"; message: string }
-  | { type: "finished"; stats: Record<string, number>; fsck?: { ok: boolean; problems: string[] }; profile?: ProfileEntry[]; base?: BaseFetchStats };
-
-function tsxApiUrl(): string {
-  const cjs = createRequire(import.meta.url).resolve("tsx/esm/api");
-  const mjs = cjs.replace(/\.cjs$/, ".mjs");
-  return pathToFileURL(existsSync(mjs) ? mjs : cjs).href;
-}
-
-/** Start worker/node.ts (through tsx) and get the host end of its 9P MessagePort. */
-export async function startWorker9p(options: Worker9pOptions = {}): Promise<Worker9p> {
-  const { port1, port2 } = new MessageChannel();
-  // The worker bumps bell[0] after each frame it posts (worker/node.ts), so receive() can sleep on it.
-  const bell = new Int32Array(new SharedArrayBuffer(4));
-  // `execArgv: ["--import", "tsx"]` does not reach a worker's entry module in Node 20, so a tiny
-  // eval'd bootstrap registers tsx's loader in the worker and then imports worker/node.ts.
-  const entry = new URL("../../worker/node.ts", import.meta.url).href;
-  const bootstrap = `import(${JSON.stringify(tsxApiUrl())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
-  const worker = new Worker(bootstrap, {
-    eval: true,
-    workerData: {
-      port: port2,
-      importDir: options.importDir ? path.resolve(options.importDir) : undefined,
-      baseImage: options.baseImage ? { ...options.baseImage, dir: path.resolve(options.baseImage.dir) } : undefined,
-      latencyMs: options.latencyMs ?? 0,
-      maxMsize: options.maxMsize,
-      trace: options.trace ?? false,
-      profile: options.profile ?? false,
-      bell: bell.buffer,
-    },
-    transferList: [port2],
-  });
-  let exited: string | undefined;
-  const exitListeners: ((why: string) => void)[] = [];
-  const waiters: ((m: WorkerReply) => void)[] = [];
-  worker.on("message", (m: WorkerReply) => waiters.shift()?.(m));
-  worker.on("error", (err) => {
-    exited ??= `error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`;
-  });
-  worker.on("exit", (code) => {
-    exited ??= `exit code ${code}`;
-    for (const cb of exitListeners) cb(exited);
-    for (const w of waiters.splice(0)) w({ type: "error", message: `worker exited (${exited})` });
-  });
-  const next = () => new Promise<WorkerReply>((resolve) => waiters.push(resolve));
-  const ready = await next();
-  if (ready.type !== "ready") {
-    await worker.terminate();
-    throw new Error(`worker9p worker failed to start: ${ready.type === "error" ? ready.message : ready.type}`);
-  }
-  return {
-    port: port1 as unknown as FramePort,
-    receive: (timeoutMs) => receiveWithin(port1, bell, timeoutMs, REPLY_SPIN_US),
-    async finish() {
-      const reply = next();
-      worker.postMessage({ type: "finish" });
-      const r = await reply;
-      if (r.type !== "finished") throw new Error(r.type === "error" ? r.message : "unexpected worker reply");
-      return { stats: r.stats, ...(r.fsck ? { fsck: r.fsck } : {}), ...(r.profile ? { profile: r.profile } : {}), ...(r.base ? { base: r.base } : {}) };
-    },
-    onExit(cb) {
-      if (exited) cb(exited);
-      else exitListeners.push(cb);
-    },
-    async terminate() {
-      exitListeners.length = 0;
-      port1.close();
-      await worker.terminate();
-    },
-  };
-}
-
-/**
- * The next message on `port`, waiting up to timeoutMs: polling for the first spinUs, then
- * sleeping on `bell`, which the sender bumps (and notifies) after each message it posts.
- */
-function receiveWithin(port: MessagePort, bell: Int32Array, timeoutMs: number, spinUs: number): unknown {
-  const start = performance.now();
-  const deadline = start + timeoutMs;
-  const spinEnd = start + Math.min(spinUs / 1000, timeoutMs);
-  for (;;) {
-    // Read the bell before looking at the port: a message posted after this look changes it.
-    const seen = Atomics.load(bell, 0);
-    const got = receiveMessageOnPort(port);
-    if (got) return got.message;
-    let now = performance.now();
-    if (now >= deadline) return undefined;
-    if (now < spinEnd) {
-      while (Atomics.load(bell, 0) === seen && (now = performance.now()) < spinEnd);
-    } else {
-      Atomics.wait(bell, 0, seen, deadline - now);
-    }
-  }
-}
-
-// ---------------------------------------------------------------- CLI
-
 export function formatCounts(counts: Record<string, number>, meanLatencyMs?: Record<string, number>): string {
   const rows = Object.entries(counts).sort((a, b) => b[1] - a[1]);
   const total = rows.reduce((s, [, n]) => s + n, 0);
   const lat = (name: string) => (meanLatencyMs?.[name] !== undefined ? `  ${(meanLatencyMs[name]! * 1000).toFixed(0).padStart(8)} µs mean round trip` : "");
   return rows.map(([name, n]) => `  ${name.padEnd(12)} ${String(n).padStart(8)}${lat(name)}`).join("\n") + `\n  ${"total".padEnd(12)} ${String(total).padStart(8)}`;
-}
-
-async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      fs: { type: "string", default: "worker9p" },
-      image: { type: "string", default: "busybox" },
-      "debian-tree": { type: "string" },
-      script: { type: "string" },
-      file: { type: "string", multiple: true },
-      import: { type: "string" },
-      "base-image": { type: "string" },
-      "mount-opts": { type: "string" },
-      "latency-ms": { type: "string" },
-      "memory-mb": { type: "string" },
-      "timeout-s": { type: "string" },
-      discard: { type: "string" },
-      "reply-wait-ms": { type: "string" },
-      quiet: { type: "boolean", default: false },
-      trace: { type: "boolean", default: false },
-      refresh: { type: "boolean", default: false },
-      help: { type: "boolean", short: "h", default: false },
-    },
-    strict: true,
-  });
-  if (values.help) {
-    console.log(fileHeader());
-    return 0;
-  }
-  if (values.fs !== "worker9p" && values.fs !== "v86") throw new Error(`--fs must be worker9p or v86, not ${values.fs}`);
-  if (values.image !== "busybox" && values.image !== "debian") throw new Error(`--image must be busybox or debian, not ${values.image}`);
-  if (values["debian-tree"] !== undefined && values["debian-tree"] !== "base" && values["debian-tree"] !== "import") {
-    throw new Error("--debian-tree must be base or import");
-  }
-  if (values.discard !== undefined && values.discard !== "empty" && values.discard !== "eintr") throw new Error("--discard must be empty or eintr");
-  if (values["latency-ms"] && values.fs !== "worker9p") console.error("note: --latency-ms only applies to --fs worker9p");
-  const num = (v: string | undefined, name: string) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} needs a non-negative number`);
-    return n;
-  };
-  const log = (l: string) => console.error(l);
-  const image = await ensureGuestImage({ refresh: values.refresh, log });
-  const files: Record<string, string> = {};
-  for (const f of values.file ?? []) files[path.basename(f)] = `@${path.resolve(f)}`;
-  const result = await runGuest({
-    fs: values.fs,
-    root: values.image,
-    ...(values["debian-tree"] === "base" || values["debian-tree"] === "import" ? { debianTree: values["debian-tree"] } : {}),
-    ...(values.script ? { scriptFile: values.script } : {}),
-    files,
-    ...(values.import ? { importDir: values.import } : {}),
-    ...(values["base-image"] ? { baseImage: values["base-image"] } : {}),
-    ...(values["mount-opts"] ? { mountOpts: values["mount-opts"] } : {}),
-    ...(values["latency-ms"] ? { latencyMs: num(values["latency-ms"], "latency-ms")! } : {}),
-    ...(values["memory-mb"] ? { memoryMb: num(values["memory-mb"], "memory-mb")! } : {}),
-    ...(values["timeout-s"] ? { timeoutS: num(values["timeout-s"], "timeout-s")! } : {}),
-    ...(values.discard ? { discard: values.discard as "empty" | "eintr" } : {}),
-    ...(values["reply-wait-ms"] !== undefined ? { replyWaitMs: num(values["reply-wait-ms"], "reply-wait-ms")! } : {}),
-    trace: values.trace,
-    image,
-    log,
-    ...(values.quiet ? {} : { echo: (t: string) => process.stdout.write(t) }),
-  });
-  const out = process.stderr;
-  out.write(`\n--- guest: fs=${values.fs} image=${values.image} mount=${result.mountOpts}\n`);
-  if (result.importMs !== undefined) out.write(`--- tree imported into the server in ${(result.importMs / 1000).toFixed(2)} s (before boot; not in the times below)\n`);
-  if (result.rootMountedMs !== undefined) out.write(`--- root mounted by the initramfs: ${(result.rootMountedMs / 1000).toFixed(2)} s\n`);
-  out.write(`--- boot (start → ${values.image === "debian" ? "Debian init ready" : "/mnt mounted"}): ${(result.bootMs / 1000).toFixed(2)} s, script: ${(result.scriptMs / 1000).toFixed(2)} s, total: ${(result.totalMs / 1000).toFixed(2)} s\n`);
-  out.write(`--- 9P requests by type:\n${formatCounts(result.counts, result.meanLatencyMs)}\n`);
-  if (result.server) {
-    out.write(`--- worker9p: ${JSON.stringify(result.server.stats)}; discarded slots: ${result.server.discarded}\n`);
-    out.write(`--- handle9p: ${result.server.answeredInWait} replies within the wait, ${result.server.waitTimeouts} waits ran out\n`);
-    const b = result.server.base;
-    if (b) out.write(`--- base image: ${b.requests} requests, ${(b.fetchedBytes / 2 ** 20).toFixed(1)} MiB fetched (${((100 * b.fetchedBytes) / b.imageBytes).toFixed(1)} % of its ${(b.imageBytes / 2 ** 20).toFixed(1)} MiB), ${b.cacheHits} pieces from the cache\n`);
-    if (result.server.fsck && !result.server.fsck.ok) out.write(`--- worker9p fsck FAILED:\n  ${result.server.fsck.problems.join("\n  ")}\n`);
-  }
-  if (result.error) out.write(`--- FAILED: ${result.error}\n`);
-  out.write(`--- exit status: ${result.exitCode}\n`);
-  return result.exitCode;
-}
-
-function fileHeader(): string {
-  return `npm run guest -- [--fs worker9p|v86] [--script FILE] [--file FILE]... [--import DIR]
-                 [--mount-opts OPTS] [--latency-ms N] [--memory-mb N] [--timeout-s N]
-                 [--discard empty|eintr] [--reply-wait-ms N] [--trace] [--quiet] [--refresh]
-Boots a Linux guest in v86, mounts the 9P tree at /mnt (${BASE_MOUNT_OPTS},${DEFAULT_MOUNT_OPTS}[,OPTS])
-and runs FILE with sh in /mnt. --file puts extra files into /guest/ next to the script.
-Exits with the script's status (124: timeout, 125: panic or harness failure).`;
-}
-
-if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(`guest: ${err instanceof Error ? err.message : String(err)}`);
-      process.exit(125);
-    },
-  );
 }
 
 export { REPO_ROOT };

@@ -31,7 +31,8 @@ export async function ensureProfile(image: DebianImage, log: (line: string) => v
   const old = await fsp.readFile(file, "utf8").catch(() => undefined);
   if (old !== undefined && isCurrentProfile(old)) return file;
   log("image: booting it once to record the boot profile");
-  const r = await runGuest({ root: "debian", debianImage: image, script: PROFILE_SCRIPT, profile: true, timeoutS: 900, log });
+  // The tree as imported: the base image is written from this profile, after it.
+  const r = await runGuest({ root: "debian", debianTree: "import", debianImage: image, script: PROFILE_SCRIPT, profile: true, timeoutS: 900, log });
   if (r.exitCode !== 0 || !r.profile) {
     throw new Error(`the profile run failed (exit ${r.exitCode}${r.error ? `: ${r.error}` : ""}):\n${r.output.split("\n").slice(-30).join("\n")}`);
   }

@@ -1,0 +1,197 @@
+// worker9p in a Node worker thread for the guest harness: starts worker/node.ts (through tsx) and
+// gives the host end of its 9P MessagePort, sessions one after another over one tree, and a
+// blocking receive for handle9p's wait.
+
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "node:worker_threads";
+import type { ProfileEntry } from "../../src/storage/image/profile.js";
+import type { BaseImageStats } from "../../src/storage/image/reader.js";
+import type { FramePort } from "../../src/transport/handle9p.js";
+
+/**
+ * Of that wait, how long the emulator thread polls before it sleeps: a reply that comes while it
+ * polls is picked up in ~2 µs instead of after a thread wake-up (~25 µs on a 2-vCPU VM); beyond
+ * this, sleeping leaves the core to the worker and V8's compiler threads.
+ */
+export const REPLY_SPIN_US = 100;
+
+/** Base files whose piece fetches are held `ms` each, abortably: a slow network for Tflush tests. */
+export interface SlowBaseFiles {
+  ms: number;
+  /** Absolute paths in the base image. */
+  paths: string[];
+}
+
+/** A base image reader's counters after a run (BaseImage.stats), with the image's stored bytes. */
+export type BaseFetchStats = BaseImageStats & { imageBytes: number };
+
+/** What a session of the worker's tree did, and the tree's state after it. */
+export interface Worker9pFinished {
+  /** The session's server counters. */
+  stats: Record<string, number>;
+  fsck?: { ok: boolean; problems: string[] };
+  /** Over a base image: what its reader fetched since the worker started, and the image's stored bytes. */
+  base?: BaseFetchStats;
+  /** With Worker9pOptions.profile: the boot profile's entries (bytes read, in first-use order). */
+  profile?: ProfileEntry[];
+}
+
+/**
+ * worker/node.ts in a worker thread. The tree lives as long as the worker; 9P sessions come and go
+ * (finish() ends one, session() starts the next), so several boots can share one tree.
+ */
+export interface Worker9p {
+  /** The current session's port. */
+  readonly port: FramePort;
+  /**
+   * Take the next message off `port` (it is then not dispatched as an event), waiting up to
+   * timeoutMs for one: handle9p's `wait.receive`. Undefined if none came.
+   */
+  receive(timeoutMs: number): unknown;
+  /** End the session: its server counters and a fsck of the tree. */
+  finish(): Promise<Worker9pFinished>;
+  /** Whether a session is being served (false after finish() until session()). */
+  readonly serving: boolean;
+  /** Serve a new session (a fresh Server over the same tree) on a new port. */
+  session(): Promise<void>;
+  /** Base image only, between sessions: drop the user's layer; the fetched base stays. */
+  reset(): Promise<void>;
+  onExit(cb: (why: string) => void): void;
+  terminate(): Promise<void>;
+}
+
+export interface Worker9pOptions {
+  importDir?: string | undefined;
+  latencyMs?: number;
+  maxMsize?: number;
+  /** The server prints a line per request and reply on stderr. */
+  trace?: boolean;
+  /** Serve this base image under an in-memory user's layer (worker/node.ts). */
+  baseImage?: { dir: string; cacheDir?: string; slow?: SlowBaseFiles };
+  /** Record the order of first content access by path. */
+  profile?: boolean;
+}
+
+type WorkerReply =
+  | { type: "ready" }
+  | { type: "error"; message: string }
+  | ({ type: "finished" } & Worker9pFinished);
+
+function tsxApiUrl(): string {
+  const cjs = createRequire(import.meta.url).resolve("tsx/esm/api");
+  const mjs = cjs.replace(/\.cjs$/, ".mjs");
+  return pathToFileURL(existsSync(mjs) ? mjs : cjs).href;
+}
+
+/** Start worker/node.ts (through tsx) and get the host end of its 9P MessagePort. */
+export async function startWorker9p(options: Worker9pOptions = {}): Promise<Worker9p> {
+  const { port1, port2 } = new MessageChannel();
+  // The worker bumps bell[0] after each frame it posts (worker/node.ts), so receive() can sleep on it.
+  const bell = new Int32Array(new SharedArrayBuffer(4));
+  // `execArgv: ["--import", "tsx"]` does not reach a worker's entry module in Node 20, so a tiny
+  // eval'd bootstrap registers tsx's loader in the worker and then imports worker/node.ts.
+  const entry = new URL("../../worker/node.ts", import.meta.url).href;
+  const bootstrap = `import(${JSON.stringify(tsxApiUrl())}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); })`;
+  const worker = new Worker(bootstrap, {
+    eval: true,
+    workerData: {
+      port: port2,
+      importDir: options.importDir ? path.resolve(options.importDir) : undefined,
+      baseImage: options.baseImage ? { ...options.baseImage, dir: path.resolve(options.baseImage.dir) } : undefined,
+      latencyMs: options.latencyMs ?? 0,
+      maxMsize: options.maxMsize,
+      trace: options.trace ?? false,
+      profile: options.profile ?? false,
+      bell: bell.buffer,
+    },
+    transferList: [port2],
+  });
+  let exited: string | undefined;
+  const exitListeners: ((why: string) => void)[] = [];
+  const waiters: ((m: WorkerReply) => void)[] = [];
+  worker.on("message", (m: WorkerReply) => waiters.shift()?.(m));
+  worker.on("error", (err) => {
+    exited ??= `error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`;
+  });
+  worker.on("exit", (code) => {
+    exited ??= `exit code ${code}`;
+    for (const cb of exitListeners) cb(exited);
+    for (const w of waiters.splice(0)) w({ type: "error", message: `worker exited (${exited})` });
+  });
+  const next = () => new Promise<WorkerReply>((resolve) => waiters.push(resolve));
+  const ready = await next();
+  if (ready.type !== "ready") {
+    await worker.terminate();
+    throw new Error(`worker9p worker failed to start: ${ready.type === "error" ? ready.message : ready.type}`);
+  }
+  let port = port1;
+  let serving = true;
+  const ask = async (message: { type: string; port?: MessagePort }, transfer: MessagePort[] = []): Promise<WorkerReply> => {
+    const reply = next();
+    worker.postMessage(message, transfer);
+    const r = await reply;
+    if (r.type === "error") throw new Error(r.message);
+    return r;
+  };
+  return {
+    get port() {
+      return port as unknown as FramePort;
+    },
+    get serving() {
+      return serving;
+    },
+    receive: (timeoutMs) => receiveWithin(port, bell, timeoutMs, REPLY_SPIN_US),
+    async finish() {
+      const r = await ask({ type: "finish" });
+      if (r.type !== "finished") throw new Error("unexpected worker reply");
+      serving = false;
+      port.close();
+      const { type: _, ...finished } = r;
+      return finished;
+    },
+    async session() {
+      const channel = new MessageChannel();
+      await ask({ type: "session", port: channel.port2 }, [channel.port2]);
+      port = channel.port1;
+      serving = true;
+    },
+    async reset() {
+      await ask({ type: "reset" });
+    },
+    onExit(cb) {
+      if (exited) cb(exited);
+      else exitListeners.push(cb);
+    },
+    async terminate() {
+      exitListeners.length = 0;
+      port.close();
+      await worker.terminate();
+    },
+  };
+}
+
+/**
+ * The next message on `port`, waiting up to timeoutMs: polling for the first spinUs, then
+ * sleeping on `bell`, which the sender bumps (and notifies) after each message it posts.
+ */
+function receiveWithin(port: MessagePort, bell: Int32Array, timeoutMs: number, spinUs: number): unknown {
+  const start = performance.now();
+  const deadline = start + timeoutMs;
+  const spinEnd = start + Math.min(spinUs / 1000, timeoutMs);
+  for (;;) {
+    // Read the bell before looking at the port: a message posted after this look changes it.
+    const seen = Atomics.load(bell, 0);
+    const got = receiveMessageOnPort(port);
+    if (got) return got.message;
+    let now = performance.now();
+    if (now >= deadline) return undefined;
+    if (now < spinEnd) {
+      while (Atomics.load(bell, 0) === seen && (now = performance.now()) < spinEnd);
+    } else {
+      Atomics.wait(bell, 0, seen, deadline - now);
+    }
+  }
+}
