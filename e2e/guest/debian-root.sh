@@ -58,5 +58,11 @@ check "util-linux" sh -c 'lsblk --version >/dev/null && setsid --version >/dev/n
 check "nano runs" nano --version
 check "vim.tiny runs" vim.tiny --version
 
+# --- changes to base files (the next boot on this tree checks they are kept, debian-reload.sh)
+echo "changed by the first boot" > /etc/motd
+expect_eq "$(cat /etc/motd)" "changed by the first boot" "an edit of a base file reads back"
+check "rm of a base file" rm /usr/bin/yes
+check_fails "the removed base file is gone" test -e /usr/bin/yes
+
 check_dmesg_clean
 finish

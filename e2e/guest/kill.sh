@@ -1,10 +1,14 @@
 # Tflush through virtio: run with --latency-ms (e.g. 2000) and --mount-opts cache=none.
 # Reads and writes of files named slow* take that long on the server, abortably; a SIGKILLed
 # reader/writer makes Linux send Tflush, and the server must cancel at once.
-. /guest/lib.sh
+# W9P_DIR: where on the 9P tree (default /mnt, the busybox guest's mount; the Debian root: /root).
+# W9P_SLOW_BASE: a base image file whose fetches the server holds for W9P_LATENCY_MS (section 5).
+. "${W9P_GUEST_DIR:-/guest}/lib.sh"
 
 LAT=${W9P_LATENCY_MS:-2000}
 N=${W9P_KILLS:-100}
+D=${W9P_DIR:-/mnt}
+cd "$D" || exit 100
 
 printf 'slow data\n' > slowfile # one slow write
 expect_eq "$(cat slowfile)" "slow data" "slowfile written"
@@ -17,9 +21,9 @@ t0=$(now_ms)
 max=0
 i=0
 while [ $i -lt "$N" ]; do
-  cat /mnt/slowfile > /dev/null &
+  cat $D/slowfile > /dev/null &
   pid=$!
-  wait_in_9p $pid || fail "reader $i never blocked in a 9P request"
+  wait_in_9p_io $pid slowfile || fail "reader $i never blocked in a 9P read of slowfile"
   ta=$(now_ms)
   kill -9 $pid
   wait $pid 2> /dev/null
@@ -31,11 +35,11 @@ t1=$(now_ms)
 echo "KILL-LOOP n=$N elapsed_ms=$((t1 - t0)) max_ms=$max latency_ms=$LAT"
 
 # 2. The mount still works.
-echo after > /mnt/after.txt
-expect_eq "$(cat /mnt/after.txt)" "after" "create/read after the kills"
-mkdir -p /mnt/d1/d2 && echo x > /mnt/d1/d2/f
-expect_eq "$(cat /mnt/d1/d2/f)" "x" "mkdir/create after the kills"
-expect_eq "$(cat /mnt/slowfile)" "slow data" "a slow read that is not killed still completes"
+echo after > $D/after.txt
+expect_eq "$(cat $D/after.txt)" "after" "create/read after the kills"
+mkdir -p $D/d1/d2 && echo x > $D/d1/d2/f
+expect_eq "$(cat $D/d1/d2/f)" "x" "mkdir/create after the kills"
+expect_eq "$(cat $D/slowfile)" "slow data" "a slow read that is not killed still completes"
 
 # 3. A killed writer leaves no partial data: its Twrite is flushed before it takes effect.
 # Writes of at most 1024 bytes go through p9_client_rpc, which sends Tflush when killed.
@@ -43,9 +47,9 @@ dd if=/dev/zero bs=1024 count=8 2> /dev/null | tr '\000' 'a' > fastview
 ln fastview slowout # the same file under a name without latency, for the checks
 before_sum=$(sum fastview)
 before_size=$(stat -c %s fastview)
-dd if=/dev/urandom of=/mnt/slowout bs=1024 count=4 conv=notrunc 2> /dev/null &
+dd if=/dev/urandom of=$D/slowout bs=1024 count=4 conv=notrunc 2> /dev/null &
 pid=$!
-sleep 0.5
+wait_in_9p_io $pid slowout || fail "the writer never blocked in a 9P write of slowout"
 kill -9 $pid
 wait $pid 2> /dev/null
 drop_caches
@@ -53,9 +57,9 @@ expect_eq "$(stat -c %s fastview)" "$before_size" "killed writer: size unchanged
 expect_eq "$(sum fastview)" "$before_sum" "killed writer: content unchanged"
 
 # a killed appender
-dd if=/dev/urandom bs=1024 count=2 2> /dev/null >> /mnt/slowout &
+dd if=/dev/urandom bs=1024 count=2 2> /dev/null >> $D/slowout &
 pid=$!
-sleep 0.5
+wait_in_9p_io $pid slowout || fail "the appender never blocked in a 9P write of slowout"
 kill -9 $pid
 wait $pid 2> /dev/null
 sleep $((LAT / 1000 + 1)) # nothing may land later either
@@ -69,9 +73,9 @@ expect_eq "$(sum fastview)" "$before_sum" "killed appender: content unchanged"
 # It must still be all-or-nothing: the first 4096-byte block is either untouched or replaced.
 head -c 4096 /dev/zero | tr '\000' 'b' > /tmp/bbbb
 cat /tmp/bbbb /tmp/bbbb > /tmp/bbbb2
-dd if=/tmp/bbbb2 of=/mnt/slowout bs=4096 count=2 conv=notrunc 2> /dev/null &
+dd if=/tmp/bbbb2 of=$D/slowout bs=4096 count=2 conv=notrunc 2> /dev/null &
 pid=$!
-sleep 0.5
+wait_in_9p_io $pid slowout || fail "the zero-copy writer never blocked in a 9P write of slowout"
 kill -9 $pid
 wait $pid 2> /dev/null
 sleep $((LAT / 1000 + 1))
@@ -89,18 +93,33 @@ expect_eq "$(stat -c %s fastview)" "$before_size" "killed zero-copy writer: size
 i=0
 pids=""
 while [ $i -lt 30 ]; do
-  cat /mnt/slowfile > /dev/null &
+  cat $D/slowfile > /dev/null &
   pids="$pids $!"
   i=$((i + 1))
 done
-for p in $pids; do wait_in_9p $p || fail "a parallel reader never blocked in a 9P request"; done
+for p in $pids; do wait_in_9p_io $p slowfile || fail "a parallel reader never blocked in a 9P read of slowfile"; done
 t0=$(now_ms)
 kill -9 $pids
 for p in $pids; do wait $p 2> /dev/null; done
 t1=$(now_ms)
 echo "PARALLEL-KILL n=30 elapsed_ms=$((t1 - t0))"
-echo again > /mnt/after.txt
-expect_eq "$(cat /mnt/after.txt)" "again" "mount works after the parallel kills"
+echo again > $D/after.txt
+expect_eq "$(cat $D/after.txt)" "again" "mount works after the parallel kills"
+
+# 5. Reads waiting on the base image's fetch, killed: each Tflush must abort its fetch() (the
+# harness checks the base image's abortedFetches); then a read nobody kills gets the right bytes.
+if [ -n "${W9P_SLOW_BASE:-}" ]; then
+  i=0
+  while [ $i -lt 5 ]; do
+    cat "$W9P_SLOW_BASE" > /dev/null &
+    pid=$!
+    wait_in_9p_io $pid "$W9P_SLOW_BASE" || fail "base reader $i never blocked in a 9P read"
+    kill -9 $pid
+    wait $pid 2> /dev/null
+    i=$((i + 1))
+  done
+  echo "SLOW-BASE-HEAD $(head -c 65536 "$W9P_SLOW_BASE" | md5sum | cut -d' ' -f1)"
+fi
 
 check_dmesg_clean
 finish

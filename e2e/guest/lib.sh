@@ -2,7 +2,8 @@
 #   npm run guest -- --script e2e/guest/files.sh --file e2e/guest/lib.sh
 # Every failed check prints one "FAIL: ..." line; `finish` exits with the number of failures.
 
-W9P_FAILS=0
+# A script may source another that sources this file again: keep the failures counted so far.
+W9P_FAILS=${W9P_FAILS:-0}
 
 ok() { echo "ok: $*"; }
 fail() {
@@ -37,6 +38,33 @@ now_ms() { awk '/^now at/ { printf "%d\n", $3 / 1000000; exit }' /proc/timer_lis
 wait_in_9p() {
   while [ -e "/proc/$1" ]; do
     case "$(cat "/proc/$1/wchan" 2> /dev/null)" in p9_*) return 0 ;; esac
+    sleep 0.01
+  done
+  return 1
+}
+
+# wait_in_9p_io PID FILE: returns once PID sleeps in a 9P request inside a read or write system
+# call on FILE (read, write, pread64, pwrite64, readv, writev, sendfile, splice, copy_file_range:
+# i386 numbers), so a kill there flushes that file's request, not one of the requests that exec'ing
+# the program or opening the file makes; fails if PID exits first.
+wait_in_9p_io() {
+  _want=$(readlink -f "$2")
+  while [ -e "/proc/$1" ]; do
+    _w=
+    read -r _w 2> /dev/null < "/proc/$1/wchan"
+    case "$_w" in
+      p9_*)
+        _nr= _a1= _a2=
+        read -r _nr _a1 _a2 _rest 2> /dev/null < "/proc/$1/syscall"
+        case "$_nr" in
+          3|4|180|181|145|146|187|239|313|377)
+            for _fd in "$_a1" "$_a2"; do
+              case "$_fd" in 0x*) [ "$(readlink "/proc/$1/fd/$((_fd))" 2> /dev/null)" = "$_want" ] && return 0 ;; esac
+            done
+            ;;
+        esac
+        ;;
+    esac
     sleep 0.01
   done
   return 1
