@@ -217,22 +217,24 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
   let importMs: number | undefined;
   let server: Worker9p | undefined;
   let handle9p: (Handle9p & Handle9pControl) | undefined;
-  if (fsKind === "worker9p" && options.worker9p) {
-    server = options.worker9p;
-    if (!server.serving) await server.session();
-  } else if (fsKind === "worker9p") {
-    if (options.slowBaseFiles && !baseImage) throw new Error("slowBaseFiles needs a tree over a base image");
-    server = await startWorker9p({
-      importDir,
-      ...(baseImage ? { baseImage: { dir: baseImage, ...(options.slowBaseFiles ? { slow: options.slowBaseFiles } : {}) } } : {}),
-      latencyMs: options.latencyMs ?? 0,
-      trace: options.trace ?? false,
-      profile: options.profile ?? false,
-    });
-    if (importDir) {
-      // Boot times start once the tree is ready (the layered store will not import at all).
-      importMs = performance.now() - t0;
-      t0 = performance.now();
+  if (fsKind === "worker9p") {
+    if (options.worker9p) {
+      server = options.worker9p;
+      if (!server.serving) await server.session();
+    } else {
+      if (options.slowBaseFiles && !baseImage) throw new Error("slowBaseFiles needs a tree over a base image");
+      server = await startWorker9p({
+        importDir,
+        ...(baseImage ? { baseImage: { dir: baseImage, ...(options.slowBaseFiles ? { slow: options.slowBaseFiles } : {}) } } : {}),
+        latencyMs: options.latencyMs ?? 0,
+        trace: options.trace ?? false,
+        profile: options.profile ?? false,
+      });
+      if (importDir) {
+        // Boot times start once the tree is ready (the layered store will not import at all).
+        importMs = performance.now() - t0;
+        t0 = performance.now();
+      }
     }
     const waitMs = options.replyWaitMs ?? DEFAULT_REPLY_WAIT_MS;
     const inner = createHandle9p(server.port, {

@@ -12,9 +12,10 @@ import type { BaseImageStats } from "../../src/storage/image/reader.js";
 import type { FramePort } from "../../src/transport/handle9p.js";
 
 /**
- * Of that wait, how long the emulator thread polls before it sleeps: a reply that comes while it
- * polls is picked up in ~2 µs instead of after a thread wake-up (~25 µs on a 2-vCPU VM); beyond
- * this, sleeping leaves the core to the worker and V8's compiler threads.
+ * Of handle9p's wait for a reply (DEFAULT_REPLY_WAIT_MS in run.ts), how long the emulator thread
+ * polls before it sleeps: a reply that comes while it polls is picked up in ~2 µs instead of after
+ * a thread wake-up (~25 µs on a 2-vCPU VM); beyond this, sleeping leaves the core to the worker
+ * and V8's compiler threads.
  */
 export const REPLY_SPIN_US = 100;
 
