@@ -90,6 +90,7 @@ describe.skipIf(skip)("Debian root over virtio-9p (worker9p over the base image)
       timeoutS: 900,
     });
     const fails = report("debian-reload.sh", r, 200);
+    console.log(`Tflush ${r.counts.Tflush ?? 0}; server ${JSON.stringify(r.server?.stats)}; discarded ${r.server?.discarded}; base ${JSON.stringify(r.server?.base)}`);
     expect(r.error).toBeUndefined();
     expect(fails).toEqual([]);
     expect(r.exitCode).toBe(0);

@@ -72,8 +72,8 @@ export interface RunGuestOptions {
    * worker9p only: serve the tree of this worker (started by startWorker9p or kept from an earlier
    * run with keepWorker9p) instead of starting one: the boot sees what earlier boots left in the
    * tree, as after a page reload. The options that shape the tree (root's tree, importDir,
-   * baseImage, latencyMs, slowBaseFiles, profile, trace) are the worker's own then and ignored here.
-   * The run does not stop it.
+   * baseImage, slowBaseFiles, profile, trace, and latencyMs but for the script's W9P_LATENCY_MS)
+   * are the worker's own then. The run does not stop it.
    */
   worker9p?: Worker9p;
   /** worker9p only: leave the worker running after the run (result.worker9p; the caller terminates it). */
