@@ -918,6 +918,8 @@ export async function checkpointWhileWriting(arg: { name: string; commits: numbe
   let during: Promise<void> = Promise.resolve();
   const store: OpfsStore = await OpfsStore.open(arg.name, {
     autoCheckpoint: false,
+    // Each commit starts at once: the three run in microtasks, before IndexedDB's commit (a task) can land.
+    batchAcrossTasks: false,
     debugHooks: {
       checkpointIssued: () => {
         events.push("issued");

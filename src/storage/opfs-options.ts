@@ -49,6 +49,11 @@ export interface OpfsStoreOptions {
    */
   checkpointHoldsWriters?: boolean;
   /**
+   * Writers that arrive in separate tasks share a commit (the default): an idle store starts a
+   * batch only after the tasks already queued have run. false: each starts at once (benchmarks).
+   */
+  batchAcrossTasks?: boolean;
+  /**
    * Journal records not yet checkpointed past which a writer checkpoints first,
    * and fails (EIO) if it cannot (invariant 13). Default MAX_OVERLAY_RECORDS.
    */

@@ -147,6 +147,7 @@ import type { EntryRecord, Store, StoreTx, StoreUsage, TxMode, TxOptions } from 
 import { ChunkMapCache } from "./chunk-map-cache.js";
 import { CommittedRecords } from "./committed-records.js";
 import { WriterBatcher } from "./writer-batcher.js";
+import { afterQueuedTasks } from "./next-task.js";
 import type { Journal } from "./opfs-journal.js";
 import type { JournalValue } from "./journal-codec.js";
 import { Overlay, type CommitRecord, type OverlayLayer } from "./opfs-overlay.js";
@@ -212,7 +213,7 @@ export class OpfsStore implements Store, TxSource {
   /** Commits applied so far: a readonly body that saw this change under it runs again (invariant 7). */
   commits = 0;
   /** Writers, checkpoints and shrinking one at a time; writers committed in batches (invariant 4). */
-  private readonly writers = new WriterBatcher<OpfsTx>((body, asked) => this.runWriters(body, asked));
+  private readonly writers: WriterBatcher<OpfsTx>;
   private closed = false;
   private released = false;
   private readonly inflight = new Set<Promise<unknown>>();
@@ -236,6 +237,9 @@ export class OpfsStore implements Store, TxSource {
     private readonly options: OpfsStoreOptions,
   ) {
     this.slots = slots;
+    // A commit here never awaits, so writers would never queue behind one another: let the requests
+    // already queued arrive first, so that they share one journal record (one OPFS write).
+    this.writers = new WriterBatcher<OpfsTx>((body, asked) => this.runWriters(body, asked), options.batchAcrossTasks === false ? undefined : afterQueuedTasks);
     this.chunkSize = slots.chunkSize;
     this.inlineLimit = Math.min(options.inlineLimit ?? Math.floor(slots.chunkSize / 2), slots.chunkSize);
     this.openInfo = openInfo;

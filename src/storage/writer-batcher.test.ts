@@ -39,6 +39,27 @@ function mapStore() {
 }
 
 describe("WriterBatcher", () => {
+  it("with yieldFirst, writers submitted in separate tasks before the batch starts share one transaction", async () => {
+    const s = mapStore();
+    const order: string[] = [];
+    const b = new WriterBatcher<MapTx>(s.run, (run) => {
+      order.push("yield");
+      setTimeout(run, 0);
+    });
+    const add = (k: string) => b.run(async (x) => x.put(k, 1));
+    // Three requests that arrive in tasks of their own, queued before the first one's batch starts.
+    const later = [1, 2].map((i) => new Promise<void>((r) => setTimeout(() => r(add(`k${i}`)), 0)));
+    const first = add("k0");
+    await Promise.all([first, ...later]);
+    expect(order).toEqual(["yield"]);
+    expect(s.transactions()).toBe(1);
+    expect([...s.committed.keys()].sort()).toEqual(["k0", "k1", "k2"]);
+    // Writers submitted in one task share one yield and one batch.
+    await Promise.all([add("k3"), add("k4")]);
+    expect(order).toEqual(["yield", "yield"]);
+    expect(s.transactions()).toBe(2);
+  });
+
   it("commits writers that queued meanwhile together, each seeing the ones before it", async () => {
     const s = mapStore();
     const b = new WriterBatcher<MapTx>(s.run);

@@ -59,7 +59,19 @@ export class WriterBatcher<X extends CountsWrites> {
   /** Writers submitted in all: a reader notices one that came and went. */
   started = 0;
 
-  constructor(private readonly runTransaction: RunTransaction<X>) {}
+  /** A batch is to start once the tasks queued so far have run (yieldFirst): it is scheduled. */
+  private yielding = false;
+
+  /**
+   * `yieldFirst`, when given, starts an idle batcher's next batch only after the tasks already
+   * queued have run (a 9P request each, from a port or a socket), so that writers arriving in
+   * separate tasks commit together. For a store whose commit never awaits (OPFS), no writer
+   * would otherwise queue behind another, and every request would pay a commit of its own.
+   */
+  constructor(
+    private readonly runTransaction: RunTransaction<X>,
+    private readonly yieldFirst?: (run: () => void) => void,
+  ) {}
 
   run<T>(body: (x: X) => Promise<T>, options: TxOptions = {}): Promise<T> {
     const signal = options.signal;
@@ -112,6 +124,19 @@ export class WriterBatcher<X extends CountsWrites> {
   }
 
   private pump(): void {
+    if (this.running || this.queue.length === 0 || this.yielding) return;
+    if (this.yieldFirst) {
+      this.yielding = true;
+      this.yieldFirst(() => {
+        this.yielding = false;
+        this.start();
+      });
+      return;
+    }
+    this.start();
+  }
+
+  private start(): void {
     if (this.running || this.queue.length === 0) return;
     this.running = true;
     const n = this.queue[0]!.solo ? 1 : Math.min(MAX_BATCH, this.queue.findIndex((w) => w.solo) >>> 0, this.queue.length);
@@ -120,7 +145,8 @@ export class WriterBatcher<X extends CountsWrites> {
     const work = first.task ? first.task().then(first.resolve, first.reject) : this.runBatch(batch);
     void work.finally(() => {
       this.running = false;
-      this.pump();
+      // Writers that queued while this batch ran have waited already: no need to yield first.
+      this.start();
     });
   }
 
