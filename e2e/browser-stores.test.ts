@@ -295,6 +295,15 @@ describe("OPFS store checkpoint", () => {
     // open's barrier; the durable commit (data flushed before its record); the relaxed one; close: flush, checkpoint, barrier.
     expect(r.events).toEqual(["flush", "write", "flush", "write", "flush", "checkpoint", "flush"]);
   });
+
+  test("a slot freed again by a relaxed commit while a background checkpoint commits stays quarantined after it (invariants 6, 14)", async () => {
+    const r = await h.runInWorker<{ events: string[]; hwm: number; read: number | undefined; problems: string[] }>(TESTS, "quarantineAcrossBackgroundCheckpoint");
+    expect(r.problems).toEqual([]);
+    expect(r.events).toEqual(["commits", "checkpoint"]);
+    expect(r.read).toBe(6);
+    // Slots 0..2 used before; the last write may not reuse slot 0, freed by a commit the checkpoint does not hold.
+    expect(r.hwm).toBe(4);
+  });
 });
 
 describe("OPFS store memory bound", () => {

@@ -5,7 +5,7 @@
  */
 import { runStoreConformance, type ConformanceReport } from "../../src/storage/conformance.js";
 import { IndexedDBStore } from "../../src/storage/indexeddb.js";
-import { OpfsStore, opfsDirectoryName, type OpfsStoreOptions, type SyncFileHandle } from "../../src/storage/opfs.js";
+import { OpfsStore, opfsDirectoryName, opfsStoreDbName, type OpfsStoreOptions, type SyncFileHandle } from "../../src/storage/opfs.js";
 import { readHead } from "../../src/storage/journal-codec.js";
 import type { InodeRecord, Store } from "../../src/storage/store.js";
 import type { WorkerContext } from "./protocol.js";
@@ -681,6 +681,86 @@ export async function checkpointAfterRelaxed(): Promise<{ events: string[]; read
     return { events, read: got ? [got[0]!, got[4095]!] : [], problems: (await again.check()).problems };
   } finally {
     await again.close();
+    await OpfsStore.destroy(name);
+  }
+}
+
+/**
+ * Keep IndexedDB from running readwrite transactions over "meta" (a checkpoint's) created after
+ * this call: a readonly transaction created first is kept alive by a chain of requests, and
+ * IndexedDB starts a readwrite transaction only once the earlier ones over its stores finished.
+ * The returned function lets go and resolves once the hold is over. No timing involved.
+ */
+async function holdIndexedDB(dbName: string): Promise<() => Promise<void>> {
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const r = indexedDB.open(dbName);
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  const tx = db.transaction("meta", "readonly");
+  const over = new Promise<void>((resolve) => {
+    tx.oncomplete = tx.onabort = () => {
+      db.close();
+      resolve();
+    };
+  });
+  let held = true;
+  const spin = (): void => {
+    if (held) tx.objectStore("meta").get("held").onsuccess = spin;
+  };
+  spin();
+  return () => {
+    held = false;
+    return over;
+  };
+}
+
+/**
+ * Invariant 6 across a background checkpoint (14): slot 0, freed by a relaxed commit before the
+ * checkpoint starts, is released by a durable commit while IndexedDB commits it, taken again, and
+ * freed again by a relaxed commit. The checkpoint's strict commit holds only commits up to its
+ * start, so that second freeing is not durable when it lands: the next relaxed write must not
+ * go to slot 0 (a power loss could undo the freeing and keep the new bytes in a slot a durable
+ * commit's chunk points at). The checkpoint's commit is held until those commits landed.
+ */
+export async function quarantineAcrossBackgroundCheckpoint(): Promise<{ events: string[]; hwm: number; read: number | undefined; problems: string[] }> {
+  const name = freshName("checkpoint-quarantine");
+  const events: string[] = [];
+  let during: Promise<void> = Promise.resolve();
+  let release: (() => Promise<void>) | undefined;
+  const put = (seed: number, durable = false) => store.transaction("readwrite", (tx) => tx.putChunk(9, 0, new Uint8Array(4096).fill(seed)), { durable });
+  const store: OpfsStore = await OpfsStore.open(name, {
+    chunkSize: 4096,
+    inlineLimit: 0,
+    autoCheckpoint: false,
+    debugHooks: {
+      checkpointIssued: () => {
+        during = (async () => {
+          try {
+            await put(3, true); // slot 2, durable: slots 0 and 1 usable again
+            await put(4); // slot 0; frees slot 2
+            await put(5); // slot 1; frees slot 0, relaxed
+            events.push("commits");
+          } finally {
+            await release?.();
+          }
+        })();
+      },
+      afterCheckpointCommit: () => events.push("checkpoint"),
+    },
+  });
+  try {
+    await put(1); // slot 0
+    await put(2); // slot 1; slot 0 freed by a relaxed commit
+    release = await holdIndexedDB(opfsStoreDbName(name));
+    await store.checkpointInBackground();
+    await during;
+    await put(6); // slot 0's last freeing is not durable: a new slot (3)
+    const check = await store.check();
+    const got = await store.transaction("readonly", (tx) => tx.getChunk(9, 0));
+    return { events: [...events], hwm: check.hwm, read: got?.[0], problems: check.problems };
+  } finally {
+    await store.close();
     await OpfsStore.destroy(name);
   }
 }

@@ -30,8 +30,11 @@ function adjacentViews(pending: PendingChunk[], i: number, j: number): boolean {
 }
 
 export class SlotAllocator {
-  /** Slots freed by commits that are not durable yet: not written again, nor trimmed, before a durable point (invariant 6). */
-  readonly quarantine = new Set<number>();
+  /**
+   * Slots freed by commits that are not durable yet, each with the number of the commit that
+   * freed it: not written again, nor trimmed, before a durable point (invariant 6).
+   */
+  readonly quarantine = new Map<number, number>();
   /** Committed free slots below hwm, once a writer needed them; quarantined ones left out (invariants 4, 6). */
   freeSlots: Set<number> | undefined;
 
@@ -50,7 +53,7 @@ export class SlotAllocator {
     if (this.freeSlots) return;
     const keys = await checkpointFree();
     const s = overlay.freeOver(keys);
-    for (const k of this.quarantine) s.delete(k);
+    for (const k of this.quarantine.keys()) s.delete(k);
     this.freeSlots = s;
   }
 
@@ -63,11 +66,11 @@ export class SlotAllocator {
     return { taken, slots, hwm: next };
   }
 
-  /** A commit landed: its hwm, its taken slots off the free list, its freed ones quarantined (invariants 3, 6). */
-  committed(r: CommitRecord): void {
+  /** Commit `seq` landed: its hwm, its taken slots off the free list, its freed ones quarantined (invariants 3, 6). */
+  committed(r: CommitRecord, seq: number): void {
     this.hwm = r.hwm;
     if (this.freeSlots) for (const s of r.taken) this.freeSlots.delete(s);
-    for (const s of r.freed) this.quarantine.add(s);
+    for (const s of r.freed) this.quarantine.set(s, seq);
   }
 
   /** A commit failed: give back a tail it grew past `hwm`, the high-water mark before it (invariant 5). */
@@ -98,13 +101,22 @@ export class SlotAllocator {
     this.hooks?.afterDurable?.();
   }
 
-  /** These slots' freeing became durable (a checkpoint's strict commit holds it): they may be written again (invariant 6). */
-  releaseSome(slots: Iterable<number>): void {
-    for (const s of slots) if (this.quarantine.delete(s)) this.freeSlots?.add(s);
+  /**
+   * Commits up to `seq` became durable (a checkpoint's strict commit holds them): the slots they
+   * freed may be written again, not those freed since (invariants 6, 14). By commit number, not
+   * by slot: a slot quarantined when a background checkpoint started may have been released by a
+   * durable point, taken and freed again by a later relaxed commit before that checkpoint committed.
+   */
+  releaseThrough(seq: number): void {
+    for (const [s, by] of this.quarantine) {
+      if (by > seq) continue;
+      this.quarantine.delete(s);
+      this.freeSlots?.add(s);
+    }
   }
 
   releaseQuarantine(): void {
-    if (this.freeSlots) for (const s of this.quarantine) this.freeSlots.add(s);
+    if (this.freeSlots) for (const s of this.quarantine.keys()) this.freeSlots.add(s);
     this.quarantine.clear();
   }
 

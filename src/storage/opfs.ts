@@ -114,7 +114,7 @@
  *     state throughout, and a layer laid over a checkpoint that already holds
  *     it changes nothing (layers are idempotent), whichever side of the
  *     commit a reader's IndexedDB request falls. Once committed: the frozen
- *     layers are dropped; only the slots quarantined when it started are
+ *     layers are dropped; only the slots freed by the commits it holds are
  *     released (later commits' freeings are not in it, 6); the journal is
  *     emptied only if nothing committed since, else it keeps records up to N,
  *     which open skips (12), and records after N, which it replays. A
@@ -179,10 +179,10 @@ const JOURNAL_RESET_BYTES = 2 * CHECKPOINT_BYTES;
 /** With commits in the overlay and none for this long, checkpoint anyway (the next open replays nothing). */
 const CHECKPOINT_IDLE_MS = 1000;
 
-/** A checkpoint whose IndexedDB writes are issued: the layers it writes, the slots quarantined then, its commit. */
+/** A checkpoint whose IndexedDB writes are issued: the layers it writes, the last commit they hold, its commit. */
 interface StartedCheckpoint {
   layers: OverlayLayer[];
-  quarantined: number[];
+  seq: number;
   committed: Promise<void>;
 }
 
@@ -403,7 +403,7 @@ export class OpfsStore implements Store, TxSource {
   private apply(c: Committed): void {
     const r = c.record;
     this.overlay.apply(c.seq, r);
-    this.slots.committed(r);
+    this.slots.committed(r, c.seq);
     // Every earlier commit is durable now as well.
     if (c.durable) this.slots.becameDurable();
     const entries = new Map<string, EntryRecord | null>();
@@ -545,13 +545,12 @@ export class OpfsStore implements Store, TxSource {
     this.slots.flushData();
     const layers = this.overlay.freeze();
     this.journalAtFreeze = this.journal.bytes;
-    const quarantined = [...this.slots.quarantine];
-    return { layers, quarantined, committed: writeOverlay(this.db, layers) };
+    return { layers, seq: this.overlay.lastSeq, committed: writeOverlay(this.db, layers) };
   }
 
   /**
    * IndexedDB holds the frozen layers now: drop them, release the slots whose freeing the strict
-   * commit made durable (those quarantined when it started, invariant 6), and empty the journal
+   * commit made durable (freed by the commits it holds, invariant 6), and empty the journal
    * if nothing committed since (invariant 14).
    */
   private finishCheckpoint(c: StartedCheckpoint): void {
@@ -559,7 +558,7 @@ export class OpfsStore implements Store, TxSource {
     // The committed state is unchanged; only where it is kept moved (invariant 11).
     for (const l of c.layers) for (const d of l.dirs.values()) for (const [k, e] of d) this.checkpointNames.checkpointed(e.dir, k, e.rec !== null);
     this.overlay.dropFrozen(c.layers);
-    this.slots.releaseSome(c.quarantined);
+    this.slots.releaseThrough(c.seq);
     if (this.overlay.empty) {
       this.journal.reset();
       this.journalAtFreeze = 0;
