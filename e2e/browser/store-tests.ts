@@ -760,6 +760,8 @@ export async function quarantineAcrossBackgroundCheckpoint(): Promise<{ events: 
     const got = await store.transaction("readonly", (tx) => tx.getChunk(9, 0));
     return { events: [...events], hwm: check.hwm, read: got?.[0], problems: check.problems };
   } finally {
+    // Never leave the hold on (a checkpoint that did not start would never reach the hook): close would wait for it.
+    await release?.();
     await store.close();
     await OpfsStore.destroy(name);
   }
