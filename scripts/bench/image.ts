@@ -136,6 +136,12 @@ async function runVariant(h: WorkspaceHarness, counter: ReturnType<typeof served
       python = await guestStep(first.tab, PYTHON);
       cc = await guestStep(first.tab, CC);
     }
+    // The reader's own count, beside the server's (they differ by the index and retries).
+    const reader = await first.tab.page.evaluate(async () => {
+      const ws = window.workspace as { baseStats?: () => Promise<unknown> } | undefined;
+      return ws?.baseStats ? JSON.stringify(await ws.baseStats()) : undefined;
+    });
+    if (reader) console.error(`bench:image: ${variant}: the base image reader after cc: ${reader}`);
   } finally {
     await first.tab.close();
   }

@@ -84,6 +84,17 @@ describe("base image reader", () => {
     expect(Buffer.from(await client.readFile("/small")).toString()).toBe("small file\n");
   });
 
+  it("outside the boot profile, a read fetches the pieces it needs and nothing after them", async () => {
+    const fid = await client.open("/two"); // 5 pieces of 64 KiB
+    expect(Buffer.from(await client.read(fid, 70_000, 100)).equals(two.subarray(70_000, 70_100))).toBe(true);
+    expect(image.stats.requests).toBe(1);
+    expect(image.stats.fetchedBytes).toBe(65536); // piece 1 alone (random bytes are stored raw)
+    // a read across two pieces: both, in one request
+    expect(Buffer.from(await client.read(fid, 200_000, 70_000)).equals(two.subarray(200_000, 270_000))).toBe(true);
+    expect(image.stats.requests).toBe(2);
+    expect(image.stats.fetchedBytes).toBe(65536 + 65536 + (300_000 - 4 * 65536)); // pieces 1, 3 and the short last one
+  });
+
   it("works with a server that ignores Range", async () => {
     server.noRange = true;
     expect(Buffer.from(await client.readFile("/one")).equals(one)).toBe(true);

@@ -20,7 +20,10 @@ export interface BaseImageOptions {
   requestTimeoutMs?: number;
   /** Largest run of boot-profile pieces fetched in one request (default 4 MiB). */
   profileRunBytes?: number;
-  /** Largest run of one file's pieces fetched in one request, outside the boot profile (default 512 KiB). */
+  /**
+   * Outside the boot profile, a request fetches the pieces one read needs (adjacent ones of the
+   * same file, `along` in piece()), up to this many bytes (default 512 KiB).
+   */
   runBytes?: number;
   /** Where integrity failures are reported (default console.error). */
   log?: (message: string) => void;
@@ -151,8 +154,12 @@ export class BaseImage {
     return image;
   }
 
-  /** The raw bytes of piece `id`, verified. Rejects with FsError(EIO) when it cannot be had, AbortError when `signal` fires. */
-  async piece(id: number, signal?: AbortSignal): Promise<Uint8Array> {
+  /**
+   * The raw bytes of piece `id`, verified. Rejects with FsError(EIO) when it cannot be had,
+   * AbortError when `signal` fires. `along`: the other pieces the same read needs; outside the
+   * boot profile a fetch takes those adjacent to `id` with it, and nothing beyond them.
+   */
+  async piece(id: number, signal?: AbortSignal, along?: ReadonlySet<number>): Promise<Uint8Array> {
     const mem = this.raw.get(id);
     if (mem) return mem;
     const key = hex(this.index.pieces[id]!.sha256);
@@ -170,7 +177,7 @@ export class BaseImage {
       }
       this.cached.delete(key);
     }
-    const run = this.inflight.get(id) ?? this.startRun(id);
+    const run = this.inflight.get(id) ?? this.startRun(id, along);
     const result = (await this.wait(run, signal)).get(id);
     if (result instanceof Error) throw result;
     if (!result) throw new FsError(Errno.EIO, `base image piece ${id} missing from its run`);
@@ -275,9 +282,12 @@ export class BaseImage {
   /**
    * Pieces adjacent in the same pack from `id` on, not held locally, up to a
    * size: boot-profile pieces in long runs across files (they are laid out in
-   * first-touch order), others only within the same file (read-ahead).
+   * first-use order, so what follows is what the boot reads next), others only
+   * those the same read needs (`along`). No guessing outside the profile: the
+   * guest's kernel does its own read-ahead, and a boot's stray page read in a
+   * large file (cc1, libpython) would otherwise fetch 512 KiB it never uses.
    */
-  private plan(id: number): number[] {
+  private plan(id: number, along: ReadonlySet<number> | undefined): number[] {
     const ps = this.index.pieces;
     const first = ps[id]!;
     const profile = (first.flags & PIECE_PROFILE) !== 0;
@@ -289,7 +299,7 @@ export class BaseImage {
       const next = this.packOrder[r]!;
       const p = ps[next]!;
       if (p.pack !== first.pack || p.offset !== end || ((p.flags & PIECE_PROFILE) !== 0) !== profile) break;
-      if (!profile && this.owner[next] !== this.owner[id]) break;
+      if (!profile && (this.owner[next] !== this.owner[id] || !along?.has(next))) break;
       if (bytes + p.stored > limit || this.hasLocally(next) || this.inflight.has(next)) break;
       ids.push(next);
       end += p.stored;
@@ -298,8 +308,8 @@ export class BaseImage {
     return ids;
   }
 
-  private startRun(id: number): Run {
-    const ids = this.plan(id);
+  private startRun(id: number, along: ReadonlySet<number> | undefined): Run {
+    const ids = this.plan(id, along);
     const controller = new AbortController();
     const ps = this.index.pieces;
     const start = ps[ids[0]!]!.offset;

@@ -144,7 +144,7 @@ export class LayeredStore implements Store {
           continue;
         }
         const ids = [...missing];
-        const raws = await Promise.all(ids.map((id) => this.image.piece(id, options?.signal)));
+        const raws = await Promise.all(ids.map((id) => this.image.piece(id, options?.signal, missing)));
         ids.forEach((id, i) => pinned.set(id, raws[i]!));
       }
     }
