@@ -1004,7 +1004,9 @@ export async function checkpointWhileWriting(arg: { name: string; commits: numbe
     batchAcrossTasks: false,
     debugHooks: {
       checkpointIssued: () => {
-        events.push("issued");
+        // Records the checkpoint holds are flushed when it starts (invariant 14).
+        const j = (store as unknown as { journal: { flushes: number } }).journal;
+        events.push(j.flushes > flushesBefore ? "issued, journal flushed" : "issued, journal NOT flushed");
         during = (async () => {
           for (let i = half + 1; i <= arg.commits; i++) {
             await commit(i);
@@ -1016,6 +1018,7 @@ export async function checkpointWhileWriting(arg: { name: string; commits: numbe
     },
   });
   for (let i = 1; i <= half; i++) await commit(i);
+  const flushesBefore = (store as unknown as { journal: { flushes: number } }).journal.flushes;
   await store.checkpointInBackground();
   await during;
   (globalThis as { keepAlive?: unknown }).keepAlive = store;

@@ -176,14 +176,18 @@ export class Journal {
     }
     const n = this.handle.write(frame, { at: this.end });
     if (n !== frame.length) throw new Error(`journal wrote ${n} of ${frame.length} bytes`);
-    if (durable) this.handle.flush();
+    if (durable) this.flush();
     this.end += frame.length;
     this.nextSeq++;
     return seq;
   }
 
+  /** Flushes so far (durable appends included): what a test can see of invariant 14's flush. */
+  flushes = 0;
+
   flush(): void {
     this.handle.flush();
+    this.flushes++;
   }
 
   /** Make the file `size` bytes; undefined when done, else the error (QuotaExceededError) that refused it. */

@@ -117,7 +117,10 @@
  *     layers are dropped; only the slots freed by the commits it holds are
  *     released (later commits' freeings are not in it, 6); the journal is
  *     emptied only if nothing committed since, else it keeps records up to N,
- *     which open skips (12), and records after N, which it replays. A
+ *     which open skips (12), and records after N, which it replays. Records
+ *     up to N are flushed when the checkpoint starts, so a power loss never
+ *     drops one of them behind a later record that survives (a damaged
+ *     record with intact later ones fails the open, 12). A
  *     checkpoint that fails leaves its layers frozen: the next one writes
  *     them again, with the live layer, in one transaction, oldest first.
  *     The journal grows while writers never pause: past JOURNAL_RESET_BYTES
@@ -543,6 +546,10 @@ export class OpfsStore implements Store, TxSource {
     // must be on disk first, or a power loss could leave a durable ref to a slot that still
     // holds an older, deleted file's bytes (invariants 6, 11).
     this.slots.flushData();
+    // The journal keeps the records this checkpoint holds until a later one leaves the overlay
+    // empty (14), and open skips them by number: flushed now, a power loss cannot lose one of
+    // them yet keep a later relaxed record, which would fail the open as damage (12).
+    this.journal.flush();
     const layers = this.overlay.freeze();
     this.journalAtFreeze = this.journal.bytes;
     return { layers, seq: this.overlay.lastSeq, committed: writeOverlay(this.db, layers) };
