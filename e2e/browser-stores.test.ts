@@ -242,6 +242,14 @@ describe("OPFS store metadata journal", () => {
     await h.runInWorker(TESTS, "destroyStore", { kind: "opfs", name });
   });
 
+  test("commits made while a background checkpoint commits get their own checkpoint once the store is idle, even if the idle timer fired during the first", async () => {
+    const name = unique("journal-idle-after-background");
+    const r = await h.runInWorker<{ emptied: boolean; checkpoints: number }>(TESTS, "idleAfterBackgroundCheckpoint", { name });
+    expect(r.emptied).toBe(true);
+    expect(r.checkpoints).toBe(2);
+    await h.runInWorker(TESTS, "destroyStore", { kind: "opfs", name });
+  }, 60_000);
+
   test("a torn last record (crash mid-append) is ignored: the tree of the commit before it, and writes work on", async () => {
     const name = unique("journal-torn");
     await writeAndKill(name);

@@ -1025,6 +1025,50 @@ export async function checkpointWhileWriting(arg: { name: string; commits: numbe
   return { events, journalBytes: (store as unknown as { journal: { bytes: number } }).journal.bytes };
 }
 
+/**
+ * The idle checkpoint's timer fires while a background checkpoint's IndexedDB commit is pending
+ * (simulated in checkpointIssued: the store is asked for a checkpoint then), and commits landed
+ * meanwhile: once the pending one finishes, they must still get a checkpoint of their own — the
+ * store goes idle, and nothing else would ever write them to IndexedDB before close.
+ */
+export async function idleAfterBackgroundCheckpoint(arg: { name: string }): Promise<{ emptied: boolean; checkpoints: number }> {
+  type Inside = { overlay: { empty: boolean }; scheduleCheckpoint(): Promise<void> };
+  let checkpoints = 0;
+  let during: Promise<void> = Promise.resolve();
+  const commit = (i: number) =>
+    store.transaction("readwrite", async (tx) => {
+      await tx.putInode(fileInode(400 + i, 0, i));
+      await tx.putMeta("idle", i);
+    });
+  const store: OpfsStore = await OpfsStore.open(arg.name, {
+    batchAcrossTasks: false,
+    debugHooks: {
+      afterCheckpointCommit: () => void checkpoints++,
+      checkpointIssued: () => {
+        if (checkpoints > 0) return;
+        during = (async () => {
+          await commit(2);
+          // What the idle timer does when it fires now.
+          void (store as unknown as Inside).scheduleCheckpoint();
+        })();
+      },
+    },
+  });
+  await commit(1);
+  await store.checkpointInBackground();
+  await during;
+  // No more writes: only the store's own idle checkpoint can empty the overlay now (it waits CHECKPOINT_IDLE_MS).
+  let polls = 0;
+  const inside = store as unknown as Inside;
+  while (!inside.overlay.empty && polls < 400) {
+    await new Promise((r) => setTimeout(r, 50));
+    polls++;
+  }
+  const emptied = inside.overlay.empty;
+  await store.close();
+  return { emptied, checkpoints };
+}
+
 export async function checkpointFreeze(arg: { name: string; commits: number }, ctx: WorkerContext): Promise<never> {
   const store = await OpfsStore.open(arg.name, {
     autoCheckpoint: false,

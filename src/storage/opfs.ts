@@ -507,6 +507,9 @@ export class OpfsStore implements Store, TxSource {
       .then(
         () => {
           this.checkpointBackoff = { records: 0, bytes: 0 };
+          // Commits that landed while it ran are not in it, and the idle timer they armed may have
+          // fired (and been dropped) meanwhile: the store may be idle now, so arm it again.
+          if (!this.overlay.empty) this.scheduleIdleCheckpoint();
         },
         (e: unknown) => {
           this.lastCheckpointError = String(e);
