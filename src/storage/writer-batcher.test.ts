@@ -60,6 +60,24 @@ describe("WriterBatcher", () => {
     expect(s.transactions()).toBe(2);
   });
 
+  it("with yieldFirst, a lone writer at a time stops paying the yield until one in YIELD_PROBE batches", async () => {
+    const s = mapStore();
+    let yields = 0;
+    const b = new WriterBatcher<MapTx>(s.run, (run) => {
+      yields++;
+      setTimeout(run, 0);
+    });
+    // One request in flight at a time, as a guest's cache=none tar issues them.
+    // (Each next one comes in a task of its own, after the reply, as from a port or a socket.)
+    for (let i = 0; i < 64; i++) {
+      await b.run(async (x) => x.put(`k${i}`, 1));
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    expect(s.committed.size).toBe(64);
+    // The first yield found no one else; then one probe per YIELD_PROBE (32) batches: at batch 33.
+    expect(yields).toBe(2);
+  });
+
   it("commits writers that queued meanwhile together, each seeing the ones before it", async () => {
     const s = mapStore();
     const b = new WriterBatcher<MapTx>(s.run);

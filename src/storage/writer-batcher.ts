@@ -26,6 +26,8 @@ interface Writer<X> {
 
 /** Most writers committed by one transaction. */
 const MAX_BATCH = 64;
+/** With yieldFirst, after a yield that batched nothing: yield again only once per this many batches. */
+const YIELD_PROBE = 32;
 /** How long a batch that was undone waits for a body still running on its dead transaction. */
 const STALE_BODY_WAIT_MS = 200;
 
@@ -61,12 +63,19 @@ export class WriterBatcher<X extends CountsWrites> {
 
   /** A batch is to start once the tasks queued so far have run (yieldFirst): it is scheduled. */
   private yielding = false;
+  /** Whether the last yield found other writers queued behind the first (else yielding only adds latency). */
+  private yieldPaid = true;
+  /** Batches started without yielding since the last yield. */
+  private sinceYield = 0;
 
   /**
    * `yieldFirst`, when given, starts an idle batcher's next batch only after the tasks already
    * queued have run (a 9P request each, from a port or a socket), so that writers arriving in
    * separate tasks commit together. For a store whose commit never awaits (OPFS), no writer
    * would otherwise queue behind another, and every request would pay a commit of its own.
+   * A client with one request in flight gains nothing and pays the wait, so after a yield that
+   * found no other writer the batcher yields again only every YIELD_PROBE batches, to notice
+   * when requests pile up again.
    */
   constructor(
     private readonly runTransaction: RunTransaction<X>,
@@ -125,10 +134,12 @@ export class WriterBatcher<X extends CountsWrites> {
 
   private pump(): void {
     if (this.running || this.queue.length === 0 || this.yielding) return;
-    if (this.yieldFirst) {
+    if (this.yieldFirst && (this.yieldPaid || ++this.sinceYield >= YIELD_PROBE)) {
       this.yielding = true;
+      this.sinceYield = 0;
       this.yieldFirst(() => {
         this.yielding = false;
+        this.yieldPaid = this.queue.length > 1;
         this.start();
       });
       return;
