@@ -35,6 +35,9 @@ let guestImage: GuestImage;
 let debianImage: DebianImage;
 /** The tree of the first boot, kept for the reload and the reset. */
 let worker: Worker9p | undefined;
+/** Bytes the base image's reader had fetched after the first boot, and after the reload. */
+let fetchedFirst = 0;
+let fetchedBeforeReset = 0;
 
 function report(name: string, r: RunGuestResult, lines = 150): string[] {
   console.log(`${name}: exit ${r.exitCode}, boot ${(r.bootMs / 1000).toFixed(1)} s, script ${(r.scriptMs / 1000).toFixed(1)} s`);
@@ -74,6 +77,7 @@ describe.skipIf(skip)("Debian root over virtio-9p (worker9p over the base image)
     expect(r.output).toContain("ALL CHECKS PASSED");
     expect(r.server?.fsck?.problems).toEqual([]);
     expect(r.server?.base?.requests, "the tree is the base image, fetched lazily").toBeGreaterThan(0);
+    fetchedFirst = r.server!.base!.fetchedBytes;
   }, 1_000_000);
 
   test("a reload (a fresh kernel on the same user's layer) keeps the changes to base files; SIGKILL during slow reads, writes and base fetches: Tflush cancels, down to fetch()", async () => {
@@ -111,6 +115,7 @@ describe.skipIf(skip)("Debian root over virtio-9p (worker9p over the base image)
     expect(r.server?.base?.abortedFetches ?? 0).toBeGreaterThanOrEqual(5);
     const head = (await fsp.readFile(path.join(debianImage.rootfs, SLOW_BASE.path))).subarray(0, 65536);
     expect(r.output).toMatch(new RegExp(`^SLOW-BASE-HEAD ${md5(head)}$`, "m"));
+    fetchedBeforeReset = r.server!.base!.fetchedBytes;
   }, 1_000_000);
 
   test("after a reset of the user's layer the base is back; the console gets a root login shell with job control", async () => {
@@ -146,6 +151,11 @@ describe.skipIf(skip)("Debian root over virtio-9p (worker9p over the base image)
     expect(r.error).toBeUndefined();
     expect(r.exitCode).toBe(0);
     expect(r.server?.fsck?.problems).toEqual([]);
+    // The reset kept the fetched base: this boot fetched only what no earlier boot had read
+    // (yes, removed unread by the first boot), a sliver of the first boot's fetch.
+    const fetchedHere = r.server!.base!.fetchedBytes - fetchedBeforeReset;
+    console.log(`base bytes fetched: first boot ${fetchedFirst}, boot after the reset ${fetchedHere}`);
+    expect(fetchedHere).toBeLessThan(fetchedFirst / 10);
   }, 1_000_000);
 
   test("the same tree in v86's own format (fs.json + sha256 blobs, our converter) boots on v86's 9P server", async () => {
