@@ -21,8 +21,11 @@ import type { Worker9p } from "../scripts/guest/worker9p.js";
 const dir = path.dirname(fileURLToPath(import.meta.url));
 const guestFile = (name: string) => `@${path.join(dir, "guest", name)}`;
 const skip = process.env.W9P_SKIP_GUEST === "1";
-/** Reads and writes of slow* files wait this long on the server (kill.sh), abortably. */
-const LATENCY_MS = 2000;
+/**
+ * Reads and writes of slow* files wait this long on the server (kill.sh), abortably: long enough
+ * that kill.sh's 30 parallel readers are all still waiting when it has seen the last one block.
+ */
+const LATENCY_MS = 5000;
 /**
  * A base file no boot and no check reads (so its pieces are not fetched yet) whose fetches the
  * server holds, abortably: long, so a kill always comes while the fetch waits.
@@ -70,6 +73,7 @@ describe.skipIf(skip)("Debian root over virtio-9p (worker9p over the base image)
       timeoutS: 900,
     });
     worker = r.worker9p;
+    fetchedFirst = r.server?.base?.fetchedBytes ?? 0;
     const fails = report("debian-root.sh", r);
     expect(r.error).toBeUndefined();
     expect(fails).toEqual([]);
@@ -77,7 +81,6 @@ describe.skipIf(skip)("Debian root over virtio-9p (worker9p over the base image)
     expect(r.output).toContain("ALL CHECKS PASSED");
     expect(r.server?.fsck?.problems).toEqual([]);
     expect(r.server?.base?.requests, "the tree is the base image, fetched lazily").toBeGreaterThan(0);
-    fetchedFirst = r.server!.base!.fetchedBytes;
   }, 1_000_000);
 
   test("a reload (a fresh kernel on the same user's layer) keeps the changes to base files; SIGKILL during slow reads, writes and base fetches: Tflush cancels, down to fetch()", async () => {
@@ -93,6 +96,7 @@ describe.skipIf(skip)("Debian root over virtio-9p (worker9p over the base image)
       env: { W9P_KILLS: String(KILLS), W9P_SLOW_BASE: SLOW_BASE.path },
       timeoutS: 900,
     });
+    fetchedBeforeReset = r.server?.base?.fetchedBytes ?? 0;
     const fails = report("debian-reload.sh", r, 200);
     console.log(`Tflush ${r.counts.Tflush ?? 0}; server ${JSON.stringify(r.server?.stats)}; discarded ${r.server?.discarded}; base ${JSON.stringify(r.server?.base)}`);
     expect(r.error).toBeUndefined();
@@ -115,7 +119,6 @@ describe.skipIf(skip)("Debian root over virtio-9p (worker9p over the base image)
     expect(r.server?.base?.abortedFetches ?? 0).toBeGreaterThanOrEqual(5);
     const head = (await fsp.readFile(path.join(debianImage.rootfs, SLOW_BASE.path))).subarray(0, 65536);
     expect(r.output).toMatch(new RegExp(`^SLOW-BASE-HEAD ${md5(head)}$`, "m"));
-    fetchedBeforeReset = r.server!.base!.fetchedBytes;
   }, 1_000_000);
 
   test("after a reset of the user's layer the base is back; the console gets a root login shell with job control", async () => {

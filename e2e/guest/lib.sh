@@ -46,9 +46,9 @@ wait_in_9p() {
 # wait_in_9p_io PID FILE: returns once PID sleeps in a 9P request inside a read or write system
 # call on FILE (read, write, pread64, pwrite64, readv, writev, sendfile, splice, copy_file_range:
 # i386 numbers), so a kill there flushes that file's request, not one of the requests that exec'ing
-# the program or opening the file makes; fails if PID exits first.
+# the program or opening the file makes; fails if PID exits first. Shell builtins only but for the
+# sleep between looks: on a 9P root every program run is many requests.
 wait_in_9p_io() {
-  _want=$(readlink -f "$2")
   while [ -e "/proc/$1" ]; do
     _w=
     read -r _w 2> /dev/null < "/proc/$1/wchan"
@@ -59,7 +59,7 @@ wait_in_9p_io() {
         case "$_nr" in
           3|4|180|181|145|146|187|239|313|377)
             for _fd in "$_a1" "$_a2"; do
-              case "$_fd" in 0x*) [ "$(readlink "/proc/$1/fd/$((_fd))" 2> /dev/null)" = "$_want" ] && return 0 ;; esac
+              case "$_fd" in 0x*) [ "/proc/$1/fd/$((_fd))" -ef "$2" ] && return 0 ;; esac
             done
             ;;
         esac
