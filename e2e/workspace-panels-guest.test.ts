@@ -25,7 +25,7 @@ beforeAll(async () => {
 
 /** A booted workspace tab on a fresh tree of `storage`, with the files panel mounted. */
 async function openWithPanels(storage: "opfs" | "indexeddb"): Promise<WorkspaceTab> {
-  const tab = await h.open({ tree: `panels-guest-${storage}-${process.pid}`, storage });
+  const tab = await h.open({ tree: `panels-guest-${storage}-${process.pid}`, storage, image: "busybox" });
   await tab.ready(BOOT_MS);
   // The shell mounts the panels itself; a page without them gets the tabbed sidebar here, on the page's own tree.
   await tab.page.evaluate(`(async () => {

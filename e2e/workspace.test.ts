@@ -36,7 +36,7 @@ for (const storage of ["opfs", "indexeddb"] as const) {
     let tab: WorkspaceTab;
 
     test("the page boots the guest; run() runs a long multi-line script in the home directory", async () => {
-      tab = await h.open({ tree, storage, latencyMs: LATENCY_MS });
+      tab = await h.open({ tree, storage, latencyMs: LATENCY_MS, image: "busybox" });
       await tab.ready(BOOT_MS);
       expect(await tab.state()).toBe("ready");
 
@@ -100,7 +100,7 @@ for (const storage of ["opfs", "indexeddb"] as const) {
     }, 300_000);
 
     test("a second tab says the tree is in use and can take it over; the first tab stops and says why", async () => {
-      const second = await h.open({ tree, storage });
+      const second = await h.open({ tree, storage, image: "busybox" });
       await second.waitForState("busy", 120_000);
       expect(await overlayText(second)).toContain("is open in another tab");
       await clickButton(second, "Use it here instead");

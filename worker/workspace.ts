@@ -14,6 +14,8 @@ const control: WorkspaceWorkerControl = {
   async close() {
     await host.shutdown();
   },
+  // The guest must not keep a session of the tree it is reset under: stop it, reset, boot again.
+  reset: () => host.resetTree(),
   boot: (req, events) => host.start(req, events),
   input: (data) => host.input(data),
   resize: (rows, cols) => host.resize(rows, cols),

@@ -55,11 +55,14 @@ export function workspaceUrl(baseUrl: string, query: WorkspaceQuery = {}): strin
   return `${baseUrl}/${s ? `?${s}` : ""}`;
 }
 
-export async function startWorkspaceHarness(options: { verbose?: boolean; args?: string[]; plugins?: PluginOption[] } = {}): Promise<WorkspaceHarness> {
+export async function startWorkspaceHarness(options: { verbose?: boolean; args?: string[]; plugins?: PluginOption[]; images?: string[] } = {}): Promise<WorkspaceHarness> {
   ensureChromium();
-  // Build the guest image before the browser asks for it (a first build downloads Debian packages).
+  // Build the guest images (default: busybox) before the browser asks for them: a first build
+  // downloads Debian packages (and for "debian" builds the root, minutes). The plugin's own
+  // registry then finds them built.
   const log = options.verbose ? (l: string) => console.log(l) : () => {};
-  await imageRegistry({ log }).get("busybox");
+  const registry = imageRegistry({ log });
+  for (const name of options.images ?? ["busybox"]) await registry.get(name);
   const { server, baseUrl, cacheDir } = await startDevServer({ verbose: options.verbose, plugins: [...(options.plugins ?? []), guestFiles({ log })] });
   const userDataDir = await mkdtemp(join(tmpdir(), "worker9p-chromium-"));
   const context = await chromium.launchPersistentContext(userDataDir, {

@@ -21,7 +21,8 @@ declare global {
 async function main(script: string): Promise<OneLineResult> {
   const server = await createFileServer({ storage: "memory", name: "one-line" });
   const client = await Client.connect(portTransport(server.connect()));
-  const image = await loadGuestImage(undefined, new URL(location.href));
+  // The small image: its tree is the home, and this page serves it from memory with no base image.
+  const image = await loadGuestImage("busybox", new URL(location.href));
   let ready!: () => void;
   const readyP = new Promise<void>((r) => (ready = r));
   let done!: (status: number) => void;

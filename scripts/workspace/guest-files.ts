@@ -163,7 +163,7 @@ export interface GuestFilesOptions {
 }
 
 export const DEFAULT_IMAGES: Record<string, ImageSource> = { debian: debianImage, busybox: busyboxImage };
-export const DEFAULT_IMAGE = "busybox";
+export const DEFAULT_IMAGE = "debian";
 
 /** Prepare images once; the same promise answers every later request. */
 export function imageRegistry(options: GuestFilesOptions = {}) {

@@ -9,6 +9,8 @@
  */
 import * as Comlink from "comlink";
 import { createFileServer, type FileServer, type StorageKind } from "../index.js";
+import type { BaseStats } from "../host/protocol.js";
+import { baseImageUrl, resolveGuestImage, type GuestImageDescriptor } from "./guest/image.js";
 import type { BootRequest, GuestFs, GuestState, RunResult, WorkspaceEvent, WorkspaceWorkerControl } from "./protocol.js";
 import { mountTerminal, type ConsoleTerminal } from "./terminal.js";
 
@@ -17,7 +19,7 @@ export type { GuestFs, GuestState, RunResult } from "./protocol.js";
 export interface WorkspaceOptions {
   /** Where the terminal goes (the workspace fills it). */
   element: HTMLElement;
-  /** Which tree (default "home"). */
+  /** Which tree (default: the image's own, e.g. "home" for busybox, "debian" for the Debian root). */
   tree?: string;
   /** Where the tree lives (default "opfs"). */
   storage?: StorageKind;
@@ -35,6 +37,10 @@ export interface WorkspaceOptions {
 }
 
 export interface Workspace {
+  /** The guest image booted (its tree, home and base image). */
+  readonly image: GuestImageDescriptor;
+  /** The tree's name. */
+  readonly tree: string;
   /** Resolves when the guest's shell is usable; rejects if the guest fails to get there. */
   readonly ready: Promise<void>;
   /** Run a shell script with `sh` in the guest's home; its exit status and combined output. */
@@ -45,6 +51,14 @@ export interface Workspace {
   readonly state: GuestState;
   /** Boot the guest again (after a panic or hang); the tree stays open. */
   restart(): Promise<void>;
+  /**
+   * A tree over a base image: stop the guest, drop the user's layer (every change made to the
+   * system and the home: the tree is the base again; the cached base stays) and boot again.
+   * Resolves once the new guest is booting (then await `ready`). Open 9P sessions of the tree end.
+   */
+  reset(): Promise<void>;
+  /** A tree over a base image: how much of the base was fetched, and its size. */
+  baseStats(): Promise<BaseStats | undefined>;
   /** Stop the guest, close the tree (other tabs may then open it) and end the worker. */
   close(): Promise<void>;
 }
@@ -55,7 +69,12 @@ export const TREE_BUSY = "TreeBusyError";
 export async function createWorkspace(options: WorkspaceOptions): Promise<Workspace> {
   const fs = options.fs ?? "worker9p";
   const storage = options.storage ?? "opfs";
-  const name = options.tree ?? "home";
+  const image = await resolveGuestImage(options.image, location.href);
+  const baseUrl = baseImageUrl(image);
+  if (fs === "builtin" && baseUrl && !image.descriptor.v86Fs) {
+    throw new Error(`the "${image.descriptor.name}" image boots from a base image that v86's built-in 9P cannot serve (no v86Fs): use it with worker9p`);
+  }
+  const name = options.tree ?? image.descriptor.tree;
   const worker = new Worker(new URL("../../worker/workspace.ts", import.meta.url), { type: "module", name: `workspace:${name}` });
   const remote = Comlink.wrap<WorkspaceWorkerControl>(worker);
 
@@ -68,6 +87,7 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<Worksp
         worker,
         latencyMs: options.latencyMs ?? 0,
         wait: options.wait ?? false,
+        ...(baseUrl ? { base: { url: baseUrl } } : {}),
       });
     }
   } catch (e) {
@@ -86,6 +106,9 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<Worksp
     options.fontSize !== undefined ? { fontSize: options.fontSize } : {},
   );
 
+  const renewReady = () => {
+    if (ready.settled) ready = deferred();
+  };
   const { port1, port2 } = new MessageChannel();
   port1.onmessage = (ev: MessageEvent<WorkspaceEvent>) => {
     const e = ev.data;
@@ -103,7 +126,7 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<Worksp
       options.onState?.(e.state, e.message ?? e.state);
     }
   };
-  const boot: BootRequest = { fs, base: location.href, ...(options.image ? { image: options.image } : {}) };
+  const boot: BootRequest = { fs, base: location.href, image: image.descriptor.name };
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -134,8 +157,18 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<Worksp
     get state() {
       return state;
     },
+    image: image.descriptor,
+    tree: name,
     run: (script, runOptions) => remote.run(script, runOptions?.timeoutMs ?? 0),
-    restart: () => remote.restart(),
+    // A fresh `ready` before the worker reboots: the caller may await it as soon as this resolves,
+    // before the "booting" event arrives on the other channel.
+    restart: () => (renewReady(), remote.restart()),
+    async reset() {
+      if (!fileServer || !baseUrl) throw new Error("reset needs a tree over a base image (this one has none)");
+      renewReady();
+      await fileServer.control.reset(); // the workspace worker stops the guest, resets and boots again
+    },
+    baseStats: () => (fileServer ? fileServer.control.baseStats() : Promise.resolve(undefined)),
     close,
   };
 }

@@ -1,6 +1,8 @@
 // The workspace page (index.html): layout, query parameters, one owner per tree, and the page API
-// `window.workspace = { ready, run, fileServer }` that tests and other scripts use.
+// `window.workspace = { ready, run, fileServer, reset, … }` that tests and other scripts use.
+import type { BaseStats } from "../host/protocol.js";
 import type { FileServer, StorageKind } from "../index.js";
+import { resolveGuestImage, type GuestImageDescriptor } from "./guest/image.js";
 import { createWorkspace, TREE_BUSY, type GuestFs, type GuestState, type RunResult, type Workspace } from "./app.js";
 import { ownerChannel } from "./owner.js";
 import { mountPanels, type MountedPanels } from "./panels.js";
@@ -14,6 +16,12 @@ export interface WorkspaceApi {
   /** The guest's state, and the page's own ("busy": another tab owns the tree; "taken": it was taken over). */
   readonly state: GuestState | "busy" | "taken";
   restart(): Promise<void>;
+  /** The image booted (name, title, base, tree, homeInTree); undefined until it is known. */
+  readonly image: GuestImageDescriptor | undefined;
+  /** A tree over a base image: drop every change made over it and reboot (then await `ready`); the panels start again. */
+  reset(): Promise<void>;
+  /** A tree over a base image: what was fetched of it, and its size; undefined otherwise. */
+  baseStats(): Promise<BaseStats | undefined>;
 }
 
 declare global {
@@ -23,17 +31,22 @@ declare global {
 }
 
 interface PageParams {
-  tree: string;
+  /** undefined: the one opened last with this image, else the image's own tree. */
+  tree: string | undefined;
   storage: StorageKind;
   fs: GuestFs;
   image: string | undefined;
   latencyMs: number;
 }
 
-function readParams(search: string, last: { name: string; storage: StorageKind } | null): PageParams {
+type LastTree = { name: string; storage: StorageKind; image?: string } | null;
+
+function readParams(search: string, last: LastTree): PageParams {
   const q = new URLSearchParams(search);
-  // Without ?tree= and ?storage=, the tree opened last (a page preference).
-  const remembered = !q.has("tree") && !q.has("storage") ? last : null;
+  // Without ?tree= and ?storage=, the tree opened last (a page preference), if it was this image's:
+  // a busybox home is no root file system, nor the other way round.
+  const image = q.get("image") ?? undefined;
+  const remembered = !q.has("tree") && !q.has("storage") && (image === undefined || image === (last?.image ?? "busybox")) ? last : null;
   const storage = q.get("storage") ?? remembered?.storage ?? "opfs";
   if (storage !== "opfs" && storage !== "indexeddb" && storage !== "memory") {
     throw new Error(`?storage=${storage}: use opfs, indexeddb or memory`);
@@ -42,7 +55,14 @@ function readParams(search: string, last: { name: string; storage: StorageKind }
   if (fs !== "worker9p" && fs !== "builtin") throw new Error(`?fs=${fs}: use builtin (v86's own 9P) or leave it out`);
   const latencyMs = Number(q.get("latencyMs") ?? 0);
   if (!Number.isFinite(latencyMs) || latencyMs < 0) throw new Error(`?latencyMs=${q.get("latencyMs")}: a number of milliseconds`);
-  return { tree: q.get("tree") || remembered?.name || "home", storage, fs, image: q.get("image") ?? undefined, latencyMs };
+  return {
+    tree: q.get("tree") || remembered?.name || undefined,
+    storage,
+    fs,
+    // The remembered tree's image, when the URL names neither (the default may have changed since).
+    image: image ?? (remembered ? (remembered.image ?? "busybox") : undefined),
+    latencyMs,
+  };
 }
 
 const STORAGE_NAMES: Record<StorageKind, string> = { opfs: "OPFS", indexeddb: "IndexedDB", memory: "memory" };
@@ -53,7 +73,7 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLEl
   return e;
 }
 
-function layout(root: HTMLElement, p: PageParams) {
+function layout(root: HTMLElement, p: PageParams & { tree: string }, image: GuestImageDescriptor) {
   const state = el("span", { className: "state", textContent: "starting" });
   const restart = el("button", { className: "restart", textContent: "Restart the guest", hidden: true });
   const where = p.fs === "builtin" ? "v86 built-in 9P (in memory, not kept)" : `${STORAGE_NAMES[p.storage]}`;
@@ -61,7 +81,12 @@ function layout(root: HTMLElement, p: PageParams) {
     "header",
     {},
     el("span", { className: "brand", textContent: "worker9p" }),
-    el("span", { className: "tree", title: "the tree mounted at /root" }, el("b", { textContent: p.tree }), ` · ${where}`),
+    el(
+      "span",
+      { className: "tree", title: image.base ? `the tree is the guest's root file system: ${image.title}` : `the tree mounted at ${image.home}` },
+      el("b", { textContent: p.tree }),
+      ` · ${image.name} · ${where}`,
+    ),
     el("span", { className: "spacer" }),
     restart,
     state,
@@ -110,15 +135,18 @@ function layout(root: HTMLElement, p: PageParams) {
 async function start(): Promise<void> {
   const root = document.getElementById("app")!;
   const saved = await prefs.all();
-  let p: PageParams;
+  let p: PageParams & { tree: string };
+  let image: GuestImageDescriptor;
   try {
-    p = readParams(location.search, saved.lastTree);
+    const params = readParams(location.search, saved.lastTree);
+    image = (await resolveGuestImage(params.image, location.href)).descriptor;
+    p = { ...params, image: image.name, tree: params.tree ?? image.tree };
   } catch (e) {
     root.textContent = String(e instanceof Error ? e.message : e);
     return;
   }
   document.title = `${p.tree} · worker9p workspace`;
-  const ui = layout(root, p);
+  const ui = layout(root, p, image);
   ui.setLayout(saved.panelLayout);
   const owner = p.fs === "worker9p" && p.storage !== "memory" ? ownerChannel(p.storage, p.tree) : undefined;
   let ws: Workspace | undefined;
@@ -139,6 +167,11 @@ async function start(): Promise<void> {
       return pageState === "busy" || pageState === "taken" ? pageState : (ws?.state ?? pageState);
     },
     restart: () => (ws ? ws.restart() : Promise.reject(new Error("the workspace is not running here"))),
+    get image() {
+      return ws?.image ?? image;
+    },
+    reset: () => resetTree(),
+    baseStats: () => (ws ? ws.baseStats() : Promise.resolve(undefined)),
   };
   window.workspace = api;
 
@@ -187,7 +220,7 @@ async function start(): Promise<void> {
         latencyMs: p.latencyMs,
         wait,
         fontSize: saved.terminalFontSize,
-        ...(p.image ? { image: p.image } : {}),
+        image: image.name,
         onState,
       });
     } catch (e) {
@@ -208,11 +241,25 @@ async function start(): Promise<void> {
     }
     pageState = ws.state;
     if (ws.fileServer) {
-      if (p.storage !== "memory") void prefs.set("lastTree", { name: p.tree, storage: p.storage }).catch(() => {});
+      if (p.storage !== "memory") void prefs.set("lastTree", { name: p.tree, storage: p.storage, image: image.name }).catch(() => {});
       ui.side.hidden = false;
-      panels = await mountPanels(ui.side, ws.fileServer, ui.notify);
+      panels = await showPanels(ws);
     }
     return ws;
+  };
+  // The files panel opens at the user's home: /root of a root tree (the breadcrumbs go up to /).
+  const showPanels = (w: Workspace) => mountPanels(ui.side, w.fileServer!, ui.notify, { startPath: w.image.homeInTree });
+
+  /** The page's reset (window.workspace.reset): the panels' sessions end with the layer, so they start again. */
+  const resetTree = async (): Promise<void> => {
+    const w = await opening;
+    await panels?.close();
+    panels = undefined;
+    try {
+      await w.reset();
+    } finally {
+      if (ws === w && w.fileServer) panels = await showPanels(w);
+    }
   };
 
   const takeOver = () => {

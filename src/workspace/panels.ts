@@ -1,7 +1,7 @@
 // The panels beside the terminal: files (browse, upload, import/export) and status (storage,
 // usage, fsck, trees, preferences), each on its own 9P session of the tree (src/workspace/panel.ts).
 import { Client, portTransport, type FileServer } from "../index.js";
-import { mountFilesPanel } from "./files/index.js";
+import { createFilesPanel, type FilesPanelOptions } from "./files/index.js";
 import type { Panel, PanelContext } from "./panel.js";
 import { mountStatusPanel } from "./status/index.js";
 
@@ -10,7 +10,12 @@ export interface MountedPanels {
   close(): Promise<void>;
 }
 
-export async function mountPanels(side: HTMLElement, fileServer: FileServer, notify: PanelContext["notify"]): Promise<MountedPanels> {
+export async function mountPanels(
+  side: HTMLElement,
+  fileServer: FileServer,
+  notify: PanelContext["notify"],
+  files: FilesPanelOptions = {},
+): Promise<MountedPanels> {
   let leave!: () => void;
   const closing = new Promise<void>((r) => (leave = r));
   const context: PanelContext = {
@@ -19,13 +24,13 @@ export async function mountPanels(side: HTMLElement, fileServer: FileServer, not
     notify,
     closing,
   };
-  const files = document.createElement("div");
-  files.className = "panel files";
+  const filesEl = document.createElement("div");
+  filesEl.className = "panel files";
   const status = document.createElement("div");
   status.className = "panel status";
-  side.replaceChildren(files, status);
+  side.replaceChildren(filesEl, status);
   const mounted: Panel[] = [];
-  for (const [element, mount] of [[files, mountFilesPanel], [status, mountStatusPanel]] as const) {
+  for (const [element, mount] of [[filesEl, createFilesPanel(files)], [status, mountStatusPanel]] as const) {
     try {
       mounted.push(await mount(element, context));
     } catch (e) {

@@ -13,8 +13,11 @@ import type { StorageKind } from "../host/protocol.js";
 export type PanelLayout = "side" | "bottom" | "hidden";
 
 export interface WorkspacePrefs {
-  /** The tree opened last, reopened when the page has no ?tree= parameter. */
-  lastTree: { name: string; storage: StorageKind } | null;
+  /**
+   * The tree opened last, reopened when the page has no ?tree= parameter and boots the same image
+   * (`image` absent: "busybox", the only image before there were others).
+   */
+  lastTree: { name: string; storage: StorageKind; image?: string } | null;
   terminalFontSize: number;
   panelLayout: PanelLayout;
 }

@@ -119,7 +119,7 @@ export function renderRow(item: Listed, selected: boolean, act: RowActions): HTM
 
 export function renderCrumbs(treeName: string, path: string, go: (path: string) => void): HTMLElement {
   const nav = h("nav", { class: "w9p-crumbs", "aria-label": "Folder" });
-  nav.append(h("button", { onclick: () => go(""), title: "The tree's root (the guest's home)" }, treeName));
+  nav.append(h("button", { onclick: () => go(""), title: "The top of the tree" }, treeName));
   const parts = path.split("/").filter(Boolean);
   parts.forEach((p, i) => {
     const to = parts.slice(0, i + 1).join("/");

@@ -25,7 +25,7 @@ import type { BootRequest, GuestState, RunResult, WorkspaceEvent } from "../prot
 import { loadGuestImage, type LoadedImage } from "./image.js";
 import { GuestMachine } from "./machine.js";
 
-/** Where run() keeps a script and its output in the tree, relative to the guest's home. */
+/** Where run() keeps a script and its output, relative to the guest's home (the agent's /root/.w9p). */
 const RUN_DIR = ".w9p";
 /** The hang watchdog: a ping this often once the guest is ready… */
 const PING_MS = 10_000;
@@ -73,11 +73,24 @@ export class WorkspaceHost {
     this.startMachine();
   }
 
+  /**
+   * Drop the tree's user's layer (a tree over a base image) and boot a fresh guest on it: the old
+   * guest is stopped first, so nothing it still had in flight lands in the new tree.
+   */
+  async resetTree(): Promise<void> {
+    const tree = this.tree;
+    if (!tree) throw new Error("no tree is open in this worker");
+    if (!tree.base) throw new Error("reset needs a tree over a base image: without one, delete the tree instead");
+    const booted = this.machine !== undefined;
+    await this.stopMachine("resetting the tree");
+    await this.dropClient(); // its session ends with the old server
+    await tree.reset();
+    if (booted && this.image) this.startMachine();
+  }
+
   async shutdown(): Promise<void> {
     await this.stopMachine("stopped");
-    const client = this.client;
-    this.client = undefined;
-    if (client) (await client.catch(() => undefined))?.close();
+    await this.dropClient();
     const tree = this.tree;
     this.tree = undefined;
     await tree?.close();
@@ -227,9 +240,9 @@ export class WorkspaceHost {
     }
     const client = await this.ownClient();
     for (let attempt = 0; ; attempt++) {
-      await client.mkdir(RUN_DIR, 0o700).catch(() => {}); // EEXIST is fine
+      await client.mkdir(this.runPath(RUN_DIR), 0o700).catch(() => {}); // EEXIST is fine
       try {
-        return await client.writeFile(path, data);
+        return await client.writeFile(this.runPath(path), data);
       } catch (e) {
         if (attempt > 0) throw e;
       }
@@ -238,7 +251,19 @@ export class WorkspaceHost {
 
   private async readFile(path: string): Promise<Uint8Array> {
     if (this.boot!.fs === "builtin") return this.machine!.emulator.read_file(`/${this.builtinPath(path)}`);
-    return (await this.ownClient()).readFile(path);
+    return (await this.ownClient()).readFile(this.runPath(path));
+  }
+
+  private async dropClient(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client) (await client.catch(() => undefined))?.close();
+  }
+
+  /** A path under the home in worker9p's tree: the home itself (busybox), or root/ in a root tree. */
+  private runPath(name: string): string {
+    const home = this.image?.descriptor.homeInTree ?? "";
+    return home ? `${home}/${name}` : name;
   }
 
   /** A path under the home in v86's own tree: the home itself (busybox), or root/ when v86 serves the whole root (v86Fs). */

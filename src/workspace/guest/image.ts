@@ -66,8 +66,14 @@ async function fetchBytes(url: URL, what: string): Promise<ArrayBuffer> {
   return res.arrayBuffer();
 }
 
-/** Fetch an image's descriptor and files; `name` undefined: the server's default image. */
-export async function loadGuestImage(name: string | undefined, base: URL, onProgress?: (what: string) => void): Promise<LoadedImage> {
+export interface ResolvedImage {
+  descriptor: GuestImageDescriptor;
+  /** The descriptor's URL: its paths are relative to it. */
+  url: URL;
+}
+
+/** Fetch an image's descriptor; `name` undefined: the server's default image. */
+export async function resolveGuestImage(name: string | undefined, base: URL | string): Promise<ResolvedImage> {
   const root = new URL(GUEST_BASE, base);
   if (name === undefined) {
     const res = await fetch(new URL("images.json", root));
@@ -75,10 +81,20 @@ export async function loadGuestImage(name: string | undefined, base: URL, onProg
     name = ((await res.json()) as GuestImageIndex).default;
   }
   if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new Error(`image name ${JSON.stringify(name)}: use letters, digits, . _ -`);
-  const descUrl = new URL(`${name}/image.json`, root);
-  const res = await fetch(descUrl);
+  const url = new URL(`${name}/image.json`, root);
+  const res = await fetch(url);
   if (!res.ok) throw new Error(`guest image "${name}" is not served here (HTTP ${res.status})`);
-  const descriptor = (await res.json()) as GuestImageDescriptor;
+  return { descriptor: (await res.json()) as GuestImageDescriptor, url };
+}
+
+/** The absolute URL of an image's base image, if it has one. */
+export function baseImageUrl(image: ResolvedImage): string | undefined {
+  return image.descriptor.base === undefined ? undefined : new URL(image.descriptor.base, image.url).href;
+}
+
+/** Fetch an image's descriptor and files; `name` undefined: the server's default image. */
+export async function loadGuestImage(name: string | undefined, base: URL, onProgress?: (what: string) => void): Promise<LoadedImage> {
+  const { descriptor, url: descUrl } = await resolveGuestImage(name, base);
   onProgress?.(`loading ${descriptor.title}`);
   const at = (p: string) => new URL(p, descUrl);
   const [bios, vgaBios, kernel, ...parts] = await Promise.all([

@@ -204,7 +204,8 @@ async function mount(element: HTMLElement, context: PanelContext, options: Statu
   const base = await server.control.baseStats().catch(() => undefined);
   if (base) {
     resetBtn.textContent = "Reset to the base image…";
-    resetNote.textContent = "Drops every change made over the base image. The guest restarts and the page reloads.";
+    resetNote.textContent =
+      "Drops your changes to the system and your home (every change made over the base image) and restarts the guest; the cached base stays, so nothing is downloaded again. The page reloads.";
   }
 
   resetBtn.addEventListener("click", async () => {

@@ -1,0 +1,88 @@
+// The workspace's default image in Chromium: the Debian root (`npm run image`) boots in the page
+// from a tree that is the user's layer (OPFS, IndexedDB) over the image's base image, fetched by
+// Range requests from the dev server. A user gets bash in /root, python3 and cc work, changes to
+// the system survive a reload, and reset brings the base back. One boot per step that needs one
+// (first visit, reload, reset): each is minutes of CPU on a loaded machine, so the checks share
+// them. W9P_SKIP_BROWSER=1 skips this file.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { ensureDebianImage } from "../scripts/image/build.js";
+import type { BaseStats } from "../src/host/protocol.js";
+import { startWorkspaceHarness, type WorkspaceHarness, type WorkspaceTab } from "./workspace/harness.js";
+
+const skip = process.env.W9P_SKIP_BROWSER === "1";
+const BOOT_MS = 900_000;
+const EDITED_MOTD = "edited in the workspace\n";
+
+let h: WorkspaceHarness;
+let baseMotd: string;
+
+beforeAll(async () => {
+  if (skip) return;
+  baseMotd = await readFile(join((await ensureDebianImage()).rootfs, "etc/motd"), "utf8");
+  h = await startWorkspaceHarness({ verbose: process.env.W9P_VERBOSE === "1", images: ["debian"] });
+}, 3_600_000);
+afterAll(async () => {
+  await h?.stop();
+});
+
+const terminalText = (tab: WorkspaceTab) => tab.page.evaluate(() => (document.querySelector(".xterm-rows") as HTMLElement).innerText);
+/** Wait (on the page, by condition) until the terminal shows `text`. */
+const waitForTerminal = (tab: WorkspaceTab, text: string) =>
+  tab.page.waitForFunction((t) => (document.querySelector(".xterm-rows") as HTMLElement | null)?.innerText.includes(t) ?? false, text, {
+    timeout: BOOT_MS,
+    polling: 200,
+  });
+
+for (const storage of ["opfs", "indexeddb"] as const) {
+  describe.skipIf(skip).sequential(`the Debian root on ${storage}`, () => {
+    let tab: WorkspaceTab;
+
+    test("boots by default: bash in /root on the console, python3 and cc work, the files panel opens at /root", async () => {
+      // No ?image=: the server's default, which is the Debian root.
+      tab = await h.open({ storage, tree: `debian-${storage}-${process.pid}` });
+      await tab.ready(BOOT_MS);
+      expect(await tab.page.evaluate(() => window.workspace!.image?.name)).toBe("debian");
+      // The user's shell: a login bash with the console as its controlling tty, at a clean prompt.
+      await waitForTerminal(tab, "root@debian:~#");
+      await tab.page.locator(".xterm").click();
+      await tab.page.keyboard.type('echo "tty=$(tty) login=$(shopt -q login_shell && echo yes) flags=$-"\n');
+      await waitForTerminal(tab, "tty=/dev/ttyS0 login=yes flags=");
+      expect(await terminalText(tab)).toMatch(/tty=\/dev\/ttyS0 login=yes flags=\S*m/); // m: job control is on
+
+      expect(await tab.run("pwd; python3 -c 'print(1)'")).toEqual({ status: 0, output: "/root\n1\n" });
+      const cc = await tab.run(
+        "printf '#include <stdio.h>\\nint main(void) { puts(\"hello from cc\"); return 0; }\\n' > hello.c && cc -o hello hello.c && ./hello",
+        { timeoutMs: BOOT_MS },
+      );
+      expect(cc).toEqual({ status: 0, output: "hello from cc\n" });
+      // The panel starts in the home (the tree's root/), with the way up to / open.
+      await tab.page.waitForFunction(() => document.querySelector(".w9p-crumbs")?.textContent?.endsWith("/root") ?? false, undefined, { timeout: 60_000 });
+      expect(await tab.page.locator(".panel.files button[aria-label='Parent folder']").isDisabled()).toBe(false);
+    }, BOOT_MS + 300_000);
+
+    test("changes to the system survive a reload", async () => {
+      const w = await tab.run(`printf '${EDITED_MOTD.trimEnd()}\\n' > /etc/motd && rm /usr/bin/yes && sync`);
+      expect(w).toEqual({ status: 0, output: "" });
+      await tab.reload();
+      await tab.ready(BOOT_MS);
+      const r = await tab.run("cat /etc/motd; ls /usr/bin/yes 2>&1 >/dev/null | grep -c 'No such file'; ./hello");
+      expect(r).toEqual({ status: 0, output: `${EDITED_MOTD}1\nhello from cc\n` });
+    }, BOOT_MS + 120_000);
+
+    test("reset drops every change made over the base (the cached base stays); the tree checks clean", async () => {
+      await tab.page.evaluate(() => window.workspace!.reset());
+      await tab.ready(BOOT_MS);
+      const r = await tab.run("cat /etc/motd; yes | head -n 1; ls hello 2>&1 >/dev/null | grep -c 'No such file'");
+      expect(r).toEqual({ status: 0, output: `${baseMotd}y\n1\n` });
+      // This page's worker read the base from the cache the first visit filled, not the network alone.
+      const base = (await tab.page.evaluate(() => window.workspace!.baseStats())) as BaseStats;
+      expect(base.cacheHits).toBeGreaterThan(0);
+      expect(base.fetchedBytes).toBeLessThan(base.imageBytes);
+      const fsck = await tab.page.evaluate(() => window.workspace!.fileServer!.control.fsck());
+      expect(fsck).toEqual({ ok: true, problems: [] });
+      await tab.close();
+    }, BOOT_MS + 120_000);
+  });
+}
