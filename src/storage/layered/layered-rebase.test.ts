@@ -91,3 +91,13 @@ it("a newer base keeps the user's changes; untouched files show the new base", a
   expect(logged.join("\n")).toMatch(/kept 2 changed files/);
   expect((await fs.fsck()).problems).toEqual([]);
 });
+
+it("a tree made without a base image is refused as a layer over one (a busybox home is no Debian root)", async () => {
+  put("etc/motd", "base\n");
+  await writeImage(src, out, { pieceSize: 8192 });
+  const upper = new MemoryStore({ chunkSize: 4096 });
+  const plain = await FileSystem.open(upper);
+  await plain.create(ROOT_INO, "notes.txt", OpenFlags.RDWR, 0o644, 0, 0, ctx);
+  const image = await BaseImage.open(server.url, { cache: new MemoryImageCache() });
+  await expect(LayeredStore.open(upper, image)).rejects.toThrow(/made without a base image/);
+});

@@ -79,8 +79,14 @@ export class LayeredStore implements Store {
     const signal = options.signal ? { signal: options.signal } : {};
     const before = await upper.transaction("readonly", async (tx) => {
       const id = await tx.getMeta<string>(META_BASE_ID);
-      return { id, index: id !== undefined && id !== image.id ? await tx.getMeta<Uint8Array>(META_BASE_INDEX) : undefined };
+      // A file system already formatted in `upper` with no base recorded: a plain tree, whose inode
+      // numbers would collide with the base's. It stays what it was (a home tree, say), untouched.
+      const plain = id === undefined && (await tx.getMeta<number>(META_NEXT_INO)) !== undefined;
+      return { id, plain, index: id !== undefined && id !== image.id ? await tx.getMeta<Uint8Array>(META_BASE_INDEX) : undefined };
     }, signal);
+    if (before.plain) {
+      throw new LayerMismatchError("this tree was made without a base image, so it cannot be a layer over one: open it without a base, or use another tree");
+    }
     if (before.id !== undefined && before.id !== image.id) {
       if (before.index) {
         const r = await rebaseLayer(upper, decodeIndex(before.index), store.view, image, log, options.signal);
