@@ -236,7 +236,17 @@ async function start(): Promise<void> {
       }
       pageState = "failed";
       ui.setState("failed", "bad");
-      ui.showOverlay(`The workspace could not start: ${err?.message ?? String(e)}`, { kind: "error", actions: [["Try again", () => location.reload()]] });
+      // A tree made without a base image (a busybox home) asked to be this image's root: offer the image it was made with.
+      const plainTree = err?.name === "LayerMismatchError" && /without a base image/.test(err.message);
+      const withBusybox = () => {
+        const url = new URL(location.href);
+        url.searchParams.set("image", "busybox");
+        location.assign(url.href);
+      };
+      ui.showOverlay(`The workspace could not start: ${err?.message ?? String(e)}`, {
+        kind: "error",
+        actions: plainTree ? [["Open it with the busybox image", withBusybox]] : [["Try again", () => location.reload()]],
+      });
       throw err;
     }
     pageState = ws.state;
