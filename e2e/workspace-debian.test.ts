@@ -20,8 +20,9 @@ let baseMotd: string;
 
 beforeAll(async () => {
   if (skip) return;
-  baseMotd = await readFile(join((await ensureDebianImage()).rootfs, "etc/motd"), "utf8");
+  // The harness prepares the root first (under its build lock, on a cold cache: minutes); then it is at hand.
   h = await startWorkspaceHarness({ verbose: process.env.W9P_VERBOSE === "1", images: ["debian"] });
+  baseMotd = await readFile(join((await ensureDebianImage()).rootfs, "etc/motd"), "utf8");
 }, 3_600_000);
 afterAll(async () => {
   await h?.stop();

@@ -33,9 +33,7 @@ import type { GuestImageDescriptor, GuestImageIndex } from "../../src/workspace/
 import { buildCpio } from "../guest/cpio.js";
 import { ensureGuestImage } from "../guest/image.js";
 import { BASE_MOUNT_OPTS, DEBIAN_MOUNT_OPTS, DEFAULT_MOUNT_OPTS } from "../guest/run.js";
-import { baseDir, ensureBaseImage } from "../image/base.js";
-import { ensureDebianImage } from "../image/build.js";
-import { ensureProfile } from "../image/profile.js";
+import { ensureDebianRoot } from "../image/root.js";
 import { ensureV86Format } from "../image/v86-format.js";
 
 export interface ServedImage {
@@ -118,8 +116,7 @@ export const busyboxImage: ImageSource = async (log) => {
  */
 export const debianImage: ImageSource = async (log) => {
   const guest = await ensureGuestImage({ log });
-  const debian = await ensureDebianImage({ log });
-  await ensureBaseImage(debian, await ensureProfile(debian, log), log);
+  const { image: debian, baseDir: debianBase } = await ensureDebianRoot({ log });
   return {
     descriptor: {
       name: "debian",
@@ -145,7 +142,7 @@ export const debianImage: ImageSource = async (log) => {
       "initrd.img": guest.initrd,
       "agent.cpio": await agentArchive("root"),
     },
-    baseDir: baseDir(debian),
+    baseDir: debianBase,
     // Converted only when a page asks for it (?fs=builtin): a few minutes and ~400 MB the first time.
     v86Dir: once(async () => path.dirname((await ensureV86Format(debian, log)).basefs)),
   };
