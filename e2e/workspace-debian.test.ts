@@ -61,13 +61,19 @@ for (const storage of ["opfs", "indexeddb"] as const) {
       // The panel starts in the home (the tree's root/), with the way up to / open.
       await tab.page.waitForFunction(() => document.querySelector(".w9p-crumbs")?.textContent?.endsWith("/root") ?? false, undefined, { timeout: 60_000 });
       expect(await tab.page.locator(".panel.files button[aria-label='Parent folder']").isDisabled()).toBe(false);
+      // The status panel shows what the boot fetched of the base image, not the figure from before the boot.
+      await tab.page.waitForFunction(() => /^[1-9][\d.]* [KMG]?i?B of /.test(document.querySelector("[data-role=base]")?.textContent ?? ""), undefined, {
+        timeout: 60_000,
+      });
     }, BOOT_MS + 300_000);
 
-    test("changes to the system survive a reload", async () => {
+    test("changes to the system survive a reload; the bare URL reopens the same tree and image", async () => {
       const w = await tab.run(`printf '${EDITED_MOTD.trimEnd()}\\n' > /etc/motd && rm /usr/bin/yes && sync`);
       expect(w).toEqual({ status: 0, output: "" });
-      await tab.reload();
+      // A returning user: no ?tree=, ?storage= or ?image= (the tree and image opened last).
+      await tab.page.goto(`${h.baseUrl}/`);
       await tab.ready(BOOT_MS);
+      expect(await tab.page.evaluate(() => [window.workspace!.fileServer?.name, window.workspace!.image?.name])).toEqual([`debian-${storage}-${process.pid}`, "debian"]);
       const r = await tab.run("cat /etc/motd; ls /usr/bin/yes 2>&1 >/dev/null | grep -c 'No such file'; ./hello");
       expect(r).toEqual({ status: 0, output: `${EDITED_MOTD}1\nhello from cc\n` });
     }, BOOT_MS + 120_000);

@@ -20,6 +20,9 @@ import { ask, h } from "../files/ui.js";
 import type { MountPanel, Panel, PanelContext } from "../panel.js";
 import { prefs, type PanelLayout, type WorkspacePrefs } from "../prefs.js";
 
+/** How often the figures refresh on their own (the ⟳ button refreshes at once). */
+const REFRESH_MS = 5000;
+
 const STORAGE_LABEL: Record<StorageKind, string> = {
   opfs: "Origin Private File System (OPFS)",
   indexeddb: "IndexedDB",
@@ -246,7 +249,7 @@ async function mount(element: HTMLElement, context: PanelContext, options: Statu
   const p = await prefs.all();
   fontSize.value = String(p.terminalFontSize);
   layout.value = p.panelLayout;
-  if (server.storage !== "memory") void prefs.set("lastTree", { name: server.name, storage: server.storage }).catch(() => {});
+  // The last tree is the shell's to remember (main.ts), with the image it boots: not written here.
   await Promise.all([update(), loadTrees()]);
 
   const panel: Panel & { update(): Promise<void> } = {
@@ -256,6 +259,12 @@ async function mount(element: HTMLElement, context: PanelContext, options: Statu
       element.replaceChildren();
     },
   };
-  void context.closing.then(() => panel.dispose());
+  // What changes while the guest runs (usage, sessions, the base image fetched) is shown fresh:
+  // the panel starts before the guest boots, and a figure frozen at that moment misleads.
+  const refresh = setInterval(() => void update().catch(() => {}), REFRESH_MS);
+  void context.closing.then(() => {
+    clearInterval(refresh);
+    panel.dispose();
+  });
   return panel;
 }
