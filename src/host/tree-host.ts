@@ -6,7 +6,7 @@ import { Server } from "../server/server.js";
 import { IdbImageCache } from "../storage/image/cache-idb.js";
 import { BaseImage } from "../storage/image/reader.js";
 import { IndexedDBStore } from "../storage/indexeddb.js";
-import { LayeredStore } from "../storage/layered/layered-store.js";
+import { assertNotALayer, LayeredStore } from "../storage/layered/layered-store.js";
 import { MemoryStore } from "../storage/memory.js";
 import { OpfsStore } from "../storage/opfs.js";
 import type { Store } from "../storage/store.js";
@@ -54,7 +54,14 @@ async function openStore(req: OpenRequest): Promise<Store> {
 /** The user's store, layered over the base image when there is one (opened once per worker, its cache shared). */
 async function openLayers(req: OpenRequest, base: BaseImage | undefined): Promise<Store> {
   const store = await openStore(req);
-  return base ? LayeredStore.open(store, base) : store;
+  if (base) return LayeredStore.open(store, base);
+  try {
+    await assertNotALayer(store);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  return store;
 }
 
 async function destroyStore(req: OpenRequest): Promise<void> {

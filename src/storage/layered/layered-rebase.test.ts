@@ -12,7 +12,7 @@ import { BaseImage } from "../image/reader.js";
 import { serveImageDir, type ImageTestServer } from "../image/test-server.js";
 import { writeImage } from "../image/writer.js";
 import { MemoryStore } from "../memory.js";
-import { LayeredStore } from "./layered-store.js";
+import { assertNotALayer, LayeredStore } from "./layered-store.js";
 
 // A user's layer made over one base image, opened over a newer one built into
 // the same folder: the user's layer wins, untouched files follow the new base.
@@ -100,4 +100,13 @@ it("a tree made without a base image is refused as a layer over one (a busybox h
   await plain.create(ROOT_INO, "notes.txt", OpenFlags.RDWR, 0o644, 0, 0, ctx);
   const image = await BaseImage.open(server.url, { cache: new MemoryImageCache() });
   await expect(LayeredStore.open(upper, image)).rejects.toThrow(/made without a base image/);
+});
+
+it("a user's layer is refused as a plain tree (without its base it is dangling references)", async () => {
+  put("etc/motd", "base\n");
+  await writeImage(src, out, { pieceSize: 8192 });
+  const upper = new MemoryStore({ chunkSize: 4096 });
+  await FileSystem.open(await LayeredStore.open(upper, await BaseImage.open(server.url, { cache: new MemoryImageCache() })));
+  await expect(assertNotALayer(upper)).rejects.toThrow(/layer over a base image/);
+  await expect(assertNotALayer(new MemoryStore())).resolves.toBeUndefined();
 });

@@ -59,6 +59,14 @@ export class LayerMismatchError extends Error {
   }
 }
 
+/** Refuse to open a user's layer as a plain tree: without its base it is a tree of dangling references. */
+export async function assertNotALayer(store: Store, signal?: AbortSignal): Promise<void> {
+  const id = await store.transaction("readonly", (tx) => tx.getMeta<string>(META_BASE_ID), signal ? { signal } : {});
+  if (id !== undefined) {
+    throw new LayerMismatchError("this tree is a layer over a base image and cannot be opened without it: open it with its image (e.g. the Debian root)");
+  }
+}
+
 export class LayeredStore implements Store {
   readonly kind: string;
   readonly chunkSize: number;
