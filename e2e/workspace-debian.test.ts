@@ -4,11 +4,12 @@
 // the system survive a reload, and reset brings the base back. One boot per step that needs one
 // (first visit, reload, reset): each is minutes of CPU on a loaded machine, so the checks share
 // them. W9P_SKIP_BROWSER=1 skips this file.
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ensureDebianImage } from "../scripts/image/build.js";
 import type { BaseStats } from "../src/host/protocol.js";
+import { REPO_ROOT } from "./browser/harness.js";
 import { startWorkspaceHarness, type WorkspaceHarness, type WorkspaceTab } from "./workspace/harness.js";
 
 const skip = process.env.W9P_SKIP_BROWSER === "1";
@@ -68,6 +69,9 @@ for (const storage of ["opfs", "indexeddb"] as const) {
         undefined,
         { timeout: 60_000 },
       );
+      // What a user sees: look at test-results/workspace-debian-*.png after a run.
+      await mkdir(join(REPO_ROOT, "test-results"), { recursive: true });
+      await tab.page.screenshot({ path: join(REPO_ROOT, "test-results", `workspace-debian-${storage}.png`) });
     }, BOOT_MS + 300_000);
 
     test("changes to the system survive a reload; the bare URL reopens the same tree and image", async () => {
