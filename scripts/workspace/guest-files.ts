@@ -31,7 +31,7 @@ import { fileURLToPath } from "node:url";
 import type { Plugin } from "vite";
 import type { GuestImageDescriptor, GuestImageIndex } from "../../src/workspace/guest/image.js";
 import { buildCpio } from "../guest/cpio.js";
-import { ensureGuestImage } from "../guest/image.js";
+import { ensureGuestImage, type GuestImage } from "../guest/image.js";
 import { BASE_MOUNT_OPTS, DEBIAN_MOUNT_OPTS, DEFAULT_MOUNT_OPTS } from "../guest/run.js";
 import { ensureDebianRoot } from "../image/root.js";
 import { ensureV86Format } from "../image/v86-format.js";
@@ -81,31 +81,40 @@ export async function agentArchive(kind: "busybox" | "root" = "busybox"): Promis
   ]);
 }
 
+/** Both images boot the guest harness's kernel and initramfs, with the agent appended. */
+const BOOT_FILES: Pick<GuestImageDescriptor, "bios" | "vgaBios" | "kernel" | "initrd" | "cmdline"> = {
+  bios: "bios.bin",
+  vgaBios: "vgabios.bin",
+  kernel: "vmlinuz",
+  initrd: ["initrd.img", "agent.cpio"],
+  // loglevel=3: the firmware complaints of a quiet boot (ACPI, MP table) stay out of the terminal.
+  cmdline: `${GUEST_CMDLINE} loglevel=3`,
+};
+
+async function bootFiles(guest: GuestImage, agent: "busybox" | "root" = "busybox"): Promise<Record<string, string | Uint8Array>> {
+  return {
+    "bios.bin": guest.bios,
+    "vgabios.bin": guest.vgaBios,
+    vmlinuz: guest.kernel,
+    "initrd.img": guest.initrd,
+    "agent.cpio": await agentArchive(agent),
+  };
+}
+
 export const busyboxImage: ImageSource = async (log) => {
   const image = await ensureGuestImage({ log });
   return {
     descriptor: {
       name: "busybox",
       title: `Debian i386 kernel ${image.kernelRelease}, busybox`,
-      bios: "bios.bin",
-      vgaBios: "vgabios.bin",
-      kernel: "vmlinuz",
-      initrd: ["initrd.img", "agent.cpio"],
-      // loglevel=3: the firmware complaints of a quiet boot (ACPI, MP table) stay out of the terminal.
-      cmdline: `${GUEST_CMDLINE} loglevel=3`,
+      ...BOOT_FILES,
       memoryMb: 256,
       home: "/root",
       // The tree is the home; "home" keeps the trees users made before images had their own.
       tree: "home",
       homeInTree: "",
     },
-    files: {
-      "bios.bin": image.bios,
-      "vgabios.bin": image.vgaBios,
-      vmlinuz: image.kernel,
-      "initrd.img": image.initrd,
-      "agent.cpio": await agentArchive(),
-    },
+    files: await bootFiles(image),
   };
 };
 
@@ -121,11 +130,7 @@ export const debianImage: ImageSource = async (log) => {
     descriptor: {
       name: "debian",
       title: `Debian bookworm i386 (kernel ${guest.kernelRelease})`,
-      bios: "bios.bin",
-      vgaBios: "vgabios.bin",
-      kernel: "vmlinuz",
-      initrd: ["initrd.img", "agent.cpio"],
-      cmdline: `${GUEST_CMDLINE} loglevel=3`,
+      ...BOOT_FILES,
       // As the guest harness gives the Debian root: python3 and cc want more than busybox.
       memoryMb: 512,
       home: "/root",
@@ -135,13 +140,7 @@ export const debianImage: ImageSource = async (log) => {
       homeInTree: "root",
       v86Fs: { basefs: "v86/fs.json", baseurl: "v86/blobs/" },
     },
-    files: {
-      "bios.bin": guest.bios,
-      "vgabios.bin": guest.vgaBios,
-      vmlinuz: guest.kernel,
-      "initrd.img": guest.initrd,
-      "agent.cpio": await agentArchive("root"),
-    },
+    files: await bootFiles(guest, "root"),
     baseDir: debianBase,
     // Converted only when a page asks for it (?fs=builtin): a few minutes and ~400 MB the first time.
     v86Dir: once(async () => path.dirname((await ensureV86Format(debian, log)).basefs)),
