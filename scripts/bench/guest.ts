@@ -226,7 +226,8 @@ async function runDbench(o: {
         console.error(`bench:guest: dbench on ${fs} failed (${r.error ?? `exit ${r.exitCode}`}):\n${r.output.split("\n").slice(-30).join("\n")}`);
         continue;
       }
-      console.error(`bench:guest: dbench on ${fs}: ${mbps} MB/s (boot ${(r.bootMs / 1000).toFixed(1)} s)`);
+      const summary = /^\s*Throughput .*$/m.exec(r.output)?.[0].trim();
+      console.error(`bench:guest: dbench on ${fs}: ${summary} (boot ${(r.bootMs / 1000).toFixed(1)} s)`);
       if (mbps >= Math.max(0, ...result.mbps[fs])) result.requests[fs] = Object.values(r.counts).reduce((a, b) => a + b, 0);
       result.mbps[fs].push(mbps);
     }
