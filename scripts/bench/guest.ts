@@ -221,7 +221,13 @@ async function runDbench(o: {
       });
       result.mountOpts = r.mountOpts;
       const mbps = parseThroughput(r.output);
-      if (r.exitCode !== 0 || r.error || mbps === undefined) {
+      // Seen once on worker9p: init took a SIGBUS during the power-off that follows the script's
+      // exit line (the virtio device goes away under a page fault), and the kernel panicked. The
+      // measurement was complete by then; it counts, and the panic is reported.
+      const exitAt = r.output.indexOf("@@W9P-EXIT 0");
+      const panicAfterExit = r.exitCode === 0 && r.error?.startsWith("kernel panic") && exitAt >= 0 && r.output.indexOf("Kernel panic") > exitAt;
+      if (panicAfterExit) console.error(`bench:guest: dbench on ${fs}: the run finished, then the power-off panicked (${r.error}); the result counts`);
+      if (r.exitCode !== 0 || (r.error && !panicAfterExit) || mbps === undefined) {
         result.failed = true;
         console.error(`bench:guest: dbench on ${fs} failed (${r.error ?? `exit ${r.exitCode}`}):\n${r.output.split("\n").slice(-30).join("\n")}`);
         continue;
