@@ -53,6 +53,9 @@ for (const storage of ["opfs", "indexeddb"] as const) {
       await waitForTerminal(tab, "tty=/dev/ttyS0 login=yes flags=");
       expect(await terminalText(tab)).toMatch(/tty=\/dev\/ttyS0 login=yes flags=\S*m/); // m: job control is on
 
+      // The console's tty has the terminal's size (the page sent it when the agent said ready).
+      const rows = await tab.page.evaluate(() => document.querySelectorAll(".xterm-rows > div").length);
+      expect(await tab.run("stty -F /dev/ttyS0 size")).toMatchObject({ status: 0, output: expect.stringMatching(new RegExp(`^${rows} [1-9]\\d*\n$`)) });
       expect(await tab.run("pwd; python3 -c 'print(1)'")).toEqual({ status: 0, output: "/root\n1\n" });
       const cc = await tab.run(
         "printf '#include <stdio.h>\\nint main(void) { puts(\"hello from cc\"); return 0; }\\n' > hello.c && cc -o hello hello.c && ./hello",

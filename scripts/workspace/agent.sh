@@ -23,6 +23,12 @@ else
 fi
 cd /root
 export HOME=/root TERM=xterm-256color
+# Both serial ports stay open for the agent's life. A byte that reaches a port nobody has open
+# is dropped: the page answers READY with SIZE at once, and the loop below used to open ttyS1
+# only after READY (the first letters were lost, "ZE 46 96"). And a tty keeps its size only
+# while something has it open: on the Debian root nothing holds the console until the user's
+# shell opens it, which may be after the page's SIZE came (bash then ran at 0x0: 80 columns).
+exec 3<>/dev/ttyS0 4<>/dev/ttyS1
 stty -F /dev/ttyS1 raw -echo -onlcr
 # The user's shell; a new one when it exits (`exit` in the terminal must not end the machine).
 (
@@ -31,8 +37,8 @@ stty -F /dev/ttyS1 raw -echo -onlcr
     echo "[the shell exited; starting a new one]" >/dev/ttyS0
   done
 ) &
-echo "@@W9P-READY" >/dev/ttyS1
-while read -r cmd a b; do
+echo "@@W9P-READY" >&4
+while read -r cmd a b <&4; do
   case "$cmd" in
   RUN)
     # The script runs in a session of its own (so KILL reaches all it started) that never opens
@@ -52,6 +58,6 @@ while read -r cmd a b; do
   SIZE)
     stty -F /dev/ttyS0 rows "$a" cols "$b" ;;
   PING)
-    echo "@@W9P-PONG $a" >/dev/ttyS1 ;;
+    echo "@@W9P-PONG $a" >&4 ;;
   esac
-done </dev/ttyS1
+done
