@@ -20,6 +20,8 @@ export function mountTerminal(
   const terminal = new Terminal({
     fontSize: options.fontSize ?? 14,
     fontFamily: '"DejaVu Sans Mono", "Liberation Mono", ui-monospace, monospace',
+    // At 1.0 the next row's background covers DejaVu's underscore: `login_shell` read `login shell`.
+    lineHeight: 1.15,
     scrollback: 10_000,
     cursorBlink: true,
     convertEol: false,
