@@ -313,8 +313,14 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
       else if (tag === "ROOT") rootMountedAt = performance.now();
       else if (tag === "EXIT") {
         exitStatus = Number(arg);
+        // The result is in: freeze the guest now. Left running while the server is finished and
+        // checked, its init went on powering off over a 9P root being shut down, and once died of
+        // SIGBUS there ("Attempted to kill init"), failing a run that had passed.
+        void emulator.stop();
         finish();
       } else if (tag === "ERROR") log(`guest: ${l}`);
+    } else if (/Kernel panic/.test(l) && exitStatus !== undefined) {
+      log(`guest: after its exit line: ${l.trim()}`);
     } else if (/Kernel panic/.test(l)) {
       failure ??= `kernel panic: ${l.trim()}`;
       // let the panic's backtrace reach the console before stopping
