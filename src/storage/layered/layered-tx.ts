@@ -28,6 +28,7 @@
  */
 import type { EntryRecord, InodeRecord, StoreTx, XattrList } from "../store.js";
 import { WHITEOUT_COOKIE, type BaseView } from "./base-view.js";
+import { copyFrom } from "../../protocol/bytes.js";
 
 export interface LayerState {
   gone?: boolean;
@@ -76,10 +77,7 @@ export class LayeredTx implements StoreTx {
         const n = await own(ino, index, within, dest);
         if (n !== undefined || !this.base.has(ino)) return n;
         if (!this.baseChunkVisible(ino, index, await this.state(ino))) return undefined;
-        const chunk = this.baseChunk(ino, index);
-        const part = chunk.subarray(Math.min(within, chunk.length), Math.min(chunk.length, within + dest.length));
-        dest.set(part);
-        return part.length;
+        return copyFrom(this.baseChunk(ino, index), within, dest);
       };
     }
   }
