@@ -120,17 +120,6 @@ export class OverlayLayer {
   entriesIn(dir: number): number {
     return this.dirs.get(dir)?.size ?? 0;
   }
-
-  clear(): void {
-    this.inodes.clear();
-    this.dirs.clear();
-    this.meta.clear();
-    this.files.clear();
-    this.taken.clear();
-    this.added.clear();
-    this.hwm = undefined;
-    this.records = 0;
-  }
 }
 
 /**
@@ -295,10 +284,5 @@ export class Overlay {
       for (const k of l.added) s.add(k);
     }
     return s;
-  }
-
-  clear(): void {
-    this.frozen = [];
-    this.live = new OverlayLayer();
   }
 }

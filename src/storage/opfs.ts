@@ -472,11 +472,6 @@ export class OpfsStore implements Store, TxSource {
     return n;
   }
 
-  /** Make every commit so far durable (data file flushed, then the journal), so the slots they freed may be written again (invariant 6). */
-  durabilityBarrier(): void {
-    this.slots.durabilityBarrier();
-  }
-
   private track(p: Promise<unknown>): void {
     this.inflight.add(p);
     const forget = (): void => {
