@@ -4,7 +4,7 @@
 // fetch() (BaseImage.stats.abortedFetches). Other fetches go through at once, so a boot is not
 // slowed down.
 
-import { abortError } from "../src/protocol/errno.js";
+import { delay } from "../src/protocol/errno.js";
 import type { ImageIndex, ImageManifest } from "../src/storage/image/format.js";
 
 /** Bytes [start, end) of one pack file. */
@@ -31,7 +31,7 @@ export function slowBaseFetch(inner: typeof fetch, delayMs: number): SlowBaseFet
   return {
     fetch: async (input, init) => {
       const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-      if (delayMs > 0 && isHeld(url, new Headers(init?.headers).get("range"))) await sleep(delayMs, init?.signal ?? undefined);
+      if (delayMs > 0 && isHeld(url, new Headers(init?.headers).get("range"))) await delay(delayMs, init?.signal ?? undefined);
       return inner(input, init);
     },
     hold(index, manifest, paths) {
@@ -59,19 +59,4 @@ function lookup(index: ImageIndex, p: string): number {
     ino = e.ino;
   }
   return ino;
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError());
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(abortError());
-    };
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

@@ -85,6 +85,25 @@ export function abortReason(signal: AbortSignal): Error {
   return isAbortError(r) ? (r as Error) : abortError();
 }
 
+/** Wait `ms`, or reject with an AbortError as soon as `signal` aborts (the timer is cleared). */
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(abortReason(signal));
+      return;
+    }
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(abortReason(signal!));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
 /**
  * True when `signal` was aborted and `e` is the AbortError that caused: the
  * request was cancelled (a Tflush, a Tversion, the session ending). An

@@ -3,7 +3,7 @@
  * its pieces fetched lazily by HTTP Range requests, checked against their
  * SHA-256 and kept in an ImageCache. Browser and Node (fetch + crypto.subtle).
  */
-import { abortError, Errno, FsError } from "../../protocol/errno.js";
+import { abortError, delay, Errno, FsError } from "../../protocol/errno.js";
 import { MemoryImageCache, type ImageCache } from "./cache.js";
 import { checkManifest, decodeIndex, hex, ImageFormatError, MANIFEST_FILE, PIECE_PROFILE, type ImageIndex, type ImageManifest, type ImagePiece } from "./format.js";
 import { decodePiece, PieceIntegrityError } from "./piece.js";
@@ -51,21 +51,6 @@ interface Run {
 }
 
 const RAW_MEMORY_BYTES = 64 * 1024 * 1024;
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(abortError());
-    const t = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(t);
-      reject(abortError());
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 async function sha256Hex(data: Uint8Array): Promise<string> {
   return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>)));
@@ -364,7 +349,7 @@ export class BaseImage {
     const url = new URL(file, this.url).href;
     let why = "";
     for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) await sleep(delays[Math.min(attempt - 1, delays.length - 1)] ?? 0, signal);
+      if (attempt > 0) await delay(delays[Math.min(attempt - 1, delays.length - 1)] ?? 0, signal);
       if (signal.aborted) throw abortError();
       this.stats.requests++;
       try {
