@@ -116,7 +116,7 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<Worksp
     else if (e.type === "progress") options.onState?.(state, e.text);
     else {
       state = e.state;
-      if (e.state === "booting" && ready.settled) ready = deferred();
+      if (e.state === "booting") renewReady();
       if (e.state === "ready") {
         ready.resolve();
         // The tty learns the terminal's size only now: the agent sets it.

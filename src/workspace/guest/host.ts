@@ -159,13 +159,9 @@ export class WorkspaceHost {
   }
 
   private async stopMachine(why: string): Promise<void> {
-    clearInterval(this.watchdog);
     const m = this.machine;
     this.machine = undefined;
-    const err = new Error(`the guest was stopped (${why})`);
-    for (const w of this.readyWaiters.splice(0)) w.reject(err);
-    for (const r of this.runs.values()) r.resolve(-1);
-    this.runs.clear();
+    this.abandon(new Error(`the guest was stopped (${why})`));
     await m?.destroy();
     // A new guest is a new 9P client: the old session's fids end with it.
     this.closeGuestPort?.();
@@ -207,9 +203,13 @@ export class WorkspaceHost {
   }
 
   private onFailed(reason: string): void {
-    clearInterval(this.watchdog);
     this.setState("failed", reason);
-    const err = new Error(reason);
+    this.abandon(new Error(reason));
+  }
+
+  /** This guest will answer nothing more: stop pinging it, fail who waits for it to be ready, end its runs. */
+  private abandon(err: Error): void {
+    clearInterval(this.watchdog);
     for (const w of this.readyWaiters.splice(0)) w.reject(err);
     for (const r of this.runs.values()) r.resolve(-1);
     this.runs.clear();

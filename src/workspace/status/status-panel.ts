@@ -252,19 +252,17 @@ async function mount(element: HTMLElement, context: PanelContext, options: Statu
   // The last tree is the shell's to remember (main.ts), with the image it boots: not written here.
   await Promise.all([update(), loadTrees()]);
 
+  // What changes while the guest runs (usage, sessions, the base image fetched) is shown fresh:
+  // the panel starts before the guest boots, and a figure frozen at that moment misleads.
+  const refresh = setInterval(() => void update().catch(() => {}), REFRESH_MS);
   const panel: Panel & { update(): Promise<void> } = {
     update,
     dispose() {
       disposed = true;
+      clearInterval(refresh);
       element.replaceChildren();
     },
   };
-  // What changes while the guest runs (usage, sessions, the base image fetched) is shown fresh:
-  // the panel starts before the guest boots, and a figure frozen at that moment misleads.
-  const refresh = setInterval(() => void update().catch(() => {}), REFRESH_MS);
-  void context.closing.then(() => {
-    clearInterval(refresh);
-    panel.dispose();
-  });
+  void context.closing.then(() => panel.dispose());
   return panel;
 }
