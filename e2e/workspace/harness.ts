@@ -58,12 +58,12 @@ export function workspaceUrl(baseUrl: string, query: WorkspaceQuery = {}): strin
 export async function startWorkspaceHarness(options: { verbose?: boolean; args?: string[]; plugins?: PluginOption[]; images?: string[] } = {}): Promise<WorkspaceHarness> {
   ensureChromium();
   // Build the guest images (default: busybox) before the browser asks for them: a first build
-  // downloads Debian packages (and for "debian" builds the root, minutes). The plugin's own
-  // registry then finds them built.
+  // downloads Debian packages (and for "debian" builds the root, minutes). The plugin serves from
+  // this registry, so nothing is prepared twice.
   const log = options.verbose ? (l: string) => console.log(l) : () => {};
   const registry = imageRegistry({ log });
   for (const name of options.images ?? ["busybox"]) await registry.get(name);
-  const { server, baseUrl, cacheDir } = await startDevServer({ verbose: options.verbose, plugins: [...(options.plugins ?? []), guestFiles({ log })] });
+  const { server, baseUrl, cacheDir } = await startDevServer({ verbose: options.verbose, plugins: [...(options.plugins ?? []), guestFiles({ registry })] });
   const userDataDir = await mkdtemp(join(tmpdir(), "worker9p-chromium-"));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM_PATH,

@@ -156,7 +156,11 @@ export interface GuestFilesOptions {
   images?: Record<string, ImageSource>;
   default?: string;
   log?: (line: string) => void;
+  /** Serve from this registry (images prepared already, e.g. by a test harness) instead of a new one. */
+  registry?: ImageRegistry;
 }
+
+export type ImageRegistry = ReturnType<typeof imageRegistry>;
 
 export const DEFAULT_IMAGES: Record<string, ImageSource> = { debian: debianImage, busybox: busyboxImage };
 export const DEFAULT_IMAGE = "debian";
@@ -194,7 +198,7 @@ export function guestFiles(options: GuestFilesOptions = {}): Plugin {
 
 /** The same as a Connect/Node middleware: answers /__guest/… and passes anything else to `next`. */
 export function guestMiddleware(options: GuestFilesOptions = {}) {
-  const registry = imageRegistry(options);
+  const registry = options.registry ?? imageRegistry(options);
   return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
     void serveGuest(registry, req, res).then((handled) => {
       if (!handled) next();
