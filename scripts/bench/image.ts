@@ -22,10 +22,9 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import type { CDPSession } from "playwright-core";
 import type { Plugin } from "vite";
+import { checkManifest, MANIFEST_FILE } from "../../src/storage/image/format.js";
 import { startWorkspaceHarness, type WorkspaceHarness, type WorkspaceQuery } from "../../e2e/workspace/harness.js";
-import { baseDir, ensureBaseImage } from "../image/base.js";
-import { ensureDebianImage } from "../image/build.js";
-import { ensureProfile } from "../image/profile.js";
+import { ensureDebianRoot } from "../image/root.js";
 import { ensureV86Format } from "../image/v86-format.js";
 
 const MiB = 2 ** 20;
@@ -214,19 +213,21 @@ async function main(): Promise<number> {
   for (const v of variants) if (!VARIANTS.includes(v)) throw new Error(`--only: unknown variant ${v} (use ${VARIANTS.join(",")})`);
   const log = (l: string) => console.error(l);
   // Everything the page will ask for is made before the clock runs (the v86 format: minutes, once).
-  const debian = await ensureDebianImage({ log });
-  const manifest = await ensureBaseImage(debian, await ensureProfile(debian, log), log);
+  const { image: debian, baseDir: base } = await ensureDebianRoot({ log });
+  const manifestFile = path.join(base, MANIFEST_FILE);
+  const manifestBytes = await fsp.readFile(manifestFile);
+  const manifest = checkManifest(JSON.parse(manifestBytes.toString("utf8")), manifestFile);
   const v86 = await ensureV86Format(debian, log);
   const imageBytes = {
-    worker9p: manifest.storedBytes + manifest.index.bytes + (await fsp.stat(path.join(baseDir(debian), "image.json"))).size,
+    worker9p: manifest.storedBytes + manifest.index.bytes + manifestBytes.length,
     v86: v86.blobBytes + (await fsp.stat(v86.basefs)).size,
   };
   const counter = servedCounter();
-  const h = await startWorkspaceHarness({ verbose: values.verbose, plugins: [counter.plugin] });
+  // The harness prepares both images before it serves them (the root is at hand by now).
+  const h = await startWorkspaceHarness({ verbose: values.verbose, plugins: [counter.plugin], images: ["debian", "busybox"] });
   const results: Result[] = [];
   try {
-    // The dev server prepares images and transforms the page's modules on first use: not timed.
-    for (const image of ["debian", "busybox"]) await fetch(`${h.baseUrl}/__guest/${image}/image.json`);
+    // The dev server transforms the page's modules on first use: not timed.
     log("bench:image: warming up the page (busybox, memory tree) …");
     const warmup = await h.open({ image: "busybox", storage: "memory", tree: "warmup" });
     await warmup.ready(1_800_000);
