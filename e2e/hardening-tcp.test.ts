@@ -7,16 +7,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { frame, listeningAddress, type Field } from "./raw-9p.js";
+import { frame, listeningAddress, NOFID, NOTAG, T, type Field } from "./raw-9p.js";
 
 const MiB = 1024 * 1024;
-const NOTAG = 0xffff;
-const NOFID = 0xffffffff;
-// Message types (9P2000.L); a reply is its request's type + 1.
-const T = {
-  lerror: 7, lopen: 12, lcreate: 14, xattrcreate: 32, readdir: 40, getattr: 24, mkdir: 72,
-  version: 100, attach: 104, walk: 110, read: 116, write: 118, clunk: 120,
-} as const;
 
 let child: ChildProcess;
 let host = "";

@@ -5,11 +5,13 @@ import net from "node:net";
 
 export type Field = { u8: number } | { u16: number } | { u32: number } | { u64: number } | { s: Uint8Array | string };
 
+/** Message types (9P2000.L); a reply is its request's type + 1. */
 export const T = {
-  lopen: 12, lcreate: 14, symlink: 16, rename: 20, readdir: 40, mkdir: 72, renameat: 74, unlinkat: 76,
-  version: 100, attach: 104, walk: 110, clunk: 120, remove: 122,
+  lerror: 7, lopen: 12, lcreate: 14, symlink: 16, rename: 20, getattr: 24, xattrcreate: 32, readdir: 40, mkdir: 72,
+  renameat: 74, unlinkat: 76, version: 100, attach: 104, walk: 110, read: 116, write: 118, clunk: 120, remove: 122,
 } as const;
-const RLERROR = 7;
+export const NOTAG = 0xffff;
+export const NOFID = 0xffffffff;
 
 export interface RawReply {
   type: number;
@@ -37,7 +39,7 @@ export function listeningAddress(child: ChildProcess, detail: () => string = () 
 }
 
 /** Rlerror's errno, or 0 for any other reply. */
-export const errnoOf = (r: RawReply): number => (r.type === RLERROR ? r.body.readUInt32LE(0) : 0);
+export const errnoOf = (r: RawReply): number => (r.type === T.lerror ? r.body.readUInt32LE(0) : 0);
 
 export function frame(type: number, tag: number, fields: Field[]): Buffer {
   const parts: Buffer[] = [];
@@ -101,7 +103,7 @@ export class RawClient {
     const c = new RawClient(socket);
     const v = await c.request(T.version, [{ u32: 65536 }, { s: "9P2000.L" }], 0xffff);
     if (v.type !== T.version + 1) throw new Error(`Tversion answered ${v.type}`);
-    const a = await c.request(T.attach, [{ u32: 0 }, { u32: 0xffffffff }, { s: "root" }, { s: "" }, { u32: 0 }]);
+    const a = await c.request(T.attach, [{ u32: 0 }, { u32: NOFID }, { s: "root" }, { s: "" }, { u32: 0 }]);
     if (a.type !== T.attach + 1) throw new Error(`Tattach answered ${a.type}`);
     return c;
   }
