@@ -44,7 +44,7 @@ export class GuestMachine {
   private atLineStart = true;
   private flushQueued = false;
   private controlLine = "";
-  private panicText = "";
+  private panicLine = "";
   private dead = false;
 
   constructor(private readonly options: MachineOptions) {
@@ -113,10 +113,14 @@ export class GuestMachine {
 
   /** A panic ends the guest: the page says so and offers a restart. */
   private watchForPanic(byte: number): void {
-    // Keep only a line's worth of tail.
-    this.panicText = (this.panicText + String.fromCharCode(byte)).slice(-256);
-    if (byte === 10 && /Kernel panic/.test(this.panicText)) {
-      const line = this.panicText.trim().split("\n").at(-1) ?? "Kernel panic";
+    if (byte !== 10) {
+      // The line so far (its first 256 characters: a panic line says so near its start).
+      if (this.panicLine.length < 256) this.panicLine += String.fromCharCode(byte);
+      return;
+    }
+    const line = this.panicLine.trim();
+    this.panicLine = "";
+    if (/Kernel panic/.test(line)) {
       // v86 goes on running a panicked kernel; stop it so it costs nothing.
       void this.emulator.stop().catch(() => {});
       this.fail(`the guest's kernel panicked: ${line}`);
