@@ -4,7 +4,7 @@
 // script the page put into the tree through its own 9P session and writes the output back there,
 // so both directions go through worker9p in its Web Worker.
 import { Client, createFileServer, portTransport } from "../../src/index.js";
-import { loadGuestImage } from "../../src/workspace/guest/image.js";
+import { loadGuestImage, resolveGuestImage } from "../../src/workspace/guest/image.js";
 import { GuestMachine } from "../../src/workspace/guest/machine.js";
 
 export interface OneLineResult {
@@ -22,7 +22,7 @@ async function main(script: string): Promise<OneLineResult> {
   const server = await createFileServer({ storage: "memory", name: "one-line" });
   const client = await Client.connect(portTransport(server.connect()));
   // The small image: its tree is the home, and this page serves it from memory with no base image.
-  const image = await loadGuestImage("busybox", new URL(location.href));
+  const image = await loadGuestImage(await resolveGuestImage("busybox", location.href));
   let ready!: () => void;
   const readyP = new Promise<void>((r) => (ready = r));
   let done!: (status: number) => void;

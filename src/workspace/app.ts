@@ -10,7 +10,7 @@
 import * as Comlink from "comlink";
 import { createFileServer, type FileServer, type StorageKind } from "../index.js";
 import type { BaseStats } from "../host/protocol.js";
-import { baseImageUrl, resolveGuestImage, type GuestImageDescriptor } from "./guest/image.js";
+import { baseImageUrl, resolveGuestImage, type GuestImageDescriptor, type ResolvedImage } from "./guest/image.js";
 import type { BootRequest, GuestFs, GuestState, RunResult, WorkspaceEvent, WorkspaceWorkerControl } from "./protocol.js";
 import { mountTerminal, type ConsoleTerminal } from "./terminal.js";
 
@@ -25,8 +25,8 @@ export interface WorkspaceOptions {
   storage?: StorageKind;
   /** "builtin": v86's own in-memory 9P server instead of worker9p (comparison; nothing persists). */
   fs?: GuestFs;
-  /** Guest image name (default: the server's default image). */
-  image?: string;
+  /** Guest image: a name (default: the server's default image), or one resolved already (resolveGuestImage). */
+  image?: string | ResolvedImage;
   /** Test hook: reads and writes of files named slow* wait this long on the server, abortably. */
   latencyMs?: number;
   /** If another tab owns the tree, wait for it to let go instead of failing. */
@@ -69,7 +69,7 @@ export const TREE_BUSY = "TreeBusyError";
 export async function createWorkspace(options: WorkspaceOptions): Promise<Workspace> {
   const fs = options.fs ?? "worker9p";
   const storage = options.storage ?? "opfs";
-  const image = await resolveGuestImage(options.image, location.href);
+  const image = typeof options.image === "object" ? options.image : await resolveGuestImage(options.image, location.href);
   const baseUrl = baseImageUrl(image);
   if (fs === "builtin" && baseUrl && !image.descriptor.v86Fs) {
     throw new Error(`the "${image.descriptor.name}" image boots from a base image that v86's built-in 9P cannot serve (no v86Fs): use it with worker9p`);
@@ -126,7 +126,7 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<Worksp
       options.onState?.(e.state, e.message ?? e.state);
     }
   };
-  const boot: BootRequest = { fs, base: location.href, image: image.descriptor.name };
+  const boot: BootRequest = { fs, image: { descriptor: image.descriptor, url: image.url.href } };
   let closed = false;
   const close = async () => {
     if (closed) return;

@@ -2,7 +2,7 @@
 // `window.workspace = { ready, run, fileServer, reset, … }` that tests and other scripts use.
 import type { BaseStats } from "../host/protocol.js";
 import type { FileServer, StorageKind } from "../index.js";
-import { resolveGuestImage, type GuestImageDescriptor } from "./guest/image.js";
+import { resolveGuestImage, type GuestImageDescriptor, type ResolvedImage } from "./guest/image.js";
 import { createWorkspace, TREE_BUSY, type GuestFs, type GuestState, type RunResult, type Workspace } from "./app.js";
 import { ownerChannel } from "./owner.js";
 import { mountPanels, type MountedPanels } from "./panels.js";
@@ -136,10 +136,12 @@ async function start(): Promise<void> {
   const root = document.getElementById("app")!;
   const saved = await prefs.all();
   let p: PageParams & { tree: string };
+  let resolved: ResolvedImage;
   let image: GuestImageDescriptor;
   try {
     const params = readParams(location.search, saved.lastTree);
-    image = (await resolveGuestImage(params.image, location.href)).descriptor;
+    resolved = await resolveGuestImage(params.image, location.href);
+    image = resolved.descriptor;
     p = { ...params, image: image.name, tree: params.tree ?? image.tree };
   } catch (e) {
     root.textContent = String(e instanceof Error ? e.message : e);
@@ -220,7 +222,7 @@ async function start(): Promise<void> {
         latencyMs: p.latencyMs,
         wait,
         fontSize: saved.terminalFontSize,
-        image: image.name,
+        image: resolved,
         onState,
       });
     } catch (e) {

@@ -1,4 +1,5 @@
 import type { WorkerControl } from "../host/protocol.js";
+import type { GuestImageDescriptor } from "./guest/image.js";
 
 /** Which 9P server the guest mounts: worker9p on the tree, or v86's own in-memory one (no persistence). */
 export type GuestFs = "worker9p" | "builtin";
@@ -8,10 +9,8 @@ export type GuestState = "loading" | "booting" | "ready" | "unresponsive" | "fai
 
 export interface BootRequest {
   fs: GuestFs;
-  /** Guest image name; undefined: the server's default. */
-  image?: string;
-  /** The page's URL, to resolve the image's location against. */
-  base: string;
+  /** The image the page resolved (its descriptor, and the descriptor's URL its paths are relative to). */
+  image: { descriptor: GuestImageDescriptor; url: string };
 }
 
 /** Worker → page, on the events port given to boot(). */

@@ -63,7 +63,8 @@ export class WorkspaceHost {
     this.boot = req;
     this.events = events;
     this.setState("loading", "loading the guest image");
-    this.image = await loadGuestImage(req.image, new URL(req.base), (text) => this.emit({ type: "progress", text }));
+    const image = { descriptor: req.image.descriptor, url: new URL(req.image.url) };
+    this.image = await loadGuestImage(image, (text) => this.emit({ type: "progress", text }));
     this.startMachine();
   }
 

@@ -92,9 +92,8 @@ export function baseImageUrl(image: ResolvedImage): string | undefined {
   return image.descriptor.base === undefined ? undefined : new URL(image.descriptor.base, image.url).href;
 }
 
-/** Fetch an image's descriptor and files; `name` undefined: the server's default image. */
-export async function loadGuestImage(name: string | undefined, base: URL, onProgress?: (what: string) => void): Promise<LoadedImage> {
-  const { descriptor, url: descUrl } = await resolveGuestImage(name, base);
+/** Fetch the files of an image resolved already (resolveGuestImage). */
+export async function loadGuestImage({ descriptor, url: descUrl }: ResolvedImage, onProgress?: (what: string) => void): Promise<LoadedImage> {
   onProgress?.(`loading ${descriptor.title}`);
   const at = (p: string) => new URL(p, descUrl);
   const [bios, vgaBios, kernel, ...parts] = await Promise.all([
