@@ -159,27 +159,59 @@ export async function startDevServer(options: { verbose?: boolean; plugins?: Plu
   return { server, port: address.port, baseUrl: `http://127.0.0.1:${address.port}`, cacheDir };
 }
 
-export async function startBrowserHarness(options: HarnessOptions = {}): Promise<BrowserHarness> {
-  ensureChromium();
-  const { server, port, baseUrl, cacheDir } = await startDevServer({ verbose: options.verbose });
+/** A dev server and Debian's Chromium on a fresh profile, and how to stop both and remove their folders. */
+export interface LaunchedBrowser {
+  port: number;
+  baseUrl: string;
+  context: BrowserContext;
+  userDataDir: string;
+  stop(): Promise<void>;
+}
 
+export async function launchBrowser(options: {
+  verbose?: boolean;
+  plugins?: PluginOption[];
+  args?: string[];
+  viewport?: { width: number; height: number };
+}): Promise<LaunchedBrowser> {
+  ensureChromium();
+  const { server, port, baseUrl, cacheDir } = await startDevServer({ verbose: options.verbose, plugins: options.plugins });
   // A persistent context on a fresh directory: storage is on disk as in a real
   // profile (incognito-like contexts keep IndexedDB and OPFS in memory), and
   // it survives reloads and renderer crashes.
   const userDataDir = await mkdtemp(join(tmpdir(), "worker9p-chromium-"));
+  const removeFolders = async () => {
+    await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
+    await rm(cacheDir, { recursive: true, force: true }).catch(() => {});
+  };
   let context: BrowserContext;
   try {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM_PATH,
       headless: true,
       args: [...CHROMIUM_FLAGS, ...(options.args ?? [])],
+      ...(options.viewport ? { viewport: options.viewport } : {}),
     });
   } catch (e) {
     await server.close();
-    await rm(userDataDir, { recursive: true, force: true });
-    await rm(cacheDir, { recursive: true, force: true });
+    await removeFolders();
     throw e;
   }
+  return {
+    port,
+    baseUrl,
+    context,
+    userDataDir,
+    async stop() {
+      await context.close().catch(() => {});
+      await server.close().catch(() => {});
+      await removeFolders();
+    },
+  };
+}
+
+export async function startBrowserHarness(options: HarnessOptions = {}): Promise<BrowserHarness> {
+  const { port, baseUrl, context, userDataDir, stop } = await launchBrowser({ verbose: options.verbose, args: options.args });
 
 
   async function openSession(host: string): Promise<PageSession> {
@@ -299,12 +331,7 @@ export async function startBrowserHarness(options: HarnessOptions = {}): Promise
     setQuota: (bytes) => main.setQuota(bytes),
     close: () => main.close(),
     openSession,
-    async stop() {
-      await context.close().catch(() => {});
-      await server.close().catch(() => {});
-      await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
-      await rm(cacheDir, { recursive: true, force: true }).catch(() => {});
-    },
+    stop,
   };
   return harness;
 }

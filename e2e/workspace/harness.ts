@@ -11,14 +11,11 @@
  * The dev server is Vite with the guest-files plugin (the page's guest image); the browser is
  * Debian's chromium on a persistent profile (OPFS and IndexedDB on disk, as for a user).
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import type { PluginOption } from "vite";
 import type { RunResult } from "../../src/workspace/protocol.js";
 import { imageRegistry, guestFiles } from "../../scripts/workspace/guest-files.js";
-import { CHROMIUM_FLAGS, CHROMIUM_PATH, ensureChromium, startDevServer } from "../browser/harness.js";
+import { launchBrowser } from "../browser/harness.js";
 
 export interface WorkspaceQuery {
   tree?: string;
@@ -56,19 +53,16 @@ export function workspaceUrl(baseUrl: string, query: WorkspaceQuery = {}): strin
 }
 
 export async function startWorkspaceHarness(options: { verbose?: boolean; args?: string[]; plugins?: PluginOption[]; images?: string[] } = {}): Promise<WorkspaceHarness> {
-  ensureChromium();
   // Build the guest images (default: busybox) before the browser asks for them: a first build
   // downloads Debian packages (and for "debian" builds the root, minutes). The plugin serves from
   // this registry, so nothing is prepared twice.
   const log = options.verbose ? (l: string) => console.log(l) : () => {};
   const registry = imageRegistry({ log });
   for (const name of options.images ?? ["busybox"]) await registry.get(name);
-  const { server, baseUrl, cacheDir } = await startDevServer({ verbose: options.verbose, plugins: [...(options.plugins ?? []), guestFiles({ registry })] });
-  const userDataDir = await mkdtemp(join(tmpdir(), "worker9p-chromium-"));
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    args: [...CHROMIUM_FLAGS, ...(options.args ?? [])],
+  const { baseUrl, context, stop } = await launchBrowser({
+    verbose: options.verbose,
+    plugins: [...(options.plugins ?? []), guestFiles({ registry })],
+    args: options.args ?? [],
     viewport: { width: 1280, height: 800 },
   });
 
@@ -114,11 +108,6 @@ export async function startWorkspaceHarness(options: { verbose?: boolean; args?:
     baseUrl,
     context,
     open,
-    async stop() {
-      await context.close().catch(() => {});
-      await server.close().catch(() => {});
-      await rm(userDataDir, { recursive: true, force: true }).catch(() => {});
-      await rm(cacheDir, { recursive: true, force: true }).catch(() => {});
-    },
+    stop,
   };
 }
