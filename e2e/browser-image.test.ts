@@ -75,10 +75,11 @@ test.each(["indexeddb", "opfs"] as const)("quota (%s user's layer): base data re
       storage, name: `quota-base-${process.pid}`, url: server.url, motd: MOTD,
       files: Array.from({ length: DATA_FILES }, (_, i) => `/data/f${i}`), fileBytes: DATA_BYTES,
     };
-    const r = await callInPage<BaseReport & { cacheEntries: number; stuffedBytes: number }>(s.page, "baseUnderQuota", arg, PAGE);
-    console.log(`quota: fetched ${(r.fetchedBytes / MiB).toFixed(1)} MiB, then ${(r.stuffedBytes / MiB).toFixed(0)} MiB more put in the cache until the quota refused; ${r.cacheEntries} entries cached at the end`);
+    const r = await callInPage<BaseReport & { cacheEntries: number; stuffedBytes: number; refusedWith: string[] }>(s.page, "baseUnderQuota", arg, PAGE);
+    console.log(`quota: fetched ${(r.fetchedBytes / MiB).toFixed(1)} MiB, then ${(r.stuffedBytes / MiB).toFixed(0)} MiB more put in the cache until the quota refused (${r.refusedWith.join(", ")}); ${r.cacheEntries} entries cached at the end`);
     // The quota was full before the user's second write, which still succeeded and reads back.
     expect(r.stuffedBytes).toBeGreaterThan(0);
+    expect(r.refusedWith.length).toBe(2);
     expect(r.problems).toEqual([]);
     // Not all of it stayed: the cache gave way.
     expect(r.cacheEntries * 128 * 1024).toBeLessThan(DATA_FILES * DATA_BYTES);

@@ -86,7 +86,7 @@ export interface QuotaArg extends BaseArg {
 }
 
 /** Read more base data than the quota holds, around the user's own files: the cache gives way, the user's files do not. */
-export async function baseUnderQuota(arg: QuotaArg): Promise<BaseReport & { cacheEntries: number; stuffedBytes: number }> {
+export async function baseUnderQuota(arg: QuotaArg): Promise<BaseReport & { cacheEntries: number; stuffedBytes: number; refusedWith: string[] }> {
   const problems: string[] = [];
   const server = await createFileServer({ storage: arg.storage, name: arg.name, base: { url: arg.url } });
   try {
@@ -100,7 +100,7 @@ export async function baseUnderQuota(arg: QuotaArg): Promise<BaseReport & { cach
       if (got.length !== arg.fileBytes) problems.push(`${f}: ${got.length} bytes`);
     }
     // What a lagging usage estimate lets the cache do: take the rest of the quota.
-    const stuffedBytes = await fillImageCacheToQuota();
+    const { stuffedBytes, refusedWith } = await fillImageCacheToQuota();
     try {
       await c.writeFile("/mine-2", mine);
     } catch (e) {
@@ -116,7 +116,7 @@ export async function baseUnderQuota(arg: QuotaArg): Promise<BaseReport & { cach
     const cache = await IdbImageCache.open();
     const cacheEntries = (await cache.keys()).length;
     cache.close();
-    return { problems, requests: s.requests, fetchedBytes: s.fetchedBytes, imageBytes: s.imageBytes, cacheEntries, stuffedBytes };
+    return { problems, requests: s.requests, fetchedBytes: s.fetchedBytes, imageBytes: s.imageBytes, cacheEntries, stuffedBytes, refusedWith };
   } finally {
     await server.close();
   }
@@ -126,11 +126,13 @@ export async function baseUnderQuota(arg: QuotaArg): Promise<BaseReport & { cach
  * Put 1 MiB entries straight into the image cache's database (oldest first, as the cache's own
  * eviction orders them) until the quota refuses one: the origin is then full of base-cache data.
  */
-async function fillImageCacheToQuota(): Promise<number> {
+async function fillImageCacheToQuota(): Promise<{ stuffedBytes: number; refusedWith: string[] }> {
   const { openDB } = await import("idb");
   const db = await openDB("worker9p-image-cache", 1);
   let stuffed = 0;
   let n = 0;
+  /** Why each size's loop ended (the cache may have filled the quota already: then nothing fits). */
+  const refusedWith: string[] = [];
   try {
     // 1 MiB entries, then 64 KiB ones for what is left: random bytes (IndexedDB compresses values).
     for (const size of [1 << 20, 1 << 16]) {
@@ -139,7 +141,8 @@ async function fillImageCacheToQuota(): Promise<number> {
         for (let at = 0; at < size; at += 1 << 16) crypto.getRandomValues(data.subarray(at, at + (1 << 16)));
         try {
           await db.put("pieces", { data, at: n - 1e6 }, `stuffing-${n}`);
-        } catch {
+        } catch (e) {
+          refusedWith.push(e instanceof DOMException ? e.name : String(e));
           break;
         }
         stuffed += size;
@@ -148,5 +151,5 @@ async function fillImageCacheToQuota(): Promise<number> {
   } finally {
     db.close();
   }
-  return stuffed;
+  return { stuffedBytes: stuffed, refusedWith };
 }
