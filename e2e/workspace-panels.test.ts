@@ -204,6 +204,14 @@ describe("files panel: folders, names, changes made elsewhere", () => {
     await page.evaluate(() => window.panelsDev.writeText("from-guest.txt", "hi"));
     await row(page, "from-guest.txt").waitFor();
   });
+
+  test("a file another session rewrites in place shows its new size without a click (the folder's own times do not change)", async () => {
+    const { page } = await openPanels({ storage: "opfs", pollMs: 100 });
+    await page.evaluate(() => window.panelsDev.writeText("growing.txt", "hi"));
+    await row(page, "growing.txt").locator("td.size", { hasText: "2 B" }).waitFor();
+    await page.evaluate(() => window.panelsDev.writeText("growing.txt", "now eleven!"));
+    await row(page, "growing.txt").locator("td.size", { hasText: "11 B" }).waitFor();
+  });
 });
 
 describe("temporary download files", () => {

@@ -7,7 +7,7 @@ import { FileSystem } from "../../fs/filesystem.js";
 import { Server } from "../../server/server.js";
 import { MemoryStore } from "../../storage/memory.js";
 import { ArchiveError } from "./entry-path.js";
-import { exportTree, measureTree, type ExportMeter } from "./export.js";
+import { exportTree, listChildren, measureTree, type ExportMeter } from "./export.js";
 import { importEntries, STAGING_PREFIX } from "./import.js";
 import { tarEntries } from "./tar-source.js";
 import { kindOf, listNames, lstat, readlink } from "./tree9p.js";
@@ -223,6 +223,18 @@ describe("export", () => {
     expect((await lstat(client, "copy/proj/run.sh")).mtime.sec).toBe(when.getTime() / 1000);
     expect(await readlink(client, "copy/proj/latest")).toBe("src/main.c");
     expect((await lstat(client, "copy/proj/same.c")).nlink).toBe(2);
+  });
+
+  it("lists a folder whose entry is removed between readdir and its lstat, without that entry (the guest deleting as the panel looks)", async () => {
+    const { client } = await setup();
+    for (const n of ["a", "b", "c"]) await client.writeFile(n, n);
+    const readdir = client.readdir.bind(client);
+    client.readdir = async (dir: string) => {
+      const entries = await readdir(dir);
+      await client.unlink("b");
+      return entries;
+    };
+    expect((await listChildren(client, "")).map((c) => c.name)).toEqual(["a", "c"]);
   });
 
   it("exports the whole tree without a prefix and skips import staging folders", async () => {

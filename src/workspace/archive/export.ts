@@ -14,7 +14,7 @@ import { OpenFlags } from "../../protocol/constants.js";
 import type { Attr } from "../../protocol/messages.js";
 import { ArchiveError } from "./entry-path.js";
 import { gzipStream, type GzipKind } from "./gzip.js";
-import { baseName, isTransientName, joinPath, kindOf, lstat, readlink } from "./tree9p.js";
+import { baseName, isTransientName, joinPath, kindOf, lstat, readlink, tryLstat } from "./tree9p.js";
 
 export interface ExportProgress {
   entries: number;
@@ -71,8 +71,12 @@ export async function listChildren(client: Client, dir: string, signal?: AbortSi
   const out: { name: string; path: string; attr: Attr }[] = [];
   for (let i = 0; i < names.length; i += STAT_BATCH) {
     const batch = names.slice(i, i + STAT_BATCH);
-    const attrs = await Promise.all(batch.map((n) => lstat(client, joinPath(dir, n), signal)));
-    batch.forEach((n, j) => out.push({ name: n, path: joinPath(dir, n), attr: attrs[j]! }));
+    // An entry removed between readdir and its lstat (the guest deleting as we look) is skipped, as tar does.
+    const attrs = await Promise.all(batch.map((n) => tryLstat(client, joinPath(dir, n), signal)));
+    batch.forEach((n, j) => {
+      const attr = attrs[j];
+      if (attr) out.push({ name: n, path: joinPath(dir, n), attr });
+    });
   }
   return out;
 }

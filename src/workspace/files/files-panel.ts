@@ -3,9 +3,13 @@
  * upload (picker and drag-and-drop onto the folder or any folder row), new
  * folder, rename, delete, and import/export of .tar/.tar.gz with progress bars.
  *
- * Seeing what the guest writes: the open folder's attributes are polled (one
- * Tgetattr every few seconds while the page is visible) and the listing is read
- * again when they change, when the page regains focus, or on the Refresh button.
+ * Seeing what the guest writes: while the page is visible the open folder is
+ * polled every few seconds and shown again when it changed, on focus, or on the
+ * Refresh button. A folder of up to FULL_POLL_ENTRIES entries is polled by its
+ * whole listing (names, sizes, times, modes): a file the guest writes into or
+ * grows changes only that file, not the folder. A larger one is polled by the
+ * folder's own attributes, read before its listing, so a change made while the
+ * listing is read is seen by the next poll.
  * What the panel writes reaches the guest directly (it mounts with cache=none);
  * `invalidateGuest` is called after each write for mounts that do cache.
  */
@@ -33,6 +37,13 @@ export interface FilesPanelOptions {
 }
 
 const PREVIEW_IMAGE_BYTES = 32 * 1024 * 1024;
+/** Folders up to this size are polled by their whole listing (about 3 requests per entry per poll). */
+export const FULL_POLL_ENTRIES = 256;
+
+/** What the listing shows of each entry: a change in any of it is worth showing. */
+function listingSignature(children: readonly Listed[]): string {
+  return children.map(({ name, attr: a }) => `${name}\0${a.mode}\0${a.size}\0${a.mtime.sec}.${a.mtime.nsec}`).join("\n");
+}
 
 /** Count the bytes that go through a stream (the import progress bar's numerator). */
 function counted(stream: ReadableStream<Uint8Array>, onBytes: (total: number) => void): ReadableStream<Uint8Array> {
@@ -137,16 +148,25 @@ async function mount(element: HTMLElement, context: PanelContext, options: Files
 
   // ---- listing -------------------------------------------------------------
 
-  const signature = async (): Promise<string> => {
-    const a = await tryLstat(client, cwd);
+  /** The folder's own attributes: what a large folder is polled by. */
+  const folderSignature = async (path: string): Promise<string> => {
+    const a = await tryLstat(client, path);
     return a ? `${a.mtime.sec}.${a.mtime.nsec}.${a.qid.version}.${a.ctime.sec}.${a.ctime.nsec}` : "gone";
   };
+  const readListing = async (path: string): Promise<Listed[]> =>
+    (await listChildren(client, path)).map(({ name, path: p, attr }) => ({ name, path: p, attr, kind: kindOf(attr.mode) }));
+  /** Read before the listing it describes, never after: a change in between then shows at the next poll instead of never. */
+  const signatureOf = (folder: string, children: readonly Listed[]) =>
+    children.length <= FULL_POLL_ENTRIES ? `${folder}\n${listingSignature(children)}` : folder;
 
   async function load(): Promise<void> {
     const path = cwd;
     let children: Listed[];
+    let signature: string;
     try {
-      children = (await listChildren(client, path)).map(({ name, path: p, attr }) => ({ name, path: p, attr, kind: kindOf(attr.mode) }));
+      const folder = await folderSignature(path);
+      children = await readListing(path);
+      signature = signatureOf(folder, children);
     } catch (e) {
       if (path !== "" && e instanceof FsError && (e.errno === Errno.ENOENT || e.errno === Errno.ENOTDIR)) {
         context.notify(`"${escapedName(path)}" is gone; showing its parent`, "info");
@@ -158,7 +178,7 @@ async function mount(element: HTMLElement, context: PanelContext, options: Files
     await Promise.all(children.filter((c) => c.kind === "symlink").map(async (c) => (c.target = await readlink(client, c.path).catch(() => "?"))));
     if (path !== cwd || disposed) return;
     items = sortListed(children);
-    seen = await signature();
+    seen = signature;
     render();
   }
 
@@ -197,7 +217,10 @@ async function mount(element: HTMLElement, context: PanelContext, options: Files
   const poll = async () => {
     if (disposed || loading || document.visibilityState === "hidden") return;
     try {
-      if ((await signature()) !== seen) await refresh();
+      const path = cwd;
+      const folder = await folderSignature(path);
+      const now = folder !== "gone" && items.length <= FULL_POLL_ENTRIES ? signatureOf(folder, await readListing(path)) : folder;
+      if (path === cwd && now !== seen) await refresh();
     } catch {
       // The next tick tries again.
     }
