@@ -26,7 +26,8 @@ interface Writer<X> {
 
 /** Most writers committed by one transaction. */
 const MAX_BATCH = 64;
-/** With yieldFirst, after a yield that batched nothing: yield again only once per this many batches. */
+/** With yieldFirst, after this many yields in a row that batched nothing: yield again only once per YIELD_PROBE batches. */
+const UNPAID_YIELDS = 4;
 const YIELD_PROBE = 32;
 /** How long a batch that was undone waits for a body still running on its dead transaction. */
 const STALE_BODY_WAIT_MS = 200;
@@ -63,8 +64,8 @@ export class WriterBatcher<X extends CountsWrites> {
 
   /** A batch is to start once the tasks queued so far have run (yieldFirst): it is scheduled. */
   private yielding = false;
-  /** Whether the last yield found other writers queued behind the first (else yielding only adds latency). */
-  private yieldPaid = true;
+  /** Yields in a row that found no other writer queued behind the first (each only added latency). */
+  private unpaidYields = 0;
   /** Batches started without yielding since the last yield. */
   private sinceYield = 0;
 
@@ -73,9 +74,11 @@ export class WriterBatcher<X extends CountsWrites> {
    * queued have run (a 9P request each, from a port or a socket), so that writers arriving in
    * separate tasks commit together. For a store whose commit never awaits (OPFS), no writer
    * would otherwise queue behind another, and every request would pay a commit of its own.
-   * A client with one request in flight gains nothing and pays the wait, so after a yield that
-   * found no other writer the batcher yields again only every YIELD_PROBE batches, to notice
-   * when requests pile up again.
+   * A client with one request in flight gains nothing and pays the wait, so after UNPAID_YIELDS
+   * yields in a row that found no other writer the batcher yields again only every YIELD_PROBE
+   * batches, to notice when requests pile up again. Not after one: requests from a pipelining
+   * client arrive unevenly, and a quarter of its yields may find a writer alone (32 files in
+   * flight through a MessagePort); backing off on each of those left most batches one writer.
    */
   constructor(
     private readonly runTransaction: RunTransaction<X>,
@@ -134,12 +137,12 @@ export class WriterBatcher<X extends CountsWrites> {
 
   private pump(): void {
     if (this.running || this.queue.length === 0 || this.yielding) return;
-    if (this.yieldFirst && (this.yieldPaid || ++this.sinceYield >= YIELD_PROBE)) {
+    if (this.yieldFirst && (this.unpaidYields < UNPAID_YIELDS || ++this.sinceYield >= YIELD_PROBE)) {
       this.yielding = true;
       this.sinceYield = 0;
       this.yieldFirst(() => {
         this.yielding = false;
-        this.yieldPaid = this.queue.length > 1;
+        this.unpaidYields = this.queue.length > 1 ? 0 : this.unpaidYields + 1;
         this.start();
       });
       return;
