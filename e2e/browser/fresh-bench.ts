@@ -9,7 +9,9 @@
  *   - rawFresh (dedicated worker): the same rounds on a raw OPFS sync access
  *     handle: write() calls of the same size, flush(), read() calls;
  *   - createRate (page): files created per second, walk + Tlcreate +
- *     1 KiB Twrite + Tclunk, 32 files in flight.
+ *     1 KiB Twrite + Tclunk, 32 files in flight;
+ *   - rawIdbFresh (dedicated worker): the floor under the IndexedDB store,
+ *     raw IndexedDB doing the same rounds and creates with the store's records.
  *
  * MB/s is 10^6 bytes per second of wall time. Figures are medians over rounds.
  */
@@ -20,7 +22,9 @@ import { inProcessTransport } from "../../src/client/in-process.js";
 import { FileSystem } from "../../src/fs/filesystem.js";
 import { Server } from "../../src/server/server.js";
 import { MemoryStore } from "../../src/storage/memory.js";
-import type { Store } from "../../src/storage/store.js";
+import type { InodeRecord, Store } from "../../src/storage/store.js";
+import { openWorkerDb, req, txDone } from "../../src/storage/indexeddb-common.js";
+import { unwrap } from "idb";
 
 export interface FreshIoArg {
   storage: StorageKind;
@@ -253,4 +257,119 @@ export async function checkpointCreateAB(arg: { ms: number; depth: number; fileB
     }
   }
   return out;
+}
+
+// --- Raw IndexedDB floor (bench:browser's headline, beside raw OPFS): what IndexedDB itself does with
+// the IndexedDB store's own records, in a dedicated worker, in the same run.
+
+export interface RawIdbFreshResult {
+  /** One relaxed readwrite transaction per 512 KiB block (its chunks as values), as the store does with one Twrite in flight. */
+  writeTxPerBlockMBps: number;
+  /** One relaxed readwrite transaction for all the round's blocks. */
+  writeTxPerRoundMBps: number;
+  /** One readonly transaction per block, one get() per chunk. */
+  readGetMBps: number;
+  /** One readonly transaction per block, one getAll() over its chunks. */
+  readGetAllMBps: number;
+  /** Create-like transactions (a new inode, its entry, the directory's inode, the next-inode counter, a 1 KiB chunk), one per file, 32 in flight. */
+  createTxPerFilePerS: number;
+  /** The same records, 32 files per transaction, one transaction at a time. */
+  createTxPer32PerS: number;
+}
+
+/**
+ * raw IndexedDB rounds shaped like freshIo's: per round `blocks` × `blockSize` bytes written as
+ * `chunkSize` values keyed [ino, index] into the store's own schema (openWorkerDb), then read back;
+ * then `files` create-like transactions. Medians over rounds.
+ */
+export async function rawIdbFresh(arg: { blockSize: number; blocks: number; rounds: number; chunkSize: number; files: number }): Promise<RawIdbFreshResult> {
+  const { blockSize: size, blocks, chunkSize } = arg;
+  const per = size / chunkSize;
+  const name = `raw-idb-fresh-${Math.random().toString(36).slice(2)}`;
+  const db = unwrap(await openWorkerDb(name, false, () => {}));
+  const runs: Record<keyof RawIdbFreshResult, number[]> = {
+    writeTxPerBlockMBps: [], writeTxPerRoundMBps: [], readGetMBps: [], readGetAllMBps: [], createTxPerFilePerS: [], createTxPer32PerS: [],
+  };
+  const bytes = blocks * size;
+  let ino = 1;
+  try {
+    for (let round = 0; round < arg.rounds; round++) {
+      const data = block(size, round + 1);
+      // Values the size of the store's chunks (a put clones at once, so they can be reused).
+      const chunks = Array.from({ length: per }, (_, i) => data.slice(i * chunkSize, (i + 1) * chunkSize));
+      for (const perRound of [false, true]) {
+        const file = ino++;
+        const t = performance.now();
+        let tx: IDBTransaction | undefined;
+        for (let b = 0; b < blocks; b++) {
+          tx ??= db.transaction(["chunks", "inodes"], "readwrite", { durability: "relaxed" });
+          for (let i = 0; i < per; i++) tx.objectStore("chunks").put(chunks[i]!, [file, b * per + i]);
+          tx.objectStore("inodes").put(newRecord(file, (b + 1) * size));
+          if (!perRound || b === blocks - 1) {
+            await txDone(tx);
+            tx = undefined;
+          }
+        }
+        (perRound ? runs.writeTxPerRoundMBps : runs.writeTxPerBlockMBps).push(mbps(bytes, performance.now() - t));
+      }
+      const file = ino - 1;
+      for (const all of [false, true]) {
+        const t = performance.now();
+        for (let b = 0; b < blocks; b++) {
+          const tx = db.transaction("chunks", "readonly");
+          const s = tx.objectStore("chunks");
+          const first = b * per;
+          const got = all
+            ? ((await req(s.getAll(IDBKeyRange.bound([file, first], [file, first + per - 1]), per))) as Uint8Array[])
+            : ((await Promise.all(Array.from({ length: per }, (_, i) => req(s.get([file, first + i]))))) as Uint8Array[]);
+          if (got.length !== per || got[0]![0] !== data[0]) throw new Error(`raw IndexedDB block ${b} read back wrong`);
+        }
+        (all ? runs.readGetAllMBps : runs.readGetMBps).push(mbps(bytes, performance.now() - t));
+      }
+      const small = block(1024, 7);
+      for (const batched of [false, true]) {
+        const dir = ino++;
+        const t = performance.now();
+        if (batched) {
+          for (let f = 0; f < arg.files; f += 32) {
+            const tx = db.transaction(["inodes", "entries", "chunks", "meta"], "readwrite", { durability: "relaxed" });
+            for (let j = f; j < Math.min(arg.files, f + 32); j++) createLike(tx, dir, j, ino++, small);
+            await txDone(tx);
+          }
+        } else {
+          let next = 0;
+          const lane = async (): Promise<void> => {
+            while (next < arg.files) {
+              const tx = db.transaction(["inodes", "entries", "chunks", "meta"], "readwrite", { durability: "relaxed" });
+              createLike(tx, dir, next++, ino++, small);
+              await txDone(tx);
+            }
+          };
+          await Promise.all(Array.from({ length: 32 }, lane));
+        }
+        const perS = Math.round(arg.files / ((performance.now() - t) / 1000));
+        (batched ? runs.createTxPer32PerS : runs.createTxPerFilePerS).push(perS);
+      }
+    }
+  } finally {
+    db.close();
+    await req(indexedDB.deleteDatabase(name)).catch(() => {});
+  }
+  const out = {} as RawIdbFreshResult;
+  for (const k of Object.keys(runs) as (keyof RawIdbFreshResult)[]) out[k] = median(runs[k]);
+  return out;
+}
+
+function newRecord(ino: number, size: number): InodeRecord {
+  const t = { sec: 1_700_000_000, nsec: 0 };
+  return { ino, mode: 0o100644, uid: 0, gid: 0, nlink: 1, rdev: 0, size, atime: t, mtime: t, ctime: t, btime: t, version: 1, chunks: 1, parent: 0, nextCookie: 0 };
+}
+
+/** What a create + small write puts: the new inode, its entry, the directory's inode, the inode counter, the data. */
+function createLike(tx: IDBTransaction, dir: number, n: number, ino: number, data: Uint8Array): void {
+  tx.objectStore("inodes").put(newRecord(ino, data.length));
+  tx.objectStore("entries").put({ dir, name: `f${n}`, ino, cookie: 3 + n, dtype: 8 });
+  tx.objectStore("inodes").put({ ...newRecord(dir, 0), mode: 0o40755, nextCookie: 4 + n });
+  tx.objectStore("meta").put(ino + 1, "nextIno");
+  tx.objectStore("chunks").put(data, [ino, 0]);
 }
