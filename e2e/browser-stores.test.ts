@@ -152,6 +152,14 @@ describe.each(KINDS)("%s store in Chromium", (kind) => {
   }, 180_000);
 });
 
+describe("IndexedDB store readers", () => {
+  test("a reader answered partly from memory, partly from IndexedDB while a writer commits, sees one committed state (invariant 1)", async () => {
+    const r = await h.runInWorker<{ seen: [number, number][]; problems: string[] }>(TESTS, "idbReaderDuringCommit", { rounds: 8 });
+    expect(r.problems).toEqual([]);
+    expect(r.seen).toHaveLength(8);
+  });
+});
+
 describe("OPFS store crash safety", () => {
   test("a crash at any instant leaves the tree of some commit point; leaked slots are reclaimed", async () => {
     const name = unique("crash");

@@ -1091,3 +1091,47 @@ export async function checkpointFreeze(arg: { name: string; commits: number }, c
   await store.close();
   throw new Error("the checkpoint went through: the hook did not freeze");
 }
+
+/**
+ * IndexedDB invariant 1 (indexeddb.ts): a reader answered partly from the committed records and
+ * partly from IndexedDB sees one committed state, even when a writer's transaction is open as it
+ * turns to IndexedDB. Each round commits inode 5 with a chunk as long as its size, then starts a
+ * writer that changes both and, in the same task, a reader of both (inode first: from memory; or
+ * chunk first: from IndexedDB). Returns the [size, chunk length] pairs the readers saw.
+ */
+export async function idbReaderDuringCommit(arg: { rounds: number }): Promise<{ seen: [number, number][]; problems: string[] }> {
+  const name = freshName("idb-reader");
+  const store = await IndexedDBStore.open(name);
+  const rec = (size: number): InodeRecord => {
+    const t = { sec: 1, nsec: 0 };
+    return { ino: 5, mode: 0o100644, uid: 0, gid: 0, nlink: 1, rdev: 0, size, atime: t, mtime: t, ctime: t, btime: t, version: size, chunks: 1, parent: 0, nextCookie: 0 };
+  };
+  const write = (size: number) =>
+    store.transaction("readwrite", async (tx) => {
+      await tx.putInode(rec(size));
+      await tx.putChunk(5, 0, new Uint8Array(size).fill(size));
+    });
+  const seen: [number, number][] = [];
+  const problems: string[] = [];
+  try {
+    let size = 1;
+    await write(size);
+    for (let round = 0; round < arg.rounds; round++) {
+      const writing = write(++size);
+      const inodeFirst = round % 2 === 0;
+      const reading = store.transaction("readonly", async (tx) => {
+        const first = inodeFirst ? (await tx.getInode(5))?.size : (await tx.getChunk(5, 0))?.length;
+        const second = inodeFirst ? (await tx.getChunk(5, 0))?.length : (await tx.getInode(5))?.size;
+        return (inodeFirst ? [first, second] : [second, first]) as [number, number];
+      });
+      await writing;
+      const pair = await reading;
+      seen.push(pair);
+      if (pair[0] !== pair[1]) problems.push(`round ${round} (${inodeFirst ? "inode" : "chunk"} first): size ${pair[0]} with a chunk of ${pair[1]} bytes`);
+    }
+  } finally {
+    await store.close();
+    await IndexedDBStore.destroy(name);
+  }
+  return { seen, problems };
+}

@@ -169,18 +169,37 @@ export class MetadataOps {
   /** Lookups issued ahead (prefetchEntries), by entryKey, until a getEntry takes them. */
   private readonly entriesAhead = new Map<string, Promise<EntryRecord | undefined>>();
 
+  /** Reads answered from the committed records (a reader that then needs IndexedDB checks it may mix the two). */
+  memoryReads = 0;
+  private opened: AnyTx | undefined;
+  private readonly open: (() => AnyTx) | undefined;
+
   /**
+   * `tx`: the IndexedDB transaction, or how to open it at the first request
+   * (a reader answered from memory needs none).
    * `committed`: the store's committed records and how this transaction may
    * use them. A writer (writers run one at a time: WriterBatcher) reads them
    * as exact and adds what it reads from IndexedDB; the store applies
-   * ownInodes/ownEntries/ownMeta when it commits. A reader is given them only
-   * when no writer is in flight (so none can commit while its IndexedDB
-   * transaction is open) and adds only what no commit raced.
+   * ownInodes/ownEntries/ownMeta when it commits. A reader uses them only
+   * under IndexedDB invariant 1 (indexeddb.ts) and adds only what no commit
+   * raced.
    */
   constructor(
-    readonly tx: AnyTx,
-    private readonly committed?: { records: CommittedRecords; writer: boolean },
-  ) {}
+    tx: AnyTx | (() => AnyTx),
+    private committed?: { records: CommittedRecords; writer: boolean },
+  ) {
+    if (typeof tx === "function") this.open = tx;
+    else this.opened = tx;
+  }
+
+  get tx(): AnyTx {
+    return (this.opened ??= this.open!());
+  }
+
+  /** From now on, read only IndexedDB (a reader whose transaction opened after a commit it cannot see in memory). */
+  forgetCommitted(): void {
+    this.committed = undefined;
+  }
 
   private get records(): CommittedRecords | undefined {
     return this.committed?.writer ? this.committed.records : undefined;
@@ -200,7 +219,10 @@ export class MetadataOps {
     if (own !== undefined) return own ?? undefined;
     const c = this.committed;
     const known = c?.records.inode(ino);
-    if (known !== undefined) return known ?? undefined;
+    if (known !== undefined) {
+      this.memoryReads++;
+      return known ?? undefined;
+    }
     const since = c?.records.version ?? 0;
     const rec = (await req(this.store("inodes").get(ino))) as InodeRecord | undefined;
     // Unless this writer changed it meanwhile, that is the committed record.
@@ -243,7 +265,10 @@ export class MetadataOps {
     if (seen !== undefined) return seen ?? undefined;
     const c = this.committed;
     const known = c?.records.entry(k);
-    if (known !== undefined) return known ?? undefined;
+    if (known !== undefined) {
+      this.memoryReads++;
+      return known ?? undefined;
+    }
     const since = c?.records.version ?? 0;
     const issued = this.entriesAhead.get(k);
     this.entriesAhead.delete(k);

@@ -1,8 +1,10 @@
 /**
- * The IndexedDB backend: every Store transaction is exactly one IndexedDB
+ * The IndexedDB backend: every batch of writers is exactly one IndexedDB
  * transaction over all object stores, so IndexedDB itself provides atomicity,
  * isolation (readwrite transactions over the same scope run one at a time;
- * readonly ones see committed state) and rollback on abort.
+ * readonly ones see committed state) and rollback on abort. A reader is at
+ * most one readonly transaction, and none when the committed records in
+ * memory answer it (invariant 1, IndexedDBStore.read).
  *
  * Writers run one at a time (WriterBatcher) and read committed inode and meta
  * records from a bounded cache that only commits change (CommittedRecords),
@@ -12,6 +14,7 @@
  * and opening a store reads one small record.
  */
 import { deleteDB, unwrap } from "idb";
+import { abortError } from "../protocol/errno.js";
 import { CommittedRecords } from "./committed-records.js";
 import { WriterBatcher } from "./writer-batcher.js";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
@@ -108,7 +111,7 @@ class IdbStoreTx extends MetadataOps implements StoreTx {
   private readonly runs = new Map<number, ReadHint>();
 
   constructor(
-    tx: AnyTx,
+    tx: AnyTx | (() => AnyTx),
     private readonly chunkSize: number,
     private readonly hints: ReadHints,
     committed?: { records: CommittedRecords; writer: boolean },
@@ -213,17 +216,22 @@ export class IndexedDBStore implements Store {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly hints = new ReadHints();
   private readonly records = new CommittedRecords();
+  /** Writers' IndexedDB transactions open (0 or 1): while one is, a reader opening its own would see past the records (invariant 1). */
+  private writeTxOpen = 0;
   /** Writers one at a time, committed in batches (WriterBatcher), reading committed inode and meta records from memory. */
-  private readonly writers = new WriterBatcher<IdbStoreTx>((body, options) =>
-    runIdbTransaction(this.raw, STORES, "readwrite", options, (tx) => {
+  private readonly writers = new WriterBatcher<IdbStoreTx>((body, options) => {
+    this.writeTxOpen++;
+    return runIdbTransaction(this.raw, STORES, "readwrite", options, (tx) => {
       const x = new IdbStoreTx(tx, this.chunkSize, this.hints, { records: this.records, writer: true });
       x.prefetchEntries(options.prefetchEntries);
       return x;
     }, body, {
       onCommit: (x) => this.records.apply(x.ownInodes, x.ownMeta, x.ownEntries),
       onDesync: () => this.records.clear(),
-    }),
-  );
+    }).finally(() => {
+      this.writeTxOpen--;
+    });
+  });
 
   private constructor(db: WorkerDb, chunkSize: number) {
     this.db = db;
@@ -256,21 +264,75 @@ export class IndexedDBStore implements Store {
 
   transaction<T>(mode: TxMode, body: (tx: StoreTx) => Promise<T>, options?: TxOptions): Promise<T> {
     if (this.closed) return Promise.reject(new Error("IndexedDB store is closed"));
-    let p: Promise<T>;
-    if (mode === "readonly") {
-      // With no writer in flight, none can commit while this transaction is open (IndexedDB holds
-      // later writers back), so the committed records are this snapshot: read them from memory.
-      const committed = this.writers.active === 0 ? { records: this.records, writer: false } : undefined;
-      p = runIdbTransaction(this.raw, STORES, mode, options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints, committed), body);
-    } else {
-      p = this.writers.run(body, options);
-    }
+    const p = mode === "readonly" ? this.read(body, options) : this.writers.run(body, options);
     this.inflight.add(p);
     const forget = (): void => {
       this.inflight.delete(p);
     };
     p.then(forget, forget);
     return p;
+  }
+
+  /**
+   * A reader, answered from the committed records as far as they go, opening
+   * an IndexedDB transaction only at its first miss (invariant 1).
+   *
+   * Invariant 1: a reader sees one committed state. The committed records
+   * are one: they change only when a writer's IndexedDB transaction
+   * completes. An IndexedDB readonly transaction opened while no readwrite
+   * one is open sees the same state until it ends (IndexedDB holds later
+   * writers back), so a reader that opened it then may go on mixing the
+   * two. One that must open it while a writer's transaction is open would
+   * see that writer's commit, the records not: if it has read nothing from
+   * memory yet it reads only IndexedDB from then on; else it is run again
+   * on IndexedDB alone (Store: a body may run more than once).
+   */
+  private async read<T>(body: (tx: StoreTx) => Promise<T>, options: TxOptions | undefined): Promise<T> {
+    const signal = options?.signal;
+    if (signal?.aborted) throw abortError();
+    const since = this.records.version;
+    let opened: IDBTransaction | undefined;
+    let mixed = false;
+    const x: IdbStoreTx = new IdbStoreTx(
+      () => {
+        if (this.writeTxOpen > 0 || this.records.version !== since) {
+          if (x.memoryReads > 0) {
+            mixed = true;
+            throw new Error("reader must run again on IndexedDB alone");
+          }
+          x.forgetCommitted();
+        }
+        opened = this.raw.transaction(STORES, "readonly");
+        return opened;
+      },
+      this.chunkSize,
+      this.hints,
+      { records: this.records, writer: false },
+    );
+    const onAbort = (): void => {
+      try {
+        opened?.abort();
+      } catch {
+        // Finished already: its answers are in.
+      }
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let outcome: { value: T } | { error: unknown };
+    try {
+      outcome = { value: await body(x) };
+    } catch (error) {
+      outcome = { error };
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+    // Whatever the body made of the refusal (it may have caught it), this run does not count.
+    if (mixed) {
+      return runIdbTransaction(this.raw, STORES, "readonly", options, (tx) => new IdbStoreTx(tx, this.chunkSize, this.hints), body);
+    }
+    if (signal?.aborted) throw abortError();
+    if ("error" in outcome) throw outcome.error;
+    // A readonly transaction has nothing to commit: its answers are all in, so its complete event is not awaited.
+    return outcome.value;
   }
 
   async usage(): Promise<StoreUsage> {
