@@ -1,6 +1,6 @@
 import { NOFID, NOTAG, OpenFlags, VERSION_9P2000L } from "../protocol/constants.js";
 import { concatBytes } from "../protocol/bytes.js";
-import { allocTwrite, decodeDirEntries, decodeMessage, encodeMessage, encodeTwriteHead } from "../protocol/codec.js";
+import { allocTwrite, decodeDirEntries, decodeMessage, encodeMessage, encodeTwriteHead, type FrameAlloc } from "../protocol/codec.js";
 import { Errno, FsError, abortError } from "../protocol/errno.js";
 import type { Attr, DirEntry, Qid, RMessage, SetattrRequest, TMessage } from "../protocol/messages.js";
 
@@ -14,6 +14,13 @@ export interface ClientTransport {
    * server that may keep views of them); parts are read until the request settles.
    */
   sendParts?(parts: Uint8Array[]): void;
+  /** Where request frames are built (a transport's recycled buffers: transport/frame-pool.ts); default fresh. */
+  alloc?: FrameAlloc;
+  /**
+   * The frame handed to onFrame is only lent: its buffer is reused once
+   * onFrame returns, so the client copies out every byte payload (R1).
+   */
+  lendsFrames?: boolean;
   /** Installed by the client: each whole R-frame received. */
   onFrame: (frame: Uint8Array) => void;
   /** Installed by the client: the connection ended. */
@@ -195,7 +202,7 @@ export class Client {
   async write(fid: number, offset: number, data: Uint8Array, signal?: AbortSignal): Promise<number> {
     const r = this.transport.sendParts
       ? await this.requestParts([encodeTwriteHead(0, fid, offset, data.length), data], signal)
-      : await this.requestFrame(twriteFrame(fid, offset, data), signal);
+      : await this.requestFrame(twriteFrame(fid, offset, data, this.transport.alloc), signal);
     if (r.type !== "Rwrite") throw new Error(`unexpected ${r.type} to Twrite`);
     return r.count;
   }
@@ -343,7 +350,7 @@ export class Client {
   }
 
   private send(msg: TMessage, tag: number, signal?: AbortSignal): Promise<RMessage> {
-    return this.sendFrame(encodeMessage(msg), tag, signal);
+    return this.sendFrame(encodeMessage(msg, this.transport.alloc), tag, signal);
   }
 
   private sendFrame(frame: Uint8Array, tag: number, signal?: AbortSignal): Promise<RMessage> {
@@ -400,6 +407,8 @@ export class Client {
     let msg: RMessage;
     try {
       msg = decodeMessage(frame) as RMessage;
+      // R1: nobody may see a view of a frame the transport reuses once this returns.
+      if (this.transport.lendsFrames && (msg.type === "Rread" || msg.type === "Rreaddir")) msg.data = msg.data.slice();
     } catch (e) {
       this.transport.close();
       this.onClose(`undecodable reply: ${(e as Error).message}`);
@@ -423,8 +432,8 @@ export class Client {
 }
 
 /** A whole Twrite frame holding a copy of `data` (the server may keep views of the frame it is handed). */
-function twriteFrame(fid: number, offset: number, data: Uint8Array): Uint8Array {
-  const { frame, data: payload } = allocTwrite(0, fid, offset, data.length);
+function twriteFrame(fid: number, offset: number, data: Uint8Array, alloc: FrameAlloc | undefined): Uint8Array {
+  const { frame, data: payload } = allocTwrite(0, fid, offset, data.length, alloc);
   payload.set(data);
   return frame;
 }

@@ -1,6 +1,7 @@
 import net from "node:net";
 import { FrameReader, FramingError } from "../transport/framing.js";
-import { asBytes, ownedBuffer, PORT_CLOSED, type PortLike } from "../transport/messageport.js";
+import { FramePool, frameAtStart, type FramePoolOptions } from "../transport/frame-pool.js";
+import { asBytes, ownedBuffer, PORT_ACCEPTS_SLACK, PORT_CLOSED, type PortLike } from "../transport/messageport.js";
 import type { ClientTransport } from "./client.js";
 
 export { inProcessTransport } from "./in-process.js";
@@ -62,21 +63,44 @@ export function tcpTransport(host: string, port: number): Promise<ClientTranspor
   });
 }
 
-/** A client over a MessagePort whose messages are whole 9P frames as ArrayBuffers. */
-export function portTransport(port: PortLike): ClientTransport {
+/**
+ * A client over a MessagePort (the wire rule: transport/messageport.ts). It
+ * accepts slack (PORT_ACCEPTS_SLACK, sent first) and keeps a pool of frame
+ * buffers (`pool`: its bounds, R4): requests are built in the buffers replies
+ * came in, and go back with the replies (transport/frame-pool.ts, R1–R4).
+ */
+export function portTransport(port: PortLike, options: { pool?: FramePoolOptions } = {}): ClientTransport & { readonly pool: FramePool } {
+  const pool = new FramePool(options.pool);
+  const broken = (why: string) => {
+    port.removeEventListener("message", onMessage);
+    port.close();
+    t.onClose(why);
+  };
   const onMessage = (ev: { data: unknown }) => {
-    const f = asBytes(ev.data);
+    const data = ev.data;
+    if (data instanceof ArrayBuffer) {
+      const f = frameAtStart(data);
+      if (!f) return broken(`broken framing from the server (a message of ${data.byteLength} bytes)`);
+      t.onFrame(f);
+      // The client copied out what it keeps (R1).
+      pool.give(data);
+      return;
+    }
+    const f = ArrayBuffer.isView(data) ? asBytes(data) : undefined;
     if (f) t.onFrame(f);
-    else if (ev.data === PORT_CLOSED) {
+    else if (data === PORT_CLOSED) {
       port.removeEventListener("message", onMessage);
       t.onClose("the server closed the session");
     }
   };
-  const t: ClientTransport = {
+  const t: ClientTransport & { readonly pool: FramePool } = {
+    pool,
+    alloc: pool.take,
+    lendsFrames: true,
     onFrame: noop,
     onClose: noop,
     send(frame) {
-      const buf = ownedBuffer(frame);
+      const buf = pool.built(frame) ? (frame.buffer as ArrayBuffer) : ownedBuffer(frame);
       port.postMessage(buf, [buf]);
     },
     close() {
@@ -87,5 +111,6 @@ export function portTransport(port: PortLike): ClientTransport {
   };
   port.addEventListener("message", onMessage);
   port.start?.();
+  port.postMessage(PORT_ACCEPTS_SLACK, []);
   return t;
 }

@@ -80,10 +80,12 @@ export async function writeData(
   chunkSize: number,
   owned = false,
   storeKeepsBuffers = true,
+  lent = false,
 ): Promise<void> {
   // A whole chunk of a frame nobody else holds can go to the store as a view —
-  // unless the store keeps buffers and the view would pin a much larger one.
-  const keepViews = owned && (!storeKeepsBuffers || data.buffer.byteLength <= chunkSize + 4096);
+  // unless the store keeps buffers and the view would pin a much larger one, or
+  // the frame is only lent and will be reused (transport/frame-pool.ts, R2).
+  const keepViews = owned && (!storeKeepsBuffers || (!lent && data.buffer.byteLength <= chunkSize + 4096));
   const slots = chunkSlots(rec.size, chunkSize);
   const dense = rec.chunks === slots;
   for (const { index, within, take, done } of chunkSpans(offset, data.length, chunkSize)) {

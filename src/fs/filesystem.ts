@@ -499,7 +499,7 @@ export class FileSystem implements FileSystemApi {
       if (at > MAX_FILE_SIZE || at + data.length > MAX_FILE_SIZE) throw new FsError(Errno.EFBIG);
       if (data.length === 0) return 0;
       const w = await e.edit(ino);
-      await writeData(e.tx, w, at, data, this.chunkSize, ctx.ownsData === true, this.store.keepsChunkBuffers);
+      await writeData(e.tx, w, at, data, this.chunkSize, ctx.ownsData === true, this.store.keepsChunkBuffers, ctx.dataLent === true);
       const t = nowTimespec();
       w.mtime = t;
       w.ctime = t;

@@ -14,6 +14,12 @@ export interface OpContext {
    * transport gave away): the fs may keep views of them instead of copying.
    */
   ownsData?: boolean;
+  /**
+   * With ownsData: the frame is only lent — its bytes are reused once this
+   * operation settles (transport/frame-pool.ts, R2). Only a store that is done
+   * with the bytes by its commit (keepsChunkBuffers false) may be given views.
+   */
+  dataLent?: boolean;
 }
 
 /** Who owns a POSIX byte-range lock: locks of one owner never conflict with each other. */

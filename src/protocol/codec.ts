@@ -693,13 +693,22 @@ function writeFrame(w: Writer, codec: AnyCodec, msg: Message, size: number): voi
 }
 
 /**
- * Encodes `msg` into a freshly allocated buffer of exactly its size. The
- * frame owns its whole ArrayBuffer, so it can be transferred to a worker.
+ * Where a frame of `size` bytes is built: a Uint8Array of exactly `size`
+ * bytes at offset 0 of its buffer, which may be longer (a transport's
+ * recycled buffer: transport/frame-pool.ts). Its bytes may be stale.
  */
-export function encodeMessage(msg: Message): Uint8Array {
+export type FrameAlloc = (size: number) => Uint8Array;
+
+const freshFrame: FrameAlloc = (size) => new Uint8Array(size);
+
+/**
+ * Encodes `msg` into a buffer of exactly its size from `alloc` (default: a
+ * fresh one, which owns its whole ArrayBuffer, so it can be transferred).
+ */
+export function encodeMessage(msg: Message, alloc: FrameAlloc = freshFrame): Uint8Array {
   const codec = codecFor(msg);
   const size = HEADER_SIZE + codec.size(msg);
-  const w = new Writer(new Uint8Array(size));
+  const w = new Writer(alloc(size));
   writeFrame(w, codec, msg, size);
   return w.buf;
 }
@@ -797,8 +806,8 @@ export function encodeRreaddir(
  * system can read straight into `data`; then call finishRread with the
  * number of bytes actually produced.
  */
-export function allocRread(tag: number, maxCount: number): { frame: Uint8Array; data: Uint8Array } {
-  const frame = new Uint8Array(rreadSize(maxCount));
+export function allocRread(tag: number, maxCount: number, alloc: FrameAlloc = freshFrame): { frame: Uint8Array; data: Uint8Array } {
+  const frame = alloc(rreadSize(maxCount));
   // Size and count say maxCount until finishRread sets the real count.
   writeRreadHead(frame, tag, maxCount);
   return { frame, data: frame.subarray(RREAD_HEADER) };
@@ -850,8 +859,9 @@ export function allocTwrite(
   fid: number,
   offset: number,
   count: number,
+  alloc: FrameAlloc = freshFrame,
 ): { frame: Uint8Array; data: Uint8Array } {
-  const frame = new Uint8Array(twriteSize(count));
+  const frame = alloc(twriteSize(count));
   writeTwriteHead(new Writer(frame), tag, fid, offset, count);
   return { frame, data: frame.subarray(TWRITE_HEADER) };
 }

@@ -6,6 +6,11 @@ export interface FrameSink {
   /** Send one whole R-message. The sink may transfer or keep `frame`; the session never touches it again. */
   send(frame: Uint8Array): void;
   /**
+   * Where the session builds a reply frame of `size` bytes (a recycled buffer
+   * of the transport's: transport/frame-pool.ts); without it, a fresh one.
+   */
+  alloc?(size: number): Uint8Array;
+  /**
    * Send one whole R-message given as parts back to back (an Rread header and
    * views of stored data), so a stream can write them without assembling a
    * copy. Parts must not be modified; without this, the session concatenates.
@@ -28,10 +33,14 @@ export interface FrameSink {
 
 export interface Connection {
   /**
-   * One whole T-message frame, given away: the session (and the tree) may keep
-   * views of it, so the transport must not reuse its bytes.
+   * One whole T-message frame. Without `release` it is given away: the
+   * session (and the tree) may keep views of it, so the transport must not
+   * reuse its bytes. With `release`, it is lent: the session calls release()
+   * once nothing reads the frame any more, and then the transport may reuse
+   * its buffer — or never, and the buffer is the garbage collector's
+   * (transport/frame-pool.ts, R1).
    */
-  receive(frame: Uint8Array): void;
+  receive(frame: Uint8Array, release?: () => void): void;
   /** The peer went away: abort everything in flight and clunk every fid. */
   close(): void;
   /** Requests currently in flight. */

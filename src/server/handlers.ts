@@ -1,7 +1,7 @@
 import { AT_REMOVEDIR, LockFlags, LockStatus, LockType, Mode, NOFID, OpenFlags, QidType } from "../protocol/constants.js";
 import { Errno, FsError, isCancellation } from "../protocol/errno.js";
 import type { RMessage, TMessage, TOf, Qid } from "../protocol/messages.js";
-import { allocRread, encodeDirEntries, encodeRreadHead, finishRread } from "../protocol/codec.js";
+import { allocRread, encodeDirEntries, encodeRreadHead, finishRread, type FrameAlloc } from "../protocol/codec.js";
 import type { FileSystemApi, LockOwner, OpContext } from "../fs/types.js";
 import { XATTR_SIZE_MAX } from "../fs/constants.js";
 import type { Fid, FidTable, OpenState } from "./fid-table.js";
@@ -19,6 +19,8 @@ export interface HandlerScope {
    * frame is filled in place, by the store itself where it can (OPFS).
    */
   readonly sendsParts: boolean;
+  /** Where a reply frame filled in place is built (the transport's recycled buffers); default fresh. */
+  readonly alloc: FrameAlloc | undefined;
   /** After a rename, every session's fids naming the old place now name the new one. */
   renamed(oldDir: number, oldName: string, newDir: number, newName: string): void;
   /** A failure nobody waits for (freeing an unlinked file in the background). */
@@ -28,7 +30,8 @@ export interface HandlerScope {
 /** A handler's result: a reply message, a frame it encoded itself, or a frame as parts (Rread without copying the data). */
 export type HandlerResult = RMessage | Uint8Array | Uint8Array[];
 
-type Handler<K extends TMessage["type"]> = (s: HandlerScope, m: TOf<K>, signal: AbortSignal) => Promise<HandlerResult>;
+/** `lent`: the request's frame is reused by the transport once the request completes (transport/frame-pool.ts, R1). */
+type Handler<K extends TMessage["type"]> = (s: HandlerScope, m: TOf<K>, signal: AbortSignal, lent: boolean) => Promise<HandlerResult>;
 
 const RREAD_HEADER = 11;
 const RREADDIR_HEADER = 11;
@@ -187,7 +190,7 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
     if (!s.sendsParts) {
       let frame: Uint8Array = new Uint8Array(0);
       const n = await s.fs.readFresh(f.ino, m.offset, count, (size) => {
-        const r = allocRread(m.tag, size);
+        const r = allocRread(m.tag, size, s.alloc);
         frame = r.frame;
         return r.data;
       }, ctxOf(f, signal));
@@ -199,14 +202,15 @@ export const handlers: { [K in TMessage["type"]]?: Handler<K> } = {
     return [encodeRreadHead(m.tag, n), ...parts];
   },
 
-  async Twrite(s, m, signal) {
+  async Twrite(s, m, signal, lent) {
     const f = s.fids.get(m.fid);
     if (f.xattrWrite) {
       writeXattr(s.fids, f.xattrWrite, m.offset, m.data);
       return { type: "Rwrite", tag: m.tag, count: m.data.length };
     }
     if (!f.open || !f.open.writable) throw new FsError(Errno.EBADF, `fid ${m.fid} is not open for writing`);
-    const count = await s.fs.write(f.ino, m.offset, m.data, f.open.append, { signal, name: f.name, ownsData: true });
+    // The data is a view of the request's frame (R2): a lent frame's bytes change once the request completes.
+    const count = await s.fs.write(f.ino, m.offset, m.data, f.open.append, { signal, name: f.name, ownsData: true, ...(lent ? { dataLent: true } : {}) });
     return { type: "Rwrite", tag: m.tag, count };
   },
 

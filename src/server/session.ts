@@ -1,6 +1,6 @@
 import { HEADER_SIZE, NOTAG, VERSION_9P2000L, VERSION_UNKNOWN } from "../protocol/constants.js";
 import { concatBytes } from "../protocol/bytes.js";
-import { DecodeError, decodeMessage, encodeMessage, peekHeader } from "../protocol/codec.js";
+import { DecodeError, decodeMessage, encodeMessage, peekHeader, type FrameAlloc } from "../protocol/codec.js";
 import { Errno, FsError, errnoName, isCancellation, isFsError, isQuotaError } from "../protocol/errno.js";
 import type { Message, RMessage, TMessage, TOf } from "../protocol/messages.js";
 import type { FileSystemApi } from "../fs/types.js";
@@ -84,6 +84,9 @@ export class Session implements Connection {
   private pumping = false;
   private closed = false;
   private readonly scope: HandlerScope;
+  /** Frames lent by the transport: how to give each back (transport/frame-pool.ts, R1). */
+  private readonly lent = new WeakMap<Uint8Array, () => void>();
+  private readonly alloc: FrameAlloc | undefined;
 
   constructor(
     readonly id: number,
@@ -93,12 +96,14 @@ export class Session implements Connection {
     private readonly hooks: SessionHooks,
   ) {
     this.fids = new FidTable(limits.maxFids);
+    this.alloc = sink.alloc?.bind(sink);
     const session = this;
     this.scope = {
       fs,
       fids: this.fids,
       sessionId: id,
       sendsParts: sink.sendParts !== undefined,
+      alloc: this.alloc,
       get msize() {
         return session.msize;
       },
@@ -126,8 +131,9 @@ export class Session implements Connection {
     return this.msize;
   }
 
-  receive(frame: Uint8Array): void {
+  receive(frame: Uint8Array, release?: () => void): void {
     if (this.closed) return;
+    if (release) this.lent.set(frame, release);
     if (this.mustHold(frame)) {
       if (!this.versioning && frame.length >= 9 && frame[4] === TFLUSH) {
         this.flushNow(frame);
@@ -259,6 +265,7 @@ export class Session implements Connection {
       this.fail(`tag ${header.tag} reused while its request is in flight`);
       return;
     }
+    const release = this.lent.get(frame) ?? noop;
     let msg: Message;
     try {
       msg = decodeMessage(frame);
@@ -266,6 +273,7 @@ export class Session implements Connection {
       if (e instanceof DecodeError) {
         this.stats.requests++;
         this.trace(() => `s${this.id} <- bad frame type ${header.type} tag ${header.tag}: ${e.message}`);
+        release();
         this.sendError(header.tag, e.errno);
         return;
       }
@@ -274,19 +282,21 @@ export class Session implements Connection {
     this.stats.requests++;
     if (msg.type[0] !== "T") {
       this.trace(() => `s${this.id} <- ${msg.type} tag ${msg.tag}: not a request`);
+      release();
       this.sendError(msg.tag, Errno.EINVAL);
       return;
     }
     const req = msg as TMessage;
     this.trace(() => `s${this.id} <- ${describe(req)}`);
     if (req.type === "Tversion") {
-      void this.version(req);
+      void this.version(req, release);
     } else if (this.msize === 0) {
+      release();
       this.sendError(req.tag, Errno.EPROTO);
     } else if (req.type === "Tflush") {
-      this.flush(req);
+      this.flush(req, release);
     } else {
-      this.run(req, replyBound(frame, this.msize), frame.length);
+      this.run(req, replyBound(frame, this.msize), frame.length, this.lent.has(frame) ? release : undefined);
     }
   }
 
@@ -341,17 +351,24 @@ export class Session implements Connection {
     };
   }
 
-  private run(req: TMessage, replyBytes: number, frameBytes: number): void {
-    const handler = handlers[req.type] as ((s: HandlerScope, m: TMessage, signal: AbortSignal) => Promise<HandlerResult>) | undefined;
+  /** `release`: the request's frame is lent (R1), given back when the request completes unaborted. */
+  private run(req: TMessage, replyBytes: number, frameBytes: number, release: (() => void) | undefined): void {
+    const handler = handlers[req.type] as ((s: HandlerScope, m: TMessage, signal: AbortSignal, lent: boolean) => Promise<HandlerResult>) | undefined;
     const { entry, done } = this.track(req.tag, req.type, replyBytes, frameBytes);
     const signal = entry.controller.signal;
-    const work = handler ? handler(this.scope, req, signal) : Promise.reject(new FsError(Errno.EOPNOTSUPP, `${req.type} is not supported`));
+    const work = handler ? handler(this.scope, req, signal, release !== undefined) : Promise.reject(new FsError(Errno.EOPNOTSUPP, `${req.type} is not supported`));
+    // R1, R2: an unaborted request that settled reads its frame no more, and its result holds no view of it,
+    // so the frame goes back before the reply is built — which may then reuse its buffer.
+    const giveBack = () => {
+      if (!signal.aborted) release?.();
+    };
     // The tag is freed in the same turn as its reply goes out: a client may reuse it the moment it sees the reply.
     work.then(
       (result) => {
         // It finished: whatever it changed is committed, so the reply goes out even if a Tflush came meanwhile.
         if (entry.flushed) this.stats.flushedAfterCommit++;
         try {
+          giveBack();
           this.send(req.tag, result);
         } finally {
           done();
@@ -367,6 +384,7 @@ export class Session implements Connection {
             if (!this.closed) this.sink.discard?.(req.tag);
             return;
           }
+          giveBack();
           this.sendError(req.tag, this.errnoOf(err));
         } finally {
           done();
@@ -375,9 +393,11 @@ export class Session implements Connection {
     ).catch((e: unknown) => this.hooks.internalError(e));
   }
 
-  private flush(req: TOf<"Tflush">): void {
+  private flush(req: TOf<"Tflush">, release: () => void): void {
     const target = this.inflight.get(req.oldtag);
     const { done } = this.track(req.tag, req.type);
+    // A Tflush's frame holds nothing but oldtag, read above (R1).
+    release();
     if (!target) {
       this.stats.flushUnknownTag++;
       this.send(req.tag, { type: "Rflush", tag: req.tag });
@@ -396,9 +416,11 @@ export class Session implements Connection {
     });
   }
 
-  private async version(req: TOf<"Tversion">): Promise<void> {
+  private async version(req: TOf<"Tversion">, release: () => void): Promise<void> {
     this.versioning = true;
     const { done } = this.track(req.tag, req.type);
+    // Decoded into numbers and a string: nothing reads the frame any more (R1).
+    release();
     try {
       const others = [...this.inflight.entries()].filter(([tag]) => tag !== req.tag).map(([, r]) => r);
       for (const r of others) r.controller.abort();
@@ -458,7 +480,7 @@ export class Session implements Connection {
     }
     let frame: Uint8Array;
     try {
-      frame = result instanceof Uint8Array ? result : encodeMessage(result);
+      frame = result instanceof Uint8Array ? result : encodeMessage(result, this.alloc);
     } catch (e) {
       // A value the wire cannot carry (a u32 past 2^32…) is a server bug; the
       // client still gets its one answer for the tag, never silence.
@@ -487,6 +509,7 @@ const TVERSION = 100;
 const TREAD = 116;
 const TREADDIR = 40;
 const EMPTY = new Uint8Array(0);
+const noop = () => {};
 
 function decodesAsTversion(frame: Uint8Array): boolean {
   const header = peekHeader(frame);

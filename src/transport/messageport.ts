@@ -1,5 +1,6 @@
 import { TooManyConnections, type Server } from "../server/server.js";
 import type { Session } from "../server/session.js";
+import { FramePool, frameAtStart } from "./frame-pool.js";
 
 /**
  * The part of MessagePort we use: the browser's and Node's worker_threads'
@@ -15,6 +16,8 @@ export interface PortLike {
 
 export interface PortSession {
   readonly session: Session;
+  /** The port's frame buffers, once the client accepted slack (tests, benchmarks). */
+  readonly pool: FramePool | undefined;
   /** End the session and close the port. */
   close(): void;
 }
@@ -27,10 +30,25 @@ export interface PortSession {
 export const PORT_CLOSED = "worker9p:closed";
 
 /**
- * One 9P session over a MessagePort. Each message, either way, is one whole
- * 9P frame as an ArrayBuffer, transferred (never copied on the way in).
- * Anything else from the client is broken framing and ends the session; the
- * server's last message on a port it closes is PORT_CLOSED.
+ * The other message on a 9P port that is not a frame: sent by a client
+ * (before its Tversion) that accepts frames with slack. The server then sends
+ * its replies in recycled buffers too (transport/frame-pool.ts, R1–R4).
+ */
+export const PORT_ACCEPTS_SLACK = "worker9p:accepts-slack";
+
+/**
+ * One 9P session over a MessagePort. The wire rule, either way: a message is
+ * an ArrayBuffer, transferred (never copied on the way in), whose first bytes
+ * are one whole 9P frame — its size[4] says how long — and whose remaining
+ * bytes, if any, are slack to be ignored. The server accepts slack from
+ * anyone; it sends slack only to a client that sent PORT_ACCEPTS_SLACK, and
+ * exact frames to every other. A size field below 7 or past the buffer's end,
+ * or any other message, is broken framing and ends the session; the server's
+ * last message on a port it closes is PORT_CLOSED.
+ *
+ * With a client that accepts slack, the buffers circulate: a request's buffer
+ * goes to this port's pool when the request completes, and replies are built
+ * in pooled buffers (R1, R2), so the steady state allocates no large buffer.
  */
 export function serveMessagePort(server: Server, port: PortLike, options: { onProtocolError?: (reason: string) => void } = {}): PortSession {
   let closed = false;
@@ -42,11 +60,16 @@ export function serveMessagePort(server: Server, port: PortLike, options: { onPr
     port.postMessage(PORT_CLOSED, []);
     port.close();
   };
+  /** Set once the client sent PORT_ACCEPTS_SLACK: replies are built in this port's pool (R3). */
+  let pool: FramePool | undefined;
   const sink = {
     send(frame: Uint8Array) {
       if (closed) return;
-      const buf = ownedBuffer(frame);
+      const buf = pool?.built(frame) ? (frame.buffer as ArrayBuffer) : ownedBuffer(frame);
       port.postMessage(buf, [buf]);
+    },
+    alloc(size: number): Uint8Array {
+      return pool ? pool.take(size) : new Uint8Array(size);
     },
     close(reason: string) {
       options.onProtocolError?.(reason);
@@ -66,17 +89,45 @@ export function serveMessagePort(server: Server, port: PortLike, options: { onPr
     throw e;
   }
   const onMessage = (ev: { data: unknown }) => {
-    const frame = asBytes(ev.data);
-    if (!frame) {
+    const data = ev.data;
+    if (data instanceof ArrayBuffer) {
+      const frame = frameAtStart(data);
+      if (!frame) {
+        const size = data.byteLength >= 4 ? new DataView(data).getUint32(0, true) : undefined;
+        options.onProtocolError?.(`broken framing: size field ${size ?? "unreadable"} in a message of ${data.byteLength} bytes`);
+        close();
+        return;
+      }
+      const p = pool;
+      session.receive(frame, p ? () => p.give(data) : undefined);
+      return;
+    }
+    if (data === PORT_ACCEPTS_SLACK) {
+      pool ??= new FramePool({ maxCapacity: frameCapacity(server.connectionMaxFrame()) });
+      return;
+    }
+    const view = ArrayBuffer.isView(data) ? asBytes(data) : undefined;
+    if (!view) {
       options.onProtocolError?.("a port message that is not an ArrayBuffer");
       close();
       return;
     }
-    session.receive(frame);
+    session.receive(view);
   };
   port.addEventListener("message", onMessage);
   port.start?.();
-  return { session, close };
+  return {
+    session,
+    close,
+    get pool() {
+      return pool;
+    },
+  };
+}
+
+/** The largest buffer worth pooling for frames of at most `maxFrame` bytes (a granule of slack above it). */
+export function frameCapacity(maxFrame: number): number {
+  return Math.ceil(maxFrame / 65536) * 65536 + 65536;
 }
 
 export function asBytes(data: unknown): Uint8Array | undefined {

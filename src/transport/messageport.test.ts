@@ -1,0 +1,167 @@
+// The MessagePort transport over a real MessageChannel: the wire rule (frames with slack) and
+// recycled buffers (transport/frame-pool.ts, R1–R4), with our Client and with a raw client.
+import { MessageChannel, type MessagePort } from "node:worker_threads";
+import { afterEach, describe, expect, it } from "vitest";
+import { decodeMessage, encodeMessage } from "../protocol/codec.js";
+import { NOFID, NOTAG, OpenFlags } from "../protocol/constants.js";
+import { isAbortError } from "../protocol/errno.js";
+import type { RMessage, TMessage } from "../protocol/messages.js";
+import { Client } from "../client/client.js";
+import { portTransport } from "../client/transports.js";
+import { FileSystem } from "../fs/filesystem.js";
+import { MemoryStore } from "../storage/memory.js";
+import { Server } from "../server/server.js";
+import { PORT_CLOSED, serveMessagePort, type PortLike, type PortSession } from "./messageport.js";
+
+const KiB = 1024;
+const closers: (() => void)[] = [];
+afterEach(() => {
+  for (const c of closers.splice(0).reverse()) c();
+});
+
+async function serve(opts: { chunkSize?: number; latencyMs?: number } = {}) {
+  const fs = await FileSystem.open(new MemoryStore(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}), { latencyMs: opts.latencyMs ?? 0 });
+  const server = new Server(fs, { onInternalError: (e) => { throw e; } });
+  const { port1, port2 } = new MessageChannel();
+  const errors: string[] = [];
+  const ps: PortSession = serveMessagePort(server, port1 as unknown as PortLike, { onProtocolError: (r) => errors.push(r) });
+  closers.push(() => {
+    ps.close();
+    port2.close();
+  });
+  return { server, ps, port: port2, errors };
+}
+
+/** A raw client on a Node port: posts frames as given, records every message as it came. */
+function rawClient(port: MessagePort) {
+  const messages: unknown[] = [];
+  let wake = () => {};
+  port.on("message", (d: unknown) => {
+    messages.push(d);
+    wake();
+  });
+  const replies = () => messages.filter((m): m is ArrayBuffer => m instanceof ArrayBuffer);
+  return {
+    messages,
+    replies,
+    /** Post `msg` in a buffer `slack` bytes longer than the frame, the slack filled with junk. */
+    post(msg: TMessage, slack = 0) {
+      const f = encodeMessage(msg);
+      const b = new Uint8Array(f.length + slack).fill(0xa5);
+      b.set(f);
+      port.postMessage(b.buffer, [b.buffer]);
+    },
+    postRaw(b: ArrayBuffer) {
+      port.postMessage(b, [b]);
+    },
+    async until(done: () => boolean) {
+      while (!done()) await new Promise<void>((r) => (wake = r));
+    },
+  };
+}
+
+describe("MessagePort wire rule", () => {
+  it("accepts frames with slack from any client, and sends a client that did not ask for slack exact frames", async () => {
+    const { ps, port, errors } = await serve();
+    const c = rawClient(port);
+    c.post({ type: "Tversion", tag: NOTAG, msize: 256 * KiB, version: "9P2000.L" }, 4096);
+    c.post({ type: "Tattach", tag: 1, fid: 0, afid: NOFID, uname: "root", aname: "", nuname: 0 }, 100);
+    c.post({ type: "Twalk", tag: 2, fid: 0, newfid: 1, names: [] }, 64 * KiB);
+    c.post({ type: "Tlcreate", tag: 3, fid: 1, name: "f", flags: OpenFlags.RDWR, mode: 0o644, gid: 0 }, 1);
+    c.post({ type: "Twrite", tag: 4, fid: 1, offset: 0, data: new Uint8Array(100 * KiB).fill(9) }, 100 * KiB);
+    for (let i = 0; i < 4; i++) c.post({ type: "Tread", tag: 10 + i, fid: 1, offset: i * 5 * KiB, count: 80 * KiB }, 200 * KiB);
+    await c.until(() => c.replies().length === 9);
+    const replies = c.replies().map((b) => ({ size: new DataView(b).getUint32(0, true), length: b.byteLength, msg: decodeMessage(new Uint8Array(b)) as RMessage }));
+    expect(replies.map((r) => r.msg.type)).toEqual(["Rversion", "Rattach", "Rwalk", "Rlcreate", "Rwrite", "Rread", "Rread", "Rread", "Rread"]);
+    for (const r of replies) expect(r.length).toBe(r.size);
+    expect(replies.slice(5).every((r) => r.msg.type === "Rread" && r.msg.data.length === 80 * KiB && r.msg.data.every((b) => b === 9))).toBe(true);
+    expect(ps.pool).toBeUndefined();
+    expect(errors).toEqual([]);
+  });
+
+  for (const [what, size, length] of [
+    ["a size field past the buffer's end", 4097, 4096],
+    ["a size field shorter than a 9P header", 6, 4096],
+    ["a size field of 0", 0, 64],
+    ["a buffer too short for a header", 7, 5],
+  ] as const) {
+    it(`closes the session on broken framing: ${what}`, async () => {
+      const { server, port, errors } = await serve();
+      const c = rawClient(port);
+      c.post({ type: "Tversion", tag: NOTAG, msize: 64 * KiB, version: "9P2000.L" }, 10);
+      await c.until(() => c.replies().length === 1);
+      const b = new ArrayBuffer(length);
+      if (length >= 4) new DataView(b).setUint32(0, size, true);
+      c.postRaw(b);
+      await c.until(() => c.messages.includes(PORT_CLOSED));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(/broken framing/);
+      expect(server.sessionCount).toBe(0);
+    });
+  }
+});
+
+describe("recycled frame buffers (R1–R4)", () => {
+  it("interleaved, pipelined, partly flushed writes and reads of distinct patterns read back every byte right", async () => {
+    // 62 KiB chunks: a whole chunk's Twrite fits a 64 KiB buffer, which the memory store would keep
+    // as a view were the frame not lent (R2); reads are kept to the end, as a view of a reused Rread would not be (R1).
+    const block = 62 * KiB;
+    const blocks = 12;
+    const { ps, port } = await serve({ chunkSize: block, latencyMs: 1 });
+    const transport = portTransport(port as unknown as PortLike);
+    const client = await Client.connect(transport, { msize: 256 * KiB });
+    const { fid } = await client.create("slow-data");
+    const pattern = (b: number, round: number) => {
+      const p = new Uint8Array(block);
+      for (let i = 0; i < block; i++) p[i] = (b * 31 + round * 17 + i * 7 + (i >> 9)) & 0xff;
+      return p;
+    };
+    const expected: (Uint8Array | undefined)[] = new Array(blocks).fill(undefined);
+    const kept: { got: Uint8Array; want: Uint8Array | undefined }[] = [];
+    let flushedWrites = 0;
+    let n = 0;
+    const lane = async (lanes: number, me: number, round: number) => {
+      for (let b = me; b < blocks; b += lanes) {
+        const ac = new AbortController();
+        const data = pattern(b, round);
+        const write = client.write(fid, b * block, data, ac.signal);
+        if (n++ % 3 === 1) ac.abort(); // a Tflush right behind the Twrite, which waits 1 ms abortably
+        try {
+          expect(await write).toBe(block);
+          expected[b] = data;
+        } catch (e) {
+          if (!isAbortError(e)) throw e;
+          flushedWrites++;
+        }
+        const rc = new AbortController();
+        const read = client.read(fid, b * block, block, rc.signal);
+        if (n % 7 === 3) rc.abort();
+        try {
+          kept.push({ got: await read, want: expected[b] });
+        } catch (e) {
+          if (!isAbortError(e)) throw e;
+        }
+      }
+    };
+    for (let round = 1; round <= 4; round++) await Promise.all([0, 1, 2, 3].map((me) => lane(4, me, round)));
+    expect(flushedWrites).toBeGreaterThan(0);
+    expect(kept.length).toBeGreaterThan(blocks * 2);
+    for (const { got, want } of kept) {
+      if (want === undefined) expect(got.every((x) => x === 0)).toBe(true);
+      else expect(Buffer.compare(got, want)).toBe(0);
+    }
+    for (let b = 0; b < blocks; b++) {
+      const got = await client.read(fid, b * block, block);
+      if (expected[b] === undefined) expect(got.every((x) => x === 0)).toBe(true);
+      else expect(Buffer.compare(got, expected[b]!)).toBe(0);
+    }
+    // The buffers did circulate, both ways, and each pool stayed within its bounds.
+    const pools = [transport.pool, ps.pool!];
+    for (const pool of pools) {
+      expect(pool.stats.reused).toBeGreaterThan(blocks);
+      expect(pool.size).toBeLessThanOrEqual(pool.maxBuffers);
+      expect(pool.bytes).toBeLessThanOrEqual(pool.maxBytes);
+    }
+    client.close();
+  });
+});
