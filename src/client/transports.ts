@@ -105,6 +105,9 @@ export function portTransport(port: PortLike, options: { pool?: FramePoolOptions
     },
     close() {
       port.removeEventListener("message", onMessage);
+      // A MessagePort's other end is not told it closed: without this the server's session (its fids,
+      // locks and frame pool) would live on until the tree closes.
+      port.postMessage(PORT_CLOSED, []);
       port.close();
       t.onClose("closed");
     },

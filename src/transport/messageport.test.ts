@@ -3,7 +3,7 @@
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import { decodeMessage, encodeMessage } from "../protocol/codec.js";
-import { NOFID, NOTAG, OpenFlags } from "../protocol/constants.js";
+import { LockFlags, LockStatus, LockType, NOFID, NOTAG, OpenFlags } from "../protocol/constants.js";
 import { isAbortError } from "../protocol/errno.js";
 import type { RMessage, TMessage } from "../protocol/messages.js";
 import { Client } from "../client/client.js";
@@ -163,5 +163,30 @@ describe("recycled frame buffers (R1–R4)", () => {
       expect(pool.bytes).toBeLessThanOrEqual(pool.maxBytes);
     }
     client.close();
+  });
+});
+
+describe("the end of a session", () => {
+  it("a client that closes its port ends its server session: its locks, fids and pooled buffers go with it", async () => {
+    const { server, port } = await serve();
+    const { port1, port2 } = new MessageChannel();
+    const other = serveMessagePort(server, port1 as unknown as PortLike);
+    closers.push(() => {
+      other.close();
+      port2.close();
+    });
+    const a = await Client.connect(portTransport(port as unknown as PortLike), { msize: 256 * KiB });
+    const b = await Client.connect(portTransport(port2 as unknown as PortLike), { msize: 256 * KiB });
+    await a.writeFile("locked", "x");
+    const fa = await a.open("locked", OpenFlags.RDWR);
+    const fb = await b.open("locked", OpenFlags.RDWR);
+    const lock = (procId: number, flags = 0) => ({ type: LockType.WRLCK, flags, start: 0, length: 0, procId, clientId: "h" });
+    expect((await a.request({ type: "Tlock", fid: fa, lock: lock(1) })).status).toBe(LockStatus.SUCCESS);
+    const waiting = b.request({ type: "Tlock", fid: fb, lock: lock(2, LockFlags.BLOCK) });
+    // A page closing its client, with a lock held: nobody else would ever get that lock while the tree is open.
+    a.close();
+    expect((await waiting).status).toBe(LockStatus.SUCCESS);
+    expect(server.sessionCount).toBe(1);
+    b.close();
   });
 });

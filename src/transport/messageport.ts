@@ -23,9 +23,10 @@ export interface PortSession {
 }
 
 /**
- * The one message on a 9P port that is not a frame: sent by the server side
- * just before it closes the port, because MessagePort has no close event a
- * client could wait on — without it, requests in flight would hang forever.
+ * A message on a 9P port that is not a frame: sent by either side just
+ * before it closes the port, because MessagePort has no close event the other
+ * end could wait on — without it, a client's requests in flight would hang
+ * forever, and a server's session of a client gone would live on.
  */
 export const PORT_CLOSED = "worker9p:closed";
 
@@ -43,8 +44,9 @@ export const PORT_ACCEPTS_SLACK = "worker9p:accepts-slack";
  * bytes, if any, are slack to be ignored. The server accepts slack from
  * anyone; it sends slack only to a client that sent PORT_ACCEPTS_SLACK, and
  * exact frames to every other. A size field below 7 or past the buffer's end,
- * or any other message, is broken framing and ends the session; the server's
- * last message on a port it closes is PORT_CLOSED.
+ * or any other message, is broken framing and ends the session. Either
+ * side's last message on a port it closes is PORT_CLOSED: from the client, it
+ * ends the session (its fids, locks and frame pool).
  *
  * With a client that accepts slack, the buffers circulate: a request's buffer
  * goes to this port's pool when the request completes, and replies are built
@@ -100,6 +102,11 @@ export function serveMessagePort(server: Server, port: PortLike, options: { onPr
       }
       const p = pool;
       session.receive(frame, p ? () => p.give(data) : undefined);
+      return;
+    }
+    if (data === PORT_CLOSED) {
+      // The client's last message: its session ends as if the connection dropped (fids clunked, locks released).
+      close();
       return;
     }
     if (data === PORT_ACCEPTS_SLACK) {
