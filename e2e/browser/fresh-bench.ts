@@ -128,6 +128,69 @@ export async function freshIo(arg: FreshIoArg): Promise<FreshIoResult> {
   return { writeMBps: median(value.w), readMBps: median(value.r), writeRuns: value.w, readRuns: value.r, chunkSize };
 }
 
+/**
+ * Recycled frame buffers against exact frames in fresh buffers (portTransport's
+ * `recycle: false`, the wire before transport/frame-pool.ts): two clients of one
+ * file server write a fresh file each (one 512 KiB Twrite in flight, taking
+ * turns every TURN requests, the first to go alternating), Tfsync, then read
+ * them back the same way. Each turn is timed (a page's clock ticks in 100 µs),
+ * so a median per client holds up on a loaded machine where a round's MB/s
+ * does not.
+ */
+const TURN = 8;
+
+export async function recycleAB(arg: FreshIoArg): Promise<{ recycled: { w: number[]; r: number[] }; exact: { w: number[]; r: number[] }; chunkSize: number }> {
+  const { blockSize: size } = arg;
+  const blocks = Math.ceil(arg.blocks / TURN) * TURN;
+  const server = await createFileServer({ storage: arg.storage, name: arg.name });
+  try {
+    const clients = {
+      recycled: await Client.connect(portTransport(server.connect()), { msize: 1024 * 1024 + 24 }),
+      exact: await Client.connect(portTransport(server.connect(), { recycle: false }), { msize: 1024 * 1024 + 24 }),
+    };
+    /** µs per request. */
+    const out = { recycled: { w: [] as number[], r: [] as number[] }, exact: { w: [] as number[], r: [] as number[] } };
+    const both = ["recycled", "exact"] as const;
+    try {
+      for (let round = 0; round < arg.rounds; round++) {
+        const data = block(size, round + 1);
+        const fids = { recycled: 0, exact: 0 };
+        for (const which of both) fids[which] = (await clients[which].create(`ab-${which}-${round}.bin`, OpenFlags.RDWR | OpenFlags.CREAT | OpenFlags.TRUNC)).fid;
+        for (let i = 0; i < blocks; i += TURN) {
+          for (const which of (i / TURN + round) % 2 === 0 ? both : ([...both].reverse() as ("recycled" | "exact")[])) {
+            const t = performance.now();
+            for (let j = i; j < i + TURN; j++) {
+              const n = await clients[which].write(fids[which], j * size, data);
+              if (n !== size) throw new Error(`short write ${n}`);
+            }
+            out[which].w.push(((performance.now() - t) * 1000) / TURN);
+          }
+        }
+        for (const which of both) await clients[which].request({ type: "Tfsync", fid: fids[which], datasync: 0 });
+        for (let i = 0; i < blocks; i += TURN) {
+          for (const which of (i / TURN + round) % 2 === 0 ? both : ([...both].reverse() as ("recycled" | "exact")[])) {
+            const t = performance.now();
+            for (let j = i; j < i + TURN; j++) {
+              const d = await clients[which].read(fids[which], j * size, size);
+              if (d.length !== size || d[0] !== data[0] || d[size - 4096] !== data[size - 4096]) throw new Error(`block ${j} read back wrong`);
+            }
+            out[which].r.push(((performance.now() - t) * 1000) / TURN);
+          }
+        }
+        for (const which of both) {
+          await clients[which].clunk(fids[which]);
+          await clients[which].unlink(`ab-${which}-${round}.bin`);
+        }
+      }
+    } finally {
+      for (const which of both) clients[which].close();
+    }
+    return { ...out, chunkSize: (await server.control.stats()).chunkSize };
+  } finally {
+    await server.close();
+  }
+}
+
 /** The same rounds on a raw sync access handle (run in a dedicated worker). */
 export async function rawFresh(arg: { blockSize: number; blocks: number; rounds: number }): Promise<{ writeMBps: number; readMBps: number; writeRuns: number[]; readRuns: number[] }> {
   const { blockSize: size, blocks } = arg;

@@ -3,7 +3,7 @@
 // store (opfs, indexeddb, memory), beside raw OPFS sync-handle and raw IndexedDB throughput for the
 // same 512 KiB block size measured in the same run (e2e/browser/raw-throughput.ts, in a worker).
 //
-//   npm run bench:browser -- [--profile] [--checkpoint-ab] [--detail] [--mib N] [--repeat N] [--small-ms N] [--no-layers] [--no-profile] [--json] [--mount-files N]
+//   npm run bench:browser -- [--profile] [--checkpoint-ab] [--recycle-ab] [--detail] [--mib N] [--repeat N] [--small-ms N] [--no-layers] [--no-profile] [--json] [--mount-files N]
 //
 // Figures:
 //   - sequential 512 KiB Twrite (Tfsync at the end included) and Tread, one request in flight —
@@ -17,6 +17,9 @@
 // --profile: after the headline table, each of its rows once more per store with the 9P worker's
 // and the page's V8 CPU profiles recorded (DevTools protocol), as µs per request by category and
 // the heaviest frames: what bounds each ratio (headlineProfiles).
+// --recycle-ab: per store, 512 KiB writes and reads as in the headline through two clients of one
+//   file server, one with recycled frame buffers (transport/frame-pool.ts) and one with exact frames
+//   in fresh buffers (the wire before), alternating rounds; medians and ratios.
 // --checkpoint-ab: OPFS creates with checkpoints that hold writers vs ones that let them go on
 // (invariant 14), alternating in one worker, beside the memory store.
 // --detail: then where the time goes, one layer at a time (e2e/browser/fs-bench.ts): raw storage, the Store
@@ -50,6 +53,7 @@ const { values: opts } = parseArgs({
     profile: { type: "boolean", default: false },
     "profile-top": { type: "string", default: "6" },
     "checkpoint-ab": { type: "boolean", default: false },
+    "recycle-ab": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     "mount-files": { type: "string" },
     verbose: { type: "boolean", default: false },
@@ -265,6 +269,34 @@ async function checkpointAB(h: Awaited<ReturnType<typeof startBrowserHarness>>):
   ].join("\n");
 }
 
+/** Recycled frame buffers vs exact frames in fresh ones, same page, same server, requests taking turns. */
+async function recycleABTable(h: Awaited<ReturnType<typeof startBrowserHarness>>): Promise<string> {
+  const rounds = Number(opts.rounds);
+  const blocks = Number(opts.blocks);
+  const rows: (string | number)[][] = [];
+  const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)]!;
+  for (const storage of STORES) {
+    log(`recycle A/B: ${storage}, ${rounds} rounds of ${blocks} × 512 KiB per client, taking turns every 8 requests…`);
+    const name = `recycle-ab-${storage}-${process.pid}-${Date.now()}`;
+    const r = await callInPage<{ recycled: { w: number[]; r: number[] }; exact: { w: number[]; r: number[] } }>(
+      h.page,
+      "recycleAB",
+      { storage, name, blockSize: BLOCK, blocks, rounds },
+      FRESH,
+    );
+    for (const [op, key] of [["write", "w"], ["read", "r"]] as const) {
+      const e = r.exact[key];
+      const c = r.recycled[key];
+      rows.push([`${storage} ${op}`, int(pct(e, 0.5)), int(pct(c, 0.5)), f2(pct(e, 0.5) / pct(c, 0.5)), `${int(pct(e, 0.25))} / ${int(pct(c, 0.25))}`, `${int(pct(e, 0.75))} / ${int(pct(c, 0.75))}`]);
+    }
+  }
+  return [
+    `### Recycled frame buffers vs exact frames in fresh buffers (one server per store, two clients taking turns every 8 requests; ${rounds} rounds × ${blocks} × 512 KiB each; µs per request, one in flight)`,
+    "",
+    mdTable(["pass", "exact p50 µs", "recycled p50 µs", "speed-up (exact ÷ recycled)", "p25 exact / recycled", "p75 exact / recycled"], rows),
+  ].join("\n");
+}
+
 const MOUNT_TARGET_MS = 50;
 
 /**
@@ -300,6 +332,7 @@ async function main(): Promise<void> {
     console.log(await headlineTable(h));
     if (opts.profile) console.log(`\n${await headlineProfiles(h)}`);
     if (opts["checkpoint-ab"]) console.log(`\n${await checkpointAB(h)}`);
+    if (opts["recycle-ab"]) console.log(`\n${await recycleABTable(h)}`);
     const mountFiles = Number(opts["mount-files"] ?? (opts.detail ? 100_000 : 0));
     if (mountFiles > 0) console.log(`\n${await lazyMountTable(h, mountFiles)}`);
     if (!opts.detail) {

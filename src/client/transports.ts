@@ -68,9 +68,12 @@ export function tcpTransport(host: string, port: number): Promise<ClientTranspor
  * accepts slack (PORT_ACCEPTS_SLACK, sent first) and keeps a pool of frame
  * buffers (`pool`: its bounds, R4): requests are built in the buffers replies
  * came in, and go back with the replies (transport/frame-pool.ts, R1–R4).
+ * `recycle: false`: exact frames in fresh buffers both ways, as before
+ * recycling (benchmarks compare the two).
  */
-export function portTransport(port: PortLike, options: { pool?: FramePoolOptions } = {}): ClientTransport & { readonly pool: FramePool } {
+export function portTransport(port: PortLike, options: { pool?: FramePoolOptions; recycle?: boolean } = {}): ClientTransport & { readonly pool: FramePool } {
   const pool = new FramePool(options.pool);
+  const recycle = options.recycle ?? true;
   const broken = (why: string) => {
     port.removeEventListener("message", onMessage);
     port.close();
@@ -83,7 +86,7 @@ export function portTransport(port: PortLike, options: { pool?: FramePoolOptions
       if (!f) return broken(`broken framing from the server (a message of ${data.byteLength} bytes)`);
       t.onFrame(f);
       // The client copied out what it keeps (R1).
-      pool.give(data);
+      if (recycle) pool.give(data);
       return;
     }
     const f = ArrayBuffer.isView(data) ? asBytes(data) : undefined;
@@ -95,8 +98,7 @@ export function portTransport(port: PortLike, options: { pool?: FramePoolOptions
   };
   const t: ClientTransport & { readonly pool: FramePool } = {
     pool,
-    alloc: pool.take,
-    lendsFrames: true,
+    ...(recycle ? { alloc: pool.take, lendsFrames: true } : {}),
     onFrame: noop,
     onClose: noop,
     send(frame) {
@@ -114,6 +116,6 @@ export function portTransport(port: PortLike, options: { pool?: FramePoolOptions
   };
   port.addEventListener("message", onMessage);
   port.start?.();
-  port.postMessage(PORT_ACCEPTS_SLACK, []);
+  if (recycle) port.postMessage(PORT_ACCEPTS_SLACK, []);
   return t;
 }
