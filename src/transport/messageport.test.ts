@@ -167,7 +167,7 @@ describe("recycled frame buffers (R1–R4)", () => {
 });
 
 describe("the end of a session", () => {
-  it("a client that closes its port ends its server session: its locks, fids and pooled buffers go with it", async () => {
+  it("a client that closes its port ends its server session: a lock it held goes to the client waiting for it", async () => {
     const { server, port } = await serve();
     const { port1, port2 } = new MessageChannel();
     const other = serveMessagePort(server, port1 as unknown as PortLike);
