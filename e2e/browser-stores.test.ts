@@ -237,9 +237,11 @@ describe("OPFS store metadata journal", () => {
   test("writers commit while a checkpoint's IndexedDB commit is pending; a kill after it loses nothing: the journal's records it holds are skipped, the later ones replayed", async () => {
     const name = unique("journal-checkpoint-writers");
     const w = await h.spawnWorker("checkpoint-writers");
-    const r = await w.run<{ events: string[]; journalBytes: number }>(TESTS, "checkpointWhileWriting", { name, commits });
+    const r = await w.run<{ events: string[]; journalBytes: number; helperWrites: number }>(TESTS, "checkpointWhileWriting", { name, commits });
     await w.terminate();
     expect(r.events).toEqual(["issued, journal flushed", "commit 4", "commit 5", "commit 6", "checkpoint"]);
+    // The helper worker wrote it, from the journal's frames (invariant 15).
+    expect(r.helperWrites).toBe(1);
     // Commits landed after the checkpoint froze the overlay: the journal was not emptied.
     expect(r.journalBytes).toBeGreaterThan(0);
     const again = await h.runInWorker<JournalReopenReport>(TESTS, "journalReopen", { name, commits });
@@ -304,6 +306,12 @@ describe("OPFS store slot reuse", () => {
 });
 
 describe("OPFS store checkpoint", () => {
+  test("a write of checkpointed state started in the store's worker while the helper has a checkpoint pending commits after it (invariant 15)", async () => {
+    const r = await h.runInWorker<{ order: unknown; helperWrites: number }>(TESTS, "checkpointOrderAcrossHelper");
+    expect(r.helperWrites).toBe(1);
+    expect(r.order).toBe("later");
+  });
+
   test("flushes the data file before its strict IndexedDB commit makes relaxed commits' chunk refs durable", async () => {
     const r = await h.runInWorker<{ events: string[]; read: number[]; problems: string[] }>(TESTS, "checkpointAfterRelaxed");
     expect(r.problems).toEqual([]);

@@ -297,17 +297,19 @@ export async function freshProfileClose(): Promise<void> {
 }
 
 /**
- * Checkpoints that hold writers vs checkpoints that let them go on (OPFS invariant 14), side by
- * side in one dedicated worker: files created per second through Server + Client in one thread
+ * Checkpoints that hold writers vs checkpoints that let them go on (OPFS invariant 14), written in
+ * this worker, vs the same written by the helper worker (invariant 15), side by side in one
+ * dedicated worker: files created per second through Server + Client in one thread
  * (no MessagePort, whose noise would drown the difference), `rounds` alternating rounds of each
  * and of the memory store. Medians.
  */
-export async function checkpointCreateAB(arg: { ms: number; depth: number; fileBytes: number; rounds: number }): Promise<{ holding: number[]; background: number[]; memory: number[] }> {
-  const out = { holding: [] as number[], background: [] as number[], memory: [] as number[] };
+export async function checkpointCreateAB(arg: { ms: number; depth: number; fileBytes: number; rounds: number }): Promise<{ holding: number[]; background: number[]; helper: number[]; memory: number[] }> {
+  const out = { holding: [] as number[], background: [] as number[], helper: [] as number[], memory: [] as number[] };
   for (let round = 0; round < arg.rounds; round++) {
-    for (const kind of ["holding", "background", "memory"] as const) {
+    for (const kind of ["holding", "background", "helper", "memory"] as const) {
       const name = `ab-${kind}-${round}-${Math.random().toString(36).slice(2)}`;
-      const store: Store = kind === "memory" ? new MemoryStore() : await OpfsStore.open(name, { checkpointHoldsWriters: kind === "holding" });
+      const store: Store =
+        kind === "memory" ? new MemoryStore() : await OpfsStore.open(name, { checkpointHoldsWriters: kind === "holding", checkpointInHelper: kind === "helper" });
       try {
         const c = await Client.connect(inProcessTransport(new Server(await FileSystem.open(store)), { copyRequests: false }), { msize: 1024 * 1024 + 24 });
         const r = await createFiles(c, "creates", arg.ms, arg.depth, arg.fileBytes);

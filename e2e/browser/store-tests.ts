@@ -7,6 +7,9 @@ import { runStoreConformance, type ConformanceReport } from "../../src/storage/c
 import { IndexedDBStore } from "../../src/storage/indexeddb.js";
 import { OpfsStore, opfsDirectoryName, opfsStoreDbName, type OpfsStoreOptions, type SyncFileHandle } from "../../src/storage/opfs.js";
 import { readHead } from "../../src/storage/journal-codec.js";
+import { OverlayLayer } from "../../src/storage/opfs-overlay.js";
+import { writeOverlay } from "../../src/storage/opfs-checkpoint.js";
+import type { WorkerDb } from "../../src/storage/indexeddb-common.js";
 import type { InodeRecord, Store } from "../../src/storage/store.js";
 import type { WorkerContext } from "./protocol.js";
 import { bytes } from "./test-bytes.js";
@@ -988,7 +991,7 @@ export async function createUnlinkOneBatch(arg: { kind: Kind; name: string }): P
  * left open (the worker is killed next): the journal keeps the records the checkpoint holds, which
  * a reopen skips, and the later ones, which it replays.
  */
-export async function checkpointWhileWriting(arg: { name: string; commits: number }): Promise<{ events: string[]; journalBytes: number }> {
+export async function checkpointWhileWriting(arg: { name: string; commits: number }): Promise<{ events: string[]; journalBytes: number; helperWrites: number }> {
   const events: string[] = [];
   const half = arg.commits >> 1;
   const commit = (i: number) =>
@@ -1022,7 +1025,38 @@ export async function checkpointWhileWriting(arg: { name: string; commits: numbe
   await store.checkpointInBackground();
   await during;
   (globalThis as { keepAlive?: unknown }).keepAlive = store;
-  return { events, journalBytes: (store as unknown as { journal: { bytes: number } }).journal.bytes };
+  return { events, journalBytes: (store as unknown as { journal: { bytes: number } }).journal.bytes, helperWrites: store.checkpointWriter.helperWrites };
+}
+
+/**
+ * OPFS invariant 15: a background checkpoint is pending in the helper worker (just started: it
+ * still has to load and open the database) when an IndexedDB write of checkpointed state is
+ * started in this thread. The later one must commit last: it wins.
+ */
+export async function checkpointOrderAcrossHelper(): Promise<{ order: unknown; helperWrites: number }> {
+  const name = freshName("checkpoint-order");
+  let later: Promise<void> = Promise.resolve();
+  const store: OpfsStore = await OpfsStore.open(name, {
+    autoCheckpoint: false,
+    debugHooks: {
+      checkpointIssued: () => {
+        const layer = new OverlayLayer();
+        layer.apply(1_000_000, { inodes: [], entries: [], meta: [["order", "later"]], cuts: [], chunks: [], taken: [], freed: [], hwm: 0 });
+        const db = (store as unknown as { db: WorkerDb }).db;
+        later = store.checkpointWriter.afterHelper(() => writeOverlay(db, [layer]));
+      },
+    },
+  });
+  try {
+    await store.transaction("readwrite", (tx) => tx.putMeta("order", "earlier"));
+    await store.checkpointInBackground();
+    await later;
+    const db = (store as unknown as { db: WorkerDb }).db;
+    return { order: await db.get("meta", "order"), helperWrites: store.checkpointWriter.helperWrites };
+  } finally {
+    await store.close();
+    await OpfsStore.destroy(name);
+  }
 }
 
 /**

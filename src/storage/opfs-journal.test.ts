@@ -48,7 +48,8 @@ describe("journal codec", () => {
     const frame = encodeFrame(1, sample);
     expect(frame.length % 8).toBe(0);
     const scan = scanJournal(frame, 0);
-    expect(scan.records).toEqual([{ seq: 1, value: sample }]);
+    expect(scan.records.map(({ seq, value }) => ({ seq, value }))).toEqual([{ seq: 1, value: sample }]);
+    expect(scan.records[0]!.at).toEqual({ from: 0, to: frame.length });
     expect(Object.is((decodeValue(encodeFrame(1, -0).subarray(20, 29)) as number), -0)).toBe(true);
   });
 
@@ -153,7 +154,7 @@ describe("journal", () => {
     const { h, j } = journalOf("a", "b", "c");
     j.reset();
     j.append("d", false);
-    expect(Journal.open(h, 3).scan.records).toEqual([{ seq: 4, value: "d" }]);
+    expect(Journal.open(h, 3).scan.records.map(({ seq, value }) => ({ seq, value }))).toEqual([{ seq: 4, value: "d" }]);
   });
 
   test("quota: an append that cannot grow the file throws and appends nothing", () => {

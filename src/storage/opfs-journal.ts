@@ -19,6 +19,7 @@
  * changes its size, and reset to empty (zeros) after each checkpoint.
  */
 import type { SyncAccessHandle } from "./opfs-files.js";
+import type { JournalRange } from "./opfs-overlay.js";
 import { FRAME_HEAD, FRAME_MAGIC, alignUp, decodeValue, encodeFrame, frameIntact, framePayload, readHead, type FrameHead, type JournalValue } from "./journal-codec.js";
 
 /** Journal space is allocated in steps of this many bytes. */
@@ -33,6 +34,8 @@ export const RESERVE_BYTES = 64 * 1024;
 export interface JournalEntry {
   seq: number;
   value: JournalValue;
+  /** Where its frame lies in the journal file. */
+  at: JournalRange;
 }
 
 export interface JournalScan {
@@ -88,7 +91,7 @@ export function scanJournal(bytes: Uint8Array, checkpointSeq: number): JournalSc
       } catch (e) {
         throw new JournalCorruptError([`record ${seq} at byte ${at} has a good checksum but cannot be decoded (${String(e)})`]);
       }
-      records.push({ seq, value });
+      records.push({ seq, value, at: { from: at, to: at + f.head.size } });
     } else skipped++;
     last = seq;
     at += f.head.size;
@@ -156,6 +159,9 @@ export class Journal {
     return { journal, scan };
   }
 
+  /** Where the last successful append() wrote its frame. */
+  lastAppend: JournalRange | undefined;
+
   /**
    * Append one record (its number is nextSeq) and, if `durable`, flush it.
    * On failure (QuotaExceededError while growing, a short write) nothing is
@@ -177,9 +183,18 @@ export class Journal {
     const n = this.handle.write(frame, { at: this.end });
     if (n !== frame.length) throw new Error(`journal wrote ${n} of ${frame.length} bytes`);
     if (durable) this.flush();
+    this.lastAppend = { from: this.end, to: this.end + frame.length };
     this.end += frame.length;
     this.nextSeq++;
     return seq;
+  }
+
+  /** The journal's bytes in `r` (frames appended since the last reset, or replayed at open). */
+  read(r: JournalRange): Uint8Array {
+    const out = new Uint8Array(r.to - r.from);
+    const n = this.handle.read(out, { at: r.from });
+    if (n !== out.length || r.to > this.end) throw new Error(`journal read ${n} of bytes ${r.from}..${r.to} (it holds ${this.end})`);
+    return out;
   }
 
   /** Flushes so far (durable appends included): what a test can see of invariant 14's flush. */

@@ -49,6 +49,12 @@ export interface OpfsStoreOptions {
    */
   checkpointHoldsWriters?: boolean;
   /**
+   * Checkpoints are written by a helper worker (the default, where workers exist), from the
+   * journal frames of the layers they hold, so that the store's worker spends no time on
+   * IndexedDB's puts (invariant 15, opfs.ts); false: in the store's worker (benchmarks, tests).
+   */
+  checkpointInHelper?: boolean;
+  /**
    * Writers that arrive in separate tasks share a commit (the default): an idle store starts a
    * batch only after the tasks already queued have run. false: each starts at once (benchmarks).
    */

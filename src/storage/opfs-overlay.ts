@@ -31,6 +31,12 @@ export interface CommitRecord {
   hwm: number;
 }
 
+/** Bytes [from, to) of the journal file. */
+export interface JournalRange {
+  from: number;
+  to: number;
+}
+
 export interface OverlayEntry {
   dir: number;
   name: EntryRecord["name"];
@@ -57,12 +63,23 @@ export class OverlayLayer {
   /** Records applied since the checkpoint, and the last one's number. */
   records = 0;
   lastSeq = 0;
+  /**
+   * Where the records applied lie in the journal, back to back: [from, to) of its bytes, for a
+   * checkpoint helper to rebuild this layer from (opfs-checkpoint-writer.ts); undefined once a
+   * record came without its place.
+   */
+  journalRange: JournalRange | undefined = { from: -1, to: -1 };
 
   get empty(): boolean {
     return this.records === 0;
   }
 
-  apply(seq: number, r: CommitRecord): void {
+  apply(seq: number, r: CommitRecord, at?: JournalRange): void {
+    const j = this.journalRange;
+    if (j && at && (j.to < 0 || at.from === j.to)) {
+      if (j.from < 0) j.from = at.from;
+      j.to = at.to;
+    } else this.journalRange = undefined;
     for (const [ino, rec] of r.inodes) this.inodes.set(ino, rec);
     for (const [dir, name, rec] of r.entries) {
       let d = this.dirs.get(dir);
@@ -225,8 +242,8 @@ export class Overlay {
     return undefined;
   }
 
-  apply(seq: number, r: CommitRecord): void {
-    this.live.apply(seq, r);
+  apply(seq: number, r: CommitRecord, at?: JournalRange): void {
+    this.live.apply(seq, r, at);
   }
 
   /** A checkpoint starts: the layers so far are frozen (what it writes) and commits go on into a new live layer. */

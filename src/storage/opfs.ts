@@ -125,6 +125,18 @@
  *     them again, with the live layer, in one transaction, oldest first.
  *     The journal grows while writers never pause: past JOURNAL_RESET_BYTES
  *     a checkpoint holds writers until it commits, which empties it.
+ * 15. Checkpoint order. A checkpoint's transaction may be written by a
+ *     helper worker (opfs-checkpoint-writer.ts), from the frozen layers'
+ *     journal frames (read back from the journal, which keeps them while a
+ *     layer holds them: it is emptied only with the overlay), rebuilt into the same layers and written by the same
+ *     writeOverlay: the same transaction (11). Checkpoint transactions commit
+ *     in the order they were started: the helper creates them in the order it
+ *     gets them, which IndexedDB keeps for overlapping readwrite transactions,
+ *     and every other IndexedDB write of checkpointed state (a checkpoint in
+ *     this thread, the deletions written first, a shrink) waits until the
+ *     helper has none pending. Else an older checkpoint could commit after a
+ *     newer one, or after a shrink, and put back keys, free slots and a
+ *     `journalSeq` they changed, under layers already dropped.
  *
  * Alternatives weighed: writing data in place behind a write-ahead log
  * (PGlite's way) writes every byte twice; only metadata goes through the
@@ -153,15 +165,16 @@ import { WriterBatcher } from "./writer-batcher.js";
 import { afterQueuedTasks } from "./next-task.js";
 import type { Journal } from "./opfs-journal.js";
 import type { JournalValue } from "./journal-codec.js";
-import { Overlay, type CommitRecord, type OverlayLayer } from "./opfs-overlay.js";
+import { Overlay, type CommitRecord, type JournalRange, type OverlayLayer } from "./opfs-overlay.js";
 import { CheckpointNames } from "./opfs-names.js";
 import { OpfsTx, readCommitted, type TxSource } from "./opfs-tx.js";
 import { enospc, entryKey, isXattrKey, type ChunkRef, type WorkerDb } from "./indexeddb-common.js";
 import type { OpfsCheckReport, OpfsOpenInfo, OpfsStoreOptions } from "./opfs-options.js";
 import { QUARANTINE_LIMIT, SlotAllocator } from "./opfs-slots.js";
-import { STORES, shrink, writeDeletions, writeOverlay } from "./opfs-checkpoint.js";
+import { STORES, shrink, writeDeletions } from "./opfs-checkpoint.js";
 import { scanSlots } from "./opfs-check.js";
-import { destroyStore, openParts } from "./opfs-open.js";
+import { destroyStore, openParts, opfsStoreDbName } from "./opfs-open.js";
+import { CheckpointWriter } from "./opfs-checkpoint-writer.js";
 
 export { OPFS_DEFAULT_CHUNK_SIZE, type OpfsCheckReport, type OpfsOpenInfo, type OpfsStoreOptions } from "./opfs-options.js";
 export { opfsDirectoryName, type SyncAccessHandle, type SyncFileHandle } from "./opfs-files.js";
@@ -193,6 +206,8 @@ interface StartedCheckpoint {
 interface Committed {
   seq: number;
   record: CommitRecord;
+  /** Where its frame lies in the journal (a checkpoint helper rebuilds the overlay from there: invariant 15). */
+  at: JournalRange | undefined;
   durable: boolean;
   touched: Set<number>;
 }
@@ -230,6 +245,8 @@ export class OpfsStore implements Store, TxSource {
   private journalAtFreeze = 0;
   /** The data file's slots: hwm, free list, quarantine (invariants 2, 3, 6). */
   private readonly slots: SlotAllocator;
+  /** Writes checkpoints, in a helper worker when it can (invariant 15). */
+  readonly checkpointWriter: CheckpointWriter;
 
   private constructor(
     private readonly name: string,
@@ -240,6 +257,7 @@ export class OpfsStore implements Store, TxSource {
     private readonly options: OpfsStoreOptions,
   ) {
     this.slots = slots;
+    this.checkpointWriter = new CheckpointWriter(db, opfsStoreDbName(name), journal, options.checkpointInHelper !== false);
     // A commit here never awaits, so writers would never queue behind one another: let the requests
     // already queued arrive first, so that they share one journal record (one OPFS write).
     this.writers = new WriterBatcher<OpfsTx>((body, asked) => this.runWriters(body, asked), options.batchAcrossTasks === false ? undefined : afterQueuedTasks);
@@ -263,7 +281,7 @@ export class OpfsStore implements Store, TxSource {
       const info = p.info;
       const slots = new SlotAllocator(name, p.handle, p.journal, p.format.chunkSize, p.hwm, options.debugHooks);
       store = new OpfsStore(name, p.db, p.journal, slots, info, options);
-      for (const r of p.records) store.overlay.apply(r.seq, r.value as unknown as CommitRecord);
+      for (const r of p.records) store.overlay.apply(r.seq, r.value as unknown as CommitRecord, r.at);
       slots.hwm = store.overlay.hwm ?? p.hwm;
       // Reclaim what transactions that never committed wrote past the high-water mark (invariant 3).
       const committedBytes = slots.hwm * p.format.chunkSize;
@@ -394,7 +412,7 @@ export class OpfsStore implements Store, TxSource {
       // A record that adds no bytes (deletes, metadata) may use the journal's reserve: deleting works when the quota is exhausted.
       const addsBytes = pending.length > 0 || record.chunks.some((c) => c[2]?.data !== undefined && c[2].data.length > 0);
       const seq = this.journal.append(record as unknown as JournalValue, durable, !addsBytes);
-      this.apply({ seq, record, durable, touched: new Set(x.ownFiles.keys()) });
+      this.apply({ seq, record, at: this.journal.lastAppend, durable, touched: new Set(x.ownFiles.keys()) });
     } catch (e) {
       // Not committed: the slots written are free or past hwm; give a grown tail back (invariant 5).
       if (pending.length > 0) this.slots.truncateTo(hwm);
@@ -405,7 +423,7 @@ export class OpfsStore implements Store, TxSource {
   /** A commit landed: bring everything kept in memory to it. */
   private apply(c: Committed): void {
     const r = c.record;
-    this.overlay.apply(c.seq, r);
+    this.overlay.apply(c.seq, r, c.at);
     this.slots.committed(r, c.seq);
     // Every earlier commit is durable now as well.
     if (c.durable) this.slots.becameDurable();
@@ -443,6 +461,8 @@ export class OpfsStore implements Store, TxSource {
     } catch {
       // Closing anyway (the database may be going away: destroy()); the journal keeps what the checkpoint lacks.
     }
+    // After the last checkpoint: its helper (if any) lets go of the database (invariant 15).
+    await this.checkpointWriter.close();
     try {
       // Leave nothing relaxed behind (invariant 6): the next session starts from durable state.
       this.slots.durabilityBarrier();
@@ -530,7 +550,7 @@ export class OpfsStore implements Store, TxSource {
     await started.committed;
     this.finishCheckpoint(started);
     // Giving the file's free tail back needs the overlay empty and writers held (invariant 9).
-    if (this.overlay.empty) this.openInfo.trimmedSlots += await this.writers.exclusive(() => shrink(this.db, this.overlay, this.slots));
+    if (this.overlay.empty) this.openInfo.trimmedSlots += await this.writers.exclusive(() => this.shrink());
   }
 
   /**
@@ -550,7 +570,7 @@ export class OpfsStore implements Store, TxSource {
     this.journal.flush();
     const layers = this.overlay.freeze();
     this.journalAtFreeze = this.journal.bytes;
-    return { layers, seq: this.overlay.lastSeq, committed: writeOverlay(this.db, layers) };
+    return { layers, seq: this.overlay.lastSeq, committed: this.checkpointWriter.write(layers) };
   }
 
   /**
@@ -592,13 +612,19 @@ export class OpfsStore implements Store, TxSource {
         // quota, but takes one that only deletes. Applying the overlay's deletions to the checkpoint
         // early changes nothing it shows (the overlay names every key it deleted, and its cuts cover
         // their ranges), so a crash between the two transactions replays to the same state.
-        await writeDeletions(this.db, this.overlay.layers, this.checkpointNames);
+        const layers = this.overlay.layers;
+        await this.checkpointWriter.afterHelper(() => writeDeletions(this.db, layers, this.checkpointNames));
       }
       const started = this.startCheckpoint()!;
       await started.committed;
       this.finishCheckpoint(started);
     }
-    this.openInfo.trimmedSlots += await shrink(this.db, this.overlay, this.slots);
+    this.openInfo.trimmedSlots += await this.shrink();
+  }
+
+  /** Give the file's free tail back (invariant 9), after any checkpoint the helper has pending (invariant 15). */
+  private shrink(): Promise<number> {
+    return this.checkpointWriter.afterHelper(() => shrink(this.db, this.overlay, this.slots));
   }
 
   /** Scan all slot bookkeeping and the data file: every slot below hwm referenced or free, exactly once. Reads everything: tests and fsck only. */
