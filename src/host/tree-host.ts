@@ -121,6 +121,7 @@ export async function openTree(req: OpenRequest): Promise<OpenTree> {
       connect(port) {
         const ps = serveMessagePort(server, port, {
           onProtocolError: (reason) => console.warn(`worker9p: session closed: ${reason}`),
+          onClose: () => ports.delete(ps),
         });
         ports.add(ps);
       },

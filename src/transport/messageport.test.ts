@@ -84,6 +84,7 @@ describe("MessagePort wire rule", () => {
     ["a size field shorter than a 9P header", 6, 4096],
     ["a size field of 0", 0, 64],
     ["a buffer too short for a header", 7, 5],
+    ["a small frame in a buffer larger than any frame with its slack", 11, 64 * 1024 * 1024],
   ] as const) {
     it(`closes the session on broken framing: ${what}`, async () => {
       const { server, port, errors } = await serve();
@@ -107,7 +108,8 @@ describe("recycled frame buffers (R1–R4)", () => {
     // as a view were the frame not lent (R2); reads are kept to the end, as a view of a reused Rread would not be (R1).
     const block = 62 * KiB;
     const blocks = 12;
-    const { ps, port } = await serve({ chunkSize: block, latencyMs: 1 });
+    // Each Tflush is queued on the port right behind its Twrite; the Twrite's abortable wait only has to outlast that hop.
+    const { ps, port } = await serve({ chunkSize: block, latencyMs: 20 });
     const transport = portTransport(port as unknown as PortLike);
     const client = await Client.connect(transport, { msize: 256 * KiB });
     const { fid } = await client.create("slow-data");
@@ -125,7 +127,7 @@ describe("recycled frame buffers (R1–R4)", () => {
         const ac = new AbortController();
         const data = pattern(b, round);
         const write = client.write(fid, b * block, data, ac.signal);
-        if (n++ % 3 === 1) ac.abort(); // a Tflush right behind the Twrite, which waits 1 ms abortably
+        if (n++ % 3 === 1) ac.abort(); // a Tflush right behind the Twrite, which waits 20 ms abortably
         try {
           expect(await write).toBe(block);
           expected[b] = data;
@@ -188,5 +190,26 @@ describe("the end of a session", () => {
     expect((await waiting).status).toBe(LockStatus.SUCCESS);
     expect(server.sessionCount).toBe(1);
     b.close();
+  });
+
+  it("the host hears once that a session ended, whichever end ended it (tree-host forgets its PortSession then)", async () => {
+    const { server } = await serve();
+    const ended: string[] = [];
+    const open = (name: string) => {
+      const { port1, port2 } = new MessageChannel();
+      const ps = serveMessagePort(server, port1 as unknown as PortLike, { onClose: () => ended.push(name) });
+      closers.push(() => port2.close());
+      return { ps, port: port2 };
+    };
+    const byClient = open("client closed");
+    const c = await Client.connect(portTransport(byClient.port as unknown as PortLike));
+    await c.writeFile("f", "x");
+    const byHost = open("host closed");
+    await Client.connect(portTransport(byHost.port as unknown as PortLike));
+    c.close();
+    await expect.poll(() => ended).toEqual(["client closed"]);
+    byHost.ps.close();
+    byClient.ps.close();
+    expect(ended).toEqual(["client closed", "host closed"]);
   });
 });

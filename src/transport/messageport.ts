@@ -52,7 +52,13 @@ export const PORT_ACCEPTS_SLACK = "worker9p:accepts-slack";
  * goes to this port's pool when the request completes, and replies are built
  * in pooled buffers (R1, R2), so the steady state allocates no large buffer.
  */
-export function serveMessagePort(server: Server, port: PortLike, options: { onProtocolError?: (reason: string) => void } = {}): PortSession {
+export interface ServePortOptions {
+  onProtocolError?: (reason: string) => void;
+  /** Called once when the session has ended, whoever ended it (so a host can forget it). */
+  onClose?: () => void;
+}
+
+export function serveMessagePort(server: Server, port: PortLike, options: ServePortOptions = {}): PortSession {
   let closed = false;
   const close = () => {
     if (closed) return;
@@ -61,6 +67,7 @@ export function serveMessagePort(server: Server, port: PortLike, options: { onPr
     session.close();
     port.postMessage(PORT_CLOSED, []);
     port.close();
+    options.onClose?.();
   };
   /** Set once the client sent PORT_ACCEPTS_SLACK: replies are built in this port's pool (R3). */
   let pool: FramePool | undefined;
@@ -90,13 +97,20 @@ export function serveMessagePort(server: Server, port: PortLike, options: { onPr
     }
     throw e;
   }
+  // Slack is bounded like a frame: a message no pool of ours would build is refused, so the
+  // held-bytes limits (which count frames) still bound what a client makes this worker hold.
+  const largestMessage = frameCapacity(server.connectionMaxFrame());
   const onMessage = (ev: { data: unknown }) => {
     const data = ev.data;
     if (data instanceof ArrayBuffer) {
-      const frame = frameAtStart(data);
+      const frame = data.byteLength <= largestMessage ? frameAtStart(data) : undefined;
       if (!frame) {
         const size = data.byteLength >= 4 ? new DataView(data).getUint32(0, true) : undefined;
-        options.onProtocolError?.(`broken framing: size field ${size ?? "unreadable"} in a message of ${data.byteLength} bytes`);
+        options.onProtocolError?.(
+          data.byteLength > largestMessage
+            ? `broken framing: a message of ${data.byteLength} bytes, larger than any frame with its slack (${largestMessage})`
+            : `broken framing: size field ${size ?? "unreadable"} in a message of ${data.byteLength} bytes`,
+        );
         close();
         return;
       }
