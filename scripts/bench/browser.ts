@@ -3,7 +3,7 @@
 // store (opfs, indexeddb, memory), beside raw OPFS sync-handle and raw IndexedDB throughput for the
 // same 512 KiB block size measured in the same run (e2e/browser/raw-throughput.ts, in a worker).
 //
-//   npm run bench:browser -- [--profile] [--checkpoint-ab] [--recycle-ab] [--detail] [--mib N] [--repeat N] [--small-ms N] [--no-layers] [--no-profile] [--json] [--mount-files N]
+//   npm run bench:browser -- [--stores opfs,indexeddb] [--profile] [--checkpoint-ab] [--recycle-ab] [--detail] [--mib N] [--repeat N] [--small-ms N] [--no-layers] [--no-profile] [--json] [--mount-files N]
 //
 // Figures:
 //   - sequential 512 KiB Twrite (Tfsync at the end included) and Tread, one request in flight —
@@ -57,6 +57,7 @@ const { values: opts } = parseArgs({
     "recycle-ab": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     "mount-files": { type: "string" },
+    stores: { type: "string" },
     verbose: { type: "boolean", default: false },
   },
 });
@@ -68,7 +69,8 @@ const TOTAL = Number(opts.mib) * MiB;
 const REPEAT = Number(opts.repeat);
 const SMALL_MS = Number(opts["small-ms"]);
 const DEPTH = 32;
-const STORES: StorageKind[] = ["opfs", "indexeddb", "memory"];
+/** --stores: a subset for A/B runs (the memory store is always measured: creates are judged against it). */
+const STORES: StorageKind[] = ["opfs", "indexeddb", "memory"].filter((s) => s === "memory" || !opts.stores || opts.stores.split(",").includes(s)) as StorageKind[];
 const BENCH = "/e2e/browser/fs-bench.ts";
 
 const IO_TARGET = 0.7;

@@ -230,16 +230,29 @@ export class MetadataOps {
     else if (c && !c.writer) c.records.rememberInodeIf(since, ino, rec ?? null);
     return rec;
   }
+  // A writer's inode and meta changes are kept in ownInodes/ownMeta (where its reads look first)
+  // and issued once per record by flushOwn before the commit: a batch of creates in one directory
+  // changes the directory's inode and the inode counter once per create, and IndexedDB's cost
+  // is per request.
   async putInode(rec: InodeRecord): Promise<void> {
     const stored = normalizeInode(rec);
     this.writes++;
-    this.store("inodes").put(stored);
     if (this.records) this.ownInodes.set(rec.ino, stored);
+    else this.store("inodes").put(stored);
   }
   async deleteInode(ino: number): Promise<void> {
     this.writes++;
-    this.store("inodes").delete(ino);
     if (this.records) this.ownInodes.set(ino, null);
+    else this.store("inodes").delete(ino);
+  }
+  /** Issue the inode and meta changes putInode/deleteInode/putMeta kept back (DriverHooks.beforeCommit). */
+  flushOwn(): void {
+    if (!this.records) return;
+    for (const [ino, rec] of this.ownInodes) {
+      if (rec) this.store("inodes").put(rec);
+      else this.store("inodes").delete(ino);
+    }
+    for (const [key, value] of this.ownMeta) this.store("meta").put(value, key);
   }
   /**
    * Issue lookups of entries the bodies will ask for, all at once, before any
@@ -322,8 +335,8 @@ export class MetadataOps {
   }
   async putMeta<T>(key: string, value: T): Promise<void> {
     this.writes++;
-    this.store("meta").put(value, key);
     if (this.records) this.ownMeta.set(key, value);
+    else this.store("meta").put(value, key);
   }
 }
 

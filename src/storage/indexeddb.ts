@@ -226,6 +226,7 @@ export class IndexedDBStore implements Store {
       x.prefetchEntries(options.prefetchEntries);
       return x;
     }, body, {
+      beforeCommit: async (x) => x.flushOwn(),
       onCommit: (x) => this.records.apply(x.ownInodes, x.ownMeta, x.ownEntries),
       onDesync: () => this.records.clear(),
     }).finally(() => {
