@@ -158,6 +158,11 @@ describe("IndexedDB store readers", () => {
     expect(r.problems).toEqual([]);
     expect(r.seen).toHaveLength(8);
   });
+
+  test("a create's name check and a walk are right in a directory read whole at its first lookup and in one too large for that", async () => {
+    const r = await h.runInWorker<{ problems: string[] }>(TESTS, "idbNameChecks", { small: 20, large: 300 });
+    expect(r.problems).toEqual([]);
+  });
 });
 
 describe("OPFS store crash safety", () => {

@@ -1169,3 +1169,55 @@ export async function idbReaderDuringCommit(arg: { rounds: number }): Promise<{ 
   }
   return { seen, problems };
 }
+
+/**
+ * A create's name check on the IndexedDB store, against real IndexedDB key ranges: a directory of
+ * `small` entries is read whole at its first lookup (later names answered from memory), one of
+ * `large` entries is looked up name by name. After a reopen (nothing in memory), in each: an
+ * exclusive create of an existing name (first, last) must fail with EEXIST, of a new name
+ * succeed, and a walk must find what exists and nothing else. Returns what went wrong.
+ */
+export async function idbNameChecks(arg: { small: number; large: number }): Promise<{ problems: string[] }> {
+  const { FileSystem } = await import("../../src/fs/filesystem.js");
+  const { OpenFlags } = await import("../../src/protocol/constants.js");
+  const { FsError } = await import("../../src/protocol/errno.js");
+  const name = freshName("idb-names");
+  const ctx = { signal: new AbortController().signal };
+  const problems: string[] = [];
+  const dirs: [string, number][] = [["small", arg.small], ["large", arg.large]];
+  let store = await IndexedDBStore.open(name);
+  try {
+    let fs = await FileSystem.open(store);
+    for (const [d, n] of dirs) {
+      const q = await fs.mkdir(fs.rootIno, d, 0o755, 0, 0, ctx);
+      for (let i = 0; i < n; i++) await fs.mknod(q.path, `f${i}`, 0o100644, 0, 0, 0, 0, ctx);
+    }
+    await store.close();
+    store = await IndexedDBStore.open(name);
+    fs = await FileSystem.open(store);
+    const excl = OpenFlags.CREAT | OpenFlags.EXCL | OpenFlags.RDWR;
+    for (const [d, n] of dirs) {
+      const dir = (await fs.walk(fs.rootIno, [d], ctx)).ino;
+      for (const taken of ["f0", `f${n - 1}`, "f0"]) {
+        const r = await fs.create(dir, taken, excl, 0o644, 0, 0, ctx).then(
+          () => "created",
+          (e: unknown) => (e instanceof FsError ? `errno ${e.errno}` : String(e)),
+        );
+        if (r !== "errno 17") problems.push(`${d}: exclusive create of existing ${taken}: ${r}`);
+      }
+      for (const fresh of ["new1", "new2"]) {
+        const c = await fs.create(dir, fresh, excl, 0o644, 0, 0, ctx);
+        await fs.release(c.ino);
+      }
+      for (const [look, there] of [["f1", true], ["new1", true], ["absent", false], [`f${n}`, false]] as const) {
+        const found = await fs.walk(dir, [look], ctx).then((w) => w.qids.length === 1, () => false);
+        if (found !== there) problems.push(`${d}: walk to ${look} found ${found}, expected ${there}`);
+      }
+    }
+    problems.push(...(await fs.fsck()).problems);
+  } finally {
+    await store.close();
+    await IndexedDBStore.destroy(name);
+  }
+  return { problems };
+}

@@ -19,6 +19,9 @@ export class CommittedRecords {
   private readonly inodes = new Map<number, InodeRecord | null>();
   private readonly entries = new Map<string, EntryRecord | null>();
   private readonly meta = new Map<string, unknown>();
+  /** Directories all of whose committed entries are in `entries` (rememberDir). */
+  private readonly completeDirs = new Set<number>();
+  private readonly largeDirs = new Set<number>();
 
   constructor(private readonly maxRecords = 50_000) {}
 
@@ -27,8 +30,43 @@ export class CommittedRecords {
     return touch(this.inodes, ino);
   }
 
-  entry(key: string): EntryRecord | null | undefined {
-    return touch(this.entries, key);
+  /**
+   * The committed entry under `key` (entryKey(dir, name)); with `dir`, null also when the
+   * directory is complete here (completeDir) and the name is not in it.
+   */
+  entry(key: string, dir?: number): EntryRecord | null | undefined {
+    const e = touch(this.entries, key);
+    if (e === undefined && dir !== undefined && this.completeDirs.has(dir)) return null;
+    return e;
+  }
+
+  /** A directory found too large to read whole (rememberDir's caller): a hint, bounded, forgotten by clear(). */
+  markLarge(dir: number): void {
+    this.largeDirs.delete(dir);
+    this.largeDirs.add(dir);
+    if (this.largeDirs.size > 1024) this.largeDirs.delete(this.largeDirs.values().next().value!);
+  }
+
+  isLarge(dir: number): boolean {
+    return this.largeDirs.has(dir);
+  }
+
+  /** Whether every entry of `dir` is here, so that a name not here is not in it. */
+  isComplete(dir: number): boolean {
+    return this.completeDirs.has(dir);
+  }
+
+  /**
+   * A writer read all of `dir`'s committed entries (keyed by entryKey): from now on a name not
+   * here is known absent. Commits keep that true (apply sees every change of an entry); evicting
+   * one of the directory's entries ends it. A directory bigger than a tenth of the bound is not
+   * kept whole.
+   */
+  rememberDir(dir: number, entries: [string, EntryRecord][]): void {
+    if (entries.length > this.maxRecords / 10) return;
+    for (const [k, e] of entries) this.rememberEntry(k, e);
+    // Evicting to make room may have taken some of them (their directory was not complete yet).
+    if (entries.every(([k]) => this.entries.get(k) !== undefined)) this.completeDirs.add(dir);
   }
 
   /** What a value read from the committed state by the only writer turned out to be. */
@@ -37,7 +75,14 @@ export class CommittedRecords {
   }
 
   rememberEntry(key: string, e: EntryRecord | null): void {
-    put(this.entries, key, e, this.maxRecords);
+    this.entries.delete(key);
+    this.entries.set(key, e);
+    for (const [old, gone] of this.entries) {
+      if (this.entries.size <= this.maxRecords) break;
+      this.entries.delete(old);
+      // A directory missing one of its entries is no longer complete.
+      if (gone) this.completeDirs.delete(gone.dir);
+    }
   }
 
   /** A reader's lookup that began at version `since`: kept only if no commit landed meanwhile. */
@@ -70,6 +115,8 @@ export class CommittedRecords {
     this.version++;
     this.inodes.clear();
     this.entries.clear();
+    this.completeDirs.clear();
+    this.largeDirs.clear();
     this.meta.clear();
   }
 }

@@ -259,16 +259,43 @@ export class MetadataOps {
    * body runs (TxOptions.prefetchEntries). They read the state this
    * transaction started from; a getEntry after this transaction wrote the
    * name answers from its own write instead (`entries` is asked first).
+   *
+   * A directory not known whole is read whole when it is small (one getAll
+   * of at most DIR_LOAD entries): a create's "is the name free?" is then
+   * answered from memory for every later name in it (CommittedRecords.rememberDir).
    */
   prefetchEntries(keys: readonly EntryKey[] | undefined): void {
+    const records = this.records;
+    const loads = new Map<number, Promise<EntryRecord[] | undefined>>();
     for (const [dir, name] of keys ?? []) {
       const k = entryKey(dir, name);
-      if (this.entriesAhead.has(k) || this.entries.has(k) || this.committed?.records.entry(k) !== undefined) continue;
-      const p = req(this.store("entries").get([dir, name])) as Promise<EntryRecord | undefined>;
+      if (this.entriesAhead.has(k) || this.entries.has(k) || this.committed?.records.entry(k, dir) !== undefined) continue;
+      let p: Promise<EntryRecord | undefined>;
+      if (records && !records.isLarge(dir)) {
+        let load = loads.get(dir);
+        if (!load) {
+          load = this.loadDir(records, dir);
+          loads.set(dir, load);
+        }
+        p = load.then((all) => (all ? all.find((e) => e.name === name) : (req(this.store("entries").get([dir, name])) as Promise<EntryRecord | undefined>)));
+      } else {
+        p = req(this.store("entries").get([dir, name])) as Promise<EntryRecord | undefined>;
+      }
       // A lookup nobody takes (its writer left the batch) must not surface as an unhandled rejection.
       p.catch(() => {});
       this.entriesAhead.set(k, p);
     }
+  }
+  /** All of `dir`'s committed entries, remembered whole; undefined when there are more than DIR_LOAD. */
+  private async loadDir(records: CommittedRecords, dir: number): Promise<EntryRecord[] | undefined> {
+    // Issued before any body wrote: what IndexedDB answers is the committed state. Names are strings, and every string key sorts below an array key.
+    const all = (await req(this.store("entries").getAll(IDBKeyRange.bound([dir, ""], [dir, []]), DIR_LOAD + 1))) as EntryRecord[];
+    if (all.length > DIR_LOAD) {
+      records.markLarge(dir);
+      return undefined;
+    }
+    records.rememberDir(dir, all.map((e) => [entryKey(e.dir, e.name), e]));
+    return all;
   }
   async getEntry(dir: number, name: string): Promise<EntryRecord | undefined> {
     // The same name is often looked up twice in one operation (Tlcreate: does it exist, then
@@ -277,7 +304,7 @@ export class MetadataOps {
     const seen = this.entries.get(k);
     if (seen !== undefined) return seen ?? undefined;
     const c = this.committed;
-    const known = c?.records.entry(k);
+    const known = c?.records.entry(k, dir);
     if (known !== undefined) {
       this.memoryReads++;
       return known ?? undefined;
@@ -339,6 +366,9 @@ export class MetadataOps {
     else this.store("meta").put(value, key);
   }
 }
+
+/** Entries of a directory read whole at its first lookup by a writer (MetadataOps.prefetchEntries); larger ones are looked up name by name. */
+const DIR_LOAD = 256;
 
 /** The meta key of an inode's extended attributes (a NUL keeps it apart from every getMeta key). */
 export function xattrKey(ino: number): string {
