@@ -67,7 +67,11 @@ export interface FileServerControl {
 export interface FileServer {
   readonly storage: StorageKind;
   readonly name: string;
-  /** A fresh 9P session: each message either way is one whole 9P frame as a (transferred) ArrayBuffer. */
+  /**
+   * A fresh 9P session: each message either way is a (transferred) ArrayBuffer that starts with one
+   * whole 9P frame, maybe followed by slack the server sends only to a client that asked for it
+   * (the wire rule: transport/messageport.ts; portTransport asks, and recycles the buffers).
+   */
   connect(): MessagePort;
   /** v86's `filesystem.handle9p` hook, bound to one session of this server. */
   readonly handle9p: Handle9p;
