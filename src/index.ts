@@ -73,7 +73,10 @@ export interface FileServer {
    * (the wire rule: transport/messageport.ts; portTransport asks, and recycles the buffers).
    */
   connect(): MessagePort;
-  /** v86's `filesystem.handle9p` hook, bound to one session of this server. */
+  /**
+   * v86's `filesystem.handle9p` hook, bound to one session of this server. As v86 does, a caller
+   * must copy the reply out inside its reply callback: the buffer is reused once the callback returns.
+   */
   readonly handle9p: Handle9p;
   readonly control: FileServerControl;
   /** End every session, close the tree, release it to other tabs, and stop the worker. */
@@ -110,7 +113,7 @@ export async function createFileServer(options: FileServerOptions): Promise<File
 
   let v86Hook: Handle9p | undefined;
   const handle9p: Handle9p = (req, reply) => {
-    v86Hook ??= createHandle9p(connect());
+    v86Hook ??= createHandle9p(connect(), { recycle: true });
     v86Hook(req, reply);
   };
 

@@ -789,10 +789,14 @@ export async function handle9pSequence(arg: TreeArg): Promise<{ problems: string
     await c.writeFile("hello.txt", "hello v86\n");
     c.close();
 
-    /** One request through the hook; resolves with the raw reply buffer v86 would copy to the guest. */
+    /**
+     * One request through the hook; resolves with the raw reply v86 would copy to the guest, copied
+     * inside reply() as v86 does (the buffer is reused after it). A discarded request's zero-length
+     * header (zeroLengthReply: its `length` reads 0, its tag is in bytes 5–6) is its own, kept as is.
+     */
     const send = (msg: TMessage): Promise<Uint8Array> =>
       new Promise((resolve) => {
-        server.handle9p(encodeMessage(msg), resolve);
+        server.handle9p(encodeMessage(msg), (buf) => resolve(buf.length === 0 ? buf : buf.slice()));
       });
     const call = async (msg: TMessage): Promise<RMessage> => {
       const buf = await send(msg);

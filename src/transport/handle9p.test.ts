@@ -1,7 +1,13 @@
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { afterEach, describe, expect, test } from "vitest";
+import { decodeMessage, encodeMessage } from "../protocol/codec.js";
+import { NOFID, NOTAG, OpenFlags } from "../protocol/constants.js";
+import type { RMessage, TMessage } from "../protocol/messages.js";
+import { FileSystem } from "../fs/filesystem.js";
+import { MemoryStore } from "../storage/memory.js";
+import { Server } from "../server/server.js";
 import { createHandle9p, zeroLengthReply, type FramePort } from "./handle9p.js";
-import { PORT_CLOSED } from "./messageport.js";
+import { PORT_CLOSED, serveMessagePort, type PortLike } from "./messageport.js";
 
 // A stand-in for v86's Virtio9pHandler reply path (lib/9p.js + src/virtio.js): the reply
 // callback finds the queue slot by the tag read from bytes 5–6, copies buf.length bytes into
@@ -289,5 +295,32 @@ describe("createHandle9p with wait", () => {
     vq.request(handle, frame(24, 1));
     expect(calls).toBe(0);
     expect(handle.waitTimeouts).toBe(0);
+  });
+});
+
+describe("createHandle9p with recycle, against a worker9p server", () => {
+  test("large writes and reads go through recycled buffers both ways, and every reply the guest gets is whole and right", async () => {
+    const fs = await FileSystem.open(new MemoryStore());
+    const server = new Server(fs);
+    const { port1, port2 } = new MessageChannel();
+    ports.push(port1, port2);
+    const ps = serveMessagePort(server, port1 as unknown as PortLike);
+    const handle = createHandle9p(port2 as unknown as FramePort, { recycle: true });
+    // v86: the reply is copied into the guest's buffer inside reply().
+    const call = (msg: TMessage) =>
+      new Promise<RMessage>((resolve) => handle(encodeMessage(msg), (buf) => resolve(decodeMessage(buf.slice()) as RMessage)));
+    await call({ type: "Tversion", tag: NOTAG, msize: 256 * 1024, version: "9P2000.L" });
+    await call({ type: "Tattach", tag: 1, fid: 0, afid: NOFID, uname: "root", aname: "", nuname: 0 });
+    await call({ type: "Twalk", tag: 1, fid: 0, newfid: 1, names: [] });
+    await call({ type: "Tlcreate", tag: 1, fid: 1, name: "f", flags: OpenFlags.RDWR, mode: 0o644, gid: 0 });
+    const block = 100 * 1024;
+    const pattern = (i: number) => Uint8Array.from({ length: block }, (_, j) => (i * 13 + j * 7) & 0xff);
+    for (let i = 0; i < 8; i++) expect(await call({ type: "Twrite", tag: 2, fid: 1, offset: i * block, data: pattern(i) })).toMatchObject({ type: "Rwrite", count: block });
+    for (let i = 0; i < 8; i++) {
+      const r = await call({ type: "Tread", tag: 3, fid: 1, offset: i * block, count: block });
+      expect(r.type === "Rread" && Buffer.compare(r.data, pattern(i)) === 0).toBe(true);
+    }
+    expect(ps.pool!.stats.reused).toBeGreaterThanOrEqual(14);
+    ps.close();
   });
 });

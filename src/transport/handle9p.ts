@@ -56,7 +56,8 @@
 // whichever way it arrives, and the port stays in order. v86 registers the slot before calling
 // handle9p, so reply() may be called inside it.
 
-import { PORT_CLOSED } from "./messageport.js";
+import { FramePool, frameAtStart } from "./frame-pool.js";
+import { PORT_ACCEPTS_SLACK, PORT_CLOSED } from "./messageport.js";
 
 const Tversion = 100;
 const Rversion = 101;
@@ -98,6 +99,12 @@ export interface Handle9pOptions {
    * each post; see scripts/guest/run.ts.)
    */
   wait?: { ms: number; receive(timeoutMs: number): unknown };
+  /**
+   * The port is a worker9p server's MessagePort (not a stand-in that takes only frames): ask it for
+   * replies in recycled buffers (PORT_ACCEPTS_SLACK) and send requests in them too. v86 copies a
+   * reply into the guest's memory inside reply(), so its buffer is free once reply() returns (R1).
+   */
+  recycle?: boolean;
 }
 
 export interface Handle9pControl {
@@ -123,6 +130,7 @@ export function createHandle9p(port: FramePort, options: Handle9pOptions = {}): 
   let answeredInWait = 0;
   let waitTimeouts = 0;
   const wait = options.wait && options.wait.ms > 0 ? options.wait : undefined;
+  const pool = options.recycle ? new FramePool() : undefined;
   const mode = options.discard ?? "empty";
   const onStray =
     options.onStray ??
@@ -178,13 +186,21 @@ export function createHandle9p(port: FramePort, options: Handle9pOptions = {}): 
   };
 
   const onMessage = (data: unknown) => {
-    if (data instanceof ArrayBuffer) onFrame(new Uint8Array(data));
+    if (data instanceof ArrayBuffer && pool) {
+      const frame = frameAtStart(data);
+      if (!frame) return onStray(new Uint8Array(data));
+      onFrame(frame);
+      // v86 copied it into the guest's buffer inside reply() (R1).
+      pool.give(data);
+    } else if (data instanceof ArrayBuffer) onFrame(new Uint8Array(data));
     else if (ArrayBuffer.isView(data)) onFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     else if (data === PORT_CLOSED) endSession();
     else onStray(new Uint8Array(0));
   };
   port.addEventListener("message", (event) => onMessage(event.data));
   port.start?.();
+  // Only a worker9p server's port is given `recycle`; FramePort's type says frames, as stand-ins take only those.
+  if (pool) (port as { postMessage(message: unknown, transfer: ArrayBuffer[]): void }).postMessage(PORT_ACCEPTS_SLACK, []);
 
   const handle = ((reqbuf: Uint8Array, reply: (buf: Uint8Array) => void) => {
     if (reqbuf.length < 7) return; // no tag to answer by; v86 never sends this
@@ -199,8 +215,9 @@ export function createHandle9p(port: FramePort, options: Handle9pOptions = {}): 
     else flushes.delete(tag);
     if (type === Tversion) versionTag = tag;
     // Copy: v86 owns reqbuf. The copy is transferred, not cloned.
-    const copy = reqbuf.slice();
-    port.postMessage(copy.buffer, [copy.buffer]);
+    const copy = pool ? pool.take(reqbuf.length) : new Uint8Array(reqbuf.length);
+    copy.set(reqbuf);
+    port.postMessage(copy.buffer as ArrayBuffer, [copy.buffer as ArrayBuffer]);
     if (!wait) return;
     // Until this request is answered; other replies that come meanwhile are delivered too.
     const deadline = performance.now() + wait.ms;
