@@ -108,11 +108,12 @@ describe("recycled frame buffers (R1–R4)", () => {
     // as a view were the frame not lent (R2); reads are kept to the end, as a view of a reused Rread would not be (R1).
     const block = 62 * KiB;
     const blocks = 12;
-    // Each Tflush is queued on the port right behind its Twrite; the Twrite's abortable wait only has to outlast that hop.
-    const { ps, port } = await serve({ chunkSize: block, latencyMs: 20 });
+    // Writes to slow* files wait 10 minutes, abortably: a Twrite there is always flushed before it takes effect.
+    const { ps, port } = await serve({ chunkSize: block, latencyMs: 10 * 60_000 });
     const transport = portTransport(port as unknown as PortLike);
     const client = await Client.connect(transport, { msize: 256 * KiB });
-    const { fid } = await client.create("slow-data");
+    const { fid } = await client.create("data");
+    const { fid: slow } = await client.create("slow-data");
     const pattern = (b: number, round: number) => {
       const p = new Uint8Array(block);
       for (let i = 0; i < block; i++) p[i] = (b * 31 + round * 17 + i * 7 + (i >> 9)) & 0xff;
@@ -124,17 +125,20 @@ describe("recycled frame buffers (R1–R4)", () => {
     let n = 0;
     const lane = async (lanes: number, me: number, round: number) => {
       for (let b = me; b < blocks; b += lanes) {
-        const ac = new AbortController();
         const data = pattern(b, round);
-        const write = client.write(fid, b * block, data, ac.signal);
-        if (n++ % 3 === 1) ac.abort(); // a Tflush right behind the Twrite, which waits 20 ms abortably
-        try {
-          expect(await write).toBe(block);
-          expected[b] = data;
-        } catch (e) {
-          if (!isAbortError(e)) throw e;
+        if (n++ % 3 === 1) {
+          // A Tflush right behind a Twrite that waits for it: no reply, never any effect, its buffer never reused.
+          const ac = new AbortController();
+          const flushed = client.write(slow, b * block, pattern(b, round + 100), ac.signal);
+          ac.abort();
+          await flushed.then(
+            () => expect.fail("a flushed Twrite took effect"),
+            (e: unknown) => expect(isAbortError(e)).toBe(true),
+          );
           flushedWrites++;
         }
+        expect(await client.write(fid, b * block, data)).toBe(block);
+        expected[b] = data;
         const rc = new AbortController();
         const read = client.read(fid, b * block, block, rc.signal);
         if (n % 7 === 3) rc.abort();
@@ -146,7 +150,8 @@ describe("recycled frame buffers (R1–R4)", () => {
       }
     };
     for (let round = 1; round <= 4; round++) await Promise.all([0, 1, 2, 3].map((me) => lane(4, me, round)));
-    expect(flushedWrites).toBeGreaterThan(0);
+    expect(flushedWrites).toBe(16);
+    expect((await client.request({ type: "Tgetattr", fid: slow, mask: 0x3fff })).attr.size).toBe(0);
     expect(kept.length).toBeGreaterThan(blocks * 2);
     for (const { got, want } of kept) {
       if (want === undefined) expect(got.every((x) => x === 0)).toBe(true);
