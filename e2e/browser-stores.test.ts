@@ -153,8 +153,11 @@ describe.each(KINDS)("%s store in Chromium", (kind) => {
 });
 
 describe("IndexedDB store readers", () => {
-  test("a reader answered partly from memory, partly from IndexedDB while a writer commits, sees one committed state (invariant 1)", async () => {
-    const r = await h.runInWorker<{ seen: [number, number][]; problems: string[] }>(TESTS, "idbReaderDuringCommit", { rounds: 8 });
+  test.each([
+    ["partly from memory, partly from IndexedDB", 0],
+    ["with committed chunks kept in memory", undefined],
+  ])("a reader answered %s while a writer commits sees one committed state (invariant 1)", async (_, chunkCacheBytes) => {
+    const r = await h.runInWorker<{ seen: [number, number][]; problems: string[] }>(TESTS, "idbReaderDuringCommit", { rounds: 8, chunkCacheBytes });
     expect(r.problems).toEqual([]);
     expect(r.seen).toHaveLength(8);
   });

@@ -1131,11 +1131,12 @@ export async function checkpointFreeze(arg: { name: string; commits: number }, c
  * partly from IndexedDB sees one committed state, even when a writer's transaction is open as it
  * turns to IndexedDB. Each round commits inode 5 with a chunk as long as its size, then starts a
  * writer that changes both and, in the same task, a reader of both (inode first: from memory; or
- * chunk first: from IndexedDB). Returns the [size, chunk length] pairs the readers saw.
+ * chunk first: from IndexedDB, or with committed chunks kept in memory, both from memory).
+ * Returns the [size, chunk length] pairs the readers saw.
  */
-export async function idbReaderDuringCommit(arg: { rounds: number }): Promise<{ seen: [number, number][]; problems: string[] }> {
+export async function idbReaderDuringCommit(arg: { rounds: number; chunkCacheBytes?: number }): Promise<{ seen: [number, number][]; problems: string[] }> {
   const name = freshName("idb-reader");
-  const store = await IndexedDBStore.open(name);
+  const store = await IndexedDBStore.open(name, { chunkCacheBytes: arg.chunkCacheBytes });
   const rec = (size: number): InodeRecord => {
     const t = { sec: 1, nsec: 0 };
     return { ino: 5, mode: 0o100644, uid: 0, gid: 0, nlink: 1, rdev: 0, size, atime: t, mtime: t, ctime: t, btime: t, version: size, chunks: 1, parent: 0, nextCookie: 0 };

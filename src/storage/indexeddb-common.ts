@@ -192,6 +192,11 @@ export class MetadataOps {
     else this.opened = tx;
   }
 
+  /** The committed records this transaction may read, and whether it is the writer (undefined: IndexedDB only). */
+  protected get committedView(): { records: CommittedRecords; writer: boolean } | undefined {
+    return this.committed;
+  }
+
   get tx(): AnyTx {
     return (this.opened ??= this.open!());
   }

@@ -16,6 +16,7 @@
 import { deleteDB, unwrap } from "idb";
 import { abortError } from "../protocol/errno.js";
 import { CommittedRecords } from "./committed-records.js";
+import { CommittedChunks, OwnChunks } from "./indexeddb-chunks.js";
 import { WriterBatcher } from "./writer-batcher.js";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import {
@@ -64,7 +65,12 @@ export const IDB_DEFAULT_CHUNK_SIZE = 128 * 1024;
 export interface IndexedDBStoreOptions {
   /** Chunk size for a new store. An existing store keeps the size it was created with. */
   chunkSize?: number;
+  /** Bytes of committed chunks kept in memory (CommittedChunks); 0 keeps none. Default IDB_CHUNK_CACHE_BYTES. */
+  chunkCacheBytes?: number;
 }
+
+/** Default bound of the committed chunks kept in memory: a file read back soon after it was written costs no request. */
+export const IDB_CHUNK_CACHE_BYTES = 16 * 1024 * 1024;
 
 const STORES: StoreName[] = ["inodes", "entries", "chunks", "meta", "internal"];
 
@@ -110,13 +116,20 @@ class IdbStoreTx extends MetadataOps implements StoreTx {
   /** Per file read in this transaction: next expected index and consecutive chunks read so far. */
   private readonly runs = new Map<number, ReadHint>();
 
+  /** A writer's own chunk changes, for its own reads and, at its commit, the committed chunks. */
+  readonly ownChunks = new OwnChunks();
+  /** The committed records' version when this transaction began: a reader keeps what it read only if it is still that. */
+  private readonly since: number;
+
   constructor(
     tx: AnyTx | (() => AnyTx),
     private readonly chunkSize: number,
     private readonly hints: ReadHints,
+    private readonly cache?: CommittedChunks,
     committed?: { records: CommittedRecords; writer: boolean },
   ) {
     super(tx, committed);
+    this.since = committed?.records.version ?? -1;
   }
 
   /**
@@ -130,6 +143,19 @@ class IdbStoreTx extends MetadataOps implements StoreTx {
    */
   async getChunk(ino: number, index: number): Promise<Uint8Array | undefined> {
     const k = `${ino}:${index}`;
+    const view = this.committedView;
+    if (view?.writer) {
+      const own = this.ownChunks.get(ino, index);
+      if (own !== undefined) return own ?? undefined;
+    }
+    // Committed bytes at hand (a reader: under invariant 1, like the records).
+    const known = view ? this.cache?.get(ino, index) : undefined;
+    if (known) {
+      if (!view!.writer) this.memoryReads++;
+      this.prefetched.delete(k);
+      this.advance(ino, index);
+      return known;
+    }
     let p = this.prefetched.get(k);
     if (p) this.prefetched.delete(k);
     const run = this.runs.get(ino);
@@ -142,10 +168,20 @@ class IdbStoreTx extends MetadataOps implements StoreTx {
       }
       p = window > 1 ? this.fetchWindow(ino, index, window) : this.fetch(ino, index);
     }
+    this.advance(ino, index);
+    const data = await p;
+    // A reader keeps what it read when no commit landed since it began (invariant 1): it is committed state.
+    const records = this.committedView?.records;
+    if (data && this.cache && records && !this.committedView!.writer && records.version === this.since) this.cache.remember(ino, index, data);
+    return data;
+  }
+
+  /** The read pattern after reading chunk `index` of `ino`. */
+  private advance(ino: number, index: number): void {
+    const run = this.runs.get(ino);
     const next: ReadHint = run && run.next === index ? { next: index + 1, run: run.run + 1 } : { next: index + 1, run: 1 };
     this.runs.set(ino, next);
     this.hints.set(ino, next);
-    return p;
   }
 
   async countChunks(ino: number, from: number, to: number): Promise<number> {
@@ -191,17 +227,21 @@ class IdbStoreTx extends MetadataOps implements StoreTx {
     if (data.length > this.chunkSize) throw new RangeError(`chunk of ${data.length} bytes exceeds chunkSize ${this.chunkSize}`);
     this.changed(ino);
     this.writes++;
-    this.store("chunks").put(ownBytes(data), [ino, index]);
+    const stored = ownBytes(data);
+    this.store("chunks").put(stored, [ino, index]);
+    this.ownChunks.put(ino, index, stored);
   }
   async deleteChunk(ino: number, index: number): Promise<void> {
     this.changed(ino);
     this.writes++;
     this.store("chunks").delete([ino, index]);
+    this.ownChunks.put(ino, index, null);
   }
   async deleteChunksFrom(ino: number, from: number): Promise<void> {
     this.changed(ino);
     this.writes++;
     this.store("chunks").delete(chunkRange(ino, from));
+    this.ownChunks.cut(ino, from);
   }
 }
 
@@ -216,28 +256,36 @@ export class IndexedDBStore implements Store {
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly hints = new ReadHints();
   private readonly records = new CommittedRecords();
+  private readonly chunks: CommittedChunks | undefined;
   /** Writers' IndexedDB transactions open (0 or 1): while one is, a reader opening its own would see past the records (invariant 1). */
   private writeTxOpen = 0;
   /** Writers one at a time, committed in batches (WriterBatcher), reading committed inode and meta records from memory. */
   private readonly writers = new WriterBatcher<IdbStoreTx>((body, options) => {
     this.writeTxOpen++;
     return runIdbTransaction(this.raw, STORES, "readwrite", options, (tx) => {
-      const x = new IdbStoreTx(tx, this.chunkSize, this.hints, { records: this.records, writer: true });
+      const x = new IdbStoreTx(tx, this.chunkSize, this.hints, this.chunks, { records: this.records, writer: true });
       x.prefetchEntries(options.prefetchEntries);
       return x;
     }, body, {
       beforeCommit: async (x) => x.flushOwn(),
-      onCommit: (x) => this.records.apply(x.ownInodes, x.ownMeta, x.ownEntries),
-      onDesync: () => this.records.clear(),
+      onCommit: (x) => {
+        this.records.apply(x.ownInodes, x.ownMeta, x.ownEntries);
+        this.chunks?.apply(x.ownChunks);
+      },
+      onDesync: () => {
+        this.records.clear();
+        this.chunks?.clear();
+      },
     }).finally(() => {
       this.writeTxOpen--;
     });
   });
 
-  private constructor(db: WorkerDb, chunkSize: number) {
+  private constructor(db: WorkerDb, chunkSize: number, chunkCacheBytes: number) {
     this.db = db;
     this.raw = unwrap(db);
     this.chunkSize = chunkSize;
+    this.chunks = chunkCacheBytes > 0 ? new CommittedChunks(chunkCacheBytes) : undefined;
   }
 
   /** Open the store called `name`, creating it if it does not exist. Reads one record, however big the tree. */
@@ -250,7 +298,7 @@ export class IndexedDBStore implements Store {
       const tx = db.transaction("internal", "readwrite");
       const format = await openFormat(tx, name, "indexeddb", options.chunkSize ?? IDB_DEFAULT_CHUNK_SIZE);
       await tx.done;
-      store = new IndexedDBStore(db, format.chunkSize);
+      store = new IndexedDBStore(db, format.chunkSize, options.chunkCacheBytes ?? IDB_CHUNK_CACHE_BYTES);
       return store;
     } catch (e) {
       db.close();
@@ -308,6 +356,7 @@ export class IndexedDBStore implements Store {
       },
       this.chunkSize,
       this.hints,
+      this.chunks,
       { records: this.records, writer: false },
     );
     const onAbort = (): void => {
