@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startBrowserHarness, type BrowserHarness } from "./browser/harness.js";
 import type { ConformanceReport } from "../src/storage/conformance.js";
-import type { CrashVerifyReport, CreateUnlinkReport, JournalReopenReport, Kind, LazyOpenReport, OverlayBoundReport, QuotaReport } from "./browser/store-tests.js";
+import type { CrashVerifyReport, CreateUnlinkReport, EnospcPendingReport, JournalReopenReport, Kind, LazyOpenReport, OverlayBoundReport, QuotaReport } from "./browser/store-tests.js";
 import type { StoreBenchResult } from "./browser/store-bench.js";
 import type { RawResult } from "./browser/raw-throughput.js";
 
@@ -318,6 +318,17 @@ describe("OPFS store checkpoint", () => {
     const r = await h.runInWorker<{ order: unknown; helperWrites: number }>(TESTS, "checkpointOrderAcrossHelper");
     expect(r.helperWrites).toBe(1);
     expect(r.order).toBe("later");
+  });
+
+  test("out of space while the helper's checkpoint is pending: the writer's retry comes after that checkpoint and after the file's free tail is given back", async () => {
+    const r = await h.runInWorker<EnospcPendingReport>(TESTS, "enospcWhileCheckpointPending");
+    expect(r.checkpointError).toBeUndefined();
+    expect(r.error).toBeUndefined();
+    expect(r.wrote).toBe(true);
+    // Refused once; the ENOSPC path then gave back the deleted file's eight slots at the end.
+    expect(r.refused).toBe(1);
+    expect(r.trimmedWhenWritten).toBe(8);
+    expect(r.problems).toEqual([]);
   });
 
   test("flushes the data file before its strict IndexedDB commit makes relaxed commits' chunk refs durable", async () => {

@@ -1222,3 +1222,79 @@ export async function idbNameChecks(arg: { small: number; large: number }): Prom
   }
   return { problems };
 }
+
+export interface EnospcPendingReport {
+  wrote: boolean;
+  error: string | undefined;
+  /** Times the simulated quota refused the write. */
+  refused: number;
+  /** Slots given back when the write went through (-1: it never did). */
+  trimmedWhenWritten: number;
+  checkpointError: string | undefined;
+  problems: string[];
+}
+
+/**
+ * Out of space while a background checkpoint is pending in the helper (invariants 11, 15): the
+ * writer's ENOSPC path writes the deletions first, after that checkpoint, whose commit may leave
+ * the overlay empty meanwhile; it must still give the data file's free tail back before the
+ * writer tries once more. The quota is simulated: a write finds room only once that tail is given
+ * back (a big file at the end was just deleted). The helper's commit is held by a reader until
+ * the writer has met the quota, so the order does not depend on timing.
+ */
+export async function enospcWhileCheckpointPending(): Promise<EnospcPendingReport> {
+  const name = freshName("enospc-pending");
+  let release: (() => Promise<void>) | undefined;
+  let quota = false;
+  let refused = 0;
+  let trimmedWhenWritten = -1;
+  let write: Promise<unknown> = Promise.resolve();
+  // New chunks (isNew): no lookup of a committed ref, which the held reader could hold up.
+  const put = (ino: number, n: number, seed: number) =>
+    store.transaction("readwrite", async (tx) => {
+      for (let i = 0; i < n; i++) await tx.putChunk(ino, i, new Uint8Array(4096).fill(seed), true);
+    });
+  const store: OpfsStore = await OpfsStore.open(name, {
+    chunkSize: 4096,
+    inlineLimit: 0,
+    autoCheckpoint: false,
+    debugHooks: {
+      afterDataWrite: () => {
+        if (!quota) return;
+        if (store.openInfo.trimmedSlots > 0) {
+          trimmedWhenWritten = store.openInfo.trimmedSlots;
+          return;
+        }
+        refused++;
+        // The first refusal: the writer is on its ENOSPC path now, so let the checkpoint commit.
+        void release?.();
+        throw new DOMException("simulated: no room until the file's free tail is given back", "QuotaExceededError");
+      },
+      checkpointIssued: () => {
+        quota = true;
+        write = put(3, 1, 3);
+      },
+    },
+  });
+  try {
+    await put(1, 1, 1); // slot 0
+    await put(2, 8, 2); // slots 1..8, at the end of the file
+    await store.transaction("readwrite", (tx) => tx.deleteChunksFrom(2, 0)); // freed by a relaxed commit
+    release = await holdIndexedDB(opfsStoreDbName(name));
+    await store.checkpointInBackground();
+    let wrote = true;
+    let error: string | undefined;
+    await write.catch((e: unknown) => {
+      wrote = false;
+      error = String(e);
+    });
+    const problems = (await store.check()).problems;
+    const got = await store.transaction("readonly", (tx) => tx.getChunk(3, 0));
+    if (wrote && got?.[0] !== 3) problems.push(`file 3 reads ${got?.[0]}`);
+    return { wrote, error, refused, trimmedWhenWritten, checkpointError: store.lastCheckpointError, problems };
+  } finally {
+    await release?.();
+    await store.close();
+    await OpfsStore.destroy(name);
+  }
+}

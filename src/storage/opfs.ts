@@ -622,9 +622,13 @@ export class OpfsStore implements Store, TxSource {
         const layers = this.overlay.layers;
         await this.checkpointWriter.afterHelper(() => writeDeletions(this.db, layers, this.checkpointNames));
       }
-      const started = this.startCheckpoint()!;
-      await started.committed;
-      this.finishCheckpoint(started);
+      // Undefined when the deletions waited for a background checkpoint (15) whose commit left
+      // the overlay empty: then only the shrink is left to do.
+      const started = this.startCheckpoint();
+      if (started) {
+        await started.committed;
+        this.finishCheckpoint(started);
+      }
     }
     this.openInfo.trimmedSlots += await this.shrink();
   }
