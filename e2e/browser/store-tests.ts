@@ -1230,6 +1230,8 @@ export interface EnospcPendingReport {
   refused: number;
   /** Slots given back when the write went through (-1: it never did). */
   trimmedWhenWritten: number;
+  /** Slots given back in all (openInfo), the background checkpoint's shrink after the write included. */
+  trimmed: number;
   checkpointError: string | undefined;
   problems: string[];
 }
@@ -1291,7 +1293,7 @@ export async function enospcWhileCheckpointPending(): Promise<EnospcPendingRepor
     const problems = (await store.check()).problems;
     const got = await store.transaction("readonly", (tx) => tx.getChunk(3, 0));
     if (wrote && got?.[0] !== 3) problems.push(`file 3 reads ${got?.[0]}`);
-    return { wrote, error, refused, trimmedWhenWritten, checkpointError: store.lastCheckpointError, problems };
+    return { wrote, error, refused, trimmedWhenWritten, trimmed: store.openInfo.trimmedSlots, checkpointError: store.lastCheckpointError, problems };
   } finally {
     await release?.();
     await store.close();

@@ -557,7 +557,7 @@ export class OpfsStore implements Store, TxSource {
     await started.committed;
     this.finishCheckpoint(started);
     // Giving the file's free tail back needs the overlay empty and writers held (invariant 9).
-    if (this.overlay.empty) this.openInfo.trimmedSlots += await this.writers.exclusive(() => this.shrink());
+    if (this.overlay.empty) this.countTrimmed(await this.writers.exclusive(() => this.shrink()));
   }
 
   /**
@@ -630,7 +630,12 @@ export class OpfsStore implements Store, TxSource {
         this.finishCheckpoint(started);
       }
     }
-    this.openInfo.trimmedSlots += await this.shrink();
+    this.countTrimmed(await this.shrink());
+  }
+
+  /** Not `trimmedSlots += await …`, which reads the count before the await and loses a shrink that ran meanwhile. */
+  private countTrimmed(slots: number): void {
+    this.openInfo.trimmedSlots += slots;
   }
 
   /** Give the file's free tail back (invariant 9), after any checkpoint the helper has pending (invariant 15). */
