@@ -136,7 +136,14 @@
  *     this thread, the deletions written first, a shrink) waits until the
  *     helper has none pending. Else an older checkpoint could commit after a
  *     newer one, or after a shrink, and put back keys, free slots and a
- *     `journalSeq` they changed, under layers already dropped.
+ *     `journalSeq` they changed, under layers already dropped. The other way
+ *     round needs no wait: those writes run between writers and are awaited
+ *     there, so none is pending when a checkpoint starts — except a
+ *     background checkpoint written in this thread, and then so is the next
+ *     (its frozen layers, or a broken helper, send every later one here too).
+ *     So the only order across the two connections that matters is that of
+ *     readers' readonly transactions against the helper's (7, 14), which
+ *     IndexedDB keeps by creation order whatever the connection.
  *
  * Alternatives weighed: writing data in place behind a write-ahead log
  * (PGlite's way) writes every byte twice; only metadata goes through the
