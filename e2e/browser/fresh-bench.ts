@@ -328,9 +328,9 @@ export async function checkpointCreateAB(arg: { ms: number; depth: number; fileB
 // the IndexedDB store's own records, in a dedicated worker, in the same run.
 
 export interface RawIdbFreshResult {
-  /** One relaxed readwrite transaction per 512 KiB block (its chunks as values), as the store does with one Twrite in flight. */
+  /** One relaxed readwrite transaction per 512 KiB block (its chunks as values), as the store does with one Twrite in flight; then a strict one (Tfsync). */
   writeTxPerBlockMBps: number;
-  /** One relaxed readwrite transaction for all the round's blocks. */
+  /** One strict readwrite transaction for all the round's blocks. */
   writeTxPerRoundMBps: number;
   /** One readonly transaction per block, one get() per chunk. */
   readGetMBps: number;
@@ -367,12 +367,20 @@ export async function rawIdbFresh(arg: { blockSize: number; blocks: number; roun
         const t = performance.now();
         let tx: IDBTransaction | undefined;
         for (let b = 0; b < blocks; b++) {
-          tx ??= db.transaction(["chunks", "inodes"], "readwrite", { durability: "relaxed" });
+          const last = b === blocks - 1;
+          // The round ends durable, as the store's Tfsync does: per block, a strict transaction of
+          // the inode after the relaxed ones; per round, the one transaction is strict.
+          tx ??= db.transaction(["chunks", "inodes"], "readwrite", { durability: perRound ? "strict" : "relaxed" });
           for (let i = 0; i < per; i++) tx.objectStore("chunks").put(chunks[i]!, [file, b * per + i]);
           tx.objectStore("inodes").put(newRecord(file, (b + 1) * size));
-          if (!perRound || b === blocks - 1) {
+          if (!perRound || last) {
             await txDone(tx);
             tx = undefined;
+          }
+          if (!perRound && last) {
+            const sync = db.transaction("inodes", "readwrite", { durability: "strict" });
+            sync.objectStore("inodes").put(newRecord(file, blocks * size));
+            await txDone(sync);
           }
         }
         (perRound ? runs.writeTxPerRoundMBps : runs.writeTxPerBlockMBps).push(mbps(bytes, performance.now() - t));

@@ -163,7 +163,7 @@ async function headlineTable(h: Awaited<ReturnType<typeof startBrowserHarness>>)
       `Raw: the same rounds on an OPFS sync access handle in a dedicated worker (write() ×${blocks}, flush(), read() ×${blocks} into fresh buffers). ` +
       `Creates: walk + Tlcreate + Twrite(1 KiB) + Tclunk, ${DEPTH} files in flight, ${opts["create-ms"]} ms. ` +
       `Raw IndexedDB: the same rounds in a dedicated worker on the IndexedDB store's schema, each 512 KiB block as ${IDB_DEFAULT_CHUNK_SIZE / KiB} KiB values ` +
-      `keyed [ino, index] plus its inode record, relaxed durability, written in one transaction per block or per round, read back in one readonly ` +
+      `keyed [ino, index] plus its inode record, written in one relaxed transaction per block then a strict one (the Tfsync), or in one strict transaction per round, read back in one readonly ` +
       `transaction per block (a get per chunk, or one getAll); creates: ${int(RAW_IDB_FILES)} files of what a create + 1 KiB write puts (new inode, entry, ` +
       `directory inode, inode counter, the chunk), one transaction per file ${DEPTH} in flight, or ${DEPTH} files per transaction one at a time. ` +
       `The IndexedDB store's ×raw IDB is against what it must do: a transaction per block written, getAll reads, ${DEPTH} creates per transaction. ` +
