@@ -162,6 +162,12 @@ describe("IndexedDB store readers", () => {
     expect(r.seen).toHaveLength(8);
   });
 
+  test("a Tfsync with nothing of its own to write still writes, so that its strict commit makes IndexedDB sync", async () => {
+    const r = await h.runInWorker<{ before: unknown; after: unknown }>(TESTS, "idbEmptyFsyncWrites", {});
+    expect(r.before).toBeUndefined();
+    expect(r.after).toBeTypeOf("number");
+  });
+
   test("a create's name check and a walk are right in a directory read whole at its first lookup and in one too large for that", async () => {
     const r = await h.runInWorker<{ problems: string[] }>(TESTS, "idbNameChecks", { small: 20, large: 300 });
     expect(r.problems).toEqual([]);
