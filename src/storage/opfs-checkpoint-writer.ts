@@ -13,6 +13,7 @@
  * helper has none pending; the helper itself creates its transactions in
  * the order it is sent them, which IndexedDB keeps.
  */
+import { delay } from "../protocol/errno.js";
 import type { WorkerDb } from "./indexeddb-common.js";
 import type { OverlayLayer } from "./opfs-overlay.js";
 import { writeOverlay } from "./opfs-checkpoint.js";
@@ -23,6 +24,9 @@ export interface CheckpointReply {
   id: number;
   error?: { name: string; message: string };
 }
+
+/** How long close() waits for the helper to let go of the database before terminating it anyway. */
+const CLOSE_WAIT_MS = 2000;
 
 export class CheckpointWriter {
   private helper: Worker | undefined;
@@ -58,11 +62,17 @@ export class CheckpointWriter {
     return write();
   }
 
-  /** Stop the helper once it has closed its database connection (which would block deleting the database). */
+  /**
+   * Stop the helper once it has closed its database connection (which would block deleting the
+   * database) — or after CLOSE_WAIT_MS: a helper whose database open is stuck must not keep the
+   * store from closing (terminating it drops its connection too, only later).
+   */
   async close(): Promise<void> {
     const helper = this.helper;
     if (!helper) return;
-    await this.send({ kind: "close", id: this.nextId++ }, []).catch(() => {});
+    const waited = new AbortController();
+    await Promise.race([this.send({ kind: "close", id: this.nextId++ }, []).catch(() => {}), delay(CLOSE_WAIT_MS, waited.signal).catch(() => {})]);
+    waited.abort();
     helper.terminate();
     this.helper = undefined;
     this.helperBroken = true;
