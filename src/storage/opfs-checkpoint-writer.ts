@@ -51,7 +51,13 @@ export class CheckpointWriter {
     const helper = layers.every((l) => l.journalRange !== undefined) ? this.startedHelper() : undefined;
     if (!helper) return this.afterHelper(() => writeOverlay(this.db, layers));
     // Each layer's frames, read back now (a retry after a failure reads them again), and transferred.
-    const buffers = layers.map((l) => this.journal.read(l.journalRange!).buffer as ArrayBuffer);
+    let buffers: ArrayBuffer[];
+    try {
+      buffers = layers.map((l) => this.journal.read(l.journalRange!).buffer as ArrayBuffer);
+    } catch {
+      // The journal would not give them back: the layers in memory are the same state.
+      return this.afterHelper(() => writeOverlay(this.db, layers));
+    }
     this.helperWrites++;
     return this.send({ kind: "overlay", id: this.nextId++, db: this.dbName, layers: buffers }, buffers);
   }
