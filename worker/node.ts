@@ -26,6 +26,8 @@
 //                  profile's entries (bytes read, in first-use order))
 //                  { type: "session", port }  serve a new session (a fresh Server) on this port → ready
 //                  { type: "reset" }  base image only: drop the user's layer (the fetched base stays) → ready
+//                  { type: "probe-start", intervalUs }  start worker/probe.ts's profile of this thread → ready
+//                  { type: "probe-stop" }  → { type: "probed", result: WorkerProbeResult }
 
 import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 import { FileSystem } from "../src/fs/filesystem.js";
@@ -40,6 +42,7 @@ import { serveMessagePort, type PortLike } from "../src/transport/messageport.js
 import { recordAccesses, type AccessProfile } from "./access-profile.js";
 import { importTree } from "./import-tree.js";
 import { slowBaseFetch } from "./slow-base.js";
+import { WorkerProbe } from "./probe.js";
 
 interface WorkerOptions {
   port: MessagePort;
@@ -83,20 +86,21 @@ async function main(): Promise<void> {
     await importTree(fs, opts.importDir, fs.rootIno, { signal: new AbortController().signal, name: "" });
   }
   let profile: AccessProfile | undefined;
+  const probe = new WorkerProbe();
   const serve = (port: PortLike) => {
     profile = opts.profile ? recordAccesses(fs) : undefined;
     const server = new Server(profile?.fs ?? fs, {
       ...(opts.maxMsize ? { maxMsize: opts.maxMsize } : {}),
       ...(opts.trace ? { trace: (line: string) => process.stderr.write(`9p: ${line}\n`) } : {}),
     });
-    const served = serveMessagePort(server, withBell(port, opts.bell), {
+    const served = serveMessagePort(server, withBell(probe.wrap(port), opts.bell), {
       onProtocolError: (reason) => console.error(`worker9p worker: protocol error: ${reason}`),
     });
     return { server, served };
   };
   let session: ReturnType<typeof serve> | undefined = serve(opts.port as unknown as PortLike);
 
-  const handle = async (msg: { type: string; port?: MessagePort }): Promise<void> => {
+  const handle = async (msg: { type: string; port?: MessagePort; intervalUs?: number }): Promise<void> => {
     if (msg.type === "finish") {
       if (!session) throw new Error("no session to finish");
       const stats = session.server.stats();
@@ -126,10 +130,17 @@ async function main(): Promise<void> {
       store = await openStore(image);
       fs = await FileSystem.open(store, { latencyMs: opts.latencyMs ?? 0 });
       control.postMessage({ type: "ready" });
+    } else if (msg.type === "probe-start") {
+      await probe.start(msg.intervalUs ?? 250);
+      control.postMessage({ type: "ready" });
+    } else if (msg.type === "probe-stop") {
+      control.postMessage({ type: "probed", result: await probe.stop() });
     }
   };
-  control.on("message", (msg: { type: string; port?: MessagePort }) => {
-    handle(msg).catch((err: unknown) => control.postMessage({ type: "error", message: errorText(err) }));
+  // One message at a time, so the replies come in the order the host asked (it pairs them by order).
+  let handled = Promise.resolve();
+  control.on("message", (msg: { type: string; port?: MessagePort; intervalUs?: number }) => {
+    handled = handled.then(() => handle(msg)).catch((err: unknown) => control.postMessage({ type: "error", message: errorText(err) }));
   });
   control.postMessage({ type: "ready" });
 }

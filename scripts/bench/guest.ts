@@ -2,7 +2,8 @@
 // (in a worker thread), with the same mount options, in one run.
 //
 //   npm run bench:guest -- [--mount-opts OPTS]... [--files N] [--mib N] [--repeat N] [--reply-wait-ms N] [--json]
-//                          [--dbench-only | --no-dbench] [--dbench-clients N] [--dbench-seconds N]
+//                          [--dbench-only | --no-dbench] [--dbench-clients N] [--dbench-seconds N] [--profile]
+//                          [--worker9p-waits R/S,R/S…]
 //
 // Without --mount-opts it runs "cache=none" and the kernel's default options (Linux 6.1's
 // default cache mode is none too, so these two should agree; pass --mount-opts cache=loose
@@ -18,12 +19,19 @@
 // and v86's built-in server on its basefs of the same tree. The table shows dbench's
 // "Throughput" MB/s per server (the best of --repeat boots; dbench's default is 1 boot per
 // server, since each Debian boot takes minutes here) and worker9p ÷ v86 (higher: worker9p faster).
+// --profile (dbench only): where the wall time of dbench's window goes on each server, per message
+// type and per thread, with V8's sampling profiler on (dbench-profile.ts); the best boot's figures.
+// --worker9p-waits "2/100,2/0": dbench on one worker9p variant per pair beside v86's built-in, each
+// pair being handle9p's wait for a reply (ms; run.ts replyWaitMs) and how much of it is spent
+// polling before sleeping (µs; replySpinUs), alternating, with each round's ratio to v86's.
 
+import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { ensureGuestImage } from "../guest/image.js";
 import { runGuest, type GuestFs } from "../guest/run.js";
 import { ensureDebianRoot } from "../image/root.js";
 import { ensureDbench, parseThroughput } from "./dbench.js";
+import { dbenchProfiler, profileTables, type DbenchProfile } from "./dbench-profile.js";
 
 /** The guest side. $FILES small files, a $MIB MiB sequential file. */
 const WORKLOAD = String.raw`
@@ -75,8 +83,10 @@ cd / && rm -rf /mnt/bench
 const DBENCH = String.raw`
 d=/root/dbench
 rm -rf "$d" && mkdir -p "$d" || exit 1
+echo "@@W9P-PHASE dbench-start"
 LD_LIBRARY_PATH="$W9P_GUEST_DIR" "$W9P_GUEST_DIR/dbench" -c "$W9P_GUEST_DIR/client.txt" -t "$DBENCH_SECONDS" -D "$d" "$DBENCH_CLIENTS"
 rc=$?
+echo "@@W9P-PHASE dbench-end"
 rm -rf "$d"
 exit $rc
 `;
@@ -101,6 +111,8 @@ async function main(): Promise<number> {
       "no-dbench": { type: "boolean", default: false },
       "dbench-clients": { type: "string", default: "3" },
       "dbench-seconds": { type: "string", default: "15" },
+      profile: { type: "boolean", default: false },
+      "worker9p-waits": { type: "string" },
     },
   });
   if (values["dbench-only"] && values["no-dbench"]) throw new Error("--dbench-only and --no-dbench exclude each other");
@@ -155,8 +167,9 @@ async function main(): Promise<number> {
       // dbench boots the Debian root (minutes each): one boot per server unless --repeat says more.
       repeat: Math.max(1, Number(values.repeat ?? 1) || 1),
       timeoutS: Number(values["timeout-s"]),
-      ...(values["reply-wait-ms"] !== undefined ? { replyWaitMs: Number(values["reply-wait-ms"]) } : {}),
+      servers: dbenchServers(values["worker9p-waits"], values["reply-wait-ms"] !== undefined ? Number(values["reply-wait-ms"]) : undefined),
       image,
+      profile: values.profile,
     });
     if (dbench.failed) failed = true;
   }
@@ -172,20 +185,47 @@ async function main(): Promise<number> {
       console.log(table(rows, boot, requests));
     }
     if (dbench) console.log(dbenchTable(dbench));
+    if (dbench?.profiles) console.log(profileTables(dbench.servers.flatMap((l) => (dbench.profiles?.[l] ? [[l, dbench.profiles[l]] as const] : []))));
   }
   return failed ? 1 : 0;
+}
+
+/** One server dbench runs on: v86's built-in, or worker9p with its host-side waits for replies. */
+interface DbenchServer {
+  label: string;
+  fs: GuestFs;
+  replyWaitMs?: number;
+  replySpinUs?: number;
+}
+
+/**
+ * --worker9p-waits "R/S,R/S…": one worker9p variant per pair (R: handle9p's wait for a reply, ms;
+ * S: how long of it receive() polls before sleeping, µs), run side by side with v86's built-in.
+ */
+function dbenchServers(waits: string | undefined, replyWaitMs: number | undefined): DbenchServer[] {
+  const servers: DbenchServer[] = [{ label: "v86 built-in", fs: "v86" }];
+  if (!waits) return [...servers, { label: "worker9p", fs: "worker9p", ...(replyWaitMs !== undefined ? { replyWaitMs } : {}) }];
+  for (const pair of waits.split(",")) {
+    const m = /^(\d+(?:\.\d+)?)\/(\d+(?:\.\d+)?)$/.exec(pair.trim());
+    if (!m) throw new Error(`--worker9p-waits: "${pair}" is not WAIT_MS/SPIN_US (e.g. 2/100)`);
+    servers.push({ label: `worker9p wait ${m[1]} ms spin ${m[2]} µs`, fs: "worker9p", replyWaitMs: Number(m[1]), replySpinUs: Number(m[2]) });
+  }
+  return servers;
 }
 
 interface DbenchResult {
   clients: number;
   seconds: number;
   repeat: number;
-  /** dbench's Throughput line, MB/s, per boot (in boot order; a failed boot has none). */
-  mbps: Record<GuestFs, number[]>;
+  servers: string[];
+  /** dbench's Throughput line, MB/s, per boot (in boot order; a failed boot has none), by server label. */
+  mbps: Record<string, number[]>;
   /** 9P requests during the best boot (boot included). */
-  requests: Record<GuestFs, number | undefined>;
+  requests: Record<string, number | undefined>;
   failed: boolean;
   mountOpts?: string;
+  /** With --profile: the best boot's window per server. */
+  profiles?: Record<string, DbenchProfile>;
 }
 
 async function runDbench(o: {
@@ -193,8 +233,9 @@ async function runDbench(o: {
   seconds: number;
   repeat: number;
   timeoutS: number;
-  replyWaitMs?: number;
+  servers: DbenchServer[];
   image: Awaited<ReturnType<typeof ensureGuestImage>>;
+  profile: boolean;
 }): Promise<DbenchResult> {
   const bin = await ensureDbench((l) => console.error(l));
   // The root, its boot profile and base image, prepared once for every boot below (worker9p serves the base image).
@@ -203,15 +244,20 @@ async function runDbench(o: {
     clients: o.clients,
     seconds: o.seconds,
     repeat: o.repeat,
-    mbps: { v86: [], worker9p: [] },
-    requests: { v86: undefined, worker9p: undefined },
+    servers: o.servers.map((s) => s.label),
+    mbps: Object.fromEntries(o.servers.map((s) => [s.label, []])),
+    requests: {},
     failed: false,
+    ...(o.profile ? { profiles: {} } : {}),
   };
-  const fss: GuestFs[] = ["v86", "worker9p"];
   for (let round = 0; round < o.repeat; round++) {
-    for (const fs of round % 2 === 0 ? fss : [...fss].reverse()) {
-      console.error(`bench:guest: dbench ${o.clients} clients ${o.seconds} s, fs=${fs} (Debian root) round ${round + 1}/${o.repeat} …`);
+    // Alternate the order, so no server always runs first (or last) on a machine whose load drifts.
+    for (const server of round % 2 === 0 ? o.servers : [...o.servers].reverse()) {
+      const fs = server.fs;
+      console.error(`bench:guest: dbench ${o.clients} clients ${o.seconds} s, ${server.label} (Debian root) round ${round + 1}/${o.repeat} …`);
+      const profiler = o.profile ? dbenchProfiler() : undefined;
       const r = await runGuest({
+        ...(profiler ? { onPhase: profiler.onPhase } : {}),
         fs,
         root: "debian",
         image: o.image,
@@ -220,7 +266,8 @@ async function runDbench(o: {
         files: { dbench: `@${bin.dbench}`, "libpopt.so.0": `@${bin.libpopt}`, "client.txt": `@${bin.loadfile}` },
         env: { DBENCH_CLIENTS: String(o.clients), DBENCH_SECONDS: String(o.seconds) },
         timeoutS: o.timeoutS,
-        ...(fs === "worker9p" && o.replyWaitMs !== undefined ? { replyWaitMs: o.replyWaitMs } : {}),
+        ...(server.replyWaitMs !== undefined ? { replyWaitMs: server.replyWaitMs } : {}),
+        ...(server.replySpinUs !== undefined ? { replySpinUs: server.replySpinUs } : {}),
         log: (l) => console.error(l),
       });
       result.mountOpts = r.mountOpts;
@@ -228,33 +275,46 @@ async function runDbench(o: {
       // (A panic in the power-off after the script's exit line is no failure: runGuest freezes the guest there.)
       if (r.exitCode !== 0 || r.error || mbps === undefined) {
         result.failed = true;
-        console.error(`bench:guest: dbench on ${fs} failed (${r.error ?? `exit ${r.exitCode}`}):\n${r.output.split("\n").slice(-30).join("\n")}`);
+        console.error(`bench:guest: dbench on ${server.label} failed (${r.error ?? `exit ${r.exitCode}`}):\n${r.output.split("\n").slice(-30).join("\n")}`);
         continue;
       }
       const summary = /^\s*Throughput .*$/m.exec(r.output)?.[0].trim();
-      console.error(`bench:guest: dbench on ${fs}: ${summary} (boot ${(r.bootMs / 1000).toFixed(1)} s)`);
-      if (mbps >= Math.max(0, ...result.mbps[fs])) result.requests[fs] = Object.values(r.counts).reduce((a, b) => a + b, 0);
-      result.mbps[fs].push(mbps);
+      const load = loadavg()[0]!.toFixed(1);
+      console.error(`bench:guest: dbench on ${server.label}: ${summary} (boot ${(r.bootMs / 1000).toFixed(1)} s, load average ${load})`);
+      const runs = result.mbps[server.label]!;
+      if (mbps >= Math.max(0, ...runs)) {
+        result.requests[server.label] = Object.values(r.counts).reduce((a, b) => a + b, 0);
+        const p = await profiler?.result();
+        if (p && result.profiles) result.profiles[server.label] = p;
+      }
+      runs.push(mbps);
     }
   }
   return result;
 }
 
 function dbenchTable(d: DbenchResult): string {
-  const best = (fs: GuestFs) => (d.mbps[fs].length > 0 ? Math.max(...d.mbps[fs]) : undefined);
-  const v = best("v86");
-  const w = best("worker9p");
-  const all = (fs: GuestFs) => (d.mbps[fs].length > 1 ? ` (${d.mbps[fs].map((x) => x.toFixed(2)).join(", ")})` : "");
-  return [
+  const best = (label: string) => (d.mbps[label]!.length > 0 ? Math.max(...d.mbps[label]!) : undefined);
+  const v = best(d.servers[0]!);
+  const all = (label: string) => (d.mbps[label]!.length > 1 ? ` (${d.mbps[label]!.map((x) => x.toFixed(2)).join(", ")})` : "");
+  /** Per round, this server ÷ v86 (same round: the closest in time). */
+  const perRound = (label: string) =>
+    d.mbps[label]!.length > 1 && d.mbps[label]!.length === d.mbps[d.servers[0]!]!.length
+      ? ` (rounds: ${d.mbps[label]!.map((x, i) => (x / d.mbps[d.servers[0]!]![i]!).toFixed(2)).join(", ")})`
+      : "";
+  const lines = [
     `\ndbench ${d.clients} clients, ${d.seconds} s, loadfile client.txt, on the Debian root's /root/dbench ` +
       `(mount options ${d.mountOpts ?? "-"}; best of ${d.repeat} boot${d.repeat > 1 ? "s" : ""} per server)`,
     "",
-    "| server | dbench MB/s | 9P requests |",
-    "|---|---:|---:|",
-    `| v86 built-in | ${v === undefined ? "-" : v.toFixed(2)}${all("v86")} | ${d.requests.v86 ?? "-"} |`,
-    `| worker9p | ${w === undefined ? "-" : w.toFixed(2)}${all("worker9p")} | ${d.requests.worker9p ?? "-"} |`,
-    `| worker9p ÷ built-in | ${v && w !== undefined ? (w / v).toFixed(2) + "×" : "-"} | |`,
-  ].join("\n");
+    "| server | dbench MB/s | ÷ built-in | 9P requests |",
+    "|---|---:|---:|---:|",
+  ];
+  for (const label of d.servers) {
+    const x = best(label);
+    const ratio = label === d.servers[0] ? "" : v && x !== undefined ? `${(x / v).toFixed(2)}×${perRound(label)}` : "-";
+    lines.push(`| ${label} | ${x === undefined ? "-" : x.toFixed(2)}${all(label)} | ${ratio} | ${d.requests[label] ?? "-"} |`);
+  }
+  return lines.join("\n");
 }
 
 function table(rows: Row[], boot: Record<string, number>, requests: Record<string, number>): string {

@@ -105,6 +105,8 @@ export interface RunGuestOptions {
   profile?: boolean;
   /** worker9p only: how long handle9p waits for each reply (ms; default DEFAULT_REPLY_WAIT_MS, 0: never). */
   replyWaitMs?: number;
+  /** worker9p only: of each wait, how long handle9p polls before it sleeps (µs; default worker9p.ts REPLY_SPIN_US). */
+  replySpinUs?: number;
   /**
    * Drive the guest's serial console once the emulator runs (e.g. the Debian root's login shell,
    * which starts when no script is given). The run ends when the console prints "@@W9P-EXIT n".
@@ -114,6 +116,31 @@ export interface RunGuestOptions {
   echo?: (text: string) => void;
   image?: GuestImage;
   log?: (line: string) => void;
+  /**
+   * Called when the guest prints "@@W9P-PHASE name" on its console, synchronously (the emulator is
+   * stopped in the middle of its slice): a benchmark's script names the window it measures.
+   */
+  onPhase?: (name: string, probe: HostProbe) => void;
+}
+
+/** The host's running totals at a phase mark (take differences between two marks). */
+export interface HostCounters {
+  /** performance.now() at the mark. */
+  at: number;
+  /** Requests by message name. */
+  counts: Record<string, number>;
+  /** Summed request → reply milliseconds by message name (v86: pop from the virtqueue → reply pushed). */
+  latencyMs: Record<string, number>;
+  /** worker9p: milliseconds the emulator spent inside handle9p (posting, waiting, delivering replies). */
+  handle9pMs: number;
+  /** v86: milliseconds the emulator spent inside its 9P server's synchronous part (virtqueue pop → has_request). */
+  v86ServerMs: number;
+}
+
+/** What onPhase gets: the counters so far, and the worker9p worker serving the run. */
+export interface HostProbe {
+  counters(): HostCounters;
+  worker9p?: Worker9p;
 }
 
 export interface RunGuestResult {
@@ -132,7 +159,7 @@ export interface RunGuestResult {
   totalMs: number;
   /** 9P requests by message name (e.g. Twalk), counted on the host. */
   counts: Record<string, number>;
-  /** worker9p: mean host-side milliseconds from request to reply, by message type. */
+  /** Mean host-side milliseconds from request to reply, by message type (v86: virtqueue pop → reply pushed). */
   meanLatencyMs?: Record<string, number>;
   /** Why the run did not end with the script's own status, if it did not. */
   error?: string;
@@ -210,6 +237,12 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
     const name = typeNames.get(type) ?? `type${type}`;
     counts[name] = (counts[name] ?? 0) + 1;
   };
+  const addLatency = (type: number, ms: number) => {
+    const name = typeNames.get(type) ?? `type${type}`;
+    latency[name] = (latency[name] ?? 0) + ms;
+  };
+  let handle9pMs = 0;
+  const v86Server = { ms: 0 };
 
   /** The worker outlives this run when it is the caller's, or handed to the caller with the result. */
   let keep = !!options.worker9p;
@@ -229,6 +262,7 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
         latencyMs: options.latencyMs ?? 0,
         trace: options.trace ?? false,
         profile: options.profile ?? false,
+        ...(options.replySpinUs !== undefined ? { replySpinUs: options.replySpinUs } : {}),
       });
       if (importDir) {
         // Boot times start once the tree is ready (the layered store will not import at all).
@@ -246,10 +280,10 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
       count(type);
       const sent = performance.now();
       inner(req, (buf) => {
-        const name = typeNames.get(type) ?? `type${type}`;
-        latency[name] = (latency[name] ?? 0) + (performance.now() - sent);
+        addLatency(type, performance.now() - sent);
         reply(buf);
       });
+      handle9pMs += performance.now() - sent;
     }) as Handle9p & Handle9pControl;
     for (const key of ["pending", "discarded", "answeredInWait", "waitTimeouts"] as const) {
       Object.defineProperty(wrapped, key, { get: () => inner[key] });
@@ -304,12 +338,23 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
       }),
   };
 
+  const probe: HostProbe = {
+    counters: () => ({
+      at: performance.now(),
+      counts: { ...counts },
+      latencyMs: { ...latency },
+      handle9pMs,
+      v86ServerMs: v86Server.ms,
+    }),
+    ...(server ? { worker9p: server } : {}),
+  };
   const onLine = (raw: string) => {
     // An interactive bash wraps its output in terminal control sequences (bracketed paste).
     const l = raw.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, "");
     if (l.startsWith(MARK)) {
       const [tag, arg] = l.slice(MARK.length).split(/\s+/, 2);
       if (tag === "MOUNTED") mountedAt = performance.now();
+      else if (tag === "PHASE" && arg) options.onPhase?.(arg, probe);
       else if (tag === "ROOT") rootMountedAt = performance.now();
       else if (tag === "EXIT") {
         exitStatus = Number(arg);
@@ -347,7 +392,7 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
     await new Promise<void>((resolve) => emulator.add_listener("emulator-loaded", () => resolve()));
     if (fsKind === "v86") {
       if (importDir) await importIntoV86(emulator, importDir);
-      hookV86Counts(emulator, count);
+      hookV86Counts(emulator, count, addLatency, v86Server);
     }
     server?.onExit((why) => {
       failure ??= `the worker9p worker died: ${why}`;
@@ -394,7 +439,7 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
       scriptMs: mountedAt ? Math.round(end - mountedAt) : 0,
       totalMs: Math.round(end - t0),
       counts,
-      ...(handle9p ? { meanLatencyMs: Object.fromEntries(Object.entries(latency).map(([k, v]) => [k, v / (counts[k] ?? 1)])) } : {}),
+      ...(Object.keys(latency).length > 0 ? { meanLatencyMs: Object.fromEntries(Object.entries(latency).map(([k, v]) => [k, v / (counts[k] ?? 1)])) } : {}),
       ...(failure ? { error: failure } : {}),
       mountOpts,
       ...(profile ? { profile } : {}),
@@ -465,7 +510,12 @@ interface V86Internals {
   read_memory(addr: number, len: number): Uint8Array;
 }
 interface VirtQueueLike {
-  pop_request(): { read_buffers?: { addr_low: number; len: number }[] };
+  pop_request(): VirtQueueChain;
+  push_reply(chain: VirtQueueChain): void;
+  has_request(): boolean;
+}
+interface VirtQueueChain {
+  read_buffers?: { addr_low: number; len: number }[];
 }
 
 /** Copy a host folder into v86's in-memory tree (its FS API: CreateDirectory/CreateBinaryFile/CreateSymlink). */
@@ -500,18 +550,46 @@ async function importIntoV86(emulator: V86, dir: string): Promise<void> {
   await copy(dir, 0);
 }
 
-/** Count v86-served requests: peek at byte 4 of each request as v86 pops it from the virtqueue. */
-function hookV86Counts(emulator: V86, count: (type: number) => void): void {
+/**
+ * Count v86-served requests (peek at byte 4 of each request as v86 pops it from the virtqueue) and
+ * time them: pop → reply pushed per type (`latency`), and the part of it the emulator waited for
+ * (`server.ms`: v86's notify handler pops a request, handles it synchronously up to its first
+ * await, then asks has_request(): pop → has_request).
+ */
+function hookV86Counts(emulator: V86, count: (type: number) => void, latency: (type: number, ms: number) => void, server: { ms: number }): void {
   const internals = emulator as unknown as V86Internals;
   const queue = internals.v86?.cpu?.devices?.virtio_9p?.virtqueue;
   if (!queue) return;
+  const popped = new WeakMap<VirtQueueChain, { type: number; at: number }>();
+  /** The request being handled synchronously, if any. */
+  let current: { at: number } | undefined;
   const pop = queue.pop_request.bind(queue);
+  const push = queue.push_reply.bind(queue);
+  const hasRequest = queue.has_request.bind(queue);
+  // v86's notify handler asks has_request() after handling each request it popped.
+  queue.has_request = () => {
+    if (current) server.ms += performance.now() - current.at;
+    current = undefined;
+    return hasRequest();
+  };
   queue.pop_request = () => {
+    const now = performance.now();
     const chain = pop();
     const first = chain.read_buffers?.[0];
-    if (first && first.len >= 5) count(internals.read_memory(first.addr_low, 5)[4]!);
-    else count(-1);
+    const type = first && first.len >= 5 ? internals.read_memory(first.addr_low, 5)[4]! : -1;
+    count(type);
+    popped.set(chain, { type, at: now });
+    current = { at: now };
     return chain;
+  };
+  queue.push_reply = (chain) => {
+    const now = performance.now();
+    const req = popped.get(chain);
+    if (req) {
+      popped.delete(chain);
+      latency(req.type, now - req.at);
+    }
+    push(chain);
   };
 }
 

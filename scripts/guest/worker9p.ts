@@ -10,6 +10,20 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "
 import type { ProfileEntry } from "../../src/storage/image/profile.js";
 import type { BaseImageStats } from "../../src/storage/image/reader.js";
 import type { FramePort } from "../../src/transport/handle9p.js";
+import type { WorkerProbeResult } from "../../worker/probe.js";
+
+export type { WorkerProbeResult };
+
+/** Where receive() spent its time since the worker started (handle9p's wait for replies). */
+export interface ReceiveTimes {
+  /** Calls, and those that returned a message. */
+  calls: number;
+  received: number;
+  /** Polling the port (the spin before sleeping). */
+  spinMs: number;
+  /** Asleep in Atomics.wait. */
+  sleepMs: number;
+}
 
 /**
  * Of handle9p's wait for a reply (DEFAULT_REPLY_WAIT_MS in run.ts), how long the emulator thread
@@ -62,6 +76,11 @@ export interface Worker9p {
   reset(): Promise<void>;
   onExit(cb: (why: string) => void): void;
   terminate(): Promise<void>;
+  /** receive()'s time so far (a running total: take differences). */
+  receiveTimes(): ReceiveTimes;
+  /** Start the worker's probe (worker/probe.ts): CPU profile, event loop time, server time per type. */
+  probeStart(intervalUs: number): Promise<void>;
+  probeStop(): Promise<WorkerProbeResult>;
 }
 
 export interface Worker9pOptions {
@@ -74,12 +93,15 @@ export interface Worker9pOptions {
   baseImage?: { dir: string; cacheDir?: string; slow?: SlowBaseFiles };
   /** Record the order of first content access by path. */
   profile?: boolean;
+  /** receive()'s polling before it sleeps, µs (default REPLY_SPIN_US). */
+  replySpinUs?: number;
 }
 
 type WorkerReply =
   | { type: "ready" }
   | { type: "error"; message: string }
-  | ({ type: "finished" } & Worker9pFinished);
+  | ({ type: "finished" } & Worker9pFinished)
+  | { type: "probed"; result: WorkerProbeResult };
 
 function tsxApiUrl(): string {
   const cjs = createRequire(import.meta.url).resolve("tsx/esm/api");
@@ -130,7 +152,9 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
   }
   let port = port1;
   let serving = true;
-  const ask = async (message: { type: string; port?: MessagePort }, transfer: MessagePort[] = []): Promise<WorkerReply> => {
+  const spinUs = options.replySpinUs ?? REPLY_SPIN_US;
+  const times: ReceiveTimes = { calls: 0, received: 0, spinMs: 0, sleepMs: 0 };
+  const ask = async (message: { type: string; port?: MessagePort; intervalUs?: number }, transfer: MessagePort[] = []): Promise<WorkerReply> => {
     const reply = next();
     worker.postMessage(message, transfer);
     const r = await reply;
@@ -144,7 +168,16 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
     get serving() {
       return serving;
     },
-    receive: (timeoutMs) => receiveWithin(port, bell, timeoutMs, REPLY_SPIN_US),
+    receive: (timeoutMs) => receiveWithin(port, bell, timeoutMs, spinUs, times),
+    receiveTimes: () => ({ ...times }),
+    async probeStart(intervalUs) {
+      await ask({ type: "probe-start", intervalUs });
+    },
+    async probeStop() {
+      const r = await ask({ type: "probe-stop" });
+      if (r.type !== "probed") throw new Error("unexpected worker reply");
+      return r.result;
+    },
     async finish() {
       const r = await ask({ type: "finish" });
       if (r.type !== "finished") throw new Error("unexpected worker reply");
@@ -178,21 +211,28 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
  * The next message on `port`, waiting up to timeoutMs: polling for the first spinUs, then
  * sleeping on `bell`, which the sender bumps (and notifies) after each message it posts.
  */
-function receiveWithin(port: MessagePort, bell: Int32Array, timeoutMs: number, spinUs: number): unknown {
+function receiveWithin(port: MessagePort, bell: Int32Array, timeoutMs: number, spinUs: number, times: ReceiveTimes): unknown {
   const start = performance.now();
   const deadline = start + timeoutMs;
   const spinEnd = start + Math.min(spinUs / 1000, timeoutMs);
+  times.calls++;
   for (;;) {
     // Read the bell before looking at the port: a message posted after this look changes it.
     const seen = Atomics.load(bell, 0);
     const got = receiveMessageOnPort(port);
-    if (got) return got.message;
+    if (got) {
+      times.received++;
+      return got.message;
+    }
     let now = performance.now();
     if (now >= deadline) return undefined;
     if (now < spinEnd) {
+      const from = now;
       while (Atomics.load(bell, 0) === seen && (now = performance.now()) < spinEnd);
+      times.spinMs += now - from;
     } else {
       Atomics.wait(bell, 0, seen, deadline - now);
+      times.sleepMs += performance.now() - now;
     }
   }
 }
