@@ -22,6 +22,8 @@ export interface DbenchProfile {
   mainIdleMs: number;
   /** Emulator blocked in handle9p (worker9p) or in v86's own server's synchronous part (v86). */
   serverCallMs: number;
+  /** worker9p: handle9p calls by duration (run.ts durationBucket). */
+  handle9pHistogram: number[];
   /** worker9p: of serverCallMs, handle9p's receive() polling and asleep. */
   receive?: ReceiveTimes;
   /** Requests, and summed round trip ms, by message name. */
@@ -81,6 +83,7 @@ export function dbenchProfiler(): { onPhase: (name: string, probe: HostProbe) =>
             mainActiveMs: elu.active,
             mainIdleMs: elu.idle,
             serverCallMs: end.handle9pMs - s.counters.handle9pMs + end.v86ServerMs - s.counters.v86ServerMs,
+            handle9pHistogram: end.handle9pHistogram.map((n, i) => n - (s.counters.handle9pHistogram[i] ?? 0)),
             ...(receive && s.receive ? { receive: diffReceive(receive, s.receive) } : {}),
             counts: diff(end.counts, s.counters.counts),
             latencyMs: diff(end.latencyMs, s.counters.latencyMs),
@@ -193,7 +196,9 @@ export function profileTables(columns: readonly (readonly [string, DbenchProfile
     ["  · of which receive() spinning, ms", (d) => (d.receive ? f0(d.receive.spinMs) : "-")],
     ["  · of which receive() in Atomics.wait, ms", (d) => (d.receive ? f0(d.receive.sleepMs) : "-")],
     ["· emulator outside it (guest CPU, devices), ms", (d) => `${f0(d.mainActiveMs - d.serverCallMs)} (${pct(d.mainActiveMs - d.serverCallMs, d.wallMs)})`],
-    ["server call per request, µs", (d) => f0((1000 * d.serverCallMs) / Math.max(1, sum(d.counts)))],
+    ["server call per request, µs (mean)", (d) => f0((1000 * d.serverCallMs) / Math.max(1, sum(d.counts)))],
+    ["handle9p call, µs: p50 / p90 / p99", (d) => (d.handle9pHistogram.some((n) => n > 0) ? [0.5, 0.9, 0.99].map((q) => f0(quantileUs(d.handle9pHistogram, q))).join(" / ") : "-")],
+    ["share of handle9p time in calls over 1 ms", (d) => (d.serverCallMs > 0 && d.handle9pHistogram.some((n) => n > 0) ? pct(overUs(d.handle9pHistogram, 1000), 1000 * d.serverCallMs) : "-")],
     ["worker busy (event loop active), ms", (d) => (d.worker ? `${f0(d.worker.activeMs)} (${pct(d.worker.activeMs, d.wallMs)})` : "-")],
     ["worker: server time frame in → reply out, ms", (d) => (d.worker ? f0(sum(d.worker.serverMs)) : "-")],
   ];
@@ -233,6 +238,26 @@ export function profileTables(columns: readonly (readonly [string, DbenchProfile
     }
   }
   return out.join("\n");
+}
+
+/** The upper bound of the bucket holding quantile q of the calls. */
+function quantileUs(hist: number[], q: number): number {
+  const total = hist.reduce((a, b) => a + b, 0);
+  let seen = 0;
+  for (let i = 0; i < hist.length; i++) {
+    seen += hist[i]!;
+    if (seen >= q * total) return 2 ** ((i + 1) / 4);
+  }
+  return 2 ** (hist.length / 4);
+}
+
+/** µs spent in calls longer than `us` (each counted at its bucket's geometric middle). */
+function overUs(hist: number[], us: number): number {
+  let t = 0;
+  hist.forEach((n, i) => {
+    if (2 ** (i / 4) >= us) t += n * 2 ** ((i + 0.5) / 4);
+  });
+  return t;
 }
 
 function sum(r: Record<string, number>): number {

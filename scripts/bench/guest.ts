@@ -3,7 +3,7 @@
 //
 //   npm run bench:guest -- [--mount-opts OPTS]... [--files N] [--mib N] [--repeat N] [--reply-wait-ms N] [--json]
 //                          [--dbench-only | --no-dbench] [--dbench-clients N] [--dbench-seconds N] [--profile]
-//                          [--worker9p-waits R/S,R/S…]
+//                          [--worker9p-waits R/S,…]
 //
 // Without --mount-opts it runs "cache=none" and the kernel's default options (Linux 6.1's
 // default cache mode is none too, so these two should agree; pass --mount-opts cache=loose
@@ -21,9 +21,9 @@
 // server, since each Debian boot takes minutes here) and worker9p ÷ v86 (higher: worker9p faster).
 // --profile (dbench only): where the wall time of dbench's window goes on each server, per message
 // type and per thread, with V8's sampling profiler on (dbench-profile.ts); the best boot's figures.
-// --worker9p-waits "2/100,2/0": dbench on one worker9p variant per pair beside v86's built-in, each
-// pair being handle9p's wait for a reply (ms; run.ts replyWaitMs) and how much of it is spent
-// polling before sleeping (µs; replySpinUs), alternating, with each round's ratio to v86's.
+// --worker9p-waits "2/100,2/0": dbench on one worker9p variant per item beside v86's built-in:
+// handle9p's wait for a reply (ms; run.ts replyWaitMs) and how much of it is spent polling before
+// sleeping (µs; replySpinUs), alternating, with each round's ratio to v86's.
 
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -199,16 +199,16 @@ interface DbenchServer {
 }
 
 /**
- * --worker9p-waits "R/S,R/S…": one worker9p variant per pair (R: handle9p's wait for a reply, ms;
+ * --worker9p-waits "R/S,…": one worker9p variant per item (R: handle9p's wait for a reply, ms;
  * S: how long of it receive() polls before sleeping, µs), run side by side with v86's built-in.
  */
 function dbenchServers(waits: string | undefined, replyWaitMs: number | undefined): DbenchServer[] {
   const servers: DbenchServer[] = [{ label: "v86 built-in", fs: "v86" }];
   if (!waits) return [...servers, { label: "worker9p", fs: "worker9p", ...(replyWaitMs !== undefined ? { replyWaitMs } : {}) }];
   for (const pair of waits.split(",")) {
-    const m = /^(\d+(?:\.\d+)?)\/(\d+(?:\.\d+)?)$/.exec(pair.trim());
+    const m = /^(\d+(?:\.\d+)?)\/(\d+)$/.exec(pair.trim());
     if (!m) throw new Error(`--worker9p-waits: "${pair}" is not WAIT_MS/SPIN_US (e.g. 2/100)`);
-    servers.push({ label: `worker9p wait ${m[1]} ms spin ${m[2]} µs`, fs: "worker9p", replyWaitMs: Number(m[1]), replySpinUs: Number(m[2]) });
+    servers.push({ label: `worker9p wait ${m[1]} ms, spin ${m[2]} µs`, fs: "worker9p", replyWaitMs: Number(m[1]), replySpinUs: Number(m[2]) });
   }
   return servers;
 }

@@ -133,6 +133,8 @@ export interface HostCounters {
   latencyMs: Record<string, number>;
   /** worker9p: milliseconds the emulator spent inside handle9p (posting, waiting, delivering replies). */
   handle9pMs: number;
+  /** worker9p: handle9p calls by duration, bucket i holding those of 2^(i/4) to 2^((i+1)/4) µs (durationBucket). */
+  handle9pHistogram: number[];
   /** v86: milliseconds the emulator spent inside its 9P server's synchronous part (virtqueue pop → has_request). */
   v86ServerMs: number;
 }
@@ -195,6 +197,12 @@ export interface GuestConsole {
 }
 
 const MARK = "@@W9P-";
+
+/** Quarter-octave buckets from 1 µs up to 2^16 µs (65 ms; longer ones land in the last). */
+export const DURATION_BUCKETS = 64;
+export function durationBucket(us: number): number {
+  return Math.min(DURATION_BUCKETS - 1, Math.max(0, Math.floor(4 * Math.log2(Math.max(us, 1)))));
+}
 const typeNames = new Map<number, string>(Object.entries(MessageType).map(([name, id]) => [id, name]));
 
 export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestResult> {
@@ -242,6 +250,7 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
     latency[name] = (latency[name] ?? 0) + ms;
   };
   let handle9pMs = 0;
+  const handle9pHistogram = new Array<number>(DURATION_BUCKETS).fill(0);
   const v86Server = { ms: 0 };
 
   /** The worker outlives this run when it is the caller's, or handed to the caller with the result. */
@@ -283,7 +292,9 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
         addLatency(type, performance.now() - sent);
         reply(buf);
       });
-      handle9pMs += performance.now() - sent;
+      const took = performance.now() - sent;
+      handle9pMs += took;
+      handle9pHistogram[durationBucket(took * 1000)]!++;
     }) as Handle9p & Handle9pControl;
     for (const key of ["pending", "discarded", "answeredInWait", "waitTimeouts"] as const) {
       Object.defineProperty(wrapped, key, { get: () => inner[key] });
@@ -344,6 +355,7 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
       counts: { ...counts },
       latencyMs: { ...latency },
       handle9pMs,
+      handle9pHistogram: [...handle9pHistogram],
       v86ServerMs: v86Server.ms,
     }),
     ...(server ? { worker9p: server } : {}),
