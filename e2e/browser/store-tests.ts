@@ -1005,6 +1005,8 @@ export async function checkpointWhileWriting(arg: { name: string; commits: numbe
     autoCheckpoint: false,
     // Each commit starts at once: the three run in microtasks, before IndexedDB's commit (a task) can land.
     batchAcrossTasks: false,
+    // Small as it is, the helper writes it (invariant 15).
+    checkpointHelperMinBytes: 0,
     debugHooks: {
       checkpointIssued: () => {
         // Records the checkpoint holds are flushed when it starts (invariant 14).
@@ -1038,6 +1040,7 @@ export async function checkpointOrderAcrossHelper(): Promise<{ order: unknown; h
   let later: Promise<void> = Promise.resolve();
   const store: OpfsStore = await OpfsStore.open(name, {
     autoCheckpoint: false,
+    checkpointHelperMinBytes: 0,
     debugHooks: {
       checkpointIssued: () => {
         const layer = new OverlayLayer();

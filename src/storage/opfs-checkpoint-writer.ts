@@ -1,7 +1,7 @@
 /**
  * Where the OPFS store's checkpoints are written (invariants 11, 14, 15): in
- * a helper worker (opfs-checkpoint-worker.ts) when the frozen layers' places
- * in the journal are known, else (no Worker) in this thread. The helper rebuilds the layers
+ * a helper worker (opfs-checkpoint-worker.ts) when they are large and the
+ * frozen layers' places in the journal are known, else in this thread. The helper rebuilds the layers
  * from their frames and writes them with the same writeOverlay, so either
  * way one strict IndexedDB transaction commits exactly the frozen layers.
  *
@@ -25,6 +25,9 @@ export interface CheckpointReply {
   error?: { name: string; message: string };
 }
 
+/** Checkpoints of fewer journal bytes are written in the store's worker (OpfsStoreOptions.checkpointHelperMinBytes). */
+export const HELPER_MIN_BYTES = 256 * 1024;
+
 /** How long close() waits for the helper to let go of the database before terminating it anyway. */
 const CLOSE_WAIT_MS = 2000;
 
@@ -42,13 +45,20 @@ export class CheckpointWriter {
     private readonly dbName: string,
     private readonly journal: Journal,
     useHelper: boolean,
+    /** Checkpoints of fewer journal bytes than this are written in this thread. */
+    private readonly helperMinBytes = HELPER_MIN_BYTES,
   ) {
     this.helperBroken = !useHelper || typeof Worker === "undefined";
   }
 
   /** Write `layers` (frozen, oldest first) in one strict transaction; resolves when it has committed. */
   write(layers: readonly OverlayLayer[]): Promise<void> {
-    const helper = layers.every((l) => l.journalRange !== undefined) ? this.startedHelper() : undefined;
+    let bytes = 0;
+    // A layer without its place in the journal makes this NaN: written in this thread.
+    for (const l of layers) bytes = l.journalRange ? bytes + l.journalRange.to - l.journalRange.from : NaN;
+    // A small checkpoint costs little here; starting the helper (a worker and its modules) costs
+    // more than it saves, and competes with the writes that follow (512 KiB writes ran slower).
+    const helper = bytes >= this.helperMinBytes ? this.startedHelper() : undefined;
     if (!helper) return this.afterHelper(() => writeOverlay(this.db, layers));
     // Each layer's frames, read back now (a retry after a failure reads them again), and transferred.
     let buffers: ArrayBuffer[];

@@ -54,6 +54,8 @@ export interface OpfsStoreOptions {
    * IndexedDB's puts (invariant 15, opfs.ts); false: in the store's worker (benchmarks, tests).
    */
   checkpointInHelper?: boolean;
+  /** Checkpoints of fewer journal bytes than this are written in the store's worker: default 256 KiB (tests: 0). */
+  checkpointHelperMinBytes?: number;
   /**
    * Writers that arrive in separate tasks share a commit (the default): an idle store starts a
    * batch only after the tasks already queued have run. false: each starts at once (benchmarks).

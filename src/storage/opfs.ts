@@ -271,7 +271,7 @@ export class OpfsStore implements Store, TxSource {
     private readonly options: OpfsStoreOptions,
   ) {
     this.slots = slots;
-    this.checkpointWriter = new CheckpointWriter(db, opfsStoreDbName(name), journal, options.checkpointInHelper !== false);
+    this.checkpointWriter = new CheckpointWriter(db, opfsStoreDbName(name), journal, options.checkpointInHelper !== false, options.checkpointHelperMinBytes);
     // A commit here never awaits, so writers would never queue behind one another: let the requests
     // already queued arrive first, so that they share one journal record (one OPFS write).
     this.writers = new WriterBatcher<OpfsTx>((body, asked) => this.runWriters(body, asked), options.batchAcrossTasks === false ? undefined : afterQueuedTasks);
