@@ -38,4 +38,28 @@ describe("CommittedRecords: directories known whole", () => {
     r.rememberDir(2, Array.from({ length: 11 }, (_, i) => entry(2, `f${i}`, 10 + i)));
     expect(r.entry(entryKey(2, "zzz"), 2)).toBeUndefined();
   });
+
+  it("keeps at most its bound of directories whole, however many are empty (no entry of theirs to evict)", () => {
+    const r = new CommittedRecords(20);
+    for (let dir = 1; dir <= 100; dir++) r.rememberDir(dir, []);
+    const whole = Array.from({ length: 100 }, (_, i) => i + 1).filter((dir) => r.isComplete(dir));
+    expect(whole.length).toBeLessThanOrEqual(20);
+    expect(r.isComplete(100)).toBe(true);
+  });
+});
+
+describe("CommittedRecords: meta values", () => {
+  it("keeps at most its bound of meta values (a layered tree writes one per file it changes), least recently used first", () => {
+    const r = new CommittedRecords(20);
+    r.rememberMeta("nextIno", 7);
+    for (let i = 0; i < 100; i++) {
+      r.metaValue("nextIno");
+      r.apply(new Map(), new Map([[`layer:${i}`, { cut: 0 }]]), new Map());
+    }
+    expect(r.metaValue("layer:0").has).toBe(false);
+    expect(r.metaValue("layer:99")).toEqual({ has: true, value: { cut: 0 } });
+    expect(r.metaValue("nextIno")).toEqual({ has: true, value: 7 });
+    const kept = Array.from({ length: 100 }, (_, i) => r.metaValue(`layer:${i}`).has).filter(Boolean);
+    expect(kept.length).toBeLessThanOrEqual(20);
+  });
 });

@@ -66,7 +66,11 @@ export class CommittedRecords {
     if (entries.length > this.maxRecords / 10) return;
     for (const [k, e] of entries) this.rememberEntry(k, e);
     // Evicting to make room may have taken some of them (their directory was not complete yet).
-    if (entries.every(([k]) => this.entries.get(k) !== undefined)) this.completeDirs.add(dir);
+    if (!entries.every(([k]) => this.entries.get(k) !== undefined)) return;
+    this.completeDirs.delete(dir);
+    this.completeDirs.add(dir);
+    // An empty directory has no entry whose eviction would end it: bound them here (forgetting one only costs a lookup).
+    if (this.completeDirs.size > this.maxRecords) this.completeDirs.delete(this.completeDirs.values().next().value!);
   }
 
   /** What a value read from the committed state by the only writer turned out to be. */
@@ -96,11 +100,15 @@ export class CommittedRecords {
 
   /** A meta value, with `has` telling a stored undefined from an unknown key. */
   metaValue(key: string): { has: boolean; value: unknown } {
-    return { has: this.meta.has(key), value: this.meta.get(key) };
+    if (!this.meta.has(key)) return { has: false, value: undefined };
+    const value = this.meta.get(key);
+    put(this.meta, key, value, this.maxRecords);
+    return { has: true, value };
   }
 
+  /** Bounded like the records: a layered tree keeps a meta value per file it changed. */
   rememberMeta(key: string, value: unknown): void {
-    this.meta.set(key, value);
+    put(this.meta, key, value, this.maxRecords);
   }
 
   /** A commit's own changes. */
@@ -108,7 +116,7 @@ export class CommittedRecords {
     this.version++;
     for (const [ino, rec] of inodes) this.rememberInode(ino, rec);
     for (const [k, e] of entries) this.rememberEntry(k, e);
-    for (const [k, v] of meta) this.meta.set(k, v);
+    for (const [k, v] of meta) this.rememberMeta(k, v);
   }
 
   clear(): void {

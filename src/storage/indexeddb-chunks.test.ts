@@ -40,4 +40,34 @@ describe("OwnChunks and CommittedChunks", () => {
     c.clear();
     expect(c.size).toBe(0);
   });
+
+  it("a commit that writes a chunk too large to keep drops the bytes it replaces, so they are not read back", () => {
+    const c = new CommittedChunks(64);
+    c.remember(1, 0, bytes(10, 1)); // a small file's tail, kept
+    const own = new OwnChunks();
+    own.put(1, 0, bytes(100, 2)); // the write that fills the chunk: more than the bound
+    c.apply(own);
+    // Not kept, and not the old 10 bytes either: the reader asks IndexedDB.
+    expect(c.get(1, 0)).toBeUndefined();
+    expect(c.size).toBe(0);
+  });
+
+  it("keeps nothing for a file whose chunks were all dropped (a file written, then deleted, thousands of times)", () => {
+    const c = new CommittedChunks(1 << 20);
+    for (let ino = 1; ino <= 1000; ino++) {
+      const write = new OwnChunks();
+      write.put(ino, 0, bytes(8, 1));
+      write.put(ino, 1, bytes(8, 1));
+      c.apply(write);
+      const unlink = new OwnChunks();
+      if (ino % 2) unlink.cut(ino, 0);
+      else {
+        unlink.put(ino, 0, null);
+        unlink.put(ino, 1, null);
+      }
+      c.apply(unlink);
+    }
+    expect(c.size).toBe(0);
+    expect(c.files).toBe(0);
+  });
 });

@@ -52,8 +52,14 @@ export class CommittedChunks {
     return this.bytes;
   }
 
+  /** Files with chunks kept. */
+  get files(): number {
+    return this.inodes.size;
+  }
+
   private set(ino: number, index: number, data: Uint8Array): void {
-    if (data.byteLength > this.maxBytes) return;
+    // Not kept, but what it replaces is stale from now on.
+    if (data.byteLength > this.maxBytes) return this.dropOne(ino, index);
     let m = this.inodes.get(ino);
     if (!m) {
       m = new Map();
@@ -69,6 +75,7 @@ export class CommittedChunks {
     if (!m || !old) return;
     this.bytes -= old.byteLength;
     m.delete(index);
+    if (m.size === 0) this.inodes.delete(ino);
   }
 
   private dropFrom(ino: number, from: number): void {
@@ -79,6 +86,8 @@ export class CommittedChunks {
       this.bytes -= data.byteLength;
       m.delete(index);
     }
+    // A file deleted or cut to nothing must not leave an empty map behind: they would add up unbounded.
+    if (m.size === 0) this.inodes.delete(ino);
   }
 
   private evict(): void {

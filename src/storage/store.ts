@@ -173,6 +173,10 @@ export interface Store {
    * that commits several writers together redoes the others when one of them
    * fails or is aborted): only the run that commits counts, so a body must not
    * leave effects outside the transaction that an earlier run would duplicate.
+   * A readonly body may be run more than once too: the OPFS and IndexedDB
+   * stores run a reader again when what it already read from memory may not
+   * be the state its store transaction sees (OPFS invariant 7, IndexedDB
+   * invariant 1); only the last run's value is returned.
    * Resolves with its value once committed; rejects with
    * the body's error (rolled back), with an AbortError if `options.signal`
    * aborted before the commit (rolled back), or with FsError(ENOSPC) when the
