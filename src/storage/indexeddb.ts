@@ -247,7 +247,11 @@ class IdbStoreTx extends MetadataOps implements StoreTx {
 
 export class IndexedDBStore implements Store {
   readonly kind = "indexeddb";
-  /** put() structured-clones the value at once. */
+  /**
+   * put() structured-clones the value at once. The chunk caches (OwnChunks, CommittedChunks) keep
+   * what ownBytes made of it: a copy of any view, so a view of a lent frame (frame-pool.ts, R2) is
+   * never kept; only a buffer handed over whole is, and putChunk's caller gives up such a buffer.
+   */
   readonly keepsChunkBuffers = false;
   readonly chunkSize: number;
   private readonly db: WorkerDb;
