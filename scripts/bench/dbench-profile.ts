@@ -71,13 +71,13 @@ export function dbenchProfiler(): { onPhase: (name: string, probe: HostProbe) =>
         const end = probe.counters();
         const elu = performance.eventLoopUtilization(s.elu);
         const receive = probe.worker9p?.receiveTimes();
-        const main = post("Profiler.stop") as Promise<{ profile: CpuProfile }>;
+        const mainStopped = post("Profiler.stop") as Promise<{ profile: CpuProfile }>;
         const worker = probe.worker9p ? workerStarted!.then(() => probe.worker9p!.probeStop()) : undefined;
         done = (async () => {
-          const { profile } = await main;
+          const { profile } = await mainStopped;
           session?.disconnect();
           const w = await worker;
-          const main2 = categorize(profile, mainCategory);
+          const mainThread = categorize(profile, mainCategory);
           return {
             wallMs: end.at - s.counters.at,
             mainActiveMs: elu.active,
@@ -87,8 +87,8 @@ export function dbenchProfiler(): { onPhase: (name: string, probe: HostProbe) =>
             ...(receive && s.receive ? { receive: diffReceive(receive, s.receive) } : {}),
             counts: diff(end.counts, s.counters.counts),
             latencyMs: diff(end.latencyMs, s.counters.latencyMs),
-            mainProfile: main2.byCategory,
-            mainTop: main2.top,
+            mainProfile: mainThread.byCategory,
+            mainTop: mainThread.top,
             ...(w ? { worker: workerSummary(w) } : {}),
           };
         })();
