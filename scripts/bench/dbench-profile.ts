@@ -105,7 +105,15 @@ function diff(a: Record<string, number>, b: Record<string, number>): Record<stri
 }
 
 function diffReceive(a: ReceiveTimes, b: ReceiveTimes): ReceiveTimes {
-  return { calls: a.calls - b.calls, received: a.received - b.received, spinMs: a.spinMs - b.spinMs, sleepMs: a.sleepMs - b.sleepMs };
+  return {
+    calls: a.calls - b.calls,
+    received: a.received - b.received,
+    spinMs: a.spinMs - b.spinMs,
+    sleepMs: a.sleepMs - b.sleepMs,
+    posts: a.posts - b.posts,
+    postMs: a.postMs - b.postMs,
+    slowPosts: a.slowPosts - b.slowPosts,
+  };
 }
 
 function workerSummary(w: WorkerProbeResult): NonNullable<DbenchProfile["worker"]> {
@@ -193,6 +201,7 @@ export function profileTables(columns: readonly (readonly [string, DbenchProfile
     ["main thread idle (guest halted, waiting), ms", (d) => `${f0(d.mainIdleMs)} (${pct(d.mainIdleMs, d.wallMs)})`],
     ["main thread busy, ms", (d) => `${f0(d.mainActiveMs)} (${pct(d.mainActiveMs, d.wallMs)})`],
     ["· emulator inside the 9P server call, ms", (d) => `${f0(d.serverCallMs)} (${pct(d.serverCallMs, d.wallMs)})`],
+    ["  · of which posting the request (postMessage), ms", (d) => (d.receive ? `${f0(d.receive.postMs)} (${d.receive.posts ? f0((1000 * d.receive.postMs) / d.receive.posts) : 0} µs mean; ${pct(d.receive.slowPosts, Math.max(1, d.receive.posts))} over 100 µs)` : "-")],
     ["  · of which receive() spinning, ms", (d) => (d.receive ? f0(d.receive.spinMs) : "-")],
     ["  · of which receive() in Atomics.wait, ms", (d) => (d.receive ? f0(d.receive.sleepMs) : "-")],
     ["· emulator outside it (guest CPU, devices), ms", (d) => `${f0(d.mainActiveMs - d.serverCallMs)} (${pct(d.mainActiveMs - d.serverCallMs, d.wallMs)})`],

@@ -23,6 +23,10 @@ export interface ReceiveTimes {
   spinMs: number;
   /** Asleep in Atomics.wait. */
   sleepMs: number;
+  /** Posting requests on the port (postMessage calls), and those posts that took over 100 µs. */
+  posts: number;
+  postMs: number;
+  slowPosts: number;
 }
 
 /**
@@ -153,7 +157,7 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
   let port = port1;
   let serving = true;
   const spinUs = options.replySpinUs ?? REPLY_SPIN_US;
-  const times: ReceiveTimes = { calls: 0, received: 0, spinMs: 0, sleepMs: 0 };
+  const times: ReceiveTimes = { calls: 0, received: 0, spinMs: 0, sleepMs: 0, posts: 0, postMs: 0, slowPosts: 0 };
   const ask = async (message: { type: string; port?: MessagePort; intervalUs?: number }, transfer: MessagePort[] = []): Promise<WorkerReply> => {
     const reply = next();
     worker.postMessage(message, transfer);
@@ -163,7 +167,7 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
   };
   return {
     get port() {
-      return port as unknown as FramePort;
+      return timedPosts(port, times);
     },
     get serving() {
       return serving;
@@ -204,6 +208,22 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
       port.close();
       await worker.terminate();
     },
+  };
+}
+
+/** `port`, timing each postMessage into `times` (on a loaded machine a post may lose the core to the thread it wakes). */
+function timedPosts(port: MessagePort, times: ReceiveTimes): FramePort {
+  return {
+    postMessage(message, transfer) {
+      const from = performance.now();
+      port.postMessage(message, transfer);
+      const took = performance.now() - from;
+      times.posts++;
+      times.postMs += took;
+      if (took > 0.1) times.slowPosts++;
+    },
+    addEventListener: (type, listener) => port.addEventListener(type, listener as (ev: unknown) => void),
+    start: () => port.start(),
   };
 }
 
