@@ -112,10 +112,7 @@ describe("WriterBatcher", () => {
         }),
       ),
     );
-    // Readers' caches wait for no writer in flight: every submitted writer counts until it settles.
-    expect([b.active, b.started]).toEqual([40, 40]);
     const results = await all;
-    expect([b.active, b.started]).toEqual([0, 40]);
     expect(results).toEqual(Array.from({ length: 40 }, (_, i) => i));
     expect(s.committed.get("counter")).toBe(40);
     expect(s.transactions()).toBeLessThan(10);
@@ -205,7 +202,6 @@ describe("WriterBatcher", () => {
     ac.abort();
     await expect(waiting).rejects.toSatisfy(isAbortError);
     await first;
-    expect(b.active).toBe(0);
     expect(s.committed.has("b")).toBe(false);
   });
 });

@@ -57,10 +57,6 @@ const STALE_BODY_WAIT_MS = 200;
 export class WriterBatcher<X extends CountsWrites> {
   private readonly queue: Writer<X>[] = [];
   private running = false;
-  /** Writers submitted and not yet settled (committed, failed or aborted): readers' caches wait for 0. */
-  active = 0;
-  /** Writers submitted in all: a reader notices one that came and went. */
-  started = 0;
 
   /** A batch is to start once the tasks queued so far have run (yieldFirst): it is scheduled. */
   private yielding = false;
@@ -88,27 +84,14 @@ export class WriterBatcher<X extends CountsWrites> {
   run<T>(body: (x: X) => Promise<T>, options: TxOptions = {}): Promise<T> {
     const signal = options.signal;
     if (signal?.aborted) return Promise.reject(abortError());
-    this.active++;
-    this.started++;
-    let settled = false;
-    const ended = (): void => {
-      if (!settled) this.active--;
-      settled = true;
-    };
     return new Promise<T>((resolve, reject) => {
       const w: Writer<X> = {
         body,
         signal,
         durable: options.durable === true,
         prefetchEntries: options.prefetchEntries,
-        resolve: (v) => {
-          ended();
-          resolve(v as T);
-        },
-        reject: (e) => {
-          ended();
-          reject(e);
-        },
+        resolve: resolve as (v: unknown) => void,
+        reject,
         solo: false,
       };
       // Still waiting: leave the queue at once. (Running: the batch sees the signal itself.)
