@@ -7,8 +7,8 @@ import type { EntryRecord, InodeRecord } from "./store.js";
  * otherwise), and its own changes enter only when it has committed — so
  * what is here is exactly the committed state the next writer starts from.
  *
- * Readers may use them too, under the store's rules (no writer in flight:
- * see OPFS invariant 7 in opfs.ts, and IndexedDBStore), and may add what they read from
+ * Readers may use them too, under the store's rules (OPFS invariant 7,
+ * opfs.ts; IndexedDB invariant 1, indexeddb.ts), and may add what they read from
  * IndexedDB only through remember*If, which refuses once a commit landed
  * since the lookup began (`version`; OPFS invariant 8, opfs.ts). Bounded:
  * least recently used first.

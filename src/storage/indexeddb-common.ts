@@ -169,7 +169,7 @@ export class MetadataOps {
   /** Lookups issued ahead (prefetchEntries), by entryKey, until a getEntry takes them. */
   private readonly entriesAhead = new Map<string, Promise<EntryRecord | undefined>>();
 
-  /** Reads answered from the committed records (a reader that then needs IndexedDB checks it may mix the two). */
+  /** Reads answered from memory, records or chunks (a reader that then needs IndexedDB checks it may mix the two). */
   memoryReads = 0;
   private opened: AnyTx | undefined;
   private readonly open: (() => AnyTx) | undefined;

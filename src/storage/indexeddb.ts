@@ -6,12 +6,13 @@
  * most one readonly transaction, and none when the committed records in
  * memory answer it (invariant 1, IndexedDBStore.read).
  *
- * Writers run one at a time (WriterBatcher) and read committed inode and meta
- * records from a bounded cache that only commits change (CommittedRecords),
- * which saves a write its IndexedDB round trips before the commit itself;
- * everything else is read from IndexedDB, so memory stays bounded whatever
- * the tree's size, an aborted transaction cannot leave a stale cache behind,
- * and opening a store reads one small record.
+ * Writers run one at a time (WriterBatcher) and read committed inode, entry
+ * and meta records (CommittedRecords) and chunk bytes (CommittedChunks) from
+ * bounded caches that only commits change, which saves a write its IndexedDB
+ * round trips before the commit itself; everything else is read from
+ * IndexedDB, so memory stays bounded whatever the tree's size, an aborted
+ * transaction cannot leave a stale cache behind, and opening a store reads
+ * one small record.
  */
 import { deleteDB, unwrap } from "idb";
 import { abortError } from "../protocol/errno.js";

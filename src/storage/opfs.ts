@@ -128,8 +128,9 @@
  * 15. Checkpoint order. A checkpoint's transaction may be written by a
  *     helper worker (opfs-checkpoint-writer.ts), from the frozen layers'
  *     journal frames (read back from the journal, which keeps them while a
- *     layer holds them: it is emptied only with the overlay), rebuilt into the same layers and written by the same
- *     writeOverlay: the same transaction (11). Checkpoint transactions commit
+ *     layer holds them: it is emptied only with the overlay), rebuilt into
+ *     the same layers and written by the same writeOverlay: the same
+ *     transaction (11). Checkpoint transactions commit
  *     in the order they were started: the helper creates them in the order it
  *     gets them, which IndexedDB keeps for overlapping readwrite transactions,
  *     and every other IndexedDB write of checkpointed state (a checkpoint in
