@@ -199,8 +199,8 @@ export interface GuestConsole {
 const MARK = "@@W9P-";
 
 /** Quarter-octave buckets from 1 µs up to 2^16 µs (65 ms; longer ones land in the last). */
-export const DURATION_BUCKETS = 64;
-export function durationBucket(us: number): number {
+const DURATION_BUCKETS = 64;
+function durationBucket(us: number): number {
   return Math.min(DURATION_BUCKETS - 1, Math.max(0, Math.floor(4 * Math.log2(Math.max(us, 1)))));
 }
 const typeNames = new Map<number, string>(Object.entries(MessageType).map(([name, id]) => [id, name]));

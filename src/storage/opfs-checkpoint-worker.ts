@@ -23,7 +23,7 @@ const scope = self as unknown as HelperScope;
 let db: Promise<WorkerDb> | undefined;
 
 /** The layers the frames of each buffer make, oldest first. */
-export function layersOf(buffers: ArrayBuffer[]): OverlayLayer[] {
+function layersOf(buffers: ArrayBuffer[]): OverlayLayer[] {
   return buffers.map((buf) => {
     const bytes = new Uint8Array(buf);
     const layer = new OverlayLayer();

@@ -26,7 +26,7 @@ export interface CheckpointReply {
 }
 
 /** Checkpoints of fewer journal bytes are written in the store's worker (OpfsStoreOptions.checkpointHelperMinBytes). */
-export const HELPER_MIN_BYTES = 256 * 1024;
+const HELPER_MIN_BYTES = 256 * 1024;
 
 /** How long close() waits for the helper to let go of the database before terminating it anyway. */
 const CLOSE_WAIT_MS = 2000;
