@@ -47,6 +47,11 @@ export interface FramePoolOptions {
 /** Fresh buffers worth pooling are rounded up to this, so a Twrite's buffer can carry the next Rread of the same count. */
 const GRANULE = 64 * 1024;
 
+/** The largest buffer worth pooling for frames of at most `maxFrame` bytes (a granule of slack above it). */
+export function frameCapacity(maxFrame: number): number {
+  return Math.ceil(maxFrame / GRANULE) * GRANULE + GRANULE;
+}
+
 export class FramePool {
   readonly maxBuffers: number;
   readonly maxBytes: number;
@@ -63,7 +68,7 @@ export class FramePool {
     this.maxBuffers = options.maxBuffers ?? 4;
     this.maxBytes = options.maxBytes ?? 4 * 1024 * 1024 + 256 * 1024;
     this.minCapacity = options.minCapacity ?? 16 * 1024;
-    this.maxCapacity = options.maxCapacity ?? 1024 * 1024 + GRANULE;
+    this.maxCapacity = options.maxCapacity ?? frameCapacity(1024 * 1024);
   }
 
   /** Buffers kept now, and their bytes. */

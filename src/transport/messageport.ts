@@ -1,6 +1,6 @@
 import { TooManyConnections, type Server } from "../server/server.js";
 import type { Session } from "../server/session.js";
-import { FramePool, frameAtStart } from "./frame-pool.js";
+import { FramePool, frameAtStart, frameCapacity } from "./frame-pool.js";
 
 /**
  * The part of MessagePort we use: the browser's and Node's worker_threads'
@@ -124,7 +124,7 @@ export function serveMessagePort(server: Server, port: PortLike, options: ServeP
       return;
     }
     if (data === PORT_ACCEPTS_SLACK) {
-      pool ??= new FramePool({ maxCapacity: frameCapacity(server.connectionMaxFrame()) });
+      pool ??= new FramePool({ maxCapacity: largestMessage });
       return;
     }
     const view = ArrayBuffer.isView(data) ? asBytes(data) : undefined;
@@ -144,11 +144,6 @@ export function serveMessagePort(server: Server, port: PortLike, options: ServeP
       return pool;
     },
   };
-}
-
-/** The largest buffer worth pooling for frames of at most `maxFrame` bytes (a granule of slack above it). */
-export function frameCapacity(maxFrame: number): number {
-  return Math.ceil(maxFrame / 65536) * 65536 + 65536;
 }
 
 export function asBytes(data: unknown): Uint8Array | undefined {
