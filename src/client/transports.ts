@@ -1,6 +1,6 @@
 import net from "node:net";
 import { FrameReader, FramingError } from "../transport/framing.js";
-import { FramePool, frameAtStart, type FramePoolOptions } from "../transport/frame-pool.js";
+import { FramePool, frameAtStart } from "../transport/frame-pool.js";
 import { asBytes, ownedBuffer, PORT_ACCEPTS_SLACK, PORT_CLOSED, type PortLike } from "../transport/messageport.js";
 import type { ClientTransport } from "./client.js";
 
@@ -66,13 +66,13 @@ export function tcpTransport(host: string, port: number): Promise<ClientTranspor
 /**
  * A client over a MessagePort (the wire rule: transport/messageport.ts). It
  * accepts slack (PORT_ACCEPTS_SLACK, sent first) and keeps a pool of frame
- * buffers (`pool`: its bounds, R4): requests are built in the buffers replies
+ * buffers (bounded as R4 says): requests are built in the buffers replies
  * came in, and go back with the replies (transport/frame-pool.ts, R1–R4).
  * `recycle: false`: exact frames in fresh buffers both ways, as before
  * recycling (benchmarks compare the two).
  */
-export function portTransport(port: PortLike, options: { pool?: FramePoolOptions; recycle?: boolean } = {}): ClientTransport & { readonly pool: FramePool } {
-  const pool = new FramePool(options.pool);
+export function portTransport(port: PortLike, options: { recycle?: boolean } = {}): ClientTransport & { readonly pool: FramePool } {
+  const pool = new FramePool();
   const recycle = options.recycle ?? true;
   const broken = (why: string) => {
     port.removeEventListener("message", onMessage);

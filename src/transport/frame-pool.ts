@@ -62,7 +62,7 @@ export class FramePool {
   /** Buffers this pool handed out for frames being built: only these may be sent with slack. */
   private readonly handedOut = new WeakSet<ArrayBuffer>();
   /** Counters for tests and benchmarks. */
-  readonly stats = { reused: 0, fresh: 0, kept: 0, dropped: 0 };
+  readonly stats = { reused: 0, fresh: 0, dropped: 0 };
 
   constructor(options: FramePoolOptions = {}) {
     this.maxBuffers = options.maxBuffers ?? 4;
@@ -126,7 +126,6 @@ export class FramePool {
     }
     this.free.push(buf);
     this.freeBytes += cap;
-    this.stats.kept++;
   }
 }
 
