@@ -89,7 +89,7 @@ export function portTransport(port: PortLike, options: { recycle?: boolean } = {
       if (recycle) pool.give(data);
       return;
     }
-    const f = ArrayBuffer.isView(data) ? asBytes(data) : undefined;
+    const f = asBytes(data);
     if (f) t.onFrame(f);
     else if (data === PORT_CLOSED) {
       port.removeEventListener("message", onMessage);

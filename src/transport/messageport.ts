@@ -127,7 +127,7 @@ export function serveMessagePort(server: Server, port: PortLike, options: ServeP
       pool ??= new FramePool({ maxCapacity: largestMessage });
       return;
     }
-    const view = ArrayBuffer.isView(data) ? asBytes(data) : undefined;
+    const view = asBytes(data);
     if (!view) {
       options.onProtocolError?.("a port message that is not an ArrayBuffer");
       close();
