@@ -38,7 +38,7 @@ export interface FilesPanelOptions {
 
 const PREVIEW_IMAGE_BYTES = 32 * 1024 * 1024;
 /** Folders up to this size are polled by their whole listing (about 3 requests per entry per poll). */
-export const FULL_POLL_ENTRIES = 256;
+const FULL_POLL_ENTRIES = 256;
 
 /** What the listing shows of each entry: a change in any of it is worth showing. */
 function listingSignature(children: readonly Listed[]): string {
