@@ -20,8 +20,8 @@ import { CommittedRecords } from "./committed-records.js";
 import { CommittedChunks, OwnChunks } from "./indexeddb-chunks.js";
 import { WriterBatcher } from "./writer-batcher.js";
 import type { Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
+import { MetadataOps } from "./indexeddb-metadata.js";
 import {
-  MetadataOps,
   chunkRange,
   estimateUsage,
   openFormat,

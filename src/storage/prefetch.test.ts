@@ -2,7 +2,7 @@
 // together before any body runs, and a body still sees its own writes over what was fetched.
 import { describe, expect, it } from "vitest";
 import { CommittedRecords } from "./committed-records.js";
-import { MetadataOps } from "./indexeddb-common.js";
+import { MetadataOps } from "./indexeddb-metadata.js";
 import type { EntryKey, EntryRecord, TxOptions } from "./store.js";
 import { WriterBatcher } from "./writer-batcher.js";
 
