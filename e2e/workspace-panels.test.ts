@@ -35,8 +35,10 @@ interface Opened {
   errors: string[];
 }
 
-async function openPanels(query: Record<string, string | number>): Promise<Opened> {
+/** `fakeClock`: the page's timers fire only as the test advances its clock (page.clock). */
+async function openPanels(query: Record<string, string | number>, options: { fakeClock?: boolean } = {}): Promise<Opened> {
   const page = await h.context.newPage();
+  if (options.fakeClock) await page.clock.install();
   pages.push(page);
   await page.setViewportSize({ width: 1280, height: 760 });
   const errors: string[] = [];
@@ -211,6 +213,15 @@ describe("files panel: folders, names, changes made elsewhere", () => {
     await row(page, "growing.txt").locator("td.size", { hasText: "2 B" }).waitFor();
     await page.evaluate(() => window.panelsDev.writeText("growing.txt", "now eleven!"));
     await row(page, "growing.txt").locator("td.size", { hasText: "11 B" }).waitFor();
+  });
+
+  test("a poll the tree is slow to answer is not started again beside itself (polls would pile up on a busy tree)", async () => {
+    const { page } = await openPanels({ storage: "opfs", pollMs: 1000 }, { fakeClock: true });
+    await page.evaluate(() => window.panelsDev.holdPanelRequests());
+    // Ten poll ticks; the first poll's first request is never answered, so that poll never ends.
+    await page.clock.runFor(10_000);
+    await expect.poll(() => page.evaluate(() => window.panelsDev.heldPanelRequests()[0])).toBeGreaterThan(0);
+    expect(await page.evaluate(() => window.panelsDev.heldPanelRequests()[0])).toBe(1);
   });
 });
 

@@ -22,6 +22,10 @@ export interface PanelsDev {
   writeText(path: string, text: string): Promise<void>;
   list(path: string): Promise<string[]>;
   panels: Panel[];
+  /** From now on the panels' requests are held, never sent (a tree too busy to answer). */
+  holdPanelRequests(): void;
+  /** Requests held so far, per panel client in the order the panels opened them (the files panel's first). */
+  heldPanelRequests(): number[];
 }
 
 declare global {
@@ -36,6 +40,9 @@ const tree = params.get("tree") ?? "panels";
 const quota = params.get("quotaBytes");
 const pollMs = params.get("pollMs");
 
+let holding = false;
+const heldByClient: Uint8Array[][] = [];
+
 const dev: PanelsDev = {
   ready: Promise.resolve(),
   notices: [],
@@ -49,6 +56,10 @@ const dev: PanelsDev = {
   async list(path) {
     return (await dev.other!.readdir(path)).map((e) => e.name).filter((n) => n !== "." && n !== "..").sort();
   },
+  holdPanelRequests() {
+    holding = true;
+  },
+  heldPanelRequests: () => heldByClient.map((held) => held.length),
 };
 window.panelsDev = dev;
 
@@ -71,7 +82,14 @@ dev.ready = (async () => {
   addEventListener("pagehide", () => leave());
   const context: PanelContext = {
     fileServer: server,
-    openClient: async () => Client.connect(portTransport(server.connect())),
+    openClient: async () => {
+      const transport = portTransport(server.connect());
+      const held: Uint8Array[] = [];
+      heldByClient.push(held);
+      const send = transport.send.bind(transport);
+      transport.send = (frame) => void (holding ? held.push(frame) : send(frame));
+      return Client.connect(transport);
+    },
     notify: toast,
     closing,
   };

@@ -212,10 +212,13 @@ async function mount(element: HTMLElement, context: PanelContext, options: Files
     void refresh();
   }
 
-  // Changes made elsewhere (the guest): poll the folder's attributes, and look again on focus.
+  // Changes made elsewhere (the guest): poll the open folder (see the header), and look again on focus.
   const pollMs = options.pollMs ?? 2000;
+  /** A poll outlasting the interval (a busy tree, a listing of hundreds) is not started again beside itself. */
+  let polling = false;
   const poll = async () => {
-    if (disposed || loading || document.visibilityState === "hidden") return;
+    if (disposed || loading || polling || document.visibilityState === "hidden") return;
+    polling = true;
     try {
       const path = cwd;
       const folder = await folderSignature(path);
@@ -223,6 +226,8 @@ async function mount(element: HTMLElement, context: PanelContext, options: Files
       if (path === cwd && now !== seen) await refresh();
     } catch {
       // The next tick tries again.
+    } finally {
+      polling = false;
     }
   };
   const timer = pollMs > 0 ? setInterval(() => void poll(), pollMs) : undefined;
