@@ -37,6 +37,12 @@ export const PORT_CLOSED = "worker9p:closed";
  */
 export const PORT_ACCEPTS_SLACK = "worker9p:accepts-slack";
 
+export interface ServePortOptions {
+  onProtocolError?: (reason: string) => void;
+  /** Called once when the session has ended, whoever ended it (so a host can forget it). */
+  onClose?: () => void;
+}
+
 /**
  * One 9P session over a MessagePort. The wire rule, either way: a message is
  * an ArrayBuffer, transferred (never copied on the way in), whose first bytes
@@ -44,20 +50,16 @@ export const PORT_ACCEPTS_SLACK = "worker9p:accepts-slack";
  * bytes, if any, are slack to be ignored. The server accepts slack from
  * anyone; it sends slack only to a client that sent PORT_ACCEPTS_SLACK, and
  * exact frames to every other. A size field below 7 or past the buffer's end,
- * or any other message, is broken framing and ends the session. Either
- * side's last message on a port it closes is PORT_CLOSED: from the client, it
- * ends the session (its fids, locks and frame pool).
+ * a buffer longer than any frame of this server with its slack
+ * (frameCapacity), or any other message, is broken framing and ends the
+ * session; a typed-array view (cloned, not transferred) is taken as one exact
+ * frame. Either side's last message on a port it closes is PORT_CLOSED: from
+ * the client, it ends the session (its fids, locks and frame pool).
  *
  * With a client that accepts slack, the buffers circulate: a request's buffer
  * goes to this port's pool when the request completes, and replies are built
  * in pooled buffers (R1, R2), so the steady state allocates no large buffer.
  */
-export interface ServePortOptions {
-  onProtocolError?: (reason: string) => void;
-  /** Called once when the session has ended, whoever ended it (so a host can forget it). */
-  onClose?: () => void;
-}
-
 export function serveMessagePort(server: Server, port: PortLike, options: ServePortOptions = {}): PortSession {
   let closed = false;
   const close = () => {
