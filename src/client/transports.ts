@@ -76,6 +76,8 @@ export function portTransport(port: PortLike, options: { recycle?: boolean } = {
   const recycle = options.recycle ?? true;
   const broken = (why: string) => {
     port.removeEventListener("message", onMessage);
+    // As in close(): the server's session would otherwise live on until the tree closes.
+    port.postMessage(PORT_CLOSED, []);
     port.close();
     t.onClose(why);
   };

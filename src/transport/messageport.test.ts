@@ -197,6 +197,19 @@ describe("the end of a session", () => {
     b.close();
   });
 
+  it("a client that ends the session on broken framing from the server says so, so the server's session ends too", async () => {
+    const { port1: serverEnd, port2 } = new MessageChannel();
+    closers.push(() => serverEnd.close());
+    const transport = portTransport(port2 as unknown as PortLike);
+    const closedWhy = new Promise<string | undefined>((resolve) => (transport.onClose = resolve));
+    const told = new Promise<unknown>((resolve) => serverEnd.on("message", (m: unknown) => m !== "worker9p:accepts-slack" && resolve(m)));
+    const bad = new ArrayBuffer(16);
+    new DataView(bad).setUint32(0, 3, true); // a size field shorter than a 9P header
+    serverEnd.postMessage(bad, [bad]);
+    expect(await closedWhy).toMatch(/broken framing/);
+    expect(await told).toBe(PORT_CLOSED);
+  });
+
   it("the host hears once that a session ended, whichever end ended it (tree-host forgets its PortSession then)", async () => {
     const { server } = await serve();
     const ended: string[] = [];
