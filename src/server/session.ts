@@ -86,6 +86,8 @@ export class Session implements Connection {
   private readonly scope: HandlerScope;
   /** Frames lent by the transport: how to give each back (transport/frame-pool.ts, R1). */
   private readonly lent = new WeakMap<Uint8Array, () => void>();
+  /** Frames that arrived in a buffer larger than themselves (a port message with slack): the memory they pin. */
+  private readonly pinned = new WeakMap<Uint8Array, number>();
   private readonly alloc: FrameAlloc | undefined;
 
   constructor(
@@ -131,9 +133,15 @@ export class Session implements Connection {
     return this.msize;
   }
 
-  receive(frame: Uint8Array, release?: () => void): void {
+  /**
+   * A frame from the transport. `bytes`: the memory it keeps alive while held or in flight, when
+   * more than its length (a MessagePort message's whole buffer, slack included), so that the
+   * limits of Back-pressure bound memory, not just frame lengths.
+   */
+  receive(frame: Uint8Array, release?: () => void, bytes = frame.length): void {
     if (this.closed) return;
     if (release) this.lent.set(frame, release);
+    if (bytes > frame.length) this.pinned.set(frame, bytes);
     if (this.mustHold(frame)) {
       if (!this.versioning && frame.length >= 9 && frame[4] === TFLUSH) {
         this.flushNow(frame);
@@ -154,6 +162,10 @@ export class Session implements Connection {
     this.pump();
   }
 
+  private weight(frame: Uint8Array): number {
+    return this.pinned.get(frame) ?? frame.length;
+  }
+
   private mustHold(frame: Uint8Array): boolean {
     return this.versioning || this.heldHead < this.held.length || !this.mayStart(frame);
   }
@@ -172,7 +184,7 @@ export class Session implements Connection {
 
   private hold(frame: Uint8Array): void {
     this.held.push(frame);
-    this.heldBytes += frame.length;
+    this.heldBytes += this.weight(frame);
     const frames = this.held.length - this.heldHead;
     if (frames > this.limits.maxHeldFrames || this.heldBytes > this.limits.maxHeldBytes) {
       this.fail(`${frames} requests (${this.heldBytes} bytes) sent ahead of their replies: more than this session holds`);
@@ -188,7 +200,7 @@ export class Session implements Connection {
         const frame = this.held[this.heldHead]!;
         if (!this.mayStart(frame)) break;
         this.held[this.heldHead++] = EMPTY;
-        this.heldBytes -= frame.length;
+        this.heldBytes -= this.weight(frame);
         if (this.heldHead === this.held.length) {
           this.held = [];
           this.heldHead = 0;
@@ -217,7 +229,7 @@ export class Session implements Connection {
       if (h.length >= 7 && (h[5]! | (h[6]! << 8)) === oldtag && h[4] !== TFLUSH) {
         // Held, so it never ran: it leaves no trace, and the transport frees its tag.
         this.held.splice(i, 1);
-        this.heldBytes -= h.length;
+        this.heldBytes -= this.weight(h);
         this.stats.requests++;
         this.stats.flushedBeforeCommit++;
         this.trace(() => `s${this.id} -- tag ${oldtag} cancelled before it started`);
@@ -296,7 +308,7 @@ export class Session implements Connection {
     } else if (req.type === "Tflush") {
       this.flush(req, release);
     } else {
-      this.run(req, replyBound(frame, this.msize), frame.length, this.lent.has(frame) ? release : undefined);
+      this.run(req, replyBound(frame, this.msize), this.weight(frame), this.lent.has(frame) ? release : undefined);
     }
   }
 

@@ -19,9 +19,9 @@ afterEach(() => {
   for (const c of closers.splice(0).reverse()) c();
 });
 
-async function serve(opts: { chunkSize?: number; latencyMs?: number } = {}) {
+async function serve(opts: { chunkSize?: number; latencyMs?: number; limits?: { maxInFlight?: number; maxHeldBytes?: number } } = {}) {
   const fs = await FileSystem.open(new MemoryStore(opts.chunkSize ? { chunkSize: opts.chunkSize } : {}), { latencyMs: opts.latencyMs ?? 0 });
-  const server = new Server(fs, { onInternalError: (e) => { throw e; } });
+  const server = new Server(fs, { ...opts.limits, onInternalError: (e) => { throw e; } });
   const { port1, port2 } = new MessageChannel();
   const errors: string[] = [];
   const ps: PortSession = serveMessagePort(server, port1 as unknown as PortLike, { onProtocolError: (r) => errors.push(r) });
@@ -77,6 +77,23 @@ describe("MessagePort wire rule", () => {
     expect(replies.slice(5).every((r) => r.msg.type === "Rread" && r.msg.data.length === 80 * KiB && r.msg.data.every((b) => b === 9))).toBe(true);
     expect(ps.pool).toBeUndefined();
     expect(errors).toEqual([]);
+  });
+
+  it("counts a held frame's whole buffer, slack included, against the session's held-bytes limit", async () => {
+    // One request in flight at a time; the first never ends (stuck*), so the next ones are held.
+    const { port, errors } = await serve({ latencyMs: 1, limits: { maxInFlight: 1, maxHeldBytes: 2 * 1024 * KiB } });
+    const c = rawClient(port);
+    c.post({ type: "Tversion", tag: NOTAG, msize: 256 * KiB, version: "9P2000.L" });
+    c.post({ type: "Tattach", tag: 1, fid: 0, afid: NOFID, uname: "root", aname: "", nuname: 0 });
+    c.post({ type: "Twalk", tag: 2, fid: 0, newfid: 1, names: [] });
+    c.post({ type: "Tlcreate", tag: 3, fid: 1, name: "stuck", flags: OpenFlags.RDWR, mode: 0o644, gid: 0 });
+    await c.until(() => c.replies().length === 4);
+    c.post({ type: "Tread", tag: 4, fid: 1, offset: 0, count: 1 });
+    // Small frames, each in a buffer of almost 1 MiB: three of them pin more than 2 MiB.
+    for (let i = 0; i < 3; i++) c.post({ type: "Tgetattr", tag: 10 + i, fid: 0, mask: 0x7ff }, 1000 * KiB);
+    await c.until(() => c.messages.includes(PORT_CLOSED));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/sent ahead of their replies/);
   });
 
   for (const [what, size, length] of [

@@ -117,7 +117,8 @@ export function serveMessagePort(server: Server, port: PortLike, options: ServeP
         return;
       }
       const p = pool;
-      session.receive(frame, p ? () => p.give(data) : undefined);
+      // The whole buffer counts against the session's held-bytes limit, slack included.
+      session.receive(frame, p ? () => p.give(data) : undefined, data.byteLength);
       return;
     }
     if (data === PORT_CLOSED) {
