@@ -10,6 +10,7 @@ import { performance } from "node:perf_hooks";
 import type { HostCounters, HostProbe } from "../guest/run.js";
 import type { ReceiveTimes, WorkerProbeResult } from "../guest/worker9p.js";
 import type { CpuProfile } from "../../worker/probe.js";
+import { sumSamples } from "./node-profile.js";
 import { MessageType } from "../../src/protocol/constants.js";
 
 const SAMPLING_US = 250;
@@ -170,21 +171,11 @@ function workerCategory(f: Frame): string {
 
 /** Milliseconds of samples by category and the heaviest frames by self time. */
 function categorize(p: CpuProfile, categoryOf: (f: Frame) => string, topN = 10): { byCategory: Record<string, number>; top: { frame: string; ms: number }[] } {
-  const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
-  const byCategory: Record<string, number> = {};
-  const frames = new Map<string, number>();
-  p.samples.forEach((id, i) => {
-    // A sample stands for the interval up to the next one.
-    const ms = (p.timeDeltas[i + 1] ?? p.timeDeltas[i] ?? 0) / 1000;
-    const f = byId.get(id)!;
-    const c = categoryOf(f);
-    byCategory[c] = (byCategory[c] ?? 0) + ms;
-    if (c === "idle") return;
-    const k = `${f.functionName || "(anonymous)"} ${f.url.replace(/^.*\/(src|node_modules|scripts|worker)\//, "$1/")}${f.url ? `:${f.lineNumber + 1}` : ""}`;
-    frames.set(k, (frames.get(k) ?? 0) + ms);
-  });
-  const top = [...frames].sort((a, b) => b[1] - a[1]).slice(0, topN).map(([frame, ms]) => ({ frame, ms }));
-  return { byCategory, top };
+  const { byCategory, top } = sumSamples(p, categoryOf, { topN });
+  return {
+    byCategory: Object.fromEntries([...byCategory].map(([c, us]) => [c, us / 1000])),
+    top: top.map(({ frame, us }) => ({ frame, ms: us / 1000 })),
+  };
 }
 
 const f0 = (n: number) => n.toFixed(0);

@@ -49,29 +49,40 @@ export function readProfile(dir: string): CpuProfile {
   return JSON.parse(readFileSync(path.join(dir, files[0]!), "utf8")) as CpuProfile;
 }
 
-/** The samples taken between `fromUs` and `toUs`, by category and by frame. */
-export function profileWindow(p: CpuProfile, fromUs: number, toUs: number, topN = 8): WindowProfile {
+/**
+ * A profile's samples summed by category (µs; a sample stands for the interval up to the next
+ * one), and the heaviest frames by self time apart from "idle". Only the samples taken between
+ * `fromUs` and `toUs` (the profile's clock) when given.
+ */
+export function sumSamples<C extends string>(
+  p: CpuProfile,
+  categoryOf: (f: CallFrame) => C,
+  options: { fromUs?: number; toUs?: number; topN?: number } = {},
+): { byCategory: Map<C, number>; top: { frame: string; us: number }[] } {
+  const { fromUs = -Infinity, toUs = Infinity, topN = 8 } = options;
   const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
-  const busy = Object.fromEntries(NODE_CATEGORIES.map((c) => [c, 0])) as Record<NodeCategory, number>;
+  const byCategory = new Map<C, number>();
   const frames = new Map<string, number>();
-  let idleUs = 0;
   let t = p.startTime;
   p.samples.forEach((id, i) => {
     const dt = p.timeDeltas[i] ?? 0;
     t += dt;
     if (t < fromUs || t > toUs) return;
-    // A sample stands for the interval up to the next one.
     const us = p.timeDeltas[i + 1] ?? dt;
     const f = byId.get(id)!;
-    const c = nodeCategoryOf(f);
-    if (c === "idle") {
-      idleUs += us;
-      return;
-    }
-    busy[c] += us;
-    const k = `${f.functionName || "(anonymous)"} ${f.url.replace(/^.*\/(src|node_modules)\//, "$1/")}${f.url ? `:${f.lineNumber + 1}` : ""}`;
+    const c = categoryOf(f);
+    byCategory.set(c, (byCategory.get(c) ?? 0) + us);
+    if (c === "idle") return;
+    const k = `${f.functionName || "(anonymous)"} ${f.url.replace(/^.*\/(src|node_modules|scripts|worker)\//, "$1/")}${f.url ? `:${f.lineNumber + 1}` : ""}`;
     frames.set(k, (frames.get(k) ?? 0) + us);
   });
   const top = [...frames].sort((a, b) => b[1] - a[1]).slice(0, topN).map(([frame, us]) => ({ frame, us }));
-  return { busy, idleUs, top };
+  return { byCategory, top };
+}
+
+/** The samples taken between `fromUs` and `toUs`, by category and by frame. */
+export function profileWindow(p: CpuProfile, fromUs: number, toUs: number, topN = 8): WindowProfile {
+  const { byCategory, top } = sumSamples(p, nodeCategoryOf, { fromUs, toUs, topN });
+  const busy = Object.fromEntries(NODE_CATEGORIES.map((c) => [c, byCategory.get(c) ?? 0])) as Record<NodeCategory, number>;
+  return { busy, idleUs: byCategory.get("idle") ?? 0, top };
 }
