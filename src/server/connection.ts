@@ -38,9 +38,12 @@ export interface Connection {
    * reuse its bytes. With `release`, it is lent: the session calls release()
    * once nothing reads the frame any more, and then the transport may reuse
    * its buffer — or never, and the buffer is the garbage collector's
-   * (transport/frame-pool.ts, R1).
+   * (transport/frame-pool.ts, R1). `bytes`: the memory the frame keeps alive
+   * while held or in flight, when more than its length (a MessagePort
+   * message's whole buffer, slack included), so that the limits of
+   * Back-pressure bound memory, not just frame lengths.
    */
-  receive(frame: Uint8Array, release?: () => void): void;
+  receive(frame: Uint8Array, release?: () => void, bytes?: number): void;
   /** The peer went away: abort everything in flight and clunk every fid. */
   close(): void;
   /** Requests currently in flight. */

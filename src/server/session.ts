@@ -133,11 +133,7 @@ export class Session implements Connection {
     return this.msize;
   }
 
-  /**
-   * A frame from the transport. `bytes`: the memory it keeps alive while held or in flight, when
-   * more than its length (a MessagePort message's whole buffer, slack included), so that the
-   * limits of Back-pressure bound memory, not just frame lengths.
-   */
+  /** Connection.receive (connection.ts). */
   receive(frame: Uint8Array, release?: () => void, bytes = frame.length): void {
     if (this.closed) return;
     if (release) this.lent.set(frame, release);

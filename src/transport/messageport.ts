@@ -99,8 +99,7 @@ export function serveMessagePort(server: Server, port: PortLike, options: ServeP
     }
     throw e;
   }
-  // Slack is bounded like a frame: a message no pool of ours would build is refused, so the
-  // held-bytes limits (which count frames) still bound what a client makes this worker hold.
+  // Slack is bounded like a frame: a message no pool of ours would build is refused.
   const largestMessage = frameCapacity(server.connectionMaxFrame());
   const onMessage = (ev: { data: unknown }) => {
     const data = ev.data;
@@ -136,7 +135,8 @@ export function serveMessagePort(server: Server, port: PortLike, options: ServeP
       close();
       return;
     }
-    session.receive(view);
+    // A view is cloned with its whole buffer: that is what it pins.
+    session.receive(view, undefined, view.buffer.byteLength);
   };
   port.addEventListener("message", onMessage);
   port.start?.();
