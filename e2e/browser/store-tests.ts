@@ -1069,7 +1069,7 @@ export async function checkpointOrderAcrossHelper(): Promise<{ order: unknown; h
  * store goes idle, and nothing else would ever write them to IndexedDB before close.
  */
 export async function idleAfterBackgroundCheckpoint(arg: { name: string }): Promise<{ emptied: boolean; checkpoints: number }> {
-  type Inside = { overlay: { empty: boolean }; scheduleCheckpoint(): Promise<void> };
+  type Inside = { overlay: { empty: boolean }; checkpoints: { schedule(): Promise<void> } };
   let checkpoints = 0;
   let during: Promise<void> = Promise.resolve();
   const commit = (i: number) =>
@@ -1086,7 +1086,7 @@ export async function idleAfterBackgroundCheckpoint(arg: { name: string }): Prom
         during = (async () => {
           await commit(2);
           // What the idle timer does when it fires now.
-          void (store as unknown as Inside).scheduleCheckpoint();
+          void (store as unknown as Inside).checkpoints.schedule();
         })();
       },
     },

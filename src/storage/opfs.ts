@@ -8,15 +8,16 @@
  * stop us at any instant, and the tree must then be the one of some commit
  * point. The argument that this holds is the numbered list below; code
  * elsewhere cites it as "invariant N" (opfs-tx.ts, opfs-overlay.ts,
- * opfs-journal.ts, opfs-slots.ts, opfs-checkpoint.ts, opfs-open.ts,
- * opfs-check.ts, opfs-files.ts, chunk-map-cache.ts, committed-records.ts,
- * writer-batcher.ts).
+ * opfs-journal.ts, opfs-slots.ts, opfs-checkpoint.ts, opfs-scheduler.ts,
+ * opfs-open.ts, opfs-check.ts, opfs-files.ts, chunk-map-cache.ts,
+ * committed-records.ts, writer-batcher.ts).
  *
- * This file is the Store that ties the parts together: transactions,
- * the commit step and checkpoint scheduling. Its parts, one concern each:
- * the slot allocator and quarantine (opfs-slots.ts), the checkpoint writes
- * and shrink (opfs-checkpoint.ts), opening (opfs-open.ts, opfs-files.ts),
- * the full scan (opfs-check.ts), options and reports (opfs-options.ts).
+ * This file is the Store that ties the parts together: transactions and
+ * the commit step. Its parts, one concern each: the slot allocator and
+ * quarantine (opfs-slots.ts), when to checkpoint and the checkpoint's steps
+ * between writers (opfs-scheduler.ts), the checkpoint writes and shrink
+ * (opfs-checkpoint.ts), opening (opfs-open.ts, opfs-files.ts), the full scan
+ * (opfs-check.ts), options and reports (opfs-options.ts).
  *
  * OPFS store invariants
  *
@@ -165,7 +166,7 @@
  */
 import { unwrap } from "idb";
 import { copyFrom } from "../protocol/bytes.js";
-import { Errno, FsError, abortError, isFsError, isQuotaError } from "../protocol/errno.js";
+import { Errno, abortError, isFsError, isQuotaError } from "../protocol/errno.js";
 import type { EntryRecord, Store, StoreTx, StoreUsage, TxMode, TxOptions } from "./store.js";
 import { ChunkMapCache } from "./chunk-map-cache.js";
 import { CommittedRecords } from "./committed-records.js";
@@ -173,13 +174,14 @@ import { WriterBatcher } from "./writer-batcher.js";
 import { afterQueuedTasks } from "./next-task.js";
 import type { Journal } from "./opfs-journal.js";
 import type { JournalValue } from "./journal-codec.js";
-import { Overlay, type CommitRecord, type JournalRange, type OverlayLayer } from "./opfs-overlay.js";
+import { Overlay, type CommitRecord, type JournalRange } from "./opfs-overlay.js";
 import { CheckpointNames } from "./opfs-names.js";
 import { OpfsTx, readCommitted, type TxSource } from "./opfs-tx.js";
 import { enospc, entryKey, isXattrKey, type ChunkRef, type WorkerDb } from "./indexeddb-common.js";
 import type { OpfsCheckReport, OpfsOpenInfo, OpfsStoreOptions } from "./opfs-options.js";
 import { QUARANTINE_LIMIT, SlotAllocator } from "./opfs-slots.js";
-import { STORES, shrink, writeDeletions } from "./opfs-checkpoint.js";
+import { STORES, shrink } from "./opfs-checkpoint.js";
+import { CheckpointScheduler } from "./opfs-scheduler.js";
 import { scanSlots } from "./opfs-check.js";
 import { destroyStore, openParts, opfsStoreDbName } from "./opfs-open.js";
 import { CheckpointWriter } from "./opfs-checkpoint-writer.js";
@@ -187,35 +189,6 @@ import { CheckpointWriter } from "./opfs-checkpoint-writer.js";
 export { OPFS_DEFAULT_CHUNK_SIZE, type OpfsCheckReport, type OpfsOpenInfo, type OpfsStoreOptions } from "./opfs-options.js";
 export { opfsDirectoryName, type SyncAccessHandle, type SyncFileHandle } from "./opfs-files.js";
 export { opfsStoreDbName } from "./opfs-open.js";
-
-/** A group commit's journal record once it reaches this many records or bytes: checkpoint (keeps replay at open short). */
-const CHECKPOINT_RECORDS = 512;
-const CHECKPOINT_BYTES = 4 * 1024 * 1024;
-/**
- * Past this many records (or bytes) of journal not yet checkpointed, writers
- * wait for a checkpoint and fail if it fails (invariant 13): the overlay is
- * in memory and replayed whole at open.
- */
-const MAX_OVERLAY_RECORDS = 16 * CHECKPOINT_RECORDS;
-const MAX_OVERLAY_BYTES = 16 * CHECKPOINT_BYTES;
-/**
- * Past this much journal, the next checkpoint holds writers until it commits, which empties it
- * (invariant 14). Under steady writing a background checkpoint never empties the journal, so
- * each time it reaches this size writers stop for one IndexedDB commit (0.6-1.3 s measured at
- * load 16, creates batching ~10 writers per record). At 2 × CHECKPOINT_BYTES that was every
- * second checkpoint; at 8 ×, about one in seven. The cost: a journal file this large, read whole
- * by an open after a crash (a clean close empties it); MAX_OVERLAY_BYTES stays above it.
- */
-const JOURNAL_RESET_BYTES = 8 * CHECKPOINT_BYTES;
-/** With commits in the overlay and none for this long, checkpoint anyway (the next open replays nothing). */
-const CHECKPOINT_IDLE_MS = 1000;
-
-/** A checkpoint whose IndexedDB writes are issued: the layers it writes, the last commit they hold, its commit. */
-interface StartedCheckpoint {
-  layers: OverlayLayer[];
-  seq: number;
-  committed: Promise<void>;
-}
 
 /** What commit() hands to apply(): the record and what the memory state needs besides. */
 interface Committed {
@@ -250,21 +223,15 @@ export class OpfsStore implements Store, TxSource {
   private closed = false;
   private released = false;
   private readonly inflight = new Set<Promise<unknown>>();
-  private checkpointing: Promise<void> | undefined;
-  /** After a checkpoint failed (out of quota), the next waits for this much more journal: no retry on every commit. */
-  private checkpointBackoff = { records: 0, bytes: 0 };
-  /** Why the last checkpoint failed, if it did (diagnostics). */
-  lastCheckpointError: string | undefined;
-  private idleTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The journal's length when the last checkpoint froze the overlay (invariant 14). */
-  private journalAtFreeze = 0;
+  /** When to checkpoint, and the checkpoint's steps between writers (invariants 9, 11, 13-15). */
+  private readonly checkpoints: CheckpointScheduler;
   /** The data file's slots: hwm, free list, quarantine (invariants 2, 3, 6). */
   private readonly slots: SlotAllocator;
   /** Writes checkpoints, in a helper worker when it can (invariant 15). */
   readonly checkpointWriter: CheckpointWriter;
 
   private constructor(
-    private readonly name: string,
+    name: string,
     private readonly db: WorkerDb,
     private readonly journal: Journal,
     slots: SlotAllocator,
@@ -279,6 +246,23 @@ export class OpfsStore implements Store, TxSource {
     this.chunkSize = slots.chunkSize;
     this.inlineLimit = Math.min(options.inlineLimit ?? Math.floor(slots.chunkSize / 2), slots.chunkSize);
     this.openInfo = openInfo;
+    this.checkpoints = new CheckpointScheduler({
+      name,
+      db,
+      journal,
+      overlay: this.overlay,
+      slots,
+      checkpointNames: this.checkpointNames,
+      checkpointWriter: this.checkpointWriter,
+      openInfo,
+      options,
+      exclusive: (task) => this.writers.exclusive(task),
+    });
+  }
+
+  /** Why the last checkpoint failed, if it did (diagnostics). */
+  get lastCheckpointError(): string | undefined {
+    return this.checkpoints.lastError;
   }
 
   /**
@@ -290,7 +274,7 @@ export class OpfsStore implements Store, TxSource {
     const started = performance.now();
     let store: OpfsStore | undefined;
     const p = await openParts(name, options, () => {
-      if (store) store.closed = true;
+      store?.stopScheduling();
     });
     try {
       const info = p.info;
@@ -308,7 +292,7 @@ export class OpfsStore implements Store, TxSource {
       // The free list may hold slots freed by relaxed commits of an earlier session (invariant 6).
       slots.durabilityBarrier();
       if (store.overlay.empty) info.trimmedSlots = await shrink(p.db, store.overlay, slots);
-      else store.scheduleCheckpoint();
+      else void store.checkpoints.schedule();
       info.ms = Math.round((performance.now() - started) * 10) / 10;
       return store;
     } catch (e) {
@@ -335,7 +319,7 @@ export class OpfsStore implements Store, TxSource {
 
   /** WriterBatcher's transaction: run the batch's bodies on one OpfsTx, then commit it (or nothing). */
   private async runWriters(body: (x: OpfsTx) => Promise<void>, asked: TxOptions): Promise<void> {
-    await this.boundOverlay();
+    await this.checkpoints.boundOverlay();
     // Enough freed slots waiting for a durable point: make this commit durable, so they can be used again.
     const durable = asked.durable === true || this.slots.quarantine.size >= QUARANTINE_LIMIT;
     try {
@@ -347,27 +331,12 @@ export class OpfsStore implements Store, TxSource {
         this.slots.durabilityBarrier();
         // IndexedDB refuses even a shrinking transaction with no headroom: give it the journal's preallocated room.
         this.journal.trimToEnd();
-        await this.checkpoint(true);
+        await this.checkpoints.checkpoint(true);
       } catch (c) {
         // The checkpoint needs room too; without it the retry reports ENOSPC again.
-        this.lastCheckpointError = String(c);
+        this.checkpoints.lastError = String(c);
       }
       return this.attempt(body, asked.signal, durable);
-    }
-  }
-
-  /** Invariant 13: past the limit, checkpoint before this batch; if that fails (not for quota), the batch fails. */
-  private async boundOverlay(): Promise<void> {
-    const maxRecords = this.options.maxOverlayRecords ?? MAX_OVERLAY_RECORDS;
-    const within = (): boolean => this.overlay.records < maxRecords && this.journal.bytes < MAX_OVERLAY_BYTES;
-    if (within()) return;
-    try {
-      await this.checkpoint();
-    } catch (e) {
-      this.lastCheckpointError = String(e);
-      // Out of quota, or only the shrink after a checkpoint that went through failed: go on.
-      if (isQuotaError(e) || within()) return;
-      throw new FsError(Errno.EIO, `OPFS store ${this.name}: ${this.overlay.records} commits wait for a checkpoint, which fails (${String(e)})`);
     }
   }
 
@@ -448,13 +417,7 @@ export class OpfsStore implements Store, TxSource {
     this.records.apply(new Map(r.inodes), new Map(r.meta.filter(([k]) => !isXattrKey(k))), entries);
     if (c.touched.size > 0) this.cache.apply(c.touched, r.chunks);
     this.commits++;
-    // Counted since the last checkpoint started: a background one leaves later records in the journal (invariant 14).
-    const due = this.overlay.liveRecords >= CHECKPOINT_RECORDS + this.checkpointBackoff.records || this.liveJournalBytes >= CHECKPOINT_BYTES + this.checkpointBackoff.bytes;
-    if (due || r.freed.includes(this.slots.hwm - 1)) {
-      this.scheduleCheckpoint();
-    } else {
-      this.scheduleIdleCheckpoint();
-    }
+    this.checkpoints.committed(r.freed.includes(this.slots.hwm - 1));
   }
 
   async usage(): Promise<StoreUsage> {
@@ -465,14 +428,13 @@ export class OpfsStore implements Store, TxSource {
 
   /** Waits for transactions in flight, checkpoints, makes everything durable and releases the files. */
   async close(): Promise<void> {
-    this.closed = true;
-    clearTimeout(this.idleTimer);
+    this.stopScheduling();
     await Promise.allSettled([...this.inflight]);
-    await this.checkpointing;
+    await this.checkpoints.settled();
     if (this.released) return;
     this.released = true;
     try {
-      await this.writers.exclusive(() => this.checkpoint());
+      await this.writers.exclusive(() => this.checkpoints.checkpoint());
     } catch {
       // Closing anyway (the database may be going away: destroy()); the journal keeps what the checkpoint lacks.
     }
@@ -507,6 +469,12 @@ export class OpfsStore implements Store, TxSource {
     return n;
   }
 
+  /** No new transactions and no more checkpoints scheduled (closing, or the database is going away). */
+  private stopScheduling(): void {
+    this.closed = true;
+    this.checkpoints.stop();
+  }
+
   private track(p: Promise<unknown>): void {
     this.inflight.add(p);
     const forget = (): void => {
@@ -515,146 +483,15 @@ export class OpfsStore implements Store, TxSource {
     p.then(forget, forget);
   }
 
-  private scheduleIdleCheckpoint(): void {
-    clearTimeout(this.idleTimer);
-    if (this.closed || this.options.autoCheckpoint === false) return;
-    this.idleTimer = setTimeout(() => this.scheduleCheckpoint(), CHECKPOINT_IDLE_MS);
-  }
-
-  /**
-   * Checkpoint off the writers' path (invariant 14): freeze the overlay and issue its IndexedDB
-   * writes between writers, let writers go on while IndexedDB commits, then drop what it holds.
-   * A journal grown past JOURNAL_RESET_BYTES (it is emptied only when a checkpoint leaves the
-   * overlay empty, so steady writing keeps it growing) gets a checkpoint that holds writers
-   * until it commits, which empties it.
-   */
-  private scheduleCheckpoint(force = false): Promise<void> {
-    clearTimeout(this.idleTimer);
-    if (this.checkpointing || this.closed || (this.options.autoCheckpoint === false && !force)) return this.checkpointing ?? Promise.resolve();
-    const hold = this.options.checkpointHoldsWriters === true || this.journal.bytes >= JOURNAL_RESET_BYTES;
-    const run = hold ? this.writers.exclusive(() => this.checkpoint()) : this.backgroundCheckpoint();
-    const p = run
-      .then(
-        () => {
-          this.checkpointBackoff = { records: 0, bytes: 0 };
-          // Commits that landed while it ran are not in it, and the idle timer they armed may have
-          // fired (and been dropped) meanwhile: the store may be idle now, so arm it again.
-          if (!this.overlay.empty) this.scheduleIdleCheckpoint();
-        },
-        (e: unknown) => {
-          this.lastCheckpointError = String(e);
-          this.checkpointBackoff = { records: this.overlay.liveRecords, bytes: this.liveJournalBytes };
-        },
-      )
-      .then(() => {
-        this.checkpointing = undefined;
-      });
-    this.checkpointing = p;
-    return p;
-  }
-
   /** Start a checkpoint now that lets writers go on while IndexedDB commits (tests; the store schedules its own). */
   checkpointInBackground(): Promise<void> {
-    return this.scheduleCheckpoint(true);
-  }
-
-  private async backgroundCheckpoint(): Promise<void> {
-    const started = await this.writers.exclusive(async () => this.startCheckpoint());
-    if (!started) return;
-    this.options.debugHooks?.checkpointIssued?.();
-    await started.committed;
-    this.finishCheckpoint(started);
-    // Giving the file's free tail back needs the overlay empty and writers held (invariant 9).
-    if (this.overlay.empty) this.countTrimmed(await this.writers.exclusive(() => this.shrink()));
-  }
-
-  /**
-   * Between writers: flush the data file, freeze the overlay and issue its IndexedDB writes
-   * (invariants 11, 14). Undefined when there is nothing to write.
-   */
-  private startCheckpoint(): StartedCheckpoint | undefined {
-    if (this.overlay.empty) return undefined;
-    this.options.debugHooks?.beforeCheckpoint?.();
-    // The strict commit makes the frozen chunk refs durable, relaxed commits' too: their bytes
-    // must be on disk first, or a power loss could leave a durable ref to a slot that still
-    // holds an older, deleted file's bytes (invariants 6, 11).
-    this.slots.flushData();
-    // The journal keeps the records this checkpoint holds until a later one leaves the overlay
-    // empty (14), and open skips them by number: flushed now, a power loss cannot lose one of
-    // them yet keep a later relaxed record, which would fail the open as damage (12).
-    this.journal.flush();
-    const layers = this.overlay.freeze();
-    this.journalAtFreeze = this.journal.bytes;
-    return { layers, seq: this.overlay.lastSeq, committed: this.checkpointWriter.write(layers) };
-  }
-
-  /**
-   * IndexedDB holds the frozen layers now: drop them, release the slots whose freeing the strict
-   * commit made durable (freed by the commits it holds, invariant 6), and empty the journal
-   * if nothing committed since (invariant 14).
-   */
-  private finishCheckpoint(c: StartedCheckpoint): void {
-    this.options.debugHooks?.afterCheckpointCommit?.();
-    // The committed state is unchanged; only where it is kept moved (invariant 11).
-    for (const l of c.layers) for (const d of l.dirs.values()) for (const [k, e] of d) this.checkpointNames.checkpointed(e.dir, k, e.rec !== null);
-    this.overlay.dropFrozen(c.layers);
-    this.slots.releaseThrough(c.seq);
-    if (this.overlay.empty) {
-      this.journal.reset();
-      this.journalAtFreeze = 0;
-    }
-  }
-
-  /** Journal bytes appended since the last checkpoint started. */
-  private get liveJournalBytes(): number {
-    return Math.max(0, this.journal.bytes - this.journalAtFreeze);
-  }
-
-  /**
-   * A checkpoint that holds writers until IndexedDB has committed (close, the overlay's bound,
-   * out of space): afterwards the overlay and the journal are empty, and free slots at the file's
-   * end are given back. Run between writers (exclusive, or by a writer batch itself).
-   */
-  private async checkpoint(deletesFirst = false): Promise<void> {
-    // A background checkpoint's commit may be pending; its layers are frozen, not gone, so this
-    // one writes them again (idempotent), after it (IndexedDB runs the two in order).
-    if (!this.overlay.empty) {
-      if (deletesFirst) {
-        this.slots.flushData();
-        // The early deletions below must never outlive the records that made them.
-        this.journal.flush();
-        // Chromium's IndexedDB refuses a transaction that puts anything when the origin is out of
-        // quota, but takes one that only deletes. Applying the overlay's deletions to the checkpoint
-        // early changes nothing it shows (the overlay names every key it deleted, and its cuts cover
-        // their ranges), so a crash between the two transactions replays to the same state.
-        const layers = this.overlay.layers;
-        await this.checkpointWriter.afterHelper(() => writeDeletions(this.db, layers, this.checkpointNames));
-      }
-      // Undefined when the deletions waited for a background checkpoint (15) whose commit left
-      // the overlay empty: then only the shrink is left to do.
-      const started = this.startCheckpoint();
-      if (started) {
-        await started.committed;
-        this.finishCheckpoint(started);
-      }
-    }
-    this.countTrimmed(await this.shrink());
-  }
-
-  /** Not `trimmedSlots += await …`, which reads the count before the await and loses a shrink that ran meanwhile. */
-  private countTrimmed(slots: number): void {
-    this.openInfo.trimmedSlots += slots;
-  }
-
-  /** Give the file's free tail back (invariant 9), after any checkpoint the helper has pending (invariant 15). */
-  private shrink(): Promise<number> {
-    return this.checkpointWriter.afterHelper(() => shrink(this.db, this.overlay, this.slots));
+    return this.checkpoints.schedule(true);
   }
 
   /** Scan all slot bookkeeping and the data file: every slot below hwm referenced or free, exactly once. Reads everything: tests and fsck only. */
   async check(): Promise<OpfsCheckReport> {
     await Promise.allSettled([...this.inflight]);
-    await this.checkpointing;
+    await this.checkpoints.settled();
     // Between writers: nothing commits during the scan. It changes nothing (no checkpoint), so observing is not acting.
     return this.writers.exclusive(() => this.scan());
   }
