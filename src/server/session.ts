@@ -1,13 +1,16 @@
-import { HEADER_SIZE, NOTAG, VERSION_9P2000L, VERSION_UNKNOWN } from "../protocol/constants.js";
+import { HEADER_SIZE, VERSION_9P2000L, VERSION_UNKNOWN } from "../protocol/constants.js";
 import { concatBytes } from "../protocol/bytes.js";
-import { DecodeError, decodeMessage, encodeMessage, peekHeader, type FrameAlloc } from "../protocol/codec.js";
-import { Errno, FsError, errnoName, isCancellation, isFsError, isQuotaError } from "../protocol/errno.js";
-import type { Message, RMessage, TMessage, TOf } from "../protocol/messages.js";
+import { DecodeError, decodeMessage, peekHeader, type FrameAlloc } from "../protocol/codec.js";
+import { Errno, FsError, isCancellation, isFsError, isQuotaError } from "../protocol/errno.js";
+import type { Message, TMessage, TOf } from "../protocol/messages.js";
 import type { FileSystemApi } from "../fs/types.js";
 import type { Connection, FrameSink } from "./connection.js";
 import { FidTable } from "./fid-table.js";
 import { handlers, releaseFid, type HandlerResult, type HandlerScope } from "./handlers.js";
 import { emptyStats, type SessionStats } from "./stats.js";
+import { HeldFrames } from "./held-frames.js";
+import { wireReply } from "./reply-frame.js";
+import { TFLUSH, TVERSION, decodesAsTversion, describe, replyBound, requestTag } from "./request-frame.js";
 
 export interface SessionLimits {
   /** Largest msize we agree to. */
@@ -50,7 +53,9 @@ const MIN_MSIZE = 4096;
 
 /**
  * One 9P session: a fid table, the requests in flight by tag, and the
- * Tflush/Tversion rules that tie them together.
+ * Tflush/Tversion rules that tie them together. Frames held unstarted are a
+ * HeldFrames (held-frames.ts); what is read from a frame before decoding it,
+ * request-frame.ts; a result as it goes on the wire, reply-frame.ts.
  *
  * Back-pressure. A client may pipeline as much as it likes; the session never
  * cuts it off for that. A frame starts at once only while (1) fewer than
@@ -75,10 +80,8 @@ export class Session implements Connection {
   private replyBytes = 0;
   /** Request frame bytes of the requests in flight (a Twrite's data lives in its frame until done). */
   private inflightFrameBytes = 0;
-  /** Frames not started yet, oldest first from `heldHead` (see Back-pressure). */
-  private held: Uint8Array[] = [];
-  private heldHead = 0;
-  private heldBytes = 0;
+  /** Frames not started yet, oldest first (see Back-pressure). */
+  private readonly held = new HeldFrames((frame) => this.weight(frame));
   /** A Tversion is resetting the session: every frame is held until it is done. */
   private versioning = false;
   private pumping = false;
@@ -120,12 +123,12 @@ export class Session implements Connection {
 
   /** Requests in flight plus frames held unstarted: what a transport watches to stop reading. */
   get pending(): number {
-    return this.inflight.size + this.held.length - this.heldHead;
+    return this.inflight.size + this.held.count;
   }
 
   /** Bytes of the frames counted in `pending`. */
   get pendingBytes(): number {
-    return this.inflightFrameBytes + this.heldBytes;
+    return this.inflightFrameBytes + this.held.bytes;
   }
 
   /** The msize agreed by Tversion (0 before). */
@@ -163,7 +166,7 @@ export class Session implements Connection {
   }
 
   private mustHold(frame: Uint8Array): boolean {
-    return this.versioning || this.heldHead < this.held.length || !this.mayStart(frame);
+    return this.versioning || this.held.count > 0 || !this.mayStart(frame);
   }
 
   /**
@@ -180,10 +183,9 @@ export class Session implements Connection {
 
   private hold(frame: Uint8Array): void {
     this.held.push(frame);
-    this.heldBytes += this.weight(frame);
-    const frames = this.held.length - this.heldHead;
-    if (frames > this.limits.maxHeldFrames || this.heldBytes > this.limits.maxHeldBytes) {
-      this.fail(`${frames} requests (${this.heldBytes} bytes) sent ahead of their replies: more than this session holds`);
+    const { count, bytes } = this.held;
+    if (count > this.limits.maxHeldFrames || bytes > this.limits.maxHeldBytes) {
+      this.fail(`${count} requests (${bytes} bytes) sent ahead of their replies: more than this session holds`);
     }
   }
 
@@ -192,16 +194,9 @@ export class Session implements Connection {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (!this.closed && this.heldHead < this.held.length && !this.versioning) {
-        const frame = this.held[this.heldHead]!;
+      for (let frame = this.held.peek(); frame && !this.closed && !this.versioning; frame = this.held.peek()) {
         if (!this.mayStart(frame)) break;
-        this.held[this.heldHead++] = EMPTY;
-        this.heldBytes -= this.weight(frame);
-        if (this.heldHead === this.held.length) {
-          this.held = [];
-          this.heldHead = 0;
-        }
-        this.start(frame);
+        this.start(this.held.shift());
       }
     } finally {
       this.pumping = false;
@@ -220,18 +215,12 @@ export class Session implements Connection {
       return;
     }
     const oldtag = frame[7]! | (frame[8]! << 8);
-    for (let i = this.heldHead; i < this.held.length; i++) {
-      const h = this.held[i]!;
-      if (h.length >= 7 && (h[5]! | (h[6]! << 8)) === oldtag && h[4] !== TFLUSH) {
-        // Held, so it never ran: it leaves no trace, and the transport frees its tag.
-        this.held.splice(i, 1);
-        this.heldBytes -= this.weight(h);
-        this.stats.requests++;
-        this.stats.flushedBeforeCommit++;
-        this.trace(() => `s${this.id} -- tag ${oldtag} cancelled before it started`);
-        this.sink.discard?.(oldtag);
-        break;
-      }
+    if (this.held.takeTag(oldtag)) {
+      // Held, so it never ran: it leaves no trace, and the transport frees its tag.
+      this.stats.requests++;
+      this.stats.flushedBeforeCommit++;
+      this.trace(() => `s${this.id} -- tag ${oldtag} cancelled before it started`);
+      this.sink.discard?.(oldtag);
     }
     this.start(frame);
   }
@@ -248,17 +237,13 @@ export class Session implements Connection {
       this.hold(frame); // malformed: answered in order, like any frame, and resets nothing
       return;
     }
-    for (let i = this.heldHead; i < this.held.length; i++) {
-      const h = this.held[i]!;
-      if (h.length < 7) continue;
-      const tag = h[5]! | (h[6]! << 8);
+    for (const h of this.held.clear()) {
+      const tag = requestTag(h);
+      if (tag === undefined) continue;
       this.stats.requests++;
       this.trace(() => `s${this.id} -- tag ${tag} dropped: a Tversion came before it started`);
       this.sink.discard?.(tag);
     }
-    this.held = [];
-    this.heldHead = 0;
-    this.heldBytes = 0;
     this.start(frame);
   }
 
@@ -311,9 +296,7 @@ export class Session implements Connection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.held = [];
-    this.heldHead = 0;
-    this.heldBytes = 0;
+    this.held.clear();
     for (const r of this.inflight.values()) r.controller.abort();
     const settled = [...this.inflight.values()].map((r) => r.settled);
     void Promise.all(settled)
@@ -473,36 +456,16 @@ export class Session implements Connection {
 
   private send(tag: number, result: HandlerResult): void {
     if (this.closed) return;
-    const limit = this.msize || this.limits.maxMsize;
-    if (Array.isArray(result)) {
-      let size = 0;
-      for (const p of result) size += p.length;
-      if (size <= limit) {
-        this.stats.replies++;
-        this.trace(() => `s${this.id} -> Rread tag ${tag} (${size} bytes)`);
-        if (this.sink.sendParts) this.sink.sendParts(result);
-        else this.sink.send(concatBytes(result, size));
-        return;
-      }
-      result = { type: "Rlerror", tag, ecode: Errno.EMSGSIZE };
-    }
-    let frame: Uint8Array;
-    try {
-      frame = result instanceof Uint8Array ? result : encodeMessage(result, this.alloc);
-    } catch (e) {
-      // A value the wire cannot carry (a u32 past 2^32…) is a server bug; the
-      // client still gets its one answer for the tag, never silence.
-      this.hooks.internalError(e);
-      result = { type: "Rlerror", tag, ecode: Errno.EIO };
-      frame = encodeMessage(result);
-      this.stats.errors++;
-    }
-    if (frame.length > limit) {
-      frame = encodeMessage({ type: "Rlerror", tag, ecode: Errno.EMSGSIZE });
-      this.stats.errors++;
-    }
+    const reply = wireReply(tag, result, this.msize || this.limits.maxMsize, this.alloc, (e) => this.hooks.internalError(e));
     this.stats.replies++;
-    const shown = result;
+    if (reply.kind === "parts") {
+      this.trace(() => `s${this.id} -> Rread tag ${tag} (${reply.size} bytes)`);
+      if (this.sink.sendParts) this.sink.sendParts(reply.parts);
+      else this.sink.send(concatBytes(reply.parts, reply.size));
+      return;
+    }
+    this.stats.errors += reply.errors;
+    const { frame, shown } = reply;
     this.trace(() => `s${this.id} -> ${shown instanceof Uint8Array ? `frame tag ${tag} (${frame.length} bytes)` : describe(shown)}`);
     this.sink.send(frame);
   }
@@ -512,38 +475,4 @@ export class Session implements Connection {
   }
 }
 
-const TFLUSH = 108;
-const TVERSION = 100;
-const TREAD = 116;
-const TREADDIR = 40;
-const EMPTY = new Uint8Array(0);
 const noop = () => {};
-
-function decodesAsTversion(frame: Uint8Array): boolean {
-  const header = peekHeader(frame);
-  if (!header || header.size !== frame.length) return false;
-  try {
-    return decodeMessage(frame).type === "Tversion";
-  } catch {
-    return false;
-  }
-}
-
-/** Most reply bytes `frame` may bring: a Tread/Treaddir's count (at most msize), else nothing worth counting. */
-function replyBound(frame: Uint8Array, msize: number): number {
-  const type = frame[4];
-  if ((type !== TREAD && type !== TREADDIR) || frame.length < 23) return 0;
-  const count = (frame[19]! | (frame[20]! << 8) | (frame[21]! << 16) | (frame[22]! << 24)) >>> 0;
-  return Math.min(count, msize);
-}
-
-function describe(m: TMessage | RMessage): string {
-  if (m.type === "Rlerror") return `Rlerror tag ${m.tag} ${errnoName(m.ecode)}`;
-  const parts: string[] = [];
-  for (const [k, v] of Object.entries(m)) {
-    if (k === "type" || k === "tag") continue;
-    parts.push(`${k}=${v instanceof Uint8Array ? `<${v.length} bytes>` : JSON.stringify(v)}`);
-  }
-  return `${m.type} tag ${m.tag === NOTAG ? "NOTAG" : m.tag} ${parts.join(" ")}`;
-}
-
