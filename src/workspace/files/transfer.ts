@@ -101,6 +101,20 @@ export function fileStream(client: Client, path: string, signal?: AbortSignal): 
   );
 }
 
+/** Count the bytes that go through a stream (a progress bar's numerator). */
+export function counted(stream: ReadableStream<Uint8Array>, onBytes: (total: number) => void): ReadableStream<Uint8Array> {
+  let total = 0;
+  return stream.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, c) {
+        total += chunk.length;
+        onBytes(total);
+        c.enqueue(chunk);
+      },
+    }),
+  );
+}
+
 interface SavePickerWindow {
   showSaveFilePicker?: (o: { suggestedName?: string }) => Promise<FileSystemFileHandle>;
 }
