@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startBrowserHarness, type BrowserHarness, type PageSession } from "./browser/harness.js";
 import { callInPage } from "./browser/fs-call.js";
-import type { FlushReport, LazyOpenReport, QuotaReport } from "./browser/fs-page.js";
+import type { FlushReport, LazyOpenReport, QuotaReport, WorkerDeathReport } from "./browser/fs-page.js";
 import type { StorageKind } from "../src/index.js";
 
 const PERSISTENT: Exclude<StorageKind, "memory">[] = ["indexeddb", "opfs"];
@@ -205,5 +205,26 @@ describe("FileServer.close() and tree names", () => {
     const name = `dir/${unique("slash")}`;
     expect(await callInPage<string>(h.page, "openNamed", { storage: "indexeddb", name })).toBe("ok");
     expect(await callInPage<string>(h.page, "openNamed", { storage: "opfs", name })).toBe("ok");
+  });
+});
+
+// A MessagePort says nothing when the worker behind it dies; the worker's life lock does
+// (src/storage/worker-life.ts). Before it, every request here waited forever (the test timed out).
+describe("the tree's worker dies", () => {
+  test("terminated under a stuck request: v86's hook answers it and later ones with EIO, clients and control calls reject, the tree opens again", async () => {
+    const r = await callInPage<WorkerDeathReport>(h.page, "workerDies", { storage: "opfs", name: unique("death") });
+    console.log(`worker terminated: ${JSON.stringify(r)}`);
+    expect(r.problems).toEqual([]);
+    expect(r.pendingHandle9p).toBe("Rlerror 5");
+    expect(r.laterHandle9p).toBe("Rlerror 5");
+    expect(r.pendingClient).toMatch(/^rejected/);
+    expect(r.laterClient).toMatch(/^rejected/);
+    expect(r.control).toMatch(/^rejected: Error: worker9p: the worker serving tree "death-.*" ended/);
+    expect(r.connect).toMatch(/the worker serving tree .* ended/);
+    expect(r.reopened).toBe("written before the worker died");
+  }, 60_000);
+
+  test("a worker whose script does not load: createFileServer rejects with a clear error", async () => {
+    expect(await callInPage<string>(h.page, "workerFailsToLoad", { storage: "memory", name: unique("noload") })).toMatch(/failed to start/);
   });
 });

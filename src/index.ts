@@ -10,7 +10,9 @@ import * as Comlink from "comlink";
 import type { FsckReport } from "./fs/types.js";
 import type { BaseStats, ServerStats, StorageKind, WorkerControl } from "./host/protocol.js";
 import type { StoreUsage } from "./storage/store.js";
-import { createHandle9p, type Handle9p } from "./transport/handle9p.js";
+import { createHandle9p, endedHandle9p, type Handle9p } from "./transport/handle9p.js";
+import { PORT_CLOSED } from "./transport/messageport.js";
+import { lifeLockName, watchLifeLock } from "./storage/worker-life.js";
 
 export type { BaseStats, StorageKind, ServerStats } from "./host/protocol.js";
 export type { FsckReport } from "./fs/types.js";
@@ -87,50 +89,60 @@ export async function createFileServer(options: FileServerOptions): Promise<File
   const name = options.name ?? "default";
   const worker = options.worker ?? new Worker(new URL("../worker/browser.ts", import.meta.url), { type: "module", name: `worker9p:${name}` });
   const remote = Comlink.wrap<WorkerControl>(worker);
+  const life = watchWorker(worker, remote, name);
   try {
-    await remote.open({
-      storage: options.storage,
-      name,
-      latencyMs: options.latencyMs ?? 0,
-      wait: options.wait ?? false,
-      debug: options.debug ?? false,
-      ...(options.maxMsize !== undefined ? { maxMsize: options.maxMsize } : {}),
-      ...(options.quotaBytes !== undefined ? { quotaBytes: options.quotaBytes } : {}),
-      ...(options.base ? { base: { url: new URL(options.base.url, globalThis.location?.href).href } } : {}),
-    });
+    // First the lock that tells the worker's death (the page asks for it only once the worker holds it).
+    const lockName = lifeLockName(name);
+    if (await life.call(() => remote.holdLifeLock(lockName))) watchLifeLock(lockName, () => life.end("ended (terminated, crashed or out of memory)"), life.signal);
+    await life.call(() =>
+      remote.open({
+        storage: options.storage,
+        name,
+        latencyMs: options.latencyMs ?? 0,
+        wait: options.wait ?? false,
+        debug: options.debug ?? false,
+        ...(options.maxMsize !== undefined ? { maxMsize: options.maxMsize } : {}),
+        ...(options.quotaBytes !== undefined ? { quotaBytes: options.quotaBytes } : {}),
+        ...(options.base ? { base: { url: new URL(options.base.url, globalThis.location?.href).href } } : {}),
+      }),
+    );
+    life.opened = true;
   } catch (e) {
-    remote[Comlink.releaseProxy]();
-    worker.terminate();
+    life.stop();
     throw e;
   }
 
+  let closed = false;
   const connect = (): MessagePort => {
+    if (life.lost) throw life.lost;
     if (closed) throw new Error(`worker9p: the file server of tree "${name}" is closed; createFileServer() again to reopen it`);
     const { port1, port2 } = new MessageChannel();
+    life.track(port1);
     void remote.connect(Comlink.transfer(port2, [port2]));
     return port1;
   };
 
   let v86Hook: Handle9p | undefined;
   const handle9p: Handle9p = (req, reply) => {
+    // Pending requests of the hook's session get EIO from its port (PORT_CLOSED); later ones here.
+    if (closed || life.lost) return endedHandle9p(req, reply);
     v86Hook ??= createHandle9p(connect(), { recycle: true });
     v86Hook(req, reply);
   };
 
-  let closed = false;
   return {
     storage: options.storage,
     name,
     connect,
     handle9p,
     control: {
-      stats: () => remote.stats(),
-      fsck: () => remote.fsck(),
-      usage: () => remote.usage(),
-      baseStats: () => remote.baseStats(),
+      stats: () => life.call(() => remote.stats()),
+      fsck: () => life.call(() => remote.fsck()),
+      usage: () => life.call(() => remote.usage()),
+      baseStats: () => life.call(() => remote.baseStats()),
       reset: async () => {
         v86Hook = undefined;
-        await remote.reset();
+        await life.call(() => remote.reset());
       },
       persist: async () => (typeof navigator !== "undefined" && navigator.storage?.persist ? navigator.storage.persist() : false),
     },
@@ -138,13 +150,78 @@ export async function createFileServer(options: FileServerOptions): Promise<File
       if (closed) return;
       closed = true;
       try {
-        await remote.close();
+        // A worker that died meanwhile let go of the tree with its context: closed all the same.
+        await life.call(() => remote.close()).catch((e: unknown) => {
+          if (e !== life.lost) throw e;
+        });
       } finally {
-        remote[Comlink.releaseProxy]();
-        worker.terminate();
+        life.stop();
       }
     },
   };
+}
+
+/**
+ * The page's view of a tree's worker, which may die without a word (terminated, crashed, out of
+ * memory): a Comlink call or a 9P request to it would then wait forever. When it dies (its life
+ * lock is granted to the page, storage/worker-life.ts) or fails to start (its `error` event before
+ * open() answered), every call made through `call` rejects with `lost`, and every port handed out
+ * gets PORT_CLOSED as if the server had sent it: clients reject their requests, and v86's hook
+ * answers pending and later ones with EIO (transport/handle9p.ts). An `error` event once the tree
+ * is open is an uncaught exception in the worker, which goes on serving: it is only logged.
+ */
+function watchWorker(worker: Worker, remote: Comlink.Remote<WorkerControl>, name: string) {
+  const watching = new AbortController();
+  const ports = new Set<MessagePort>();
+  let stopped = false;
+  let rejectLost!: (e: Error) => void;
+  const lostPromise = new Promise<never>((_, reject) => (rejectLost = reject));
+  lostPromise.catch(() => {});
+  const life = {
+    opened: false,
+    lost: undefined as Error | undefined,
+    signal: watching.signal,
+    /** `f()` (a call to the worker), or `lost` if the worker is gone already or dies before answering. */
+    call<T>(f: () => Promise<T>): Promise<T> {
+      if (life.lost) return Promise.reject(life.lost);
+      if (stopped) return Promise.reject(new Error(`worker9p: the file server of tree "${name}" is closed; createFileServer() again to reopen it`));
+      return Promise.race([f(), lostPromise]);
+    },
+    /** A port of this worker's server, ended with it; forgotten once the server ends its session. */
+    track(port: MessagePort) {
+      ports.add(port);
+      port.addEventListener("message", (ev) => {
+        if (ev.data === PORT_CLOSED) ports.delete(port);
+      });
+    },
+    end(why: string) {
+      if (life.lost || watching.signal.aborted) return;
+      life.lost = new Error(`worker9p: the worker serving tree "${name}" ${why}; its sessions are over (v86 gets EIO); createFileServer() again to reopen the tree`);
+      life.stop();
+      for (const port of ports) {
+        port.dispatchEvent(new MessageEvent("message", { data: PORT_CLOSED }));
+        port.close();
+      }
+      ports.clear();
+      rejectLost(life.lost);
+    },
+    /** The page ends the worker (close, or a failed open): stop watching, let it go. */
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      watching.abort();
+      worker.removeEventListener("error", onError);
+      remote[Comlink.releaseProxy]();
+      worker.terminate();
+    },
+  };
+  const onError = (ev: ErrorEvent | Event) => {
+    const what = ev instanceof ErrorEvent && ev.message ? ev.message : "the worker's script did not load";
+    if (life.opened) console.error(`worker9p: uncaught error in the worker serving tree "${name}": ${what}`);
+    else life.end(`failed to start (${what})`);
+  };
+  worker.addEventListener("error", onError);
+  return life;
 }
 
 /** Trees kept in this origin's IndexedDB and OPFS (memory trees vanish with their worker). */

@@ -915,3 +915,99 @@ export async function openNamed(arg: TreeArg): Promise<string> {
     return describe(e);
   }
 }
+
+// ---------------------------------------------------------------- the tree's worker dies
+
+export interface WorkerDeathReport {
+  problems: string[];
+  /** How v86's hook answered the request pending when the worker died, and one made after. */
+  pendingHandle9p: string;
+  laterHandle9p: string;
+  /** The Client's request pending when the worker died, and one made after. */
+  pendingClient: string;
+  laterClient: string;
+  control: string;
+  connect: string;
+  /** The file written before the death, read from the tree opened again. */
+  reopened: string;
+}
+
+/** Rlerror's errno, or the reply's type: what the guest would see. */
+function v86Answer(buf: Uint8Array): string {
+  const m = decodeMessage(buf.slice()) as RMessage;
+  return m.type === "Rlerror" ? `Rlerror ${m.ecode}` : m.type;
+}
+
+/**
+ * The worker serving the tree dies while a request is stuck in it (stuck*: it waits until
+ * aborted, so no clock decides anything), on a Client session and on v86's hook: the page ends
+ * the worker with terminate(), as a crash or running out of memory would. Everything pending and
+ * later must settle with an error, and the tree must open again (the dead worker's Web Locks are
+ * released: the tree's, and the one the page watches).
+ */
+export async function workerDies(arg: TreeArg): Promise<WorkerDeathReport> {
+  const problems: string[] = [];
+  const worker = new Worker(new URL("../../worker/browser.ts", import.meta.url), { type: "module", name: `worker9p:${arg.name}` });
+  const server = await createFileServer({ storage: arg.storage, name: arg.name, latencyMs: 1, worker });
+  const c = await connectClient(server);
+  await c.writeFile("kept.txt", "written before the worker died");
+  const keptFid = await c.open("kept.txt", OpenFlags.RDONLY);
+  await fsync(c, keptFid);
+  await c.clunk(keptFid);
+  const { fid } = await c.create("stuckfile");
+  const outcome = (p: Promise<unknown>) =>
+    p.then(
+      () => "resolved",
+      (e: unknown) => `rejected: ${describe(e)}`,
+    );
+  const pendingClient = outcome(c.write(fid, 0, enc.encode("never")));
+
+  const v86 = (msg: TMessage) => new Promise<string>((resolve) => server.handle9p(encodeMessage(msg), (buf) => resolve(v86Answer(buf))));
+  await v86({ type: "Tversion", tag: NOTAG, msize: 512_000, version: "9P2000.L" });
+  await v86({ type: "Tattach", tag: 1, fid: 0, afid: NOFID, uname: "root", aname: "", nuname: 0 });
+  await v86({ type: "Twalk", tag: 1, fid: 0, newfid: 1, names: ["stuckfile"] });
+  await v86({ type: "Tlopen", tag: 1, fid: 1, flags: OpenFlags.RDWR });
+  const pendingHandle9p = v86({ type: "Twrite", tag: 2, fid: 1, offset: 0, data: enc.encode("never") });
+  // Both writes are in the server, stuck (each stats() is a round trip: no clock).
+  while ((await server.control.stats()).requests.inFlight < 2);
+
+  worker.terminate();
+  const report: WorkerDeathReport = {
+    problems,
+    pendingHandle9p: await pendingHandle9p,
+    pendingClient: await pendingClient,
+    laterHandle9p: await v86({ type: "Tgetattr", tag: 3, fid: 0, mask: GetattrMask.BASIC }),
+    laterClient: await outcome(c.stat("")),
+    control: await outcome(server.control.stats()),
+    connect: "no error",
+    reopened: "",
+  };
+  try {
+    server.connect();
+  } catch (e) {
+    report.connect = describe(e);
+  }
+  await server.close(); // resolves: the tree is let go of already
+  c.close();
+  const again = await openTree(arg);
+  try {
+    report.reopened = dec.decode(await again.client.readFile("kept.txt"));
+    problems.push(...(await fsckProblems(again.server)));
+  } finally {
+    again.client.close();
+    await again.server.close();
+  }
+  return report;
+}
+
+/** A worker whose script does not load: createFileServer rejects (instead of waiting forever). */
+export async function workerFailsToLoad(arg: TreeArg): Promise<string> {
+  const worker = new Worker(new URL("./no-such-worker.js", import.meta.url), { type: "module" });
+  try {
+    const server = await createFileServer({ storage: arg.storage, name: arg.name, worker });
+    await server.close();
+    return "opened";
+  } catch (e) {
+    return describe(e);
+  }
+}

@@ -46,6 +46,11 @@ export interface ServerStats {
 
 /** The worker's control plane, reached through Comlink (the 9P data path is a raw MessagePort). */
 export interface WorkerControl {
+  /**
+   * Hold this Web Lock until the worker's context ends (storage/worker-life.ts), so the page sees the
+   * worker die however it dies. Resolves true once held, false where there are no Web Locks.
+   */
+  holdLifeLock(name: string): Promise<boolean>;
   open(req: OpenRequest): Promise<{ chunkSize: number; openMs: number }>;
   /** Start a 9P session on this port (transferred). */
   connect(port: MessagePort): void;

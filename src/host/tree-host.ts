@@ -10,6 +10,7 @@ import { assertNotALayer, LayeredStore } from "../storage/layered/layered-store.
 import { MemoryStore } from "../storage/memory.js";
 import { OpfsStore } from "../storage/opfs.js";
 import type { Store } from "../storage/store.js";
+import { holdLifeLock } from "../storage/worker-life.js";
 import { serveMessagePort, type PortLike, type PortSession } from "../transport/messageport.js";
 import type { BaseStats, OpenRequest, ServerStats, WorkerControl } from "./protocol.js";
 
@@ -171,6 +172,7 @@ export function treeControl(get: () => OpenTree | undefined, set: (t: OpenTree |
     return t;
   };
   return {
+    holdLifeLock,
     async open(req) {
       const cur = get();
       if (cur) throw new Error(`this worker already serves tree "${cur.req.name}"`);

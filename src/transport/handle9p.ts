@@ -241,6 +241,11 @@ export function createHandle9p(port: FramePort, options: Handle9pOptions = {}): 
   return handle;
 }
 
+/** v86's hook once its server is gone (closed, or its worker died): every request gets Rlerror(EIO) at once. */
+export const endedHandle9p: Handle9p = (reqbuf, reply) => {
+  if (reqbuf.length >= 7) reply(rlerror(tagOf(reqbuf), EIO));
+};
+
 function tagOf(frame: Uint8Array): number {
   return frame[5]! | (frame[6]! << 8);
 }
