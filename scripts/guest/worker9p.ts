@@ -1,6 +1,7 @@
 // worker9p in a Node worker thread for the guest harness: starts worker/node.ts (through tsx) and
-// gives the host end of its 9P MessagePort, sessions one after another over one tree, and a
-// blocking receive for handle9p's wait.
+// gives the host end of its 9P MessagePort (or, with `mailbox`, of a mailbox of shared rings:
+// src/transport/mailbox.ts), sessions one after another over one tree, and a blocking receive for
+// handle9p's wait.
 
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -10,6 +11,7 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "
 import type { ProfileEntry } from "../../src/storage/image/profile.js";
 import type { BaseImageStats } from "../../src/storage/image/reader.js";
 import type { FramePort } from "../../src/transport/handle9p.js";
+import { createMailbox, MailboxEnd, type MailboxBuffers } from "../../src/transport/mailbox.js";
 import type { WorkerProbeResult } from "../../worker/probe.js";
 
 export type { WorkerProbeResult };
@@ -99,6 +101,13 @@ export interface Worker9pOptions {
   profile?: boolean;
   /** receive()'s polling before it sleeps, µs (default REPLY_SPIN_US). */
   replySpinUs?: number;
+  /**
+   * Frames go through a mailbox of shared rings instead of MessagePort messages: no structured
+   * clone, no port message per request (src/transport/mailbox.ts).
+   */
+  mailbox?: boolean;
+  /** Each of the mailbox's rings, bytes (a power of two; default DEFAULT_MAILBOX_BYTES). */
+  mailboxBytes?: number;
 }
 
 type WorkerReply =
@@ -116,6 +125,8 @@ function tsxApiUrl(): string {
 /** Start worker/node.ts (through tsx) and get the host end of its 9P MessagePort. */
 export async function startWorker9p(options: Worker9pOptions = {}): Promise<Worker9p> {
   const { port1, port2 } = new MessageChannel();
+  const newMailbox = () => (options.mailbox ? createMailbox(options.mailboxBytes) : undefined);
+  let mailbox = newMailbox();
   // The worker bumps bell[0] after each frame it posts (worker/node.ts), so receive() can sleep on it.
   const bell = new Int32Array(new SharedArrayBuffer(4));
   // `execArgv: ["--import", "tsx"]` does not reach a worker's entry module in Node 20, so a tiny
@@ -133,6 +144,7 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
       trace: options.trace ?? false,
       profile: options.profile ?? false,
       bell: bell.buffer,
+      mailbox,
     },
     transferList: [port2],
   });
@@ -155,10 +167,14 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
     throw new Error(`worker9p worker failed to start: ${ready.type === "error" ? ready.message : ready.type}`);
   }
   let port = port1;
+  let end = mailbox ? clientEnd(port1, mailbox) : undefined;
   let serving = true;
   const spinUs = options.replySpinUs ?? REPLY_SPIN_US;
   const times: ReceiveTimes = { calls: 0, received: 0, spinMs: 0, sleepMs: 0, posts: 0, postMs: 0, slowPosts: 0 };
-  const ask = async (message: { type: string; port?: MessagePort; intervalUs?: number }, transfer: MessagePort[] = []): Promise<WorkerReply> => {
+  const ask = async (
+    message: { type: string; port?: MessagePort; mailbox?: MailboxBuffers; intervalUs?: number },
+    transfer: MessagePort[] = [],
+  ): Promise<WorkerReply> => {
     const reply = next();
     worker.postMessage(message, transfer);
     const r = await reply;
@@ -167,12 +183,12 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
   };
   return {
     get port() {
-      return timedPosts(port, times);
+      return timedPosts(end ?? port, times);
     },
     get serving() {
       return serving;
     },
-    receive: (timeoutMs) => receiveWithin(port, bell, timeoutMs, spinUs, times),
+    receive: (timeoutMs) => receiveWithin(end ?? portInbox(port, bell), timeoutMs, spinUs, times),
     receiveTimes: () => ({ ...times }),
     async probeStart(intervalUs) {
       await ask({ type: "probe-start", intervalUs });
@@ -186,14 +202,17 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
       const r = await ask({ type: "finish" });
       if (r.type !== "finished") throw new Error("unexpected worker reply");
       serving = false;
+      end?.close();
       port.close();
       const { type: _, ...finished } = r;
       return finished;
     },
     async session() {
       const channel = new MessageChannel();
-      await ask({ type: "session", port: channel.port2 }, [channel.port2]);
+      mailbox = newMailbox();
+      await ask({ type: "session", port: channel.port2, mailbox }, [channel.port2]);
       port = channel.port1;
+      end = mailbox ? clientEnd(port, mailbox) : undefined;
       serving = true;
     },
     async reset() {
@@ -205,14 +224,24 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
     },
     async terminate() {
       exitListeners.length = 0;
+      end?.close();
       port.close();
       await worker.terminate();
     },
   };
 }
 
+/** The client's end of `mailbox`, with `port` for the messages its rings do not carry. */
+function clientEnd(port: MessagePort, mailbox: MailboxBuffers): MailboxEnd {
+  return MailboxEnd.client(mailbox, {
+    postMessage: (message, transfer) => port.postMessage(message, transfer as never),
+    takeNext: () => receiveMessageOnPort(port)?.message,
+    close: () => port.close(),
+  });
+}
+
 /** `port`, timing each postMessage into `times` (on a loaded machine a post may lose the core to the thread it wakes). */
-function timedPosts(port: MessagePort, times: ReceiveTimes): FramePort {
+function timedPosts(port: MessagePort | MailboxEnd, times: ReceiveTimes): FramePort {
   return {
     postMessage(message, transfer) {
       const from = performance.now();
@@ -227,31 +256,47 @@ function timedPosts(port: MessagePort, times: ReceiveTimes): FramePort {
   };
 }
 
-/**
- * The next message on `port`, waiting up to timeoutMs: polling for the first spinUs, then
- * sleeping on `bell`, which the sender bumps (and notifies) after each message it posts.
- */
-function receiveWithin(port: MessagePort, bell: Int32Array, timeoutMs: number, spinUs: number, times: ReceiveTimes): unknown {
+/** Where receive() takes messages from, and what it sleeps on until one may have come. */
+interface Inbox {
+  take(): unknown;
+  /** Changes whenever a message comes: read before take(), then wait() on it. */
+  readonly arrivals: number;
+  wait(seen: number, timeoutMs: number): void;
+}
+
+/** A MessagePort whose sender bumps (and notifies) bell[0] after each message it posts. */
+function portInbox(port: MessagePort, bell: Int32Array): Inbox {
+  return {
+    take: () => receiveMessageOnPort(port)?.message,
+    get arrivals() {
+      return Atomics.load(bell, 0);
+    },
+    wait: (seen, timeoutMs) => void Atomics.wait(bell, 0, seen, timeoutMs),
+  };
+}
+
+/** The next message in `inbox`, waiting up to timeoutMs: polling for the first spinUs, then sleeping. */
+function receiveWithin(inbox: Inbox, timeoutMs: number, spinUs: number, times: ReceiveTimes): unknown {
   const start = performance.now();
   const deadline = start + timeoutMs;
   const spinEnd = start + Math.min(spinUs / 1000, timeoutMs);
   times.calls++;
   for (;;) {
-    // Read the bell before looking at the port: a message posted after this look changes it.
-    const seen = Atomics.load(bell, 0);
-    const got = receiveMessageOnPort(port);
-    if (got) {
+    // Read the counter before looking: a message that comes after this look changes it.
+    const seen = inbox.arrivals;
+    const got = inbox.take();
+    if (got !== undefined) {
       times.received++;
-      return got.message;
+      return got;
     }
     let now = performance.now();
     if (now >= deadline) return undefined;
     if (now < spinEnd) {
       const from = now;
-      while (Atomics.load(bell, 0) === seen && (now = performance.now()) < spinEnd);
+      while (inbox.arrivals === seen && (now = performance.now()) < spinEnd);
       times.spinMs += now - from;
     } else {
-      Atomics.wait(bell, 0, seen, deadline - now);
+      inbox.wait(seen, deadline - now);
       times.sleepMs += performance.now() - now;
     }
   }
