@@ -260,3 +260,13 @@ export class Writer {
     this.pos += data.length;
   }
 }
+
+/**
+ * Where a frame of `size` bytes is built: a Uint8Array of exactly `size`
+ * bytes at offset 0 of its buffer, which may be longer (a transport's
+ * recycled buffer: transport/frame-pool.ts). Its bytes may be stale.
+ */
+export type FrameAlloc = (size: number) => Uint8Array;
+
+/** A FrameAlloc giving a fresh buffer, which owns its whole ArrayBuffer, so it can be transferred. */
+export const freshFrame: FrameAlloc = (size) => new Uint8Array(size);
