@@ -10,6 +10,7 @@ import { startBrowserHarness, type BrowserHarness } from "./browser/harness.js";
 import type { ConformanceReport } from "../src/storage/conformance.js";
 import type { CrashVerifyReport, CreateUnlinkReport, EnospcPendingReport, JournalReopenReport, Kind, LazyOpenReport, OverlayBoundReport, QuotaReport } from "./browser/store-tests.js";
 import type { StoreBenchResult } from "./browser/store-bench.js";
+import type { CloseWithPendingReport, HelperFailureReport } from "./browser/checkpoint-helper-tests.js";
 import type { RawResult } from "./browser/raw-throughput.js";
 
 const TESTS = "/e2e/browser/store-tests.ts";
@@ -431,4 +432,28 @@ describe("throughput (informational: a shared machine is too noisy to assert on)
       expect(s.seqReadMBps).toBeGreaterThan(0);
     }
   }, 60_000);
+});
+
+// Invariant 15's fallback (src/storage/opfs-checkpoint-writer.ts): before it, a helper whose database
+// was closed under it failed every checkpoint (the journal never emptied, and past the overlay's
+// bound writes got EIO), and a dead helper left checkpoints pending forever (the test timed out).
+describe("OPFS checkpoint helper failing", () => {
+  const HELPER_TESTS = "/e2e/browser/checkpoint-helper-tests.ts";
+  for (const how of ["drop-db", "crash"] as const) {
+    test(`its ${how === "drop-db" ? "database connection closed under it (another tab's versionchange)" : "worker dying"}: later checkpoints are written by the store's worker, and the tree reopens intact`, async () => {
+      const r = await h.runInWorker<HelperFailureReport>(HELPER_TESTS, "helperFailsUnderStore", { name: unique(`helper-${how}`), how, rounds: 4, perRound: 40 });
+      console.log(`helper ${how}: ${JSON.stringify({ ...r, problems: r.problems.length })}`);
+      expect(r.problems).toEqual([]);
+      expect(r.helperWritesBefore).toBe(1);
+      expect(r.helperLost).toBeDefined();
+      expect(r.rounds).toEqual(Array.from({ length: 4 }, () => ({ journalBytes: 0, error: undefined })));
+    });
+  }
+
+  test("close() while the helper has a checkpoint pending settles it (rejected: the store writes it itself), and the tree reopens intact", async () => {
+    const r = await h.runInWorker<CloseWithPendingReport>(HELPER_TESTS, "closeWithHelperPending", { name: unique("helper-close"), files: 20 });
+    expect(r.problems).toEqual([]);
+    expect(r.pending).toBe("settled");
+    expect(r.error).toMatch(/store closed before the helper answered/);
+  });
 });

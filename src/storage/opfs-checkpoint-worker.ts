@@ -13,6 +13,7 @@ import { openWorkerDb, type WorkerDb } from "./indexeddb-common.js";
 import { OverlayLayer, type CommitRecord } from "./opfs-overlay.js";
 import { writeOverlay } from "./opfs-checkpoint.js";
 import type { CheckpointReply, CheckpointRequest } from "./opfs-checkpoint-writer.js";
+import { holdLifeLock } from "./worker-life.js";
 
 interface HelperScope {
   postMessage(msg: CheckpointReply): void;
@@ -37,22 +38,36 @@ function layersOf(buffers: ArrayBuffer[]): OverlayLayer[] {
   });
 }
 
+const errorOf = (e: unknown) => ({ name: (e as { name?: string })?.name ?? "Error", message: String((e as { message?: string })?.message ?? e) });
+
+/** The life lock (worker-life.ts): no IndexedDB work before it is held, so the store knows when none can happen any more. */
+let held: Promise<unknown> = Promise.resolve();
+
 scope.onmessage = (ev) => {
   const m = ev.data;
-  if (m.kind === "close") {
+  if (m.kind === "hold") {
+    held = holdLifeLock(m.lock);
+    held.then(
+      () => scope.postMessage({ id: m.id }),
+      (e: unknown) => scope.postMessage({ id: m.id, error: errorOf(e) }),
+    );
+    return;
+  }
+  if (m.kind === "close" || m.kind === "drop-db") {
+    // drop-db (tests) closes the connection as another tab's versionchange does (openWorkerDb's blocking()).
     void (db ?? Promise.resolve(undefined)).then(
       (d) => d?.close(),
       () => {},
     ).then(() => scope.postMessage({ id: m.id }));
     return;
   }
-  db ??= openWorkerDb(m.db, true, () => void db?.then((d) => d.close()));
+  db ??= held.then(() => openWorkerDb(m.db, true, () => void db?.then((d) => d.close())));
   // Transactions are created in the order the messages came (IndexedDB commits overlapping
   // readwrite transactions in that order), and each is issued whole before the next message.
   void db
     .then((d) => writeOverlay(d, layersOf(m.layers)))
     .then(
       () => scope.postMessage({ id: m.id }),
-      (e: unknown) => scope.postMessage({ id: m.id, error: { name: (e as { name?: string })?.name ?? "Error", message: String((e as { message?: string })?.message ?? e) } }),
+      (e: unknown) => scope.postMessage({ id: m.id, error: errorOf(e) }),
     );
 };

@@ -142,7 +142,9 @@
  *     round needs no wait: those writes run between writers and are awaited
  *     there, so none is pending when a checkpoint starts — except a
  *     background checkpoint written in this thread, and then so is the next
- *     (its frozen layers, or a broken helper, send every later one here too).
+ *     (its frozen layers, or a broken helper, send every later one here too;
+ *     a failed helper's pending ones are written here only once its context
+ *     is gone, so none of its transactions is created after ours).
  *     So the only order across the two connections that matters is that of
  *     readers' readonly transactions against the helper's (7, 14), which
  *     IndexedDB keeps by creation order whatever the connection.

@@ -33,16 +33,23 @@ export function holdLifeLock(name: string): Promise<boolean> {
 
 /**
  * In the owner, once holdLifeLock(name) resolved true in the worker (asked earlier, the owner would
- * get the lock at once): `onEnd` runs when the worker's context is gone. Aborting `signal` stops
- * watching (the owner ends the worker itself). False where there are no Web Locks.
+ * get the lock at once): resolves true when the worker's context is gone, false at once where there
+ * are no Web Locks; rejects if `signal` aborts first (the owner ends the worker itself).
  */
-export function watchLifeLock(name: string, onEnd: () => void, signal: AbortSignal): boolean {
+export function lifeEnded(name: string, signal?: AbortSignal): Promise<boolean> {
   const locks = lockManager();
-  if (!locks) return false;
-  locks
-    .request(name, { signal }, () => {
+  if (!locks) return Promise.resolve(false);
+  return locks.request(name, signal ? { signal } : {}, () => true);
+}
+
+/** lifeEnded, calling `onEnd` unless `signal` aborted first. False where there are no Web Locks. */
+export function watchLifeLock(name: string, onEnd: () => void, signal: AbortSignal): boolean {
+  if (!lockManager()) return false;
+  lifeEnded(name, signal).then(
+    () => {
       if (!signal.aborted) onEnd();
-    })
-    .catch(() => {}); // aborted: nobody is watching any more
+    },
+    () => {}, // aborted: nobody is watching any more
+  );
   return true;
 }

@@ -1,0 +1,153 @@
+/**
+ * The OPFS store's checkpoint helper failing under it (invariant 15, src/storage/opfs.ts;
+ * src/storage/opfs-checkpoint-writer.ts), run in a dedicated worker by e2e/browser-stores.test.ts.
+ * Nothing here waits on a clock: the helper's death is seen through its life lock, a stuck
+ * IndexedDB commit is held by a readonly transaction kept busy until released.
+ */
+import { OpfsStore, opfsStoreDbName } from "../../src/storage/opfs.js";
+import type { InodeRecord } from "../../src/storage/store.js";
+import { bytes } from "./test-bytes.js";
+
+const T0 = { sec: 1_700_000_000, nsec: 0 };
+const fileInode = (ino: number, size: number): InodeRecord => ({ ino, mode: 0o100644, uid: 0, gid: 0, nlink: 1, rdev: 0, size, atime: T0, mtime: T0, ctime: T0, btime: T0, version: 1, chunks: 0, parent: 0, nextCookie: 3 });
+const journalBytes = (store: OpfsStore) => (store as unknown as { journal: { bytes: number } }).journal.bytes;
+
+/** Files 1000+i, i < n: an inode and a small (journaled) chunk each. */
+async function writeFiles(store: OpfsStore, from: number, n: number): Promise<void> {
+  for (let i = from; i < from + n; i++) {
+    await store.transaction("readwrite", async (tx) => {
+      await tx.putInode(fileInode(1000 + i, 300));
+      await tx.putChunk(1000 + i, 0, bytes(300, i), true);
+    });
+  }
+}
+
+async function verifyFiles(store: OpfsStore, n: number, problems: string[]): Promise<void> {
+  await store.transaction("readonly", async (tx) => {
+    for (let i = 0; i < n; i++) {
+      const ino = await tx.getInode(1000 + i);
+      const data = await tx.getChunk(1000 + i, 0);
+      const want = bytes(300, i);
+      if (ino?.size !== 300) problems.push(`file ${i}: inode ${JSON.stringify(ino)}`);
+      if (!data || data.length !== 300 || data.some((b, k) => b !== want[k])) problems.push(`file ${i}: wrong bytes`);
+    }
+  });
+}
+
+export interface HelperFailureReport {
+  problems: string[];
+  helperWritesBefore: number;
+  helperLost: string | undefined;
+  /** After each later checkpoint: the journal's length and the store's last checkpoint error. */
+  rounds: { journalBytes: number; error: string | undefined }[];
+}
+
+/**
+ * A checkpoint written by the helper; then the helper's database connection is closed under it (as
+ * another tab's versionchange does) or the helper dies; then several rounds of writes, each followed
+ * by a checkpoint. Each must commit (the journal empties) and the tree reopens intact.
+ */
+export async function helperFailsUnderStore(arg: { name: string; how: "drop-db" | "crash"; rounds: number; perRound: number }): Promise<HelperFailureReport> {
+  const problems: string[] = [];
+  const rounds: HelperFailureReport["rounds"] = [];
+  const store = await OpfsStore.open(arg.name, { autoCheckpoint: false, checkpointHelperMinBytes: 0 });
+  let helperWritesBefore = 0;
+  let written = 0;
+  try {
+    await writeFiles(store, written, arg.perRound);
+    written += arg.perRound;
+    await store.checkpointInBackground();
+    helperWritesBefore = store.checkpointWriter.helperWrites;
+    if (store.lastCheckpointError) problems.push(`first checkpoint: ${store.lastCheckpointError}`);
+    if (arg.how === "drop-db") await store.checkpointWriter.dropHelperDbForTests();
+    else store.checkpointWriter.crashHelperForTests();
+    for (let r = 0; r < arg.rounds; r++) {
+      await writeFiles(store, written, arg.perRound);
+      written += arg.perRound;
+      await store.checkpointInBackground();
+      rounds.push({ journalBytes: journalBytes(store), error: store.lastCheckpointError });
+    }
+  } finally {
+    await store.close();
+  }
+  const again = await OpfsStore.open(arg.name, { autoCheckpoint: false });
+  try {
+    await verifyFiles(again, written, problems);
+    const check = await again.check();
+    problems.push(...check.problems);
+  } finally {
+    await again.close();
+    await OpfsStore.destroy(arg.name);
+  }
+  return { problems, helperWritesBefore, helperLost: store.checkpointWriter.helperLost, rounds };
+}
+
+/** A readonly transaction over every object store, kept busy until `release()`: readwrite ones created after it wait. */
+async function holdDatabase(dbName: string): Promise<{ release(): void; db: IDBDatabase }> {
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const r = indexedDB.open(dbName);
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  const tx = db.transaction([...db.objectStoreNames], "readonly");
+  const store = tx.objectStore(db.objectStoreNames[0]!);
+  let holding = true;
+  const spin = () => {
+    if (holding) store.get(0).onsuccess = spin;
+  };
+  spin();
+  return {
+    db,
+    release() {
+      holding = false;
+      db.close();
+    },
+  };
+}
+
+export interface CloseWithPendingReport {
+  problems: string[];
+  /** How the checkpoint pending in the helper when close() ran settled, seen after close() resolved. */
+  pending: string;
+  error: string | undefined;
+}
+
+/**
+ * The helper has a checkpoint pending (its IndexedDB commit held by a reader) when the writer's
+ * close() runs: close() terminates the helper and must settle that checkpoint, not leave it
+ * dangling. Then the store closes (writing the checkpoint itself) and reopens intact.
+ */
+export async function closeWithHelperPending(arg: { name: string; files: number }): Promise<CloseWithPendingReport> {
+  const problems: string[] = [];
+  let issued!: () => void;
+  const wasIssued = new Promise<void>((r) => (issued = r));
+  const store = await OpfsStore.open(arg.name, { autoCheckpoint: false, checkpointHelperMinBytes: 0, debugHooks: { checkpointIssued: () => issued() } });
+  let pending = "pending";
+  try {
+    await writeFiles(store, 0, arg.files);
+    const hold = await holdDatabase(opfsStoreDbName(arg.name));
+    try {
+      const checkpoint = store.checkpointInBackground();
+      await wasIssued;
+      const settled = checkpoint.then(() => (pending = "settled"));
+      await store.checkpointWriter.close();
+      // close() settles what it leaves synchronously; a task later every reaction has run.
+      await new Promise((r) => setTimeout(r, 0));
+      void settled;
+    } finally {
+      hold.release();
+    }
+  } finally {
+    await store.close();
+  }
+  const error = store.lastCheckpointError;
+  const again = await OpfsStore.open(arg.name, { autoCheckpoint: false });
+  try {
+    await verifyFiles(again, arg.files, problems);
+    problems.push(...(await again.check()).problems);
+  } finally {
+    await again.close();
+    await OpfsStore.destroy(arg.name);
+  }
+  return { problems, pending, error };
+}
