@@ -1,20 +1,22 @@
-import { AT_REMOVEDIR, DirentType, LockType, Mode, OpenFlags, QidType, SetattrMask, XattrFlags } from "../protocol/constants.js";
-import { Errno, FsError, abortError, isAbortError, isFsError } from "../protocol/errno.js";
+import { AT_REMOVEDIR, LockType, Mode, OpenFlags, SetattrMask } from "../protocol/constants.js";
+import { Errno, FsError, abortError } from "../protocol/errno.js";
 import type { Attr, DirEntry, GetlockRequest, LockRequest, Qid, SetattrRequest, StatFs, Timespec } from "../protocol/messages.js";
-import { FIRST_COOKIE, type InodeRecord, type Store, type StoreTx, type TxOptions, type XattrList } from "../storage/store.js";
+import { FIRST_COOKIE, type InodeRecord, type Store, type StoreTx, type TxOptions } from "../storage/store.js";
 import { attrOf, BLKSIZE, dtypeOf, isDir, isReg, isSymlink, makedev, newInode, nowTimespec, qidOf, qidOfDtype } from "./attr.js";
-import { MAX_FILE_SIZE, ROOT_INO, XATTR_INODE_MAX, XATTR_LIST_MAX, XATTR_SIZE_MAX } from "./constants.js";
+import { MAX_FILE_SIZE, ROOT_INO, XATTR_SIZE_MAX } from "./constants.js";
 import { readData, truncateData, writeData, readDataParts } from "./data.js";
 import { fsckStore } from "./fsck.js";
 import { InodeCache } from "./inode-cache.js";
-import { InodeEdits } from "./inode-edits.js";
+import type { InodeEdits } from "./inode-edits.js";
+import { InodeLifetimes, freeIfUnlinked, type Effects } from "./lifetimes.js";
 import { delay, latencyFor } from "./latency.js";
 import { LockTable } from "./lock-table.js";
-import { addOrphan, allocIno, META_NEXT_INO, META_ORPHANS, readOrphans, removeOrphan } from "./meta.js";
+import { allocIno, META_NEXT_INO, META_ORPHANS, readOrphans } from "./meta.js";
 import { checkLookupName, checkNewName, checkXattrName, isDotName, utf8Length } from "./names.js";
-import { nameToBytes } from "../protocol/name-bytes.js";
 import type { CreateResult, FileSystemApi, FsckReport, LockOwner, OpContext, OpenResult, Place, WalkResult } from "./types.js";
 import { walkNames } from "./walk.js";
+import { checkNotBelow, checkOpenFlags, checkReplace, dotEntry, isEmptyDir, mknodMode, needInode, touchDir, truncatesOnOpen } from "./inode-rules.js";
+import { checkXattrRoom, listedNames, nextXattrs, xattrsOf } from "./xattrs.js";
 
 export interface FileSystemOptions {
   /** Delay before reads and writes of files reached by a name starting with "slow" (flush tests); 0, off, by default. */
@@ -33,83 +35,6 @@ const PATH_MAX = 4096;
 const SYMLINK_MODE = Mode.IFLNK | 0o777;
 
 /**
- * References and unlinks (the invariants the code below refers to):
- *
- * (R1) An inode that loses its last name is always listed as an orphan by the
- *      unlinking transaction (in the store, so after a crash the next mount
- *      frees it), and freed by a transaction of its own once nothing
- *      references it: right after the unlink commits when nothing does, else
- *      at the last release.
- * (R2) Whether anything references it is decided after the unlinking commit,
- *      never inside its body. A writer body can run while a reader that is
- *      resolving the name has not yet counted its reference (a browser store's
- *      writer reads committed records from memory while an older readonly
- *      IndexedDB transaction is still open); but that reader's transaction
- *      completes before the writer's commits (IndexedDB runs a readwrite
- *      transaction after the readonly ones created before it; memory: RwLock),
- *      and the reader counts its reference right in that completion's
- *      continuation, ahead of the commit's.
- * (R3) A reference to a new inode is taken by the body that creates it
- *      (`pin`): a batching store (WriterBatcher) may commit another session's
- *      unlink of the new name in the same transaction, and that unlink's
- *      settling must already see the creator's reference.
- * (R4) Pins of a run that does not commit (a failed, flushed or redone batch)
- *      are dropped when the transaction settles; a run still finishing on a
- *      dead transaction after that pins nothing (`closed`). The committed
- *      run's pins become the caller's references.
- */
-interface Effects {
-  /** Lost their last name: freed once unreferenced (R1). */
-  orphaned: number[];
-  /** References this run took for its caller (R3). */
-  pinned: number[];
-  /** The transaction settled: a late run pins nothing (R4). */
-  closed: boolean;
-}
-
-async function needInode(tx: StoreTx, ino: number): Promise<InodeRecord> {
-  const rec = await tx.getInode(ino);
-  if (!rec) throw new FsError(Errno.ENOENT, `inode ${ino}`);
-  return rec;
-}
-
-async function isEmptyDir(tx: StoreTx, ino: number): Promise<boolean> {
-  return (await tx.listEntries(ino, 0, 1)).length === 0;
-}
-
-function touchDir(d: InodeRecord, t: Timespec): void {
-  d.mtime = t;
-  d.ctime = t;
-  d.version++;
-}
-
-function checkOpenFlags(rec: InodeRecord, flags: number): void {
-  const writing = (flags & OpenFlags.ACCMODE) !== OpenFlags.RDONLY || (flags & OpenFlags.TRUNC) !== 0;
-  if (isDir(rec.mode) && writing) throw new FsError(Errno.EISDIR);
-  if (flags & OpenFlags.DIRECTORY && !isDir(rec.mode)) throw new FsError(Errno.ENOTDIR);
-}
-
-function truncatesOnOpen(flags: number): boolean {
-  return (flags & OpenFlags.TRUNC) !== 0 && (flags & OpenFlags.ACCMODE) !== OpenFlags.RDONLY;
-}
-
-function dotEntry(name: string, ino: number, cookie: number): DirEntry {
-  return { qid: { type: QidType.DIR, version: 0, path: ino }, offset: cookie, type: DirentType.DIR, name };
-}
-
-/** mknod(2): type 0 means a regular file; directories are mkdir's (EPERM). */
-function mknodMode(mode: number): number {
-  const type = mode & Mode.IFMT;
-  const perm = mode & Mode.PERM;
-  switch (type) {
-    case 0: return Mode.IFREG | perm;
-    case Mode.IFREG: case Mode.IFCHR: case Mode.IFBLK: case Mode.IFIFO: case Mode.IFSOCK: return type | perm;
-    case Mode.IFDIR: throw new FsError(Errno.EPERM);
-    default: throw new FsError(Errno.EINVAL, "bad file type");
-  }
-}
-
-/**
  * POSIX semantics on a Store, as the Linux v9fs client expects them.
  * Every mutation is one readwrite transaction, so an aborted request has no
  * effect; reference counts, orphans and locks live in memory and change only
@@ -121,18 +46,17 @@ export class FileSystem implements FileSystemApi {
   private readonly latencyMs: number;
   private readonly rootUid: number;
   private readonly rootGid: number;
-  private readonly refs = new Map<number, number>();
-  /** Unlinked inodes kept alive by references (mirrors the "orphans" meta list for this mount). */
-  private readonly orphans = new Set<number>();
-  private readonly reclaiming = new Map<number, Promise<void>>();
   private readonly locks = new LockTable();
   private readonly cache = new InodeCache();
+  /** References, orphans and the transaction every mutation runs in (R1-R4 in lifetimes.ts). */
+  private readonly lifetimes: InodeLifetimes;
 
   constructor(readonly store: Store, options: FileSystemOptions = {}) {
     this.chunkSize = store.chunkSize;
     this.latencyMs = options.latencyMs ?? 0;
     this.rootUid = options.uid ?? 0;
     this.rootGid = options.gid ?? 0;
+    this.lifetimes = new InodeLifetimes(store, this.cache, this.locks);
   }
 
   /** Mount: create the root on an empty store, else read only the root (lazy) and free what a crash left orphaned. */
@@ -170,22 +94,16 @@ export class FileSystem implements FileSystemApi {
   // ---- references and orphans ----
 
   retain(ino: number): void {
-    this.refs.set(ino, (this.refs.get(ino) ?? 0) + 1);
+    this.lifetimes.retain(ino);
   }
 
-  async release(ino: number): Promise<void> {
-    const n = (this.refs.get(ino) ?? 0) - 1;
-    if (n > 0) {
-      this.refs.set(ino, n);
-      return;
-    }
-    this.refs.delete(ino);
-    if (this.orphans.has(ino)) await this.reclaim(ino);
+  release(ino: number): Promise<void> {
+    return this.lifetimes.release(ino);
   }
 
   /** References currently counted on `ino` (diagnostics and tests). */
   references(ino: number): number {
-    return this.refs.get(ino) ?? 0;
+    return this.lifetimes.references(ino);
   }
 
   /**
@@ -195,83 +113,14 @@ export class FileSystem implements FileSystemApi {
    * the fids open across sessions; nothing per directory entry or per chunk.
    */
   memoryCounts(): { cachedInodes: number; referencedInodes: number; orphans: number } {
-    return { cachedInodes: this.cache.size, referencedInodes: this.refs.size, orphans: this.orphans.size };
-  }
-
-  private reclaim(ino: number): Promise<void> {
-    const running = this.reclaiming.get(ino);
-    if (running) return running;
-    const p = this.reclaimWhileUnreferenced(ino).finally(() => this.reclaiming.delete(ino));
-    this.reclaiming.set(ino, p);
-    return p;
-  }
-
-  /** Not abortable: once the last reference is gone the space must come back. Loops in case a reference came and went meanwhile. */
-  private async reclaimWhileUnreferenced(ino: number): Promise<void> {
-    while (this.orphans.has(ino) && !this.refs.has(ino)) {
-      const done = await this.store.transaction("readwrite", async (tx) => {
-        if (this.refs.has(ino)) return false;
-        await freeIfUnlinked(tx, ino);
-        await removeOrphan(tx, ino);
-        return true;
-      });
-      if (done) {
-        this.cache.committed([[ino, undefined]]);
-        this.orphans.delete(ino);
-        this.locks.dropInode(ino);
-      }
-    }
+    return { cachedInodes: this.cache.size, ...this.lifetimes.counts };
   }
 
   // ---- transaction plumbing ----
 
-  /** One readwrite transaction; edited inodes are stored when `body` returns and in-memory effects follow the commit. */
-  private async change<T>(ctx: OpContext, body: (e: InodeEdits, fx: Effects) => Promise<T>, options: Pick<TxOptions, "durable" | "prefetchEntries"> = {}): Promise<T> {
-    let run: { value: T; edits: InodeEdits; fx: Effects };
-    const runs: Effects[] = [];
-    try {
-      run = await this.store.transaction(
-        "readwrite",
-        async (tx) => {
-          // A store may run a body more than once (a batch of writers redone), and an abandoned
-          // run may still be finishing: each run keeps its effects to itself, the committed one wins.
-          const fx: Effects = { orphaned: [], pinned: [], closed: false };
-          runs.push(fx);
-          const edits = new InodeEdits(tx);
-          const value = await body(edits, fx);
-          await edits.flush();
-          return { value, edits, fx };
-        },
-        { ...options, signal: ctx.signal },
-      );
-    } catch (err) {
-      // A store may report failure after an uncertain commit (a lost connection): trust nothing cached.
-      if (!isAbortError(err) && !isFsError(err)) this.cache.clear();
-      this.dropPins(runs, undefined);
-      throw err;
-    }
-    this.cache.committed(run.edits.changes());
-    const reclaimed = this.settle(run.fx);
-    this.dropPins(runs, run.fx);
-    // An unlink answers once the space is back (df right after rm), or once the file is kept.
-    await reclaimed;
-    return run.value;
-  }
-
-  /** Take a reference on `ino` for the caller of this run (R3). */
-  private pin(fx: Effects, ino: number): void {
-    if (fx.closed) return;
-    fx.pinned.push(ino);
-    this.retain(ino);
-  }
-
-  /** The transaction settled: every run but the committed one gives its pins back (R4). */
-  private dropPins(runs: Effects[], committed: Effects | undefined): void {
-    for (const fx of runs) {
-      fx.closed = true;
-      if (fx === committed) continue;
-      for (const ino of fx.pinned) this.release(ino).catch(() => undefined);
-    }
+  /** One readwrite transaction whose effects on references and orphans follow its commit (lifetimes.ts). */
+  private change<T>(ctx: OpContext, body: (e: InodeEdits, fx: Effects) => Promise<T>, options: Pick<TxOptions, "durable" | "prefetchEntries"> = {}): Promise<T> {
+    return this.lifetimes.change(ctx.signal, body, options);
   }
 
   private look<T>(ctx: OpContext, body: (tx: StoreTx) => Promise<T>): Promise<T> {
@@ -304,29 +153,12 @@ export class FileSystem implements FileSystemApi {
     return rec;
   }
 
-  /** After the commit (R2): orphans nothing references are freed now; the promise settles when they are. */
-  private settle(fx: Effects): Promise<unknown> {
-    const freeing: Promise<void>[] = [];
-    for (const ino of fx.orphaned) {
-      this.orphans.add(ino);
-      // Failing to free leaves the orphan listed: the next mount frees it.
-      if (!this.refs.has(ino)) freeing.push(this.reclaim(ino).catch(() => undefined));
-    }
-    return Promise.all(freeing);
-  }
-
-  /** `rec` (an edited copy) just lost its last name: list it as an orphan, freed once unreferenced (R1). */
-  private async unlinked(e: InodeEdits, rec: InodeRecord, fx: Effects): Promise<void> {
-    await addOrphan(e.tx, rec.ino);
-    fx.orphaned.push(rec.ino);
-  }
-
   /** One name of `ino` went away. */
   private async dropName(e: InodeEdits, ino: number, t: Timespec, fx: Effects): Promise<void> {
     const c = await e.edit(ino);
     c.nlink = isDir(c.mode) ? 0 : Math.max(0, c.nlink - 1);
     c.ctime = t;
-    if (c.nlink === 0) await this.unlinked(e, c, fx);
+    if (c.nlink === 0) await this.lifetimes.unlinked(e, c, fx);
   }
 
   /** A directory a name is about to be added to: a directory that has not been removed. */
@@ -460,7 +292,7 @@ export class FileSystem implements FileSystemApi {
         if (isDir((await e.need(existing.ino)).mode)) throw new FsError(Errno.EISDIR);
         rec = await this.openIn(e, existing.ino, flags);
       }
-      this.pin(fx, rec.ino);
+      this.lifetimes.pin(fx, rec.ino);
       return rec;
     }, { prefetchEntries: [[dir, name]] });
     return { qid: qidOf(rec), iounit: 0, ino: rec.ino };
@@ -621,8 +453,8 @@ export class FileSystem implements FileSystemApi {
       const moving = await e.need(from.ino);
       const movingDir = isDir(moving.mode);
       const crossDir = oldDir !== newDir;
-      if (movingDir && crossDir) await this.checkNotBelow(e, from.ino, newDir);
-      if (to) await this.checkReplace(e, movingDir, to.ino);
+      if (movingDir && crossDir) await checkNotBelow(e, from.ino, newDir);
+      if (to) await checkReplace(e, movingDir, to.ino);
       const t = nowTimespec();
       await e.tx.deleteEntry(oldDir, oldName);
       if (to) {
@@ -642,25 +474,6 @@ export class FileSystem implements FileSystemApi {
     }, { prefetchEntries: [[oldDir, oldName], [newDir, newName]] });
   }
 
-  /** Moving directory `moved` under `dir` must not put it inside itself (EINVAL): walk up from `dir`. */
-  private async checkNotBelow(e: InodeEdits, moved: number, dir: number): Promise<void> {
-    for (let cur = dir; ; ) {
-      if (cur === moved) throw new FsError(Errno.EINVAL, "directory moved into itself");
-      if (cur === ROOT_INO) return;
-      const rec = await e.get(cur);
-      if (!rec || rec.parent === cur) return;
-      cur = rec.parent;
-    }
-  }
-
-  private async checkReplace(e: InodeEdits, movingDir: boolean, target: number): Promise<void> {
-    const rec = await e.need(target);
-    const targetDir = isDir(rec.mode);
-    if (movingDir && !targetDir) throw new FsError(Errno.ENOTDIR);
-    if (!movingDir && targetDir) throw new FsError(Errno.EISDIR);
-    if (targetDir && !(await isEmptyDir(e.tx, target))) throw new FsError(Errno.ENOTEMPTY);
-  }
-
   // ---- extended attributes ----
 
   getxattr(ino: number, name: string, ctx: OpContext): Promise<Uint8Array> {
@@ -672,16 +485,7 @@ export class FileSystem implements FileSystemApi {
   }
 
   listxattr(ino: number, ctx: OpContext): Promise<Uint8Array> {
-    return this.look(ctx, async (tx) => {
-      const parts = (await xattrsOf(tx, await needInode(tx, ino))).map(([n]) => nameToBytes(n));
-      const out = new Uint8Array(parts.reduce((s, p) => s + p.length + 1, 0));
-      let at = 0;
-      for (const p of parts) {
-        out.set(p, at);
-        at += p.length + 1; // the NUL is already there
-      }
-      return out;
-    });
+    return this.look(ctx, async (tx) => listedNames(await xattrsOf(tx, await needInode(tx, ino))));
   }
 
   async setxattr(ino: number, name: string, value: Uint8Array | null, flags: number, ctx: OpContext): Promise<void> {
@@ -735,44 +539,4 @@ export class FileSystem implements FileSystemApi {
   fsck(signal?: AbortSignal): Promise<FsckReport> {
     return fsckStore(this.store, signal);
   }
-}
-
-/** Delete `ino`, its data and its xattrs if it has no names left (a listed orphan that was re-linked is left alone). */
-async function freeIfUnlinked(tx: StoreTx, ino: number): Promise<void> {
-  const rec = await tx.getInode(ino);
-  if (!rec || rec.nlink !== 0) return;
-  await tx.deleteChunksFrom(ino, 0);
-  if (rec.xattrBytes) await tx.putXattrs(ino, undefined);
-  await tx.deleteInode(ino);
-}
-
-/** An inode's extended attributes: nothing is read when its record says it has none. */
-async function xattrsOf(tx: StoreTx, rec: InodeRecord): Promise<XattrList> {
-  if (rec.xattrBytes) return (await tx.getXattrs(rec.ino)) ?? [];
-  return rec.xattrs ?? [];
-}
-
-/** Bytes of names and values in `list`, refused with ENOSPC past what one inode may hold (XATTR_INODE_MAX, XATTR_LIST_MAX). */
-function checkXattrRoom(list: XattrList): number {
-  let bytes = 0;
-  let listed = 0;
-  for (const [name, value] of list) {
-    const n = utf8Length(name);
-    bytes += n + value.length;
-    listed += n + 1;
-  }
-  if (bytes > XATTR_INODE_MAX || listed > XATTR_LIST_MAX) throw new FsError(Errno.ENOSPC, "no room for more extended attributes on this inode");
-  return bytes;
-}
-
-/** setxattr(2) on a [name, value] list: value null removes; CREATE/REPLACE as in Linux. */
-function nextXattrs(list: XattrList, name: string, value: Uint8Array | null, flags: number): XattrList {
-  const i = list.findIndex(([n]) => n === name);
-  if (value === null) {
-    if (i < 0) throw new FsError(Errno.ENODATA, name);
-    return list.filter((_, j) => j !== i);
-  }
-  if (i >= 0 && flags & XattrFlags.CREATE) throw new FsError(Errno.EEXIST, name);
-  if (i < 0 && flags & XattrFlags.REPLACE) throw new FsError(Errno.ENODATA, name);
-  return i >= 0 ? list.map((x, j): [string, Uint8Array] => (j === i ? [name, value] : x)) : [...list, [name, value]];
 }

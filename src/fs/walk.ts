@@ -2,17 +2,12 @@ import { Errno, FsError, isFsError } from "../protocol/errno.js";
 import type { Qid } from "../protocol/messages.js";
 import type { InodeRecord, StoreTx } from "../storage/store.js";
 import { isDir, qidOf } from "./attr.js";
+import { needInode } from "./inode-rules.js";
 import { checkLookupName } from "./names.js";
 import type { Place, WalkResult } from "./types.js";
 
 /** Entries read per step while looking for a directory's own name in its parent. */
 const NAME_SCAN_PAGE = 256;
-
-async function needInode(tx: StoreTx, ino: number): Promise<InodeRecord> {
-  const rec = await tx.getInode(ino);
-  if (!rec) throw new FsError(Errno.ENOENT, `inode ${ino}`);
-  return rec;
-}
 
 /**
  * The name directory `dir` has in its parent. Directories keep their parent's
