@@ -41,7 +41,8 @@
 // The end of the session: the server's last message on a port it closes is PORT_CLOSED (a
 // protocol error, the tree closing). Every request still pending is then answered with
 // Rlerror(EIO), and so is every later one, at once: the guest's I/O fails instead of
-// sleeping forever on a slot nobody will return.
+// sleeping forever on a slot nobody will return. A worker that dies sends nothing: the page API
+// watches it and posts PORT_CLOSED on its behalf (src/index.ts, watchWorker).
 //
 // Waiting for the reply (option `wait`): v86's own server answers inside the call, so the guest
 // finds its request done when it comes back from the virtqueue kick. An answer that comes later
