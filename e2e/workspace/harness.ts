@@ -23,6 +23,10 @@ export interface WorkspaceQuery {
   fs?: "builtin";
   latencyMs?: number;
   image?: string;
+  /** v86's scheduling (src/workspace/guest/v86-tick.ts). */
+  tick?: "v86" | "same-thread";
+  /** "tick": time 9P round trips and slices in the worker (guest/tick-profile.ts). */
+  profile?: "tick";
 }
 
 export interface WorkspaceTab {

@@ -12,6 +12,7 @@ import { createFileServer, type FileServer, type StorageKind } from "../index.js
 import type { BaseStats } from "../host/protocol.js";
 import { baseImageUrl, resolveGuestImage, type GuestImageDescriptor, type ResolvedImage } from "./guest/image.js";
 import type { BootRequest, GuestFs, GuestState, RunResult, WorkspaceEvent, WorkspaceWorkerControl } from "./protocol.js";
+import type { TickMode } from "./guest/v86-tick.js";
 import { mountTerminal, type ConsoleTerminal } from "./terminal.js";
 
 export type { GuestFs, GuestState, RunResult } from "./protocol.js";
@@ -27,6 +28,10 @@ export interface WorkspaceOptions {
   fs?: GuestFs;
   /** Guest image: a name (default: the server's default image), or one resolved already (resolveGuestImage). */
   image?: string | ResolvedImage;
+  /** v86's scheduling of its next slice (guest/v86-tick.ts): "v86" is its own, for comparison; default "same-thread". */
+  tick?: TickMode;
+  /** Time 9P round trips and v86's slices in the worker, for bench:workspace --profile (guest/tick-profile.ts). */
+  profile?: boolean;
   /** Test hook: reads and writes of files named slow* wait this long on the server, abortably. */
   latencyMs?: number;
   /** If another tab owns the tree, wait for it to let go instead of failing. */
@@ -126,7 +131,12 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<Worksp
       options.onState?.(e.state, e.message ?? e.state);
     }
   };
-  const boot: BootRequest = { fs, image: { descriptor: image.descriptor, url: image.url.href } };
+  const boot: BootRequest = {
+    fs,
+    image: { descriptor: image.descriptor, url: image.url.href },
+    ...(options.tick ? { tick: options.tick } : {}),
+    ...(options.profile ? { profile: true } : {}),
+  };
   let closed = false;
   const close = async () => {
     if (closed) return;

@@ -3,6 +3,7 @@
 import type { BaseStats } from "../host/protocol.js";
 import type { FileServer, StorageKind } from "../index.js";
 import { resolveGuestImage, type GuestImageDescriptor, type ResolvedImage } from "./guest/image.js";
+import { TICK_MODES, type TickMode } from "./guest/v86-tick.js";
 import { createWorkspace, TREE_BUSY, type GuestFs, type GuestState, type RunResult, type Workspace } from "./app.js";
 import { ownerChannel } from "./owner.js";
 import { mountPanels, type MountedPanels } from "./panels.js";
@@ -37,6 +38,8 @@ interface PageParams {
   fs: GuestFs;
   image: string | undefined;
   latencyMs: number;
+  tick: TickMode | undefined;
+  profile: boolean;
 }
 
 type LastTree = { name: string; storage: StorageKind; image?: string } | null;
@@ -55,7 +58,11 @@ function readParams(search: string, last: LastTree): PageParams {
   if (fs !== "worker9p" && fs !== "builtin") throw new Error(`?fs=${fs}: use builtin (v86's own 9P) or leave it out`);
   const latencyMs = Number(q.get("latencyMs") ?? 0);
   if (!Number.isFinite(latencyMs) || latencyMs < 0) throw new Error(`?latencyMs=${q.get("latencyMs")}: a number of milliseconds`);
+  const tick = q.get("tick") ?? undefined;
+  if (tick !== undefined && !TICK_MODES.includes(tick as TickMode)) throw new Error(`?tick=${tick}: use ${TICK_MODES.join(" or ")}`);
   return {
+    tick: tick as TickMode | undefined,
+    profile: q.get("profile") === "tick",
     tree: q.get("tree") || remembered?.name || undefined,
     storage,
     fs,
@@ -220,6 +227,8 @@ async function start(): Promise<void> {
         storage: p.storage,
         fs: p.fs,
         latencyMs: p.latencyMs,
+        ...(p.tick ? { tick: p.tick } : {}),
+        profile: p.profile,
         wait,
         fontSize: saved.terminalFontSize,
         image: resolved,

@@ -1,5 +1,6 @@
 import type { WorkerControl } from "../host/protocol.js";
 import type { GuestImageDescriptor } from "./guest/image.js";
+import type { TickMode } from "./guest/v86-tick.js";
 
 /** Which 9P server the guest mounts: worker9p on the tree, or v86's own in-memory one (no persistence). */
 export type GuestFs = "worker9p" | "builtin";
@@ -11,6 +12,10 @@ export interface BootRequest {
   fs: GuestFs;
   /** The image the page resolved (its descriptor, and the descriptor's URL its paths are relative to). */
   image: { descriptor: GuestImageDescriptor; url: string };
+  /** How v86 schedules its next slice (guest/v86-tick.ts); default "same-thread". */
+  tick?: TickMode;
+  /** Time 9P round trips and v86's slices in the worker (guest/tick-profile.ts; bench:workspace --profile). */
+  profile?: boolean;
 }
 
 /** Worker → page, on the events port given to boot(). */

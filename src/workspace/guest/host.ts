@@ -9,10 +9,15 @@
 // alone (issue 9). Here handle9p is a direct call into the server's session (directFramePort), with
 // no message hop between emulator and server. The page gets the console by messages, which only
 // the user's typing waits on.
-// What remains (measured by bench:workspace, memory store ~1.9× built-in on a loaded 2-core VM):
-// the server answers in a microtask, after v86's slice ends; a halted guest then waits for v86's
-// next slice, which v86 schedules through a helper worker's postMessage round trip or a timer.
-// Running that slice directly when a reply arrives is the next step (tried, reverted: unverified).
+// What a request costs here (bench:workspace --profile, guest/tick-profile.ts): v86 calls handle9p
+// inside its slice, and the guest runs on to its halt (~0.35 ms mean: the kernel puts the process
+// to sleep) before the server gets the thread; the server then answers in ~0.03 ms, and every
+// reply finds v86 idle, waiting for its next slice. v86 scheduled that slice through a nested
+// helper worker's postMessage round trip (0.5 ms mean on the loaded 2-core VM); it now takes a
+// MessageChannel message within this worker (0.08 ms; guest/v86-tick.ts, for the built-in 9P too,
+// so the comparison stays fair). What is left is the guest's own sleep and wake-up, which v86's
+// built-in server avoids by answering inside the call; a server that could answer synchronously
+// would too.
 // (The alternative — the emulator in its own worker blocking on a SharedArrayBuffer for replies —
 // needs cross-origin isolation headers on every page that embeds the workspace.)
 // bench:workspace measures the result against v86's built-in server with the same placement.
@@ -24,6 +29,7 @@ import { createHandle9p } from "../../transport/handle9p.js";
 import type { BootRequest, GuestState, RunResult, WorkspaceEvent } from "../protocol.js";
 import { loadGuestImage, type LoadedImage } from "./image.js";
 import { GuestMachine } from "./machine.js";
+import { TickProfile } from "./tick-profile.js";
 
 /** Where run() keeps a script and its output, relative to the guest's home (the agent's /root/.w9p). */
 const RUN_DIR = ".w9p";
@@ -148,9 +154,14 @@ export class WorkspaceHost {
       handle9p = createHandle9p(port);
     }
     this.setState("booting", `booting ${this.image!.descriptor.title}`);
+    const profile = req.profile ? new TickProfile() : undefined;
+    // For bench:workspace --profile, which reads it with Playwright's worker.evaluate.
+    if (profile) (globalThis as { workspaceTickProfile?: TickProfile }).workspaceTickProfile = profile;
     this.machine = new GuestMachine({
       image: this.image!,
       ...(handle9p ? { handle9p } : {}),
+      ...(req.tick ? { tick: req.tick } : {}),
+      ...(profile ? { profile } : {}),
       events: {
         console: (data) => this.emit({ type: "console", data }),
         control: (line) => this.onControl(line),

@@ -6,6 +6,8 @@ import { V86 } from "v86";
 import wasmUrl from "v86/build/v86.wasm?url";
 import type { Handle9p } from "../../transport/handle9p.js";
 import type { LoadedImage } from "./image.js";
+import type { TickProfile } from "./tick-profile.js";
+import { scheduleInThisThread, type TickMode, type V86Core } from "./v86-tick.js";
 
 export interface MachineEvents {
   /** Bytes the guest wrote on its console. */
@@ -21,6 +23,10 @@ export interface MachineOptions {
   /** worker9p's hook; undefined: v86's own in-memory 9P server (on the image's v86Fs, if it has one). */
   handle9p?: Handle9p;
   events: MachineEvents;
+  /** How v86 schedules its next slice (v86-tick.ts); default "same-thread". */
+  tick?: TickMode;
+  /** Time requests, wake-ups and slices (bench:workspace --profile). */
+  profile?: TickProfile;
 }
 
 /** What we use of v86 beyond its typings. */
@@ -32,6 +38,8 @@ export interface Emulator {
   serial_send_bytes(serial: number, data: Uint8Array): void;
   create_file(file: string, data: Uint8Array): Promise<void>;
   read_file(file: string): Promise<Uint8Array>;
+  /** v86's core, once its wasm is loaded (before "emulator-ready"). */
+  readonly v86?: V86Core;
 }
 
 const MARKER = "@@W9P-";
@@ -48,7 +56,8 @@ export class GuestMachine {
   private dead = false;
 
   constructor(private readonly options: MachineOptions) {
-    const { image } = options;
+    const { image, profile } = options;
+    const handle9p = options.handle9p && profile ? profile.wrapHandle9p(options.handle9p) : options.handle9p;
     this.emulator = new V86({
       wasm_path: wasmUrl,
       bios: { buffer: image.bios },
@@ -57,7 +66,7 @@ export class GuestMachine {
       initrd: { buffer: image.initrd },
       cmdline: image.descriptor.cmdline,
       memory_size: image.descriptor.memoryMb * 1024 * 1024,
-      filesystem: options.handle9p ? { handle9p: options.handle9p } : image.v86Fs ? { basefs: image.v86Fs.basefs, baseurl: image.v86Fs.baseurl } : {},
+      filesystem: handle9p ? { handle9p } : image.v86Fs ? { basefs: image.v86Fs.basefs, baseurl: image.v86Fs.baseurl } : {},
       uart1: true,
       autostart: true,
       disable_keyboard: true,
@@ -66,6 +75,16 @@ export class GuestMachine {
     } as ConstructorParameters<typeof V86>[0]) as unknown as Emulator;
     this.emulator.add_listener("serial0-output-byte", (byte: number) => this.onConsoleByte(byte));
     this.emulator.add_listener("serial1-output-byte", (byte: number) => this.onControlByte(byte));
+    // Sent by the core's init, before autostart runs its first tick.
+    this.emulator.add_listener("emulator-ready", () => {
+      const core = this.emulator.v86;
+      if (!core || typeof core.yield !== "function" || typeof core.do_tick !== "function") {
+        console.warn("workspace: v86's core is not where v86-tick.ts expects it; its own scheduling stays");
+        return;
+      }
+      if ((options.tick ?? "same-thread") === "same-thread") scheduleInThisThread(core);
+      profile?.attach(core);
+    });
     this.emulator.add_listener("emulator-stopped", () => this.fail("the emulator stopped"));
   }
 
