@@ -66,6 +66,11 @@ export interface FileServerControl {
   reset(): Promise<void>;
 }
 
+/**
+ * A tree served by a worker. Should the worker die (terminated, crashed, out of memory), its sessions
+ * end as if the server had closed them (a Client rejects, v86's hook answers EIO), and `control`
+ * calls and connect() fail with an error naming the tree; the tree can be opened again.
+ */
 export interface FileServer {
   readonly storage: StorageKind;
   readonly name: string;
@@ -196,7 +201,8 @@ function watchWorker(worker: Worker, remote: Comlink.Remote<WorkerControl>, name
     },
     end(why: string) {
       if (life.lost || watching.signal.aborted) return;
-      life.lost = new Error(`worker9p: the worker serving tree "${name}" ${why}; its sessions are over (v86 gets EIO); createFileServer() again to reopen the tree`);
+      const over = life.opened ? "its sessions are over (v86 gets EIO); createFileServer() again to reopen the tree" : "the tree was not opened";
+      life.lost = new Error(`worker9p: the worker serving tree "${name}" ${why}; ${over}`);
       life.stop();
       for (const port of ports) {
         port.dispatchEvent(new MessageEvent("message", { data: PORT_CLOSED }));
