@@ -97,8 +97,9 @@ export async function createFileServer(options: FileServerOptions): Promise<File
   const life = watchWorker(worker, remote, name);
   try {
     // First the lock that tells the worker's death (the page asks for it only once the worker holds it).
+    // A worker that cannot hold it (no Web Locks; built from an older worker/browser.ts) goes unwatched.
     const lockName = lifeLockName(name);
-    if (await life.call(() => remote.holdLifeLock(lockName))) watchLifeLock(lockName, () => life.end("ended (terminated, crashed or out of memory)"), life.signal);
+    if (await life.call(() => remote.holdLifeLock(lockName).catch(() => false))) watchLifeLock(lockName, () => life.end("ended (terminated, crashed or out of memory)"), life.signal);
     await life.call(() =>
       remote.open({
         storage: options.storage,
