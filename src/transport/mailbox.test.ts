@@ -107,6 +107,23 @@ describe("mailbox", () => {
     server.close();
   });
 
+  test("closing an end with messages still queued (full ring) still delivers them, those by the side port too", async () => {
+    const { client, server } = pair(64);
+    const big = payload(100, 5);
+    const sent = [payload(40, 1), payload(40, 2), big, payload(8, 3)];
+    for (const p of sent) server.postMessage(p, []);
+    server.postMessage("worker9p:closed", []);
+    server.close(); // as serveMessagePort does right after its PORT_CLOSED
+    const got: unknown[] = [];
+    while (got.length < sent.length + 1) {
+      const m = client.take();
+      if (m === undefined) await new Promise<void>((r) => setImmediate(r));
+      else got.push(m instanceof ArrayBuffer ? new Uint8Array(m) : m);
+    }
+    expect(got).toEqual([...sent, "worker9p:closed"]);
+    client.close();
+  });
+
   test("the server ending the session (broken framing) answers the request in flight with EIO", async () => {
     const { client, server } = pair();
     const fs = await FileSystem.open(new MemoryStore());

@@ -115,12 +115,12 @@ export class MailboxEnd implements PortLike {
     void this.listen();
   }
 
-  /** Stop receiving; messages already posted are still written as space allows (M2). */
+  /** Stop receiving; messages already posted are still written as space allows (M2), so the side port closes after them. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     this.inbox.wakeReader(); // ends listen()'s wait
-    this.side.close();
+    if (this.queue.length === 0) this.side.close();
   }
 
   private async listen(): Promise<void> {
@@ -142,6 +142,7 @@ export class MailboxEnd implements PortLike {
       }
       this.queue.shift();
     }
+    if (this.closed) this.side.close(); // the last queued message is out (close())
   }
 
   private armFlush(seen: number): void {
