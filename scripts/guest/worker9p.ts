@@ -262,6 +262,9 @@ interface Inbox {
   /** Changes whenever a message comes: read before take(), then wait() on it. */
   readonly arrivals: number;
   wait(seen: number, timeoutMs: number): void;
+  /** Around a receive: the messages are taken here, the sender need not wake the event loop for them. */
+  takingBegin?(): void;
+  takingDone?(): void;
 }
 
 /** A MessagePort whose sender bumps (and notifies) bell[0] after each message it posts. */
@@ -281,6 +284,15 @@ function receiveWithin(inbox: Inbox, timeoutMs: number, spinUs: number, times: R
   const deadline = start + timeoutMs;
   const spinEnd = start + Math.min(spinUs / 1000, timeoutMs);
   times.calls++;
+  inbox.takingBegin?.();
+  try {
+    return receiveLoop(inbox, deadline, spinEnd, times);
+  } finally {
+    inbox.takingDone?.();
+  }
+}
+
+function receiveLoop(inbox: Inbox, deadline: number, spinEnd: number, times: ReceiveTimes): unknown {
   for (;;) {
     // Read the counter before looking: a message that comes after this look changes it.
     const seen = inbox.arrivals;

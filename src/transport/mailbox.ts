@@ -99,6 +99,19 @@ export class MailboxEnd implements PortLike {
     this.inbox.waitWritten(seen, timeoutMs);
   }
 
+  /**
+   * From now until takingDone(), this thread takes its messages with take() (and wait()): the
+   * sender does not wake this thread's event loop for them (shared-ring.ts S3).
+   */
+  takingBegin(): void {
+    this.inbox.takingBegin();
+  }
+
+  /** The end of takingBegin(): messages from now on (and any not taken) go to the listeners. */
+  takingDone(): void {
+    this.inbox.takingDone();
+  }
+
   addEventListener(_type: "message", listener: Listener): void {
     this.listeners.push(listener);
   }
@@ -119,17 +132,17 @@ export class MailboxEnd implements PortLike {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.inbox.wakeReader(); // ends listen()'s wait
+    this.inbox.ringDoorbell(); // ends listen()'s wait
     if (this.queue.length === 0) this.side.close();
   }
 
   private async listen(): Promise<void> {
     while (!this.closed) {
-      const seen = this.inbox.written;
+      const seen = this.inbox.doorbell;
       for (let data = this.take(); data !== undefined && !this.closed; data = this.take()) {
         for (const listener of [...this.listeners]) listener({ data });
       }
-      if (!this.closed) await this.inbox.writtenChanged(seen);
+      if (!this.closed) await this.inbox.doorbellChanged(seen);
     }
   }
 

@@ -63,13 +63,35 @@ describe("SharedRing", () => {
   test("a second view of the same buffer (another thread's) sees the records and frees the space", async () => {
     const writer = SharedRing.create(64);
     const reader = new SharedRing(writer.buffer);
-    const seen = reader.written;
-    const arrived = reader.writtenChanged(seen);
+    const seen = reader.doorbell;
+    const arrived = reader.doorbellChanged(seen);
     writer.tryWrite(RecordKind.bytes, bytes(5, 9));
     await arrived;
     const freed = writer.readChanged(writer.read);
     expect(reader.tryRead()!.bytes).toEqual(bytes(5, 9));
     await freed;
     expect(writer.used).toBe(0);
+  });
+
+  test("the doorbell rings for a reader in its event loop, not while it takes synchronously, and again for what it left (S3)", () => {
+    const writer = SharedRing.create(64);
+    const reader = new SharedRing(writer.buffer);
+    let bell = reader.doorbell;
+    writer.tryWrite(RecordKind.bytes, bytes(3, 1));
+    expect(reader.doorbell).not.toBe(bell);
+    reader.tryRead();
+    reader.takingBegin();
+    bell = reader.doorbell;
+    writer.tryWrite(RecordKind.bytes, bytes(3, 2));
+    expect(reader.tryRead()!.bytes).toEqual(bytes(3, 2));
+    writer.tryWrite(RecordKind.bytes, bytes(3, 3)); // not taken before the span ends
+    expect(reader.doorbell).toBe(bell);
+    reader.takingDone();
+    expect(reader.doorbell).not.toBe(bell);
+    expect(reader.tryRead()!.bytes).toEqual(bytes(3, 3));
+    bell = reader.doorbell;
+    reader.takingBegin();
+    reader.takingDone(); // nothing left: quiet
+    expect(reader.doorbell).toBe(bell);
   });
 });

@@ -9,12 +9,22 @@
 //   reader stores [1] (S1). A record is a 4-byte word (kind << 28 | payload length) and the
 //   payload, padded to a multiple of 4, so a record's word never straddles the end of the data
 //   while its payload may (it is copied in two pieces).
+//   [2] 1 while the reader takes records synchronously (readerTaking), [3] the doorbell: a
+//   counter the writer bumps for a reader that waits in its event loop.
 // S2: the writer fills a record, then publishes it by storing [0]; the reader reads it only below
 // the [0] it loaded, then frees it by storing [1]. Atomics are sequentially consistent, so the
 // plain byte copies before each store are seen by the other thread after its load.
+// S3: a reader blocked in waitWritten() is woken by [0]'s notify; one waiting in its event loop
+// (doorbellChanged, Atomics.waitAsync) by the doorbell's, which the writer rings only when [2] is
+// 0 — so a reply taken synchronously costs the writer no wake-up of the reader's event loop (a
+// task posted to it, before the blocked waiter is woken). The writer stores [0] then loads [2];
+// the reader stores [2] = 0 then loads [0] (takingDone): with sequentially consistent atomics at
+// least one sees the other's store, and takingDone rings the doorbell itself if records remain.
 
 const WRITTEN = 0;
 const READ = 1;
+const TAKING = 2;
+const DOORBELL = 3;
 const HEADER_BYTES = 16;
 const WORD = 4;
 const KIND_SHIFT = 28;
@@ -109,6 +119,7 @@ export class SharedRing {
     if (first < length) this.data.set(payload.subarray(first), 0);
     Atomics.store(this.counters, WRITTEN, (written + size) | 0); // S2: publish
     Atomics.notify(this.counters, WRITTEN);
+    if (Atomics.load(this.counters, TAKING) === 0) this.ringDoorbell(); // S3
     return true;
   }
 
@@ -131,24 +142,41 @@ export class SharedRing {
     return { kind, bytes };
   }
 
+  /** Reader only: from now until takingDone(), records are taken synchronously (S3: the doorbell stays quiet). */
+  takingBegin(): void {
+    Atomics.store(this.counters, TAKING, 1);
+  }
+
+  /** Reader only: the end of takingBegin()'s span; records left unread ring the doorbell (S3). */
+  takingDone(): void {
+    Atomics.store(this.counters, TAKING, 0);
+    if (this.written !== this.read) this.ringDoorbell();
+  }
+
+  /** Changes whenever the doorbell rings (S3). */
+  get doorbell(): number {
+    return Atomics.load(this.counters, DOORBELL);
+  }
+
+  /** Wake the reader's event-loop wait (doorbellChanged), e.g. to stop a loop that waits in it. */
+  ringDoorbell(): void {
+    Atomics.add(this.counters, DOORBELL, 1);
+    Atomics.notify(this.counters, DOORBELL);
+  }
+
   /** Block this thread until `written` is no longer `seen` or timeoutMs passed (not on a browser's main thread). */
   waitWritten(seen: number, timeoutMs: number): void {
     Atomics.wait(this.counters, WRITTEN, seen, timeoutMs);
   }
 
-  /** Resolves once `written` is no longer `seen` (or wakeReader() is called). */
-  writtenChanged(seen: number): Promise<void> {
-    return changed(this.counters, WRITTEN, seen);
+  /** Resolves once `doorbell` is no longer `seen`. */
+  doorbellChanged(seen: number): Promise<void> {
+    return changed(this.counters, DOORBELL, seen);
   }
 
   /** Resolves once `read` is no longer `seen`. */
   readChanged(seen: number): Promise<void> {
     return changed(this.counters, READ, seen);
-  }
-
-  /** Wake the reader's waits on `written`, as if a record had come (to stop a loop that waits for one). */
-  wakeReader(): void {
-    Atomics.notify(this.counters, WRITTEN);
   }
 }
 
