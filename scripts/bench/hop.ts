@@ -40,6 +40,8 @@ interface HopResult {
   meanUs: number;
   p50Us: number;
   p90Us: number;
+  /** µs per request handing it over (postMessage, or the mailbox's write and the worker's wake-up). */
+  postUs: number;
 }
 
 async function measure(variant: { mailbox: boolean; replySpinUs: number }, ms: number): Promise<HopResult> {
@@ -59,6 +61,7 @@ async function measure(variant: { mailbox: boolean; replySpinUs: number }, ms: n
     let n = 0;
     let inCall = 0;
     let start = 0;
+    let posted = server.receiveTimes();
     const took: number[] = [];
     for (let phase = 0; phase < 2; phase++) {
       const end = phase === 0 ? warm : performance.now() + ms;
@@ -66,6 +69,7 @@ async function measure(variant: { mailbox: boolean; replySpinUs: number }, ms: n
         n = 0;
         inCall = 0;
         took.length = 0;
+        posted = server.receiveTimes();
         start = performance.now();
       }
       while (performance.now() < end) {
@@ -87,7 +91,9 @@ async function measure(variant: { mailbox: boolean; replySpinUs: number }, ms: n
     const wall = performance.now() - start;
     took.sort((a, b) => a - b);
     const at = (q: number) => 1000 * took[Math.min(took.length - 1, Math.floor(q * took.length))]!;
-    return { perSec: (1000 * n) / wall, meanUs: (1000 * inCall) / n, p50Us: at(0.5), p90Us: at(0.9) };
+    const after = server.receiveTimes();
+    const postUs = (1000 * (after.postMs - posted.postMs)) / Math.max(1, after.posts - posted.posts);
+    return { perSec: (1000 * n) / wall, meanUs: (1000 * inCall) / n, p50Us: at(0.5), p90Us: at(0.9), postUs };
   } finally {
     await server.terminate();
   }
@@ -99,16 +105,16 @@ for (let round = 0; round < Number(values.rounds); round++) {
     const r = await measure(v, Number(values.ms));
     results.get(v.label)!.push(r);
     console.error(
-      `hop: ${v.label} µs, round ${round + 1}: ${r.perSec.toFixed(0)} requests/s, µs in handle9p mean ${r.meanUs.toFixed(0)} p50 ${r.p50Us.toFixed(0)} p90 ${r.p90Us.toFixed(0)} (load ${loadavg()[0]!.toFixed(1)})`,
+      `hop: ${v.label} µs, round ${round + 1}: ${r.perSec.toFixed(0)} requests/s, µs in handle9p mean ${r.meanUs.toFixed(0)} p50 ${r.p50Us.toFixed(0)} p90 ${r.p90Us.toFixed(0)}, posting ${r.postUs.toFixed(1)} (load ${loadavg()[0]!.toFixed(1)})`,
     );
   }
 }
 const first = results.get(variants[0]!.label)!;
 const list = (r: HopResult[], f: (x: HopResult) => number) => r.map((x) => f(x).toFixed(0)).join(", ");
 console.log(`\nhop: ${gapUs} µs of host busy loop between requests; one figure per round (load average ${loadavg()[0]!.toFixed(1)})\n`);
-console.log("| frames via, reply spin µs | requests/s | ÷ first | µs in handle9p: mean | p50 | p90 |");
-console.log("|---|---:|---:|---:|---:|---:|");
+console.log("| frames via, reply spin µs | requests/s | ÷ first | µs in handle9p: mean | p50 | p90 | of which posting, mean |");
+console.log("|---|---:|---:|---:|---:|---:|---:|");
 for (const [label, r] of results) {
   const ratio = r.map((x, i) => (x.perSec / first[i]!.perSec).toFixed(2)).join(", ");
-  console.log(`| ${label} | ${list(r, (x) => x.perSec)} | ${ratio} | ${list(r, (x) => x.meanUs)} | ${list(r, (x) => x.p50Us)} | ${list(r, (x) => x.p90Us)} |`);
+  console.log(`| ${label} | ${list(r, (x) => x.perSec)} | ${ratio} | ${list(r, (x) => x.meanUs)} | ${list(r, (x) => x.p50Us)} | ${list(r, (x) => x.p90Us)} | ${r.map((x) => x.postUs.toFixed(1)).join(", ")} |`);
 }
