@@ -62,6 +62,12 @@ describe.each(["indexeddb", "opfs"] as const)("%s user's layer over a base image
   });
 });
 
+// tree-host.ts: connect() while reset() runs waits for the reset tree (it was served by the closed server).
+test("a session connected while reset() runs belongs to the reset tree", async () => {
+  const arg = { storage: "indexeddb" as const, name: `reset-race-${process.pid}`, url: server.url, motd: MOTD };
+  expect(await callInPage<string[]>(h.page, "connectDuringReset", arg, PAGE)).toEqual([]);
+});
+
 // C1 in src/storage/layered/layered-store.ts: the cache keeps its share by navigator.storage.estimate(), which
 // Chromium updates late, so it can overfill for a moment; the user's write that then meets the quota makes the
 // cache give way and runs again.

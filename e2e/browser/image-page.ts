@@ -153,3 +153,34 @@ async function fillImageCacheToQuota(): Promise<{ stuffedBytes: number; refusedW
   }
   return { stuffedBytes: stuffed, refusedWith };
 }
+
+/**
+ * A session connected while reset() runs (v86's hook makes one when the guest asks during a reset)
+ * belongs to the reset tree: it reads the base, and what it writes stays. Before, the worker served
+ * it on the server reset() had just closed, over the dropped layer's store.
+ */
+export async function connectDuringReset(arg: BaseArg): Promise<string[]> {
+  const problems: string[] = [];
+  const server = await createFileServer({ storage: arg.storage, name: arg.name, base: { url: arg.url } });
+  try {
+    const before = await Client.connect(portTransport(server.connect()));
+    await before.writeFile("/etc/motd", "changed by the user\n");
+    before.close();
+    const resetting = server.control.reset();
+    const port = server.connect(); // posted after reset(): the worker gets it while reset() runs
+    await resetting;
+    const during = await Client.connect(portTransport(port));
+    const motd = dec.decode(await during.readFile("/etc/motd"));
+    if (motd !== arg.motd) problems.push(`a session connected during reset reads motd ${JSON.stringify(motd)}`);
+    await during.writeFile("/written-during", "kept\n");
+    const after = await Client.connect(portTransport(server.connect()));
+    const kept = await after.readFile("/written-during").then((b) => dec.decode(b), (e: unknown) => String(e));
+    if (kept !== "kept\n") problems.push(`a file written by that session reads ${JSON.stringify(kept)} from a later one`);
+    problems.push(...(await server.control.fsck()).problems);
+    during.close();
+    after.close();
+  } finally {
+    await server.close();
+  }
+  return problems;
+}

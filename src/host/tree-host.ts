@@ -11,7 +11,7 @@ import { MemoryStore } from "../storage/memory.js";
 import { OpfsStore } from "../storage/opfs.js";
 import type { Store } from "../storage/store.js";
 import { holdLifeLock } from "../storage/worker-life.js";
-import { serveMessagePort, type PortLike, type PortSession } from "../transport/messageport.js";
+import { PORT_CLOSED, serveMessagePort, type PortLike, type PortSession } from "../transport/messageport.js";
 import type { BaseStats, OpenRequest, ServerStats, WorkerControl } from "./protocol.js";
 
 /** The message a second owner gets; the workspace page recognizes it by TreeBusyError's name. */
@@ -106,6 +106,25 @@ export async function openTree(req: OpenRequest): Promise<OpenTree> {
     const openMs = performance.now() - t0;
     const ports = new Set<PortSession>();
     let closed = false;
+    /**
+     * reset() in progress. Comlink runs the next call while it awaits, so a connect() (v86's hook
+     * reconnects as soon as its session ends) would land on the server it just closed, over the
+     * dropped layer's store, and answer EIO for good: it waits for the reset tree instead.
+     */
+    let resetting: Promise<void> | undefined;
+    const serveOn = (port: PortLike) => {
+      if (closed) {
+        // The tree closed meanwhile: the client sees its session end, not silence.
+        port.postMessage(PORT_CLOSED, []);
+        port.close();
+        return;
+      }
+      const ps = serveMessagePort(server, port, {
+        onProtocolError: (reason) => console.warn(`worker9p: session closed: ${reason}`),
+        onClose: () => ports.delete(ps),
+      });
+      ports.add(ps);
+    };
     return {
       req,
       get store() {
@@ -120,11 +139,8 @@ export async function openTree(req: OpenRequest): Promise<OpenTree> {
       openMs,
       base,
       connect(port) {
-        const ps = serveMessagePort(server, port, {
-          onProtocolError: (reason) => console.warn(`worker9p: session closed: ${reason}`),
-          onClose: () => ports.delete(ps),
-        });
-        ports.add(ps);
+        if (resetting) void resetting.then(() => serveOn(port));
+        else serveOn(port);
       },
       stats: () => ({
         storage: req.storage,
@@ -137,17 +153,34 @@ export async function openTree(req: OpenRequest): Promise<OpenTree> {
       baseStats: () => (base ? { ...base.stats, imageBytes: base.manifest.storedBytes } : undefined),
       async reset() {
         if (!base) throw new Error("reset needs a tree over a base image: without one, delete the tree instead");
-        for (const p of ports) p.close();
-        ports.clear();
-        server.close();
-        await store.close();
-        await destroyStore(req);
-        store = await openLayers(req, base);
-        fs = await FileSystem.open(store, { latencyMs: req.latencyMs });
-        server = serve(req, fs);
+        if (closed) throw new Error(`tree "${req.name}" is closed`);
+        if (resetting) return resetting;
+        const run = async () => {
+          for (const p of ports) p.close();
+          ports.clear();
+          server.close();
+          await store.close();
+          await destroyStore(req);
+          store = await openLayers(req, base);
+          fs = await FileSystem.open(store, { latencyMs: req.latencyMs });
+          server = serve(req, fs);
+        };
+        // Settled (never rejected) for those waiting on it: after a failed reset they get what is left.
+        const p = run();
+        resetting = p.then(
+          () => {},
+          () => {},
+        );
+        try {
+          await p;
+        } finally {
+          resetting = undefined;
+        }
       },
       async close() {
         if (closed) return;
+        // Not under a reset still opening the new store: it would stay open, the lock released.
+        while (resetting) await resetting;
         closed = true;
         for (const p of ports) p.close();
         server.close();
