@@ -103,7 +103,8 @@ export interface Worker9pOptions {
   replySpinUs?: number;
   /**
    * Frames go through a mailbox of shared rings instead of MessagePort messages: no structured
-   * clone, no port message per request (src/transport/mailbox.ts).
+   * clone, no port message per request (src/transport/mailbox.ts). Not faster here: the hand-over
+   * costs the worker's wake-up either way (scripts/bench/README.md, "The mailbox").
    */
   mailbox?: boolean;
   /** Each of the mailbox's rings, bytes (a power of two; default DEFAULT_MAILBOX_BYTES). */

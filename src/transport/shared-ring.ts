@@ -1,7 +1,8 @@
 // A single-producer single-consumer ring of messages in a SharedArrayBuffer: one thread writes,
 // one other thread reads, and neither clones, transfers or posts anything to hand a message over.
-// The two threads of the Node guest harness use a pair of them as a mailbox (mailbox.ts) instead
-// of MessagePort messages, whose structured clone and queueing cost ~30 µs a request there.
+// The two threads of the Node guest harness can use a pair of them as a mailbox (mailbox.ts)
+// instead of MessagePort messages (an option: measured, the hand-over's cost there is waking the
+// other thread, not the structured clone; scripts/bench/README.md, "The mailbox").
 //
 // Layout: a 16-byte header of Int32 counters, then `capacity` bytes of data (a power of two).
 //   [0] bytes ever written, [1] bytes ever read — both wrap at 2^32; their difference is the
