@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { startBrowserHarness, type BrowserHarness, type PageSession } from "./browser/harness.js";
 import { callInPage } from "./browser/fs-call.js";
-import type { FlushReport, LazyOpenReport, QuotaReport, WorkerDeathReport } from "./browser/fs-page.js";
+import type { FlushReport, LazyOpenReport, QuotaReport, LateListenerReport, WorkerDeathReport } from "./browser/fs-page.js";
 import type { StorageKind } from "../src/index.js";
 
 const PERSISTENT: Exclude<StorageKind, "memory">[] = ["indexeddb", "opfs"];
@@ -223,6 +223,14 @@ describe("the tree's worker dies", () => {
     expect(r.connect).toMatch(/the worker serving tree .* ended/);
     expect(r.reopened).toBe("written before the worker died");
   }, 60_000);
+
+  test("ports connect()ed before the death but listened to after it hear PORT_CLOSED too", async () => {
+    const r = await callInPage<LateListenerReport>(h.page, "workerDiesBeforeListening", { storage: "memory", name: unique("late") });
+    expect(r.control).toMatch(/^rejected: .*ended/);
+    expect(r.client).toMatch(/^rejected/);
+    expect(r.addEventListener).toBe("worker9p:closed");
+    expect(r.onmessage).toBe("worker9p:closed");
+  }, 20_000);
 
   test("a worker whose script does not load: createFileServer rejects with a clear error", async () => {
     expect(await callInPage<string>(h.page, "workerFailsToLoad", { storage: "memory", name: unique("noload") })).toMatch(/failed to start/);

@@ -205,10 +205,7 @@ function watchWorker(worker: Worker, remote: Comlink.Remote<WorkerControl>, name
       const over = life.opened ? "its sessions are over (v86 gets EIO); createFileServer() again to reopen the tree" : "the tree was not opened";
       life.lost = new Error(`worker9p: the worker serving tree "${name}" ${why}; ${over}`);
       life.stop();
-      for (const port of ports) {
-        port.dispatchEvent(new MessageEvent("message", { data: PORT_CLOSED }));
-        port.close();
-      }
+      for (const port of ports) endPort(port);
       ports.clear();
       rejectLost(life.lost);
     },
@@ -229,6 +226,35 @@ function watchWorker(worker: Worker, remote: Comlink.Remote<WorkerControl>, name
   };
   worker.addEventListener("error", onError);
   return life;
+}
+
+/**
+ * PORT_CLOSED on a port whose worker died, as if its server had sent it. A server's message waits
+ * in the port's queue until someone listens; the page cannot post into the port (its other end
+ * died with the worker), so it dispatches the message to the listeners there are, and hands it to
+ * every message listener or onmessage handler added later (a port connect()ed, then listened to
+ * once the worker had died, would otherwise wait forever). Then the port is closed.
+ */
+function endPort(port: MessagePort): void {
+  const closedEvent = () => new MessageEvent("message", { data: PORT_CLOSED });
+  port.dispatchEvent(closedEvent());
+  port.close();
+  const add = port.addEventListener.bind(port);
+  port.addEventListener = ((type: string, listener: EventListenerOrEventListenerObject | null, options?: boolean | AddEventListenerOptions) => {
+    if (!listener) return;
+    add(type, listener, options);
+    if (type !== "message") return;
+    queueMicrotask(() => (typeof listener === "function" ? listener.call(port, closedEvent()) : listener.handleEvent(closedEvent())));
+  }) as MessagePort["addEventListener"];
+  let handler = port.onmessage;
+  Object.defineProperty(port, "onmessage", {
+    configurable: true,
+    get: () => handler,
+    set(h: MessagePort["onmessage"]) {
+      handler = h;
+      if (h) queueMicrotask(() => h.call(port, closedEvent()));
+    },
+  });
 }
 
 /** Trees kept in this origin's IndexedDB and OPFS (memory trees vanish with their worker). */

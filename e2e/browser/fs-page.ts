@@ -1011,3 +1011,43 @@ export async function workerFailsToLoad(arg: TreeArg): Promise<string> {
     return describe(e);
   }
 }
+
+export interface LateListenerReport {
+  /** A control call made after the death: settles once the page has seen it. */
+  control: string;
+  /** A Client built on a port connect()ed before the death, only after it. */
+  client: string;
+  /** What a listener added (then start()) after the death receives first. */
+  addEventListener: string;
+  /** What an onmessage handler set after the death receives first. */
+  onmessage: string;
+}
+
+/**
+ * Ports handed out by connect() before the worker died, listened to only after the page saw it
+ * die: each hears PORT_CLOSED all the same, as it would have had the server sent it (a real
+ * message waits in the port's queue until it is started). Before, the page dispatched it once,
+ * to the listeners there were, and closed the port: a later listener waited forever.
+ */
+export async function workerDiesBeforeListening(arg: TreeArg): Promise<LateListenerReport> {
+  const worker = new Worker(new URL("../../worker/browser.ts", import.meta.url), { type: "module", name: `worker9p:${arg.name}` });
+  const server = await createFileServer({ storage: arg.storage, name: arg.name, worker });
+  const [a, b, c] = [server.connect(), server.connect(), server.connect()];
+  worker.terminate();
+  const outcome = (p: Promise<unknown>) =>
+    p.then(
+      () => "resolved",
+      (e: unknown) => `rejected: ${describe(e)}`,
+    );
+  const report: LateListenerReport = { control: await outcome(server.control.stats()), client: "", addEventListener: "", onmessage: "" };
+  report.client = await outcome(Client.connect(portTransport(a)));
+  report.addEventListener = String(
+    await new Promise<unknown>((resolve) => {
+      b.addEventListener("message", (ev) => resolve(ev.data));
+      b.start();
+    }),
+  );
+  report.onmessage = String(await new Promise<unknown>((resolve) => (c.onmessage = (ev) => resolve(ev.data))));
+  await server.close();
+  return report;
+}
