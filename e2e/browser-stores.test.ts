@@ -10,7 +10,7 @@ import { startBrowserHarness, type BrowserHarness } from "./browser/harness.js";
 import type { ConformanceReport } from "../src/storage/conformance.js";
 import type { CrashVerifyReport, CreateUnlinkReport, EnospcPendingReport, JournalReopenReport, Kind, LazyOpenReport, OverlayBoundReport, QuotaReport } from "./browser/store-tests.js";
 import type { StoreBenchResult } from "./browser/store-bench.js";
-import type { CloseWithPendingReport, HelperFailureReport } from "./browser/checkpoint-helper-tests.js";
+import type { CloseWithPendingReport, DropMidCommitReport, HelperFailureReport } from "./browser/checkpoint-helper-tests.js";
 import type { RawResult } from "./browser/raw-throughput.js";
 
 const TESTS = "/e2e/browser/store-tests.ts";
@@ -449,6 +449,16 @@ describe("OPFS checkpoint helper failing", () => {
       expect(r.rounds).toEqual(Array.from({ length: 4 }, () => ({ journalBytes: 0, error: undefined })));
     });
   }
+
+  test("its connection closed while one of its checkpoints waits to commit: that one still commits, later ones are written by the store's worker, the tree reopens intact", async () => {
+    const r = await h.runInWorker<DropMidCommitReport>(HELPER_TESTS, "helperDbClosedMidCommit", { name: unique("helper-midcommit"), files: 40, rounds: 2 });
+    console.log(`helper closed mid-commit: ${JSON.stringify({ ...r, problems: r.problems.length })}`);
+    expect(r.problems).toEqual([]);
+    expect(r.inFlight).toBe("committed");
+    expect(r.inFlightError).toBeUndefined();
+    expect(r.helperLost).toMatch(/InvalidStateError/);
+    expect(r.rounds).toEqual(Array.from({ length: 2 }, () => ({ journalBytes: 0, error: undefined })));
+  });
 
   test("close() while the helper has a checkpoint pending settles it (rejected: the store writes it itself), and the tree reopens intact", async () => {
     const r = await h.runInWorker<CloseWithPendingReport>(HELPER_TESTS, "closeWithHelperPending", { name: unique("helper-close"), files: 20 });

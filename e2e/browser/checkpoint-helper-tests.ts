@@ -151,3 +151,66 @@ export async function closeWithHelperPending(arg: { name: string; files: number 
   }
   return { problems, pending, error };
 }
+
+export interface DropMidCommitReport {
+  problems: string[];
+  /** How the checkpoint in flight when the helper's connection closed ended, and the store's error then. */
+  inFlight: string;
+  inFlightError: string | undefined;
+  helperWrites: number;
+  helperLost: string | undefined;
+  rounds: { journalBytes: number; error: string | undefined }[];
+}
+
+/**
+ * The helper's database connection closes (another tab's versionchange) while one of its
+ * checkpoints is created but not committed (held behind a reader). IndexedDB lets a closing
+ * connection's transactions finish: that checkpoint commits, and the helper's later ones fail, so
+ * the store's worker writes them (invariant 15). Every checkpoint must land and the tree reopen intact.
+ */
+export async function helperDbClosedMidCommit(arg: { name: string; files: number; rounds: number }): Promise<DropMidCommitReport> {
+  const problems: string[] = [];
+  const rounds: DropMidCommitReport["rounds"] = [];
+  let issued!: () => void;
+  const wasIssued = new Promise<void>((r) => (issued = r));
+  const store = await OpfsStore.open(arg.name, { autoCheckpoint: false, checkpointHelperMinBytes: 0, debugHooks: { checkpointIssued: () => issued() } });
+  let written = 0;
+  let inFlight = "pending";
+  let inFlightError: string | undefined;
+  try {
+    await writeFiles(store, 0, arg.files);
+    written = arg.files;
+    const hold = await holdDatabase(opfsStoreDbName(arg.name));
+    let checkpoint: Promise<void>;
+    try {
+      checkpoint = store.checkpointInBackground();
+      await wasIssued;
+      // The helper created that checkpoint's transaction before it handles this (its messages run in order).
+      await store.checkpointWriter.dropHelperDbForTests();
+    } finally {
+      hold.release();
+    }
+    await checkpoint.then(
+      () => (inFlight = "committed"),
+      (e: unknown) => (inFlight = `failed: ${String(e)}`),
+    );
+    inFlightError = store.lastCheckpointError;
+    for (let r = 0; r < arg.rounds; r++) {
+      await writeFiles(store, written, arg.files);
+      written += arg.files;
+      await store.checkpointInBackground();
+      rounds.push({ journalBytes: journalBytes(store), error: store.lastCheckpointError });
+    }
+  } finally {
+    await store.close();
+  }
+  const again = await OpfsStore.open(arg.name, { autoCheckpoint: false });
+  try {
+    await verifyFiles(again, written, problems);
+    problems.push(...(await again.check()).problems);
+  } finally {
+    await again.close();
+    await OpfsStore.destroy(arg.name);
+  }
+  return { problems, inFlight, inFlightError, helperWrites: store.checkpointWriter.helperWrites, helperLost: store.checkpointWriter.helperLost, rounds };
+}
