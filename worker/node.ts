@@ -12,11 +12,11 @@
 //              { execArgv: ["--import", "tsx"], workerData: { port, ... }, transferList: [port] })
 //
 // workerData: { port: MessagePort; importDir?: string; latencyMs?: number; maxMsize?: number; trace?: boolean;
-//               bell?: SharedArrayBuffer; mailbox?: MailboxBuffers; baseImage?: { dir: string; cacheDir?: string; slow?: { ms, paths } } }
+//               bell?: SharedArrayBuffer; mailbox?: MailboxBuffers; baseImage?: { dir: string; cacheDir?: string; slow?: { aborts, paths } } }
 // With baseImage, the tree is the user's layer (in memory) over that base image (a folder written by
 // writeImage()), read lazily through the same fetch path a browser uses; fetched pieces are kept in
-// cacheDir when given. baseImage.slow holds fetches of those base files' pieces for ms, abortably
-// (worker/slow-base.ts).
+// cacheDir when given. baseImage.slow holds fetches of those base files' pieces until aborted, until
+// `aborts` of them were (worker/slow-base.ts).
 // The tree outlives a session, so one tree can serve several boots one after another (a "reload").
 // Messages on parentPort:
 //   worker → host  { type: "ready" }   tree built (importDir copied in), serving
@@ -34,6 +34,7 @@
 
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import { FileSystem } from "../src/fs/filesystem.js";
+import { STUCK_MS } from "../src/fs/latency.js";
 import { Server } from "../src/server/server.js";
 import { MemoryStore } from "../src/storage/memory.js";
 import type { Store } from "../src/storage/store.js";
@@ -62,13 +63,15 @@ interface WorkerOptions {
   /** Frames go through this mailbox's rings, `port` carries only what they cannot (and `bell` is not rung). */
   mailbox?: MailboxBuffers;
   /** Serve this base image (a writeImage() folder) under an in-memory user's layer. */
-  baseImage?: { dir: string; cacheDir?: string; slow?: { ms: number; paths: string[] } };
+  baseImage?: { dir: string; cacheDir?: string; slow?: { aborts: number; paths: string[] } };
 }
 
 async function openImage(opts: NonNullable<WorkerOptions["baseImage"]>): Promise<BaseImage> {
-  const slow = opts.slow ? slowBaseFetch(fileFetch, opts.slow.ms) : undefined;
+  const slow = opts.slow ? slowBaseFetch(fileFetch, opts.slow.aborts) : undefined;
   const image = await BaseImage.open(imageDirUrl(opts.dir), {
     fetch: slow?.fetch ?? fileFetch,
+    // A held fetch ends by its abort, not by the reader's request timeout (a clock).
+    ...(slow ? { requestTimeoutMs: STUCK_MS } : {}),
     ...(opts.cacheDir ? { cache: new DirImageCache(opts.cacheDir) } : {}),
   });
   slow?.hold(image.index, image.manifest, opts.slow!.paths);

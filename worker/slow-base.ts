@@ -1,10 +1,10 @@
 // A test hook for Tflush through the base image: fetches of the pieces of chosen base files wait
-// a while first, abortably, the way a slow network would. The guest's read of such a file then
-// sleeps in a 9P request for that long, so a test can kill it there and see the abort reach
-// fetch() (BaseImage.stats.abortedFetches). Other fetches go through at once, so a boot is not
-// slowed down.
-
-import { delay } from "../src/protocol/errno.js";
+// until they are aborted, the way a network that never answers would (like the fs's stuck* names,
+// src/fs/latency.ts). The guest's read of such a file then sleeps in a 9P request until a test
+// kills it there, and the kill's Tflush must reach fetch() (BaseImage.stats.abortedFetches) for
+// the wait to end: no clock decides whether the kill comes while the fetch waits. Once `aborts`
+// held fetches have been aborted the hold lifts (those still waiting go on), so a read nobody
+// kills gets the bytes afterwards. Other fetches go through at once, so a boot is not slowed down.
 import type { ImageIndex, ImageManifest } from "../src/storage/image/format.js";
 
 /** Bytes [start, end) of one pack file. */
@@ -20,8 +20,14 @@ export interface SlowBaseFetch {
   hold(index: ImageIndex, manifest: ImageManifest, paths: string[]): void;
 }
 
-export function slowBaseFetch(inner: typeof fetch, delayMs: number): SlowBaseFetch {
+export function slowBaseFetch(inner: typeof fetch, aborts: number): SlowBaseFetch {
   let held: PackRange[] = [];
+  let aborted = 0;
+  let lift = (): void => undefined;
+  const lifted = new Promise<void>((resolve) => (lift = resolve));
+  const countAbort = (): void => {
+    if (++aborted === aborts) lift();
+  };
   const isHeld = (url: string, range: string | null): boolean => {
     const m = range ? /^bytes=(\d+)-(\d+)$/.exec(range) : null;
     const start = m ? Number(m[1]) : 0;
@@ -31,7 +37,7 @@ export function slowBaseFetch(inner: typeof fetch, delayMs: number): SlowBaseFet
   return {
     fetch: async (input, init) => {
       const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
-      if (delayMs > 0 && isHeld(url, new Headers(init?.headers).get("range"))) await delay(delayMs, init?.signal ?? undefined);
+      if (aborted < aborts && isHeld(url, new Headers(init?.headers).get("range"))) await untilAborted(init?.signal ?? undefined, lifted, countAbort);
       return inner(input, init);
     },
     hold(index, manifest, paths) {
@@ -46,6 +52,22 @@ export function slowBaseFetch(inner: typeof fetch, delayMs: number): SlowBaseFet
       });
     },
   };
+}
+
+/** Waits until `signal` aborts (then calls onAbort and rejects with its reason) or `lifted` resolves. */
+function untilAborted(signal: AbortSignal | undefined, lifted: Promise<void>, onAbort: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const abort = (): void => {
+      onAbort();
+      reject(signal!.reason);
+    };
+    if (signal?.aborted) return abort();
+    signal?.addEventListener("abort", abort, { once: true });
+    void lifted.then(() => {
+      signal?.removeEventListener("abort", abort);
+      resolve();
+    });
+  });
 }
 
 /** The inode number of absolute path `p` in the image (no symlinks followed). */

@@ -79,7 +79,7 @@ export interface RunGuestOptions {
   worker9p?: Worker9p;
   /** worker9p only: leave the worker running after the run (result.worker9p; the caller terminates it). */
   keepWorker9p?: boolean;
-  /** worker9p over a base image only: fetches of these base files' pieces wait, abortably (worker/slow-base.ts). */
+  /** worker9p over a base image only: fetches of these base files' pieces wait until aborted (worker/slow-base.ts). */
   slowBaseFiles?: SlowBaseFiles;
   /** The script's text (takes precedence over scriptFile). */
   script?: string;

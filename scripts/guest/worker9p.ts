@@ -39,9 +39,12 @@ export interface ReceiveTimes {
  */
 export const REPLY_SPIN_US = 100;
 
-/** Base files whose piece fetches are held `ms` each, abortably: a slow network for Tflush tests. */
+/**
+ * Base files whose piece fetches wait until aborted, a network that never answers, for Tflush
+ * tests; once `aborts` of them have been aborted the hold lifts (worker/slow-base.ts).
+ */
 export interface SlowBaseFiles {
-  ms: number;
+  aborts: number;
   /** Absolute paths in the base image. */
   paths: string[];
 }
