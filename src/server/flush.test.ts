@@ -1,20 +1,53 @@
 import { describe, expect, it } from "vitest";
 import { NOTAG, OpenFlags } from "../protocol/constants.js";
 import { Errno } from "../protocol/errno.js";
-import type { FileSystemApi } from "../fs/types.js";
+import type { FileSystemApi, OpContext } from "../fs/types.js";
 import { memoryFs, rawSession, type RawSession } from "./test-harness.js";
 
-const LATENCY = 400;
+/**
+ * A memory tree with the latency hook on, whose reads and writes through stuck* names wait until
+ * their request is aborted (src/fs/latency.ts), and say when they got there: `stuck(n)` resolves
+ * once n of them are waiting. A flush test then sends its Tflush when the request is in the file
+ * system, and whether the flush finds it there depends on no clock.
+ */
+async function stuckTree(): Promise<{ fs: FileSystemApi; stuck: (n: number) => Promise<void> }> {
+  const inner = await memoryFs(1);
+  const fs = Object.create(inner) as FileSystemApi;
+  let waiting = 0;
+  const waiters: { n: number; resolve: () => void }[] = [];
+  const arrived = (ctx: OpContext): void => {
+    if (!ctx.name?.startsWith("stuck")) return;
+    waiting++;
+    for (const w of waiters.filter((x) => waiting >= x.n)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+  };
+  fs.write = (ino, offset, data, append, ctx) => (arrived(ctx), inner.write(ino, offset, data, append, ctx));
+  fs.readInto = (ino, offset, dest, ctx) => (arrived(ctx), inner.readInto(ino, offset, dest, ctx));
+  fs.readFresh = (ino, offset, count, alloc, ctx) => (arrived(ctx), inner.readFresh(ino, offset, count, alloc, ctx));
+  fs.readParts = (ino, offset, count, ctx) => (arrived(ctx), inner.readParts(ino, offset, count, ctx));
+  const stuck = (n: number) => (waiting >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve })));
+  return { fs, stuck };
+}
 
-/** fid 1 = an open (RDWR) file "slowfile" in the root holding "original". */
-async function slowFile(rs: RawSession, name = "slowfile"): Promise<void> {
+/** fid 1 = an open (RDWR) file "stuckfile" in the root holding "original": its reads and writes wait until aborted. */
+async function stuckFile(rs: RawSession): Promise<void> {
   rs.send({ type: "Twalk", tag: 10, fid: 0, newfid: 1, names: [] });
   await rs.reply(10);
-  rs.send({ type: "Tlcreate", tag: 11, fid: 1, name, flags: OpenFlags.RDWR, mode: 0o644, gid: 0 });
+  rs.send({ type: "Tlcreate", tag: 11, fid: 1, name: "stuckfile", flags: OpenFlags.RDWR, mode: 0o644, gid: 0 });
   expect((await rs.reply(11)).type).toBe("Rlcreate");
-  rs.send({ type: "Twrite", tag: 12, fid: 1, offset: 0, data: new TextEncoder().encode("original") });
-  expect(await rs.reply(12, LATENCY * 3)).toMatchObject({ type: "Rwrite", count: 8 });
+  // In through the file system with no name: a Twrite through fid 1 would wait until aborted.
+  const ctx = { signal: new AbortController().signal };
+  await rs.fs.write((await rs.fs.walk(rs.fs.rootIno, ["stuckfile"], ctx)).ino, 0, new TextEncoder().encode("original"), false, ctx);
   rs.events.length = 0;
+}
+
+async function stuckSession(): Promise<RawSession & { stuck: (n: number) => Promise<void> }> {
+  const { fs, stuck } = await stuckTree();
+  const rs = await rawSession({ fs });
+  await stuckFile(rs);
+  return Object.assign(rs, { stuck });
 }
 
 async function contents(fs: FileSystemApi, name: string): Promise<string> {
@@ -33,47 +66,51 @@ describe("Tflush", () => {
     expect(rs.session.stats.flushUnknownTag).toBe(1);
   });
 
-  it("aborts a slow write before its commit: no reply, discard(tag), then Rflush, file unchanged", async () => {
-    const rs = await rawSession({ latencyMs: LATENCY });
-    await slowFile(rs);
-    const started = Date.now();
+  // Rflush comes only once the old request settled, so the events are final when it is here.
+  it("aborts a write waiting in the file system before its commit: no reply, discard(tag), then Rflush, file unchanged", async () => {
+    const rs = await stuckSession();
     rs.send({ type: "Twrite", tag: 20, fid: 1, offset: 0, data: new TextEncoder().encode("CHANGED!") });
-    await rs.settle(30);
+    await rs.stuck(1);
     rs.send({ type: "Tflush", tag: 21, oldtag: 20 });
     expect(await rs.reply(21)).toEqual({ type: "Rflush", tag: 21 });
-    expect(Date.now() - started).toBeLessThan(LATENCY / 2);
-    await rs.settle(LATENCY + 50);
     expect(rs.events).toEqual([
       { kind: "discard", tag: 20 },
       { kind: "reply", msg: { type: "Rflush", tag: 21 } },
     ]);
     expect(rs.session.stats.flushedBeforeCommit).toBe(1);
-    expect(await contents(rs.fs, "slowfile")).toBe("original");
+    expect(await contents(rs.fs, "stuckfile")).toBe("original");
   });
 
-  it("aborts a slow create-then-write sequence leaving no partial data", async () => {
-    const rs = await rawSession({ latencyMs: LATENCY });
-    await slowFile(rs);
+  it("aborts a large write waiting in the file system, leaving no partial data", async () => {
+    const rs = await stuckSession();
     rs.send({ type: "Twrite", tag: 30, fid: 1, offset: 4, data: new Uint8Array(60_000).fill(65) });
-    await rs.settle(10);
+    await rs.stuck(1);
     rs.send({ type: "Tflush", tag: 31, oldtag: 30 });
     await rs.reply(31);
-    const attr = await rs.fs.getattr((await rs.fs.walk(rs.fs.rootIno, ["slowfile"], { signal: new AbortController().signal })).ino, { signal: new AbortController().signal });
+    const attr = await rs.fs.getattr((await rs.fs.walk(rs.fs.rootIno, ["stuckfile"], { signal: new AbortController().signal })).ino, { signal: new AbortController().signal });
     expect(attr.size).toBe(8);
+    expect(await contents(rs.fs, "stuckfile")).toBe("original");
   });
 
   it("sends the reply of a request that committed before the Rflush", async () => {
-    // A tree whose getattr ignores cancellation: the request finishes after the flush arrived.
+    // A tree whose getattr ignores cancellation and goes on when the test opens its gate: the
+    // request finishes after the flush arrived.
     const inner = await memoryFs();
     const stubborn: FileSystemApi = Object.create(inner) as FileSystemApi;
+    let entered!: () => void;
+    const inside = new Promise<void>((r) => (entered = r));
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
     stubborn.getattr = async (ino, ctx) => {
-      await new Promise((r) => setTimeout(r, 50));
+      entered();
+      await gate;
       return inner.getattr(ino, { ...ctx, signal: new AbortController().signal });
     };
     const rs = await rawSession({ fs: stubborn });
     rs.send({ type: "Tgetattr", tag: 40, fid: 0, mask: 0x7ff });
-    await rs.settle(5);
+    await inside;
     rs.send({ type: "Tflush", tag: 41, oldtag: 40 });
+    open();
     await rs.reply(41);
     const kinds = rs.replies().map((m) => `${m.type}:${m.tag}`);
     expect(kinds).toEqual(["Rgetattr:40", "Rflush:41"]);
@@ -81,10 +118,9 @@ describe("Tflush", () => {
   });
 
   it("answers several Tflush for one tag, each in order, after the old request settled", async () => {
-    const rs = await rawSession({ latencyMs: LATENCY });
-    await slowFile(rs);
+    const rs = await stuckSession();
     rs.send({ type: "Tread", tag: 50, fid: 1, offset: 0, count: 100 });
-    await rs.settle(5);
+    await rs.stuck(1);
     rs.send({ type: "Tflush", tag: 51, oldtag: 50 });
     rs.send({ type: "Tflush", tag: 52, oldtag: 50 });
     rs.send({ type: "Tflush", tag: 53, oldtag: 50 });
@@ -97,11 +133,11 @@ describe("Tflush", () => {
     ]);
   });
 
-  it("flushes a slow read without a reply and keeps the session usable", async () => {
-    const rs = await rawSession({ latencyMs: LATENCY });
-    await slowFile(rs);
+  it("flushes reads without a reply and keeps the session usable", async () => {
+    const rs = await stuckSession();
     for (let i = 0; i < 40; i++) {
       rs.send({ type: "Tread", tag: 100 + i, fid: 1, offset: 0, count: 10 });
+      await rs.stuck(i + 1);
       rs.send({ type: "Tflush", tag: 200 + i, oldtag: 100 + i });
       await rs.reply(200 + i);
     }
@@ -112,30 +148,33 @@ describe("Tflush", () => {
   });
 
   it("a flushed walk creates no fid and a flushed create leaves no name", async () => {
+    // While `holding`, walk and mkdir wait until their request is aborted, then do nothing: had the
+    // flush not aborted them, they would wait for ever and the Rflush (which follows the old
+    // request's end) would never come.
     const inner = await memoryFs();
     const slow: FileSystemApi = Object.create(inner) as FileSystemApi;
-    const delayed = <T>(ctx: { signal: AbortSignal }, f: () => Promise<T>) =>
-      new Promise<T>((resolve, reject) => {
-        const t = setTimeout(() => f().then(resolve, reject), 200);
-        ctx.signal.addEventListener("abort", () => {
-          clearTimeout(t);
-          reject(Object.assign(new Error("aborted"), { name: "AbortError" }));
-        });
-      });
-    slow.walk = (ino, names, ctx) => delayed(ctx, () => inner.walk(ino, names, ctx));
-    slow.mkdir = (d, n, m, u, g, ctx) => delayed(ctx, () => inner.mkdir(d, n, m, u, g, ctx));
+    let holding = true;
+    const held = <T>(ctx: { signal: AbortSignal }, f: () => Promise<T>): Promise<T> =>
+      holding
+        ? new Promise<T>((_, reject) => ctx.signal.addEventListener("abort", () => reject(Object.assign(new Error("aborted"), { name: "AbortError" })), { once: true }))
+        : f();
+    slow.walk = (ino, names, ctx, from) => held(ctx, () => inner.walk(ino, names, ctx, from));
+    slow.mkdir = (d, n, m, u, g, ctx) => held(ctx, () => inner.mkdir(d, n, m, u, g, ctx));
     const rs = await rawSession({ fs: slow });
     rs.send({ type: "Tmkdir", tag: 60, dfid: 0, name: "d", mode: 0o755, gid: 0 });
     rs.send({ type: "Tflush", tag: 61, oldtag: 60 });
     await rs.reply(61);
+    holding = false;
     rs.send({ type: "Twalk", tag: 62, fid: 0, newfid: 9, names: ["d"] });
-    expect(await rs.reply(62, 2000)).toEqual({ type: "Rlerror", tag: 62, ecode: Errno.ENOENT });
+    expect(await rs.reply(62)).toEqual({ type: "Rlerror", tag: 62, ecode: Errno.ENOENT });
     rs.send({ type: "Twalk", tag: 63, fid: 0, newfid: 9, names: [] });
     expect((await rs.reply(63)).type).toBe("Rwalk");
     rs.events.length = 0;
+    holding = true;
     rs.send({ type: "Twalk", tag: 64, fid: 9, newfid: 10, names: [".."] });
     rs.send({ type: "Tflush", tag: 65, oldtag: 64 });
     await rs.reply(65);
+    holding = false;
     rs.send({ type: "Tclunk", tag: 66, fid: 10 });
     expect(await rs.reply(66)).toEqual({ type: "Rlerror", tag: 66, ecode: Errno.EBADF });
   });
@@ -154,19 +193,17 @@ describe("Tversion", () => {
   });
 
   it("aborts everything in flight and clunks every fid before answering", async () => {
-    const rs = await rawSession({ latencyMs: LATENCY });
-    await slowFile(rs);
+    // Rversion comes only once everything in flight settled: the write, waiting until aborted,
+    // must have been aborted for it to come at all, and the events are final then.
+    const rs = await stuckSession();
     rs.send({ type: "Twrite", tag: 70, fid: 1, offset: 0, data: new TextEncoder().encode("CHANGED!") });
-    await rs.settle(10);
-    const t0 = Date.now();
+    await rs.stuck(1);
     rs.send({ type: "Tversion", tag: NOTAG, msize: 65536, version: "9P2000.L" });
     expect((await rs.reply(NOTAG)).type).toBe("Rversion");
-    expect(Date.now() - t0).toBeLessThan(LATENCY / 2);
-    await rs.settle(LATENCY + 50);
     expect(rs.replies().map((m) => m.type)).toEqual(["Rversion"]);
     expect(rs.session.fids.size).toBe(0);
     rs.send({ type: "Tgetattr", tag: 71, fid: 1, mask: 1 });
     expect(await rs.reply(71)).toEqual({ type: "Rlerror", tag: 71, ecode: Errno.EBADF });
-    expect(await contents(rs.fs, "slowfile")).toBe("original");
+    expect(await contents(rs.fs, "stuckfile")).toBe("original");
   });
 });

@@ -4,14 +4,29 @@ import { Client } from "../client/client.js";
 import { inProcessTransport } from "../client/transports.js";
 import { LockFlags, LockStatus, LockType, OpenFlags, XattrFlags } from "../protocol/constants.js";
 import { Errno } from "../protocol/errno.js";
+import type { FileSystemApi } from "../fs/types.js";
 import { Server } from "./server.js";
 import { memoryFs } from "./test-harness.js";
 
-async function setup(): Promise<{ server: Server; a: Client; b: Client }> {
-  const server = new Server(await memoryFs(), { onInternalError: (e) => { throw e; } });
+async function setup(fs?: FileSystemApi): Promise<{ server: Server; a: Client; b: Client }> {
+  const server = new Server(fs ?? (await memoryFs()), { onInternalError: (e) => { throw e; } });
   const a = await Client.connect(inProcessTransport(server));
   const b = await Client.connect(inProcessTransport(server));
   return { server, a, b };
+}
+
+/** A memory tree that says when a blocked Tlock starts waiting for the locks to change: `waits(n)` resolves at the n-th wait. */
+async function lockWaitTree(): Promise<{ fs: FileSystemApi; waits: (n: number) => Promise<void> }> {
+  const inner = await memoryFs();
+  const fs = Object.create(inner) as FileSystemApi;
+  let count = 0;
+  const waiters: { n: number; resolve: () => void }[] = [];
+  fs.waitForLockChange = (ino, signal) => {
+    count++;
+    for (const w of waiters.filter((x) => count >= x.n)) w.resolve();
+    return inner.waitForLockChange(ino, signal);
+  };
+  return { fs, waits: (n) => (count >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))) };
 }
 
 const text = (d: Uint8Array) => new TextDecoder().decode(d);
@@ -114,7 +129,8 @@ describe("operations through 9P", () => {
   });
 
   it("a blocking Tlock waits for the holder to unlock, and a flushed one leaves no lock behind", async () => {
-    const { a, b } = await setup();
+    const { fs, waits } = await lockWaitTree();
+    const { a, b } = await setup(fs);
     await a.writeFile("wait", "x");
     const fa = await a.open("wait", OpenFlags.RDWR);
     const fb = await b.open("wait", OpenFlags.RDWR);
@@ -125,7 +141,8 @@ describe("operations through 9P", () => {
       granted = true;
       return r.status;
     });
-    await new Promise((r) => setTimeout(r, 30));
+    // Either b's Tlock waits for the lock to change (as it must), or it was answered: no clock decides.
+    await Promise.race([waits(1), waiting]);
     expect(granted).toBe(false);
     await a.request({ type: "Tlock", fid: fa, lock: lock(LockType.UNLCK, 1) });
     expect(await waiting).toBe(LockStatus.SUCCESS);
@@ -133,7 +150,7 @@ describe("operations through 9P", () => {
     // Now b holds it; a blocks, then gives up (Tflush): no reply, and no lock for a.
     const ac = new AbortController();
     const blocked = a.request({ type: "Tlock", fid: fa, lock: lock(LockType.WRLCK, 1, LockFlags.BLOCK) }, ac.signal);
-    await new Promise((r) => setTimeout(r, 10));
+    await Promise.race([waits(2), blocked]); // waiting for the lock: the Tflush finds it there
     ac.abort();
     await expect(blocked).rejects.toMatchObject({ name: "AbortError" });
     await b.request({ type: "Tlock", fid: fb, lock: lock(LockType.UNLCK, 2) });

@@ -32,7 +32,7 @@ describe("refcounts and fids under concurrent requests on one fid", () => {
     rs.send({ type: "Tclunk", tag: 7, fid: 1 });
     expect((await rs.reply(7)).type).toBe("Rclunk");
     await rs.reply(6);
-    await rs.settle(20);
+    // Both answered: what they did to fids and references was done before their replies.
 
     // After Rclunk the fid number must be free (Linux reuses it at once) ...
     expect(rs.session.fids.has(1)).toBe(false);
@@ -56,8 +56,8 @@ describe("refcounts and fids under concurrent requests on one fid", () => {
     expect(rs.session.fids.size).toBe(1); // only the attach fid
     // No fid points at x, so unlinking it must free it.
     rs.send({ type: "Tunlinkat", tag: 5, dirfid: 0, name: "x", flags: 0 });
+    // An unlink answers once the file is freed (lifetimes.ts), so the store is checked right after.
     await rs.reply(5);
-    await rs.settle(20);
     expect(fs.references(xIno)).toBe(0);
     expect(store.debugInodeNumbers()).not.toContain(xIno);
     // and the root (fid 0 only) must still count exactly one reference
@@ -69,16 +69,21 @@ describe("64-bit fields", () => {
   it("a pre-1970 mtime set through Tsetattr comes back exactly in Rgetattr (u64 wire value kept exactly)", async () => {
     const fs = await FileSystem.open(new MemoryStore());
     const server = new Server(fs, { onInternalError: (e) => { throw e; } });
-    const frames: Uint8Array[] = [];
-    const session = server.connect({ send: (f) => frames.push(f.slice()), close: () => {} });
+    // The raw reply frames, each handed to whoever waits for its tag as it comes.
+    const frames = new Map<number, Uint8Array>();
+    const waiting = new Map<number, (f: Uint8Array) => void>();
+    const session = server.connect({
+      send: (f) => {
+        const tag = f[5]! | (f[6]! << 8);
+        frames.set(tag, f.slice());
+        waiting.get(tag)?.(frames.get(tag)!);
+      },
+      close: () => {},
+    });
     const send = (m: TMessage) => session.receive(encodeMessage(m));
-    const waitTag = async (tag: number): Promise<Uint8Array> => {
-      for (let i = 0; i < 200; i++) {
-        const f = frames.find((x) => (x[5]! | (x[6]! << 8)) === tag);
-        if (f) return f;
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      throw new Error(`no reply for ${tag}`);
+    const waitTag = (tag: number): Promise<Uint8Array> => {
+      const f = frames.get(tag);
+      return f ? Promise.resolve(f) : new Promise((resolve) => waiting.set(tag, resolve));
     };
     send({ type: "Tversion", tag: NOTAG, msize: 65536, version: "9P2000.L" });
     await waitTag(NOTAG);

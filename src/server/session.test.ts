@@ -52,8 +52,8 @@ describe("a reply that cannot be encoded", () => {
     expect(await rs.reply(5)).toEqual({ type: "Rlerror", tag: 5, ecode: Errno.EIO });
     expect(internal).toHaveLength(1);
     version = 7;
-    rs.send({ type: "Tgetattr", tag: 5, fid: 0, mask: 0x7ff });
-    await rs.settle();
+    rs.send({ type: "Tgetattr", tag: 6, fid: 0, mask: 0x7ff });
+    await rs.reply(6);
     expect(rs.replies().map((r) => r.type)).toEqual(["Rlerror", "Rgetattr"]);
   });
 });
