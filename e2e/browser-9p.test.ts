@@ -232,6 +232,27 @@ describe("the tree's worker dies", () => {
     expect(r.onmessage).toBe("worker9p:closed");
   }, 20_000);
 
+  // The page tracks each port it hands out, to end it if the worker dies: not one it closed (the server's
+  // PORT_CLOSED answer never reaches a closed port, so the page used to keep every closed session's port).
+  test("the page keeps nothing of a session closed on a live server (its port is not tracked for ever)", async () => {
+    const cdp = await h.cdp();
+    const livePorts = async () => {
+      const proto = await cdp.send("Runtime.evaluate", { expression: "MessagePort.prototype" });
+      // queryObjects collects garbage first.
+      const found = await cdp.send("Runtime.queryObjects", { prototypeObjectId: proto.result.objectId! });
+      const n = await cdp.send("Runtime.callFunctionOn", { objectId: found.objects.objectId!, functionDeclaration: "function () { return this.length; }", returnByValue: true });
+      await cdp.send("Runtime.releaseObject", { objectId: found.objects.objectId! });
+      return n.result.value as number;
+    };
+    const arg = { storage: "memory" as const, name: unique("ports") };
+    await callInPage(h.page, "connectManyClosed", { ...arg, n: 1 });
+    const before = await livePorts();
+    await callInPage(h.page, "connectManyClosed", { ...arg, n: 60 });
+    const after = await livePorts();
+    await callInPage(h.page, "connectManyClosed", { ...arg, n: 0, close: true });
+    expect(after - before).toBeLessThan(10);
+  });
+
   test("a worker whose script does not load: createFileServer rejects with a clear error", async () => {
     expect(await callInPage<string>(h.page, "workerFailsToLoad", { storage: "memory", name: unique("noload") })).toMatch(/failed to start/);
   });

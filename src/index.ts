@@ -193,12 +193,21 @@ function watchWorker(worker: Worker, remote: Comlink.Remote<WorkerControl>, name
       if (stopped) return Promise.reject(new Error(`worker9p: the file server of tree "${name}" is closed; createFileServer() again to reopen it`));
       return Promise.race([f(), lostPromise]);
     },
-    /** A port of this worker's server, ended with it; forgotten once the server ends its session. */
+    /**
+     * A port of this worker's server, ended with it; forgotten once either end closes its session.
+     * The server's PORT_CLOSED never reaches a port its holder closed (Client.close does): so close() too.
+     */
     track(port: MessagePort) {
       ports.add(port);
+      const forget = () => ports.delete(port);
       port.addEventListener("message", (ev) => {
-        if (ev.data === PORT_CLOSED) ports.delete(port);
+        if (ev.data === PORT_CLOSED) forget();
       });
+      const close = port.close.bind(port);
+      port.close = () => {
+        forget();
+        close();
+      };
     },
     end(why: string) {
       if (life.lost || watching.signal.aborted) return;

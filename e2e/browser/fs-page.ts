@@ -1051,3 +1051,25 @@ export async function workerDiesBeforeListening(arg: TreeArg): Promise<LateListe
   await server.close();
   return report;
 }
+
+/** The server connectManyClosed keeps open between its calls (the heap is counted in between). */
+let manyServer: FileServer | undefined;
+
+/**
+ * `n` sessions connected and closed again (Client.close, which closes its port) on one server that
+ * stays open, or with `close` set, that server closed. What the page keeps of a closed session is
+ * counted by the test from the heap (e2e/browser-9p.test.ts).
+ */
+export async function connectManyClosed(arg: TreeArg & { n: number; close?: boolean }): Promise<void> {
+  if (arg.close) {
+    await manyServer?.close();
+    manyServer = undefined;
+    return;
+  }
+  manyServer ??= await createFileServer({ storage: arg.storage, name: arg.name });
+  for (let i = 0; i < arg.n; i++) {
+    const c = await Client.connect(portTransport(manyServer.connect()));
+    await c.stat("");
+    c.close();
+  }
+}
