@@ -62,7 +62,7 @@ export interface FileServerControl {
   persist(): Promise<boolean>;
   /** With a base image: how much of it was fetched, and how big it is. */
   baseStats(): Promise<BaseStats | undefined>;
-  /** With a base image: drop every change made over it (the user's layer); the cached base stays. Open sessions end. */
+  /** With a base image: drop every change made over it (the user's layer); the cached base stays. Open sessions end; one connect()ed while it runs is a session of the reset tree. */
   reset(): Promise<void>;
 }
 
