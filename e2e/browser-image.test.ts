@@ -62,8 +62,8 @@ describe.each(["indexeddb", "opfs"] as const)("%s user's layer over a base image
   });
 });
 
-// tree-host.ts: connect() while reset() runs waits for the reset tree (it was served by the closed server).
-test("a session connected while reset() runs belongs to the reset tree", async () => {
+// tree-host.ts: connect() and fsck() while reset() runs wait for the reset tree (they reached the closed server and store).
+test("a session connected, and fsck() called, while reset() runs belong to the reset tree", async () => {
   const arg = { storage: "indexeddb" as const, name: `reset-race-${process.pid}`, url: server.url, motd: MOTD };
   expect(await callInPage<string[]>(h.page, "connectDuringReset", arg, PAGE)).toEqual([]);
 });

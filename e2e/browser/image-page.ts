@@ -156,8 +156,9 @@ async function fillImageCacheToQuota(): Promise<{ stuffedBytes: number; refusedW
 
 /**
  * A session connected while reset() runs (v86's hook makes one when the guest asks during a reset)
- * belongs to the reset tree: it reads the base, and what it writes stays. Before, the worker served
- * it on the server reset() had just closed, over the dropped layer's store.
+ * belongs to the reset tree: it reads the base, and what it writes stays; fsck() called then checks
+ * the reset tree. Before, the worker served the session on the server reset() had just closed, over
+ * the dropped layer's store (EIO), and fsck() ran on that store ("store is closed").
  */
 export async function connectDuringReset(arg: BaseArg): Promise<string[]> {
   const problems: string[] = [];
@@ -168,7 +169,12 @@ export async function connectDuringReset(arg: BaseArg): Promise<string[]> {
     before.close();
     const resetting = server.control.reset();
     const port = server.connect(); // posted after reset(): the worker gets it while reset() runs
+    const fsckDuring = server.control.fsck().then(
+      (r) => r.problems.map((p) => `fsck called during reset: ${p}`),
+      (e: unknown) => [`fsck called during reset: ${String(e)}`],
+    );
     await resetting;
+    problems.push(...(await fsckDuring));
     const during = await Client.connect(portTransport(port));
     const motd = dec.decode(await during.readFile("/etc/motd"));
     if (motd !== arg.motd) problems.push(`a session connected during reset reads motd ${JSON.stringify(motd)}`);

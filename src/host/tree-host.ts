@@ -91,6 +91,8 @@ export interface OpenTree {
   baseStats(): BaseStats | undefined;
   /** With a base image: drop the user's layer and serve the base as it is. Every session ends. */
   reset(): Promise<void>;
+  /** Settles once no reset() runs: `store`, `fs` and `server` are then the reset tree's, not closed ones. */
+  settled(): Promise<void>;
   /** End every session, close the store, release the lock. */
   close(): Promise<void>;
 }
@@ -112,6 +114,9 @@ export async function openTree(req: OpenRequest): Promise<OpenTree> {
      * dropped layer's store, and answer EIO for good: it waits for the reset tree instead.
      */
     let resetting: Promise<void> | undefined;
+    const settled = async () => {
+      while (resetting) await resetting;
+    };
     const serveOn = (port: PortLike) => {
       if (closed) {
         // The tree closed meanwhile: the client sees its session end, not silence.
@@ -177,10 +182,11 @@ export async function openTree(req: OpenRequest): Promise<OpenTree> {
           resetting = undefined;
         }
       },
+      settled,
       async close() {
         if (closed) return;
         // Not under a reset still opening the new store: it would stay open, the lock released.
-        while (resetting) await resetting;
+        await settled();
         closed = true;
         for (const p of ports) p.close();
         server.close();
@@ -215,8 +221,17 @@ export function treeControl(get: () => OpenTree | undefined, set: (t: OpenTree |
     },
     connect: (port) => opened().connect(port),
     stats: () => opened().stats(),
-    fsck: () => opened().fs.fsck(),
-    usage: () => opened().store.usage(),
+    // Called while reset() runs, these would reach the store it closed.
+    fsck: async () => {
+      const t = opened();
+      await t.settled();
+      return t.fs.fsck();
+    },
+    usage: async () => {
+      const t = opened();
+      await t.settled();
+      return t.store.usage();
+    },
     baseStats: () => opened().baseStats(),
     reset: () => opened().reset(),
     async close() {
