@@ -3,16 +3,14 @@
 // ArrayBuffers transferred both ways). The host side is src/transport/handle9p.ts.
 // With workerData.bell, every frame posted is followed by Atomics.add(bell[0], 1) + notify, so
 // the host can block until a reply is on the port (handle9p's `wait`) instead of returning to
-// its event loop. With workerData.mailbox, the frames go through that mailbox's shared rings
-// instead (src/transport/mailbox.ts; the port only carries what a ring cannot), and the host
-// blocks on the reply ring's counter.
+// its event loop.
 //
 // Start it with tsx so the .ts sources load:
 //   new Worker(new URL("../worker/node.ts", import.meta.url),
 //              { execArgv: ["--import", "tsx"], workerData: { port, ... }, transferList: [port] })
 //
 // workerData: { port: MessagePort; importDir?: string; latencyMs?: number; maxMsize?: number; trace?: boolean;
-//               bell?: SharedArrayBuffer; mailbox?: MailboxBuffers; baseImage?: { dir: string; cacheDir?: string; slow?: { aborts, paths } } }
+//               bell?: SharedArrayBuffer; baseImage?: { dir: string; cacheDir?: string; slow?: { aborts, paths } } }
 // With baseImage, the tree is the user's layer (in memory) over that base image (a folder written by
 // writeImage()), read lazily through the same fetch path a browser uses; fetched pieces are kept in
 // cacheDir when given. baseImage.slow holds fetches of those base files' pieces until aborted, until
@@ -26,13 +24,12 @@
 //                  the tree's fsck, with baseImage what was fetched since the worker started:
 //                  BaseImage.stats and the image's stored bytes, with workerData.profile the boot
 //                  profile's entries (bytes read, in first-use order))
-//                  { type: "session", port, mailbox? }  serve a new session (a fresh Server) on this port
-//                  (and mailbox, if the worker was started with one) → ready
+//                  { type: "session", port }  serve a new session (a fresh Server) on this port → ready
 //                  { type: "reset" }  base image only: drop the user's layer (the fetched base stays) → ready
 //                  { type: "probe-start", intervalUs }  start worker/probe.ts's profile of this thread → ready
 //                  { type: "probe-stop" }  → { type: "probed", result: WorkerProbeResult }
 
-import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
+import { parentPort, workerData, type MessagePort } from "node:worker_threads";
 import { FileSystem } from "../src/fs/filesystem.js";
 import { STUCK_MS } from "../src/fs/latency.js";
 import { Server } from "../src/server/server.js";
@@ -42,7 +39,6 @@ import { DirImageCache } from "../src/storage/image/cache-node.js";
 import { fileFetch, imageDirUrl } from "../src/storage/image/file-fetch.js";
 import { BaseImage } from "../src/storage/image/reader.js";
 import { LayeredStore } from "../src/storage/layered/layered-store.js";
-import { MailboxEnd, type MailboxBuffers } from "../src/transport/mailbox.js";
 import { serveMessagePort, type PortLike } from "../src/transport/messageport.js";
 import { recordAccesses, type AccessProfile } from "./access-profile.js";
 import { importTree } from "./import-tree.js";
@@ -60,8 +56,6 @@ interface WorkerOptions {
   trace?: boolean;
   /** An Int32Array's buffer: element 0 is bumped (and notified) after every frame posted on `port`. */
   bell?: SharedArrayBuffer;
-  /** Frames go through this mailbox's rings, `port` carries only what they cannot (and `bell` is not rung). */
-  mailbox?: MailboxBuffers;
   /** Serve this base image (a writeImage() folder) under an in-memory user's layer. */
   baseImage?: { dir: string; cacheDir?: string; slow?: { aborts: number; paths: string[] } };
 }
@@ -96,20 +90,20 @@ async function main(): Promise<void> {
   }
   let profile: AccessProfile | undefined;
   const probe = new WorkerProbe();
-  const serve = (port: MessagePort, mailbox: MailboxBuffers | undefined) => {
+  const serve = (port: PortLike) => {
     profile = opts.profile ? recordAccesses(fs) : undefined;
     const server = new Server(profile?.fs ?? fs, {
       ...(opts.maxMsize ? { maxMsize: opts.maxMsize } : {}),
       ...(opts.trace ? { trace: (line: string) => process.stderr.write(`9p: ${line}\n`) } : {}),
     });
-    const served = serveMessagePort(server, probe.wrap(mailbox ? mailboxEnd(port, mailbox) : withBell(port as unknown as PortLike, opts.bell)), {
+    const served = serveMessagePort(server, withBell(probe.wrap(port), opts.bell), {
       onProtocolError: (reason) => console.error(`worker9p worker: protocol error: ${reason}`),
     });
     return { server, served };
   };
-  let session: ReturnType<typeof serve> | undefined = serve(opts.port, opts.mailbox);
+  let session: ReturnType<typeof serve> | undefined = serve(opts.port as unknown as PortLike);
 
-  const handle = async (msg: ControlMessage): Promise<void> => {
+  const handle = async (msg: { type: string; port?: MessagePort; intervalUs?: number }): Promise<void> => {
     if (msg.type === "finish") {
       if (!session) throw new Error("no session to finish");
       const stats = session.server.stats();
@@ -130,7 +124,7 @@ async function main(): Promise<void> {
       });
     } else if (msg.type === "session" && msg.port) {
       if (session) throw new Error("a session is still being served: finish it first");
-      session = serve(msg.port, msg.mailbox);
+      session = serve(msg.port as unknown as PortLike);
       control.postMessage({ type: "ready" });
     } else if (msg.type === "reset") {
       if (!image) throw new Error("reset needs a tree over a base image");
@@ -148,21 +142,10 @@ async function main(): Promise<void> {
   };
   // One message at a time, so the replies come in the order the host asked (it pairs them by order).
   let handled = Promise.resolve();
-  control.on("message", (msg: ControlMessage) => {
+  control.on("message", (msg: { type: string; port?: MessagePort; intervalUs?: number }) => {
     handled = handled.then(() => handle(msg)).catch((err: unknown) => control.postMessage({ type: "error", message: errorText(err) }));
   });
   control.postMessage({ type: "ready" });
-}
-
-type ControlMessage = { type: string; port?: MessagePort; mailbox?: MailboxBuffers; intervalUs?: number };
-
-/** The server's end of `mailbox`, with `port` for the messages its rings do not carry. */
-function mailboxEnd(port: MessagePort, mailbox: MailboxBuffers): MailboxEnd {
-  return MailboxEnd.server(mailbox, {
-    postMessage: (message, transfer) => port.postMessage(message, transfer as never),
-    takeNext: () => receiveMessageOnPort(port)?.message,
-    close: () => port.close(),
-  });
 }
 
 /** `port`, ringing `bell` after each message posted on it. */

@@ -3,7 +3,7 @@
 //
 //   npm run bench:guest -- [--mount-opts OPTS]... [--files N] [--mib N] [--repeat N] [--reply-wait-ms N] [--json]
 //                          [--dbench-only | --no-dbench] [--dbench-clients N] [--dbench-seconds N] [--profile]
-//                          [--worker9p-waits R/S,…] [--worker9p-mailbox]
+//                          [--worker9p-waits R/S,…]
 //
 // Without --mount-opts it runs "cache=none" and the kernel's default options (Linux 6.1's
 // default cache mode is none too, so these two should agree; pass --mount-opts cache=loose
@@ -24,9 +24,6 @@
 // --worker9p-waits "2/100,2/0": dbench on one worker9p variant per item beside v86's built-in:
 // handle9p's wait for a reply (ms; run.ts replyWaitMs) and how much of it is spent polling before
 // sleeping (µs; replySpinUs), alternating, with each round's ratio to v86's.
-// --worker9p-mailbox: dbench also on worker9p whose frames cross the threads through a mailbox of
-// shared rings (src/transport/mailbox.ts) instead of MessagePort messages, alternating with the
-// others: an A/B of the hop.
 
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -116,7 +113,6 @@ async function main(): Promise<number> {
       "dbench-seconds": { type: "string", default: "15" },
       profile: { type: "boolean", default: false },
       "worker9p-waits": { type: "string" },
-      "worker9p-mailbox": { type: "boolean", default: false },
     },
   });
   if (values["dbench-only"] && values["no-dbench"]) throw new Error("--dbench-only and --no-dbench exclude each other");
@@ -171,11 +167,7 @@ async function main(): Promise<number> {
       // dbench boots the Debian root (minutes each): one boot per server unless --repeat says more.
       repeat: Math.max(1, Number(values.repeat ?? 1) || 1),
       timeoutS: Number(values["timeout-s"]),
-      servers: dbenchServers(
-        values["worker9p-waits"],
-        values["reply-wait-ms"] !== undefined ? Number(values["reply-wait-ms"]) : undefined,
-        values["worker9p-mailbox"],
-      ),
+      servers: dbenchServers(values["worker9p-waits"], values["reply-wait-ms"] !== undefined ? Number(values["reply-wait-ms"]) : undefined),
       image,
       profile: values.profile,
     });
@@ -204,24 +196,21 @@ interface DbenchServer {
   fs: GuestFs;
   replyWaitMs?: number;
   replySpinUs?: number;
-  mailbox?: boolean;
 }
 
 /**
  * --worker9p-waits "R/S,…": one worker9p variant per item (R: handle9p's wait for a reply, ms;
  * S: how long of it receive() polls before sleeping, µs), run side by side with v86's built-in.
- * With `mailbox`, each worker9p variant also runs with its frames through the mailbox.
  */
-function dbenchServers(waits: string | undefined, replyWaitMs: number | undefined, mailbox: boolean): DbenchServer[] {
-  const variants: DbenchServer[] = [];
-  if (!waits) variants.push({ label: "worker9p", fs: "worker9p", ...(replyWaitMs !== undefined ? { replyWaitMs } : {}) });
-  for (const pair of waits?.split(",") ?? []) {
+function dbenchServers(waits: string | undefined, replyWaitMs: number | undefined): DbenchServer[] {
+  const servers: DbenchServer[] = [{ label: "v86 built-in", fs: "v86" }];
+  if (!waits) return [...servers, { label: "worker9p", fs: "worker9p", ...(replyWaitMs !== undefined ? { replyWaitMs } : {}) }];
+  for (const pair of waits.split(",")) {
     const m = /^(\d+(?:\.\d+)?)\/(\d+)$/.exec(pair.trim());
     if (!m) throw new Error(`--worker9p-waits: "${pair}" is not WAIT_MS/SPIN_US (e.g. 2/100)`);
-    variants.push({ label: `worker9p wait ${m[1]} ms, spin ${m[2]} µs`, fs: "worker9p", replyWaitMs: Number(m[1]), replySpinUs: Number(m[2]) });
+    servers.push({ label: `worker9p wait ${m[1]} ms, spin ${m[2]} µs`, fs: "worker9p", replyWaitMs: Number(m[1]), replySpinUs: Number(m[2]) });
   }
-  const withMailbox = mailbox ? variants.map((v) => ({ ...v, label: `${v.label}, mailbox`, mailbox: true })) : [];
-  return [{ label: "v86 built-in", fs: "v86" }, ...variants, ...withMailbox];
+  return servers;
 }
 
 interface DbenchResult {
@@ -279,7 +268,6 @@ async function runDbench(o: {
         timeoutS: o.timeoutS,
         ...(server.replyWaitMs !== undefined ? { replyWaitMs: server.replyWaitMs } : {}),
         ...(server.replySpinUs !== undefined ? { replySpinUs: server.replySpinUs } : {}),
-        ...(server.mailbox ? { mailbox: true } : {}),
         log: (l) => console.error(l),
       });
       result.mountOpts = r.mountOpts;

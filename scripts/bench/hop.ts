@@ -1,11 +1,10 @@
 // The emulator ↔ worker hop alone, without a guest: the host side of the Node guest harness
 // (createHandle9p + worker9p.ts's receive, blocking like v86's handle9p call) sends Twalk,
 // Tgetattr, Tclunk to worker/node.ts (in-memory tree), with a busy loop of --gap-us between
-// requests standing in for the guest's own computing. Variants (how frames cross: MessagePort
-// messages or a mailbox of shared rings; how long receive() polls before it sleeps, µs) alternate
-// in rounds, so each round's figures are side by side.
+// requests standing in for the guest's own computing. Variants (how long receive() polls before it
+// sleeps, µs) alternate in rounds, so each round's figures are side by side.
 //
-//   npx tsx scripts/bench/hop.ts [--via port,mailbox] [--spins 100,0,400] [--rounds N] [--ms N] [--gap-us N]
+//   npx tsx scripts/bench/hop.ts [--spins 100,0,400] [--rounds N] [--ms N] [--gap-us N]
 
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -16,16 +15,13 @@ import { startWorker9p } from "../guest/worker9p.js";
 
 const { values } = parseArgs({
   options: {
-    via: { type: "string", default: "port" },
     spins: { type: "string", default: "100,0,400" },
     rounds: { type: "string", default: "3" },
     ms: { type: "string", default: "2000" },
     "gap-us": { type: "string", default: "100" },
   },
 });
-const variants = values.via.split(",").flatMap((via) =>
-  values.spins.split(",").map((v) => ({ label: `${via}, ${v}`, mailbox: via === "mailbox", replySpinUs: Number(v) })),
-);
+const variants = values.spins.split(",").map((v) => ({ label: v, replySpinUs: Number(v) }));
 const gapUs = Number(values["gap-us"]);
 
 function spin(us: number): void {
@@ -40,12 +36,10 @@ interface HopResult {
   meanUs: number;
   p50Us: number;
   p90Us: number;
-  /** µs per request handing it over (postMessage, or the mailbox's write and the worker's wake-up). */
-  postUs: number;
 }
 
-async function measure(variant: { mailbox: boolean; replySpinUs: number }, ms: number): Promise<HopResult> {
-  const server = await startWorker9p({ replySpinUs: variant.replySpinUs, mailbox: variant.mailbox });
+async function measure(replySpinUs: number, ms: number): Promise<HopResult> {
+  const server = await startWorker9p({ replySpinUs });
   try {
     const handle = createHandle9p(server.port, { wait: { ms: 1000, receive: server.receive } });
     let answered: Uint8Array | undefined;
@@ -61,7 +55,6 @@ async function measure(variant: { mailbox: boolean; replySpinUs: number }, ms: n
     let n = 0;
     let inCall = 0;
     let start = 0;
-    let posted = server.receiveTimes();
     const took: number[] = [];
     for (let phase = 0; phase < 2; phase++) {
       const end = phase === 0 ? warm : performance.now() + ms;
@@ -69,7 +62,6 @@ async function measure(variant: { mailbox: boolean; replySpinUs: number }, ms: n
         n = 0;
         inCall = 0;
         took.length = 0;
-        posted = server.receiveTimes();
         start = performance.now();
       }
       while (performance.now() < end) {
@@ -91,9 +83,7 @@ async function measure(variant: { mailbox: boolean; replySpinUs: number }, ms: n
     const wall = performance.now() - start;
     took.sort((a, b) => a - b);
     const at = (q: number) => 1000 * took[Math.min(took.length - 1, Math.floor(q * took.length))]!;
-    const after = server.receiveTimes();
-    const postUs = (1000 * (after.postMs - posted.postMs)) / Math.max(1, after.posts - posted.posts);
-    return { perSec: (1000 * n) / wall, meanUs: (1000 * inCall) / n, p50Us: at(0.5), p90Us: at(0.9), postUs };
+    return { perSec: (1000 * n) / wall, meanUs: (1000 * inCall) / n, p50Us: at(0.5), p90Us: at(0.9) };
   } finally {
     await server.terminate();
   }
@@ -102,19 +92,19 @@ async function measure(variant: { mailbox: boolean; replySpinUs: number }, ms: n
 const results = new Map<string, HopResult[]>(variants.map((v) => [v.label, []]));
 for (let round = 0; round < Number(values.rounds); round++) {
   for (const v of round % 2 === 0 ? variants : [...variants].reverse()) {
-    const r = await measure(v, Number(values.ms));
+    const r = await measure(v.replySpinUs, Number(values.ms));
     results.get(v.label)!.push(r);
     console.error(
-      `hop: ${v.label} µs, round ${round + 1}: ${r.perSec.toFixed(0)} requests/s, µs in handle9p mean ${r.meanUs.toFixed(0)} p50 ${r.p50Us.toFixed(0)} p90 ${r.p90Us.toFixed(0)}, posting ${r.postUs.toFixed(1)} (load ${loadavg()[0]!.toFixed(1)})`,
+      `hop: reply spin ${v.label} µs, round ${round + 1}: ${r.perSec.toFixed(0)} requests/s, µs in handle9p mean ${r.meanUs.toFixed(0)} p50 ${r.p50Us.toFixed(0)} p90 ${r.p90Us.toFixed(0)} (load ${loadavg()[0]!.toFixed(1)})`,
     );
   }
 }
 const first = results.get(variants[0]!.label)!;
 const list = (r: HopResult[], f: (x: HopResult) => number) => r.map((x) => f(x).toFixed(0)).join(", ");
 console.log(`\nhop: ${gapUs} µs of host busy loop between requests; one figure per round (load average ${loadavg()[0]!.toFixed(1)})\n`);
-console.log("| frames via, reply spin µs | requests/s | ÷ first | µs in handle9p: mean | p50 | p90 | of which posting, mean |");
-console.log("|---|---:|---:|---:|---:|---:|---:|");
+console.log("| reply spin, µs | requests/s | ÷ first | µs in handle9p: mean | p50 | p90 |");
+console.log("|---|---:|---:|---:|---:|---:|");
 for (const [label, r] of results) {
   const ratio = r.map((x, i) => (x.perSec / first[i]!.perSec).toFixed(2)).join(", ");
-  console.log(`| ${label} | ${list(r, (x) => x.perSec)} | ${ratio} | ${list(r, (x) => x.meanUs)} | ${list(r, (x) => x.p50Us)} | ${list(r, (x) => x.p90Us)} | ${r.map((x) => x.postUs.toFixed(1)).join(", ")} |`);
+  console.log(`| ${label} | ${list(r, (x) => x.perSec)} | ${ratio} | ${list(r, (x) => x.meanUs)} | ${list(r, (x) => x.p50Us)} | ${list(r, (x) => x.p90Us)} |`);
 }

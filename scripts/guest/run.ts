@@ -108,8 +108,6 @@ export interface RunGuestOptions {
   replyWaitMs?: number;
   /** worker9p only: of each wait, how long handle9p polls before it sleeps (µs; default worker9p.ts REPLY_SPIN_US). */
   replySpinUs?: number;
-  /** worker9p only: frames cross between the threads through a mailbox of shared rings, not MessagePort messages (worker9p.ts). */
-  mailbox?: boolean;
   /**
    * Drive the guest's serial console once the emulator runs (e.g. the Debian root's login shell,
    * which starts when no script is given). The run ends when the console prints "@@W9P-EXIT n".
@@ -275,7 +273,6 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
         trace: options.trace ?? false,
         profile: options.profile ?? false,
         ...(options.replySpinUs !== undefined ? { replySpinUs: options.replySpinUs } : {}),
-        ...(options.mailbox ? { mailbox: true } : {}),
       });
       if (importDir) {
         // Boot times start once the tree is ready (the layered store will not import at all).

@@ -1,7 +1,6 @@
 // worker9p in a Node worker thread for the guest harness: starts worker/node.ts (through tsx) and
-// gives the host end of its 9P MessagePort (or, with `mailbox`, of a mailbox of shared rings:
-// src/transport/mailbox.ts), sessions one after another over one tree, and a blocking receive for
-// handle9p's wait.
+// gives the host end of its 9P MessagePort, sessions one after another over one tree, and a
+// blocking receive for handle9p's wait.
 
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -11,7 +10,6 @@ import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from "
 import type { ProfileEntry } from "../../src/storage/image/profile.js";
 import type { BaseImageStats } from "../../src/storage/image/reader.js";
 import type { FramePort } from "../../src/transport/handle9p.js";
-import { createMailbox, MailboxEnd, type MailboxBuffers } from "../../src/transport/mailbox.js";
 import type { WorkerProbeResult } from "../../worker/probe.js";
 
 export type { WorkerProbeResult };
@@ -104,14 +102,6 @@ export interface Worker9pOptions {
   profile?: boolean;
   /** receive()'s polling before it sleeps, µs (default REPLY_SPIN_US). */
   replySpinUs?: number;
-  /**
-   * Frames go through a mailbox of shared rings instead of MessagePort messages: no structured
-   * clone, no port message per request (src/transport/mailbox.ts). Not faster here: the hand-over
-   * costs the worker's wake-up either way (scripts/bench/README.md, "The mailbox").
-   */
-  mailbox?: boolean;
-  /** Each of the mailbox's rings, bytes (a power of two; default DEFAULT_MAILBOX_BYTES). */
-  mailboxBytes?: number;
 }
 
 type WorkerReply =
@@ -129,8 +119,6 @@ function tsxApiUrl(): string {
 /** Start worker/node.ts (through tsx) and get the host end of its 9P MessagePort. */
 export async function startWorker9p(options: Worker9pOptions = {}): Promise<Worker9p> {
   const { port1, port2 } = new MessageChannel();
-  const newMailbox = () => (options.mailbox ? createMailbox(options.mailboxBytes) : undefined);
-  let mailbox = newMailbox();
   // The worker bumps bell[0] after each frame it posts (worker/node.ts), so receive() can sleep on it.
   const bell = new Int32Array(new SharedArrayBuffer(4));
   // `execArgv: ["--import", "tsx"]` does not reach a worker's entry module in Node 20, so a tiny
@@ -148,7 +136,6 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
       trace: options.trace ?? false,
       profile: options.profile ?? false,
       bell: bell.buffer,
-      mailbox,
     },
     transferList: [port2],
   });
@@ -171,14 +158,10 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
     throw new Error(`worker9p worker failed to start: ${ready.type === "error" ? ready.message : ready.type}`);
   }
   let port = port1;
-  let end = mailbox ? clientEnd(port1, mailbox) : undefined;
   let serving = true;
   const spinUs = options.replySpinUs ?? REPLY_SPIN_US;
   const times: ReceiveTimes = { calls: 0, received: 0, spinMs: 0, sleepMs: 0, posts: 0, postMs: 0, slowPosts: 0 };
-  const ask = async (
-    message: { type: string; port?: MessagePort; mailbox?: MailboxBuffers; intervalUs?: number },
-    transfer: MessagePort[] = [],
-  ): Promise<WorkerReply> => {
+  const ask = async (message: { type: string; port?: MessagePort; intervalUs?: number }, transfer: MessagePort[] = []): Promise<WorkerReply> => {
     const reply = next();
     worker.postMessage(message, transfer);
     const r = await reply;
@@ -187,12 +170,12 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
   };
   return {
     get port() {
-      return timedPosts(end ?? port, times);
+      return timedPosts(port, times);
     },
     get serving() {
       return serving;
     },
-    receive: (timeoutMs) => receiveWithin(end ?? portInbox(port, bell), timeoutMs, spinUs, times),
+    receive: (timeoutMs) => receiveWithin(port, bell, timeoutMs, spinUs, times),
     receiveTimes: () => ({ ...times }),
     async probeStart(intervalUs) {
       await ask({ type: "probe-start", intervalUs });
@@ -206,17 +189,14 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
       const r = await ask({ type: "finish" });
       if (r.type !== "finished") throw new Error("unexpected worker reply");
       serving = false;
-      end?.close();
       port.close();
       const { type: _, ...finished } = r;
       return finished;
     },
     async session() {
       const channel = new MessageChannel();
-      mailbox = newMailbox();
-      await ask({ type: "session", port: channel.port2, mailbox }, [channel.port2]);
+      await ask({ type: "session", port: channel.port2 }, [channel.port2]);
       port = channel.port1;
-      end = mailbox ? clientEnd(port, mailbox) : undefined;
       serving = true;
     },
     async reset() {
@@ -228,24 +208,14 @@ export async function startWorker9p(options: Worker9pOptions = {}): Promise<Work
     },
     async terminate() {
       exitListeners.length = 0;
-      end?.close();
       port.close();
       await worker.terminate();
     },
   };
 }
 
-/** The client's end of `mailbox`, with `port` for the messages its rings do not carry. */
-function clientEnd(port: MessagePort, mailbox: MailboxBuffers): MailboxEnd {
-  return MailboxEnd.client(mailbox, {
-    postMessage: (message, transfer) => port.postMessage(message, transfer as never),
-    takeNext: () => receiveMessageOnPort(port)?.message,
-    close: () => port.close(),
-  });
-}
-
 /** `port`, timing each postMessage into `times` (on a loaded machine a post may lose the core to the thread it wakes). */
-function timedPosts(port: MessagePort | MailboxEnd, times: ReceiveTimes): FramePort {
+function timedPosts(port: MessagePort, times: ReceiveTimes): FramePort {
   return {
     postMessage(message, transfer) {
       const from = performance.now();
@@ -260,59 +230,31 @@ function timedPosts(port: MessagePort | MailboxEnd, times: ReceiveTimes): FrameP
   };
 }
 
-/** Where receive() takes messages from, and what it sleeps on until one may have come. */
-interface Inbox {
-  take(): unknown;
-  /** Changes whenever a message comes: read before take(), then wait() on it. */
-  readonly arrivals: number;
-  wait(seen: number, timeoutMs: number): void;
-  /** Around a receive: the messages are taken here, the sender need not wake the event loop for them. */
-  takingBegin?(): void;
-  takingDone?(): void;
-}
-
-/** A MessagePort whose sender bumps (and notifies) bell[0] after each message it posts. */
-function portInbox(port: MessagePort, bell: Int32Array): Inbox {
-  return {
-    take: () => receiveMessageOnPort(port)?.message,
-    get arrivals() {
-      return Atomics.load(bell, 0);
-    },
-    wait: (seen, timeoutMs) => void Atomics.wait(bell, 0, seen, timeoutMs),
-  };
-}
-
-/** The next message in `inbox`, waiting up to timeoutMs: polling for the first spinUs, then sleeping. */
-function receiveWithin(inbox: Inbox, timeoutMs: number, spinUs: number, times: ReceiveTimes): unknown {
+/**
+ * The next message on `port`, waiting up to timeoutMs: polling for the first spinUs, then
+ * sleeping on `bell`, which the sender bumps (and notifies) after each message it posts.
+ */
+function receiveWithin(port: MessagePort, bell: Int32Array, timeoutMs: number, spinUs: number, times: ReceiveTimes): unknown {
   const start = performance.now();
   const deadline = start + timeoutMs;
   const spinEnd = start + Math.min(spinUs / 1000, timeoutMs);
   times.calls++;
-  inbox.takingBegin?.();
-  try {
-    return receiveLoop(inbox, deadline, spinEnd, times);
-  } finally {
-    inbox.takingDone?.();
-  }
-}
-
-function receiveLoop(inbox: Inbox, deadline: number, spinEnd: number, times: ReceiveTimes): unknown {
   for (;;) {
-    // Read the counter before looking: a message that comes after this look changes it.
-    const seen = inbox.arrivals;
-    const got = inbox.take();
-    if (got !== undefined) {
+    // Read the bell before looking at the port: a message posted after this look changes it.
+    const seen = Atomics.load(bell, 0);
+    const got = receiveMessageOnPort(port);
+    if (got) {
       times.received++;
-      return got;
+      return got.message;
     }
     let now = performance.now();
     if (now >= deadline) return undefined;
     if (now < spinEnd) {
       const from = now;
-      while (inbox.arrivals === seen && (now = performance.now()) < spinEnd);
+      while (Atomics.load(bell, 0) === seen && (now = performance.now()) < spinEnd);
       times.spinMs += now - from;
     } else {
-      inbox.wait(seen, deadline - now);
+      Atomics.wait(bell, 0, seen, deadline - now);
       times.sleepMs += performance.now() - now;
     }
   }
