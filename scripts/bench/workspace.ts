@@ -17,7 +17,8 @@
 // raw OPFS writes of the same files from the page.
 //
 // Each step is timed inside the guest (ns clock from /proc/timer_list) and the table shows the
-// fastest time per step over the rounds, with each store's ratio to built-in. Targets (issue 9):
+// fastest (--stat best, the default) or median time per step over the rounds, and the total's,
+// with each store's ratio to built-in. Targets (issue 9):
 // OPFS ≤ 0.8× built-in, memory ≤ 0.7×.
 import { loadavg } from "node:os";
 import { parseArgs } from "node:util";

@@ -9,13 +9,13 @@
 // alone (issue 9). Here handle9p is a direct call into the server's session (directFramePort), with
 // no message hop between emulator and server. The page gets the console by messages, which only
 // the user's typing waits on.
-// What a request costs here (bench:workspace --profile, guest/tick-profile.ts): v86 calls handle9p
-// inside its slice, and the guest runs on to its halt (~0.35 ms mean: the kernel puts the process
-// to sleep) before the server gets the thread; the server then answers in ~0.03 ms, and every
-// reply finds v86 idle, waiting for its next slice. v86 scheduled that slice through a nested
-// helper worker's postMessage round trip (0.5 ms mean on the loaded 2-core VM); it now takes a
-// MessageChannel message within this worker (0.08 ms; guest/v86-tick.ts, for the built-in 9P too,
-// so the comparison stays fair). What is left is the guest's own sleep and wake-up, which v86's
+// What a request costs here (bench:workspace --profile, guest/tick-profile.ts; scripts/bench/README.md
+// has the table): v86 calls handle9p inside its slice, and the guest runs on to its halt (0.2–0.3 ms
+// mean: the kernel puts the process to sleep) before the server gets the thread; the server then
+// answers in 0.02–0.08 ms, and every reply finds v86 idle, waiting for its next slice. v86 scheduled
+// that slice through a nested helper worker's postMessage round trip (0.18–0.34 ms mean on the
+// loaded 2-core VM); it now takes a MessageChannel message within this worker (0.05 ms;
+// guest/v86-tick.ts, for the built-in 9P too, so the comparison stays fair). What is left is the guest's own sleep and wake-up, which v86's
 // built-in server avoids by answering inside the call; a server that could answer synchronously
 // would too.
 // (The alternative — the emulator in its own worker blocking on a SharedArrayBuffer for replies —
