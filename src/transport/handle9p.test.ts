@@ -16,6 +16,8 @@ class FakeVirtqueue {
   readonly slots = new Map<number, true>();
   readonly used: { tag: number; length: number; type: number | undefined }[] = [];
   readonly stray: number[] = [];
+  /** Called after each slot comes back. */
+  onUsed: () => void = () => undefined;
 
   request(handle: (req: Uint8Array, reply: (b: Uint8Array) => void) => void, frame: Uint8Array): void {
     const tag = frame[5]! | (frame[6]! << 8);
@@ -29,6 +31,7 @@ class FakeVirtqueue {
       const length = buf.length; // v86: bufchain.set_next_blob(buf) → length_written
       this.used.push({ tag: replyTag, length, type: length > 4 ? buf[4] : undefined });
       this.slots.delete(replyTag);
+      this.onUsed();
     });
   }
 }
@@ -60,8 +63,17 @@ function setup(options: Parameters<typeof createHandle9p>[1] = {}) {
     notify?.();
   });
   const strays: Uint8Array[] = [];
-  const handle = createHandle9p(port1 as unknown as FramePort, { onStray: (f) => strays.push(f), ...options });
+  // What the guest side saw changes only as replies come through the port: tests wait for that.
+  let changed = (): void => undefined;
+  const handle = createHandle9p(port1 as unknown as FramePort, {
+    onStray: (f) => {
+      strays.push(f);
+      changed();
+    },
+    ...options,
+  });
   const vq = new FakeVirtqueue();
+  vq.onUsed = () => changed();
   const send = (f: Uint8Array) => {
     const copy = f.slice();
     port2.postMessage(copy.buffer, [copy.buffer]);
@@ -69,14 +81,23 @@ function setup(options: Parameters<typeof createHandle9p>[1] = {}) {
   const serverGot = async (n: number) => {
     while (received.length < n) await new Promise<void>((r) => (notify = r));
   };
-  const settle = () => new Promise<void>((r) => setTimeout(r, 20));
+  /** Resolves once `cond` holds, re-checked whenever a slot comes back or a stray is reported. */
+  const until = (cond: () => boolean) =>
+    new Promise<void>((resolve) => {
+      changed = () => {
+        if (cond()) resolve();
+      };
+      changed();
+    });
+  /** Resolves once `n` slots have come back in all. */
+  const returned = (n: number) => until(() => vq.used.length >= n);
   const post = (message: unknown) => port2.postMessage(message);
-  return { handle, vq, send, post, received, serverGot, settle, strays };
+  return { handle, vq, send, post, received, serverGot, until, returned, strays };
 }
 
 describe("createHandle9p", () => {
   test("routes replies by tag, in any order, and forwards whole frames", async () => {
-    const { handle, vq, send, received, serverGot, settle } = setup();
+    const { handle, vq, send, received, serverGot, returned } = setup();
     vq.request(handle, frame(110, 1, [1, 2, 3]));
     vq.request(handle, frame(116, 2));
     vq.request(handle, frame(24, 3));
@@ -86,7 +107,7 @@ describe("createHandle9p", () => {
     send(frame(25, 3, [9]));
     send(frame(111, 1));
     send(frame(117, 2, [1, 2, 3, 4]));
-    await settle();
+    await returned(3);
     expect(vq.used).toEqual([
       { tag: 3, length: 8, type: 25 },
       { tag: 1, length: 7, type: 111 },
@@ -98,12 +119,12 @@ describe("createHandle9p", () => {
 
   test("an Rflush whose old request got no reply returns the old slot with used length 0, before the Rflush", async () => {
     const discardedTags: number[] = [];
-    const { handle, vq, send, serverGot, settle, strays } = setup({ onDiscard: (t) => discardedTags.push(t) });
+    const { handle, vq, send, serverGot, returned, strays } = setup({ onDiscard: (t) => discardedTags.push(t) });
     vq.request(handle, frame(116, 5));
     vq.request(handle, tflush(6, 5));
     await serverGot(2);
     send(frame(109, 6)); // the server aborted tag 5 and sends no reply for it
-    await settle();
+    await returned(2);
     expect(vq.used).toEqual([
       { tag: 5, length: 0, type: undefined },
       { tag: 6, length: 7, type: 109 },
@@ -116,18 +137,18 @@ describe("createHandle9p", () => {
     vq.request(handle, frame(24, 5));
     await serverGot(3);
     send(frame(25, 5));
-    await settle();
+    await returned(3);
     expect(vq.used.at(-1)).toEqual({ tag: 5, length: 7, type: 25 });
   });
 
   test("a request answered before its Rflush is delivered normally, not discarded", async () => {
-    const { handle, vq, send, serverGot, settle } = setup();
+    const { handle, vq, send, serverGot, returned } = setup();
     vq.request(handle, frame(118, 7));
     vq.request(handle, tflush(8, 7));
     await serverGot(2);
     send(frame(119, 7, [4, 0, 0, 0]));
     send(frame(109, 8));
-    await settle();
+    await returned(2);
     expect(vq.used).toEqual([
       { tag: 7, length: 11, type: 119 },
       { tag: 8, length: 7, type: 109 },
@@ -136,23 +157,23 @@ describe("createHandle9p", () => {
   });
 
   test("an Rflush for a tag that was never in flight discards nothing", async () => {
-    const { handle, vq, send, serverGot, settle } = setup();
+    const { handle, vq, send, serverGot, returned } = setup();
     vq.request(handle, frame(24, 1));
     vq.request(handle, tflush(2, 40));
     await serverGot(2);
     send(frame(109, 2));
-    await settle();
+    await returned(1);
     expect(vq.used).toEqual([{ tag: 2, length: 7, type: 109 }]);
     expect(handle.pending).toBe(1);
   });
 
   test('discard: "eintr" answers the old tag with Rlerror(EINTR) instead', async () => {
-    const { handle, vq, send, serverGot, settle } = setup({ discard: "eintr" });
+    const { handle, vq, send, serverGot, returned } = setup({ discard: "eintr" });
     vq.request(handle, frame(116, 5));
     vq.request(handle, tflush(6, 5));
     await serverGot(2);
     send(frame(109, 6));
-    await settle();
+    await returned(2);
     expect(vq.used).toEqual([
       { tag: 5, length: 11, type: 7 },
       { tag: 6, length: 7, type: 109 },
@@ -160,12 +181,12 @@ describe("createHandle9p", () => {
   });
 
   test("Rversion gives back the slots of requests the version reset aborted", async () => {
-    const { handle, vq, send, serverGot, settle } = setup();
+    const { handle, vq, send, serverGot, returned } = setup();
     vq.request(handle, frame(116, 1));
     vq.request(handle, frame(100, 0xffff));
     await serverGot(2);
     send(frame(101, 0xffff));
-    await settle();
+    await returned(2);
     expect(vq.used).toEqual([
       { tag: 1, length: 0, type: undefined },
       { tag: 0xffff, length: 7, type: 101 },
@@ -173,10 +194,10 @@ describe("createHandle9p", () => {
   });
 
   test("replies for unknown tags are reported, not delivered", async () => {
-    const { handle, vq, send, settle, strays } = setup();
+    const { handle, vq, send, until, strays } = setup();
     vq.request(handle, frame(24, 1));
     send(frame(25, 9));
-    await settle();
+    await until(() => strays.length >= 1);
     expect(vq.used).toEqual([]);
     expect(strays.map((f) => f[5])).toEqual([9]);
   });
@@ -233,7 +254,7 @@ describe("createHandle9p with wait", () => {
   });
 
   test("a wait that runs out returns; the reply then comes through the port as before", async () => {
-    const { handle, vq, send, serverGot, settle, asked } = setupWait(5);
+    const { handle, vq, send, serverGot, returned, asked } = setupWait(5);
     vq.request(handle, frame(24, 3));
     expect(vq.used).toEqual([]);
     expect(handle.waitTimeouts).toBe(1);
@@ -242,7 +263,7 @@ describe("createHandle9p with wait", () => {
     expect(asked[0]!).toBeLessThanOrEqual(5);
     await serverGot(1);
     send(frame(25, 3));
-    await settle();
+    await returned(1);
     expect(vq.used).toEqual([{ tag: 3, length: 7, type: 25 }]);
     expect(handle.answeredInWait).toBe(0);
   });

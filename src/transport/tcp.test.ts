@@ -37,9 +37,16 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
-  expect(cond()).toBe(true);
+/**
+ * Polls `cond` (the server's protocol errors and session count have no event to wait on); the cap
+ * only turns a hang into a clear failure, far beyond what a closed socket takes to notice.
+ */
+async function until(cond: () => boolean, what: string, capMs = 20_000): Promise<void> {
+  const deadline = Date.now() + capMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`not within ${capMs} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 describe.each([
@@ -98,7 +105,7 @@ describe.each([
     await once(s, "connect");
     const version = encodeMessage({ type: "Tversion", tag: 0xffff, msize: 8192, version: "9P2000.L" });
     s.end(version.subarray(0, version.length - 3));
-    await until(() => errors.length === 1 && server.sessionCount === 0);
+    await until(() => errors.length === 1 && server.sessionCount === 0, "one protocol error and no session left");
     expect(errors[0]).toMatch(/middle of a message/);
   });
 
