@@ -54,6 +54,9 @@ export class GuestMachine {
   private controlLine = "";
   private panicLine = "";
   private dead = false;
+  /** v86 sent "emulator-loaded": its core exists, and autostart has started it. */
+  private loaded = false;
+  private destroyed = false;
 
   constructor(private readonly options: MachineOptions) {
     const { image, profile } = options;
@@ -86,6 +89,12 @@ export class GuestMachine {
       profile?.attach(core);
     });
     this.emulator.add_listener("emulator-stopped", () => this.fail("the emulator stopped"));
+    // A machine destroyed while v86 was still loading (a restart or stop while booting) is ended
+    // as soon as it has loaded: autostart has only scheduled its first slice, which then stops it.
+    this.emulator.add_listener("emulator-loaded", () => {
+      this.loaded = true;
+      if (this.destroyed) void this.emulator.destroy().catch(() => {});
+    });
   }
 
   /** Keyboard input for the guest's console. */
@@ -99,6 +108,11 @@ export class GuestMachine {
 
   async destroy(): Promise<void> {
     this.dead = true;
+    this.destroyed = true;
+    // Before "emulator-loaded", v86's destroy() ends nothing: it throws without a core, or runs
+    // before the core's init, which then schedules through a fresh channel and autostart runs the
+    // guest anyway. The listener above ends it once loaded; nothing of it ran before.
+    if (!this.loaded) return;
     await this.emulator.destroy().catch(() => {});
   }
 
