@@ -9,6 +9,7 @@
  */
 import * as Comlink from "comlink";
 import { createFileServer, type FileServer, type StorageKind } from "../index.js";
+import { lifeLockName, watchLifeLock } from "../storage/worker-life.js";
 import type { BaseStats } from "../host/protocol.js";
 import { baseImageUrl, resolveGuestImage, type GuestImageDescriptor, type ResolvedImage } from "./guest/image.js";
 import type { BootRequest, GuestFs, GuestState, RunResult, WorkspaceEvent, WorkspaceWorkerControl } from "./protocol.js";
@@ -37,8 +38,11 @@ export interface WorkspaceOptions {
   /** If another tab owns the tree, wait for it to let go instead of failing. */
   wait?: boolean;
   fontSize?: number;
-  /** Every guest state change (loading → booting → ready; failed; stopped). */
-  onState?(state: GuestState, message: string): void;
+  /**
+   * Every guest state change (loading → booting → ready; failed; stopped). `cause` "worker-lost":
+   * the workspace's worker itself is gone (see Workspace.lost); only a reload brings the tree back.
+   */
+  onState?(state: GuestState, message: string, cause?: "worker-lost"): void;
 }
 
 export interface Workspace {
@@ -54,6 +58,12 @@ export interface Workspace {
   readonly fileServer: FileServer | undefined;
   readonly terminal: ConsoleTerminal;
   readonly state: GuestState;
+  /**
+   * Set once the workspace's worker died (terminated, crashed, out of memory): the state is then
+   * "failed" for good, and run(), restart(), reset() and baseStats() reject with this error. The
+   * tree's lock went with the worker, so reloading the page (createWorkspace again) reopens it.
+   */
+  readonly lost: Error | undefined;
   /** Boot the guest again (after a panic or hang); the tree stays open. */
   restart(): Promise<void>;
   /**
@@ -82,6 +92,7 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<Worksp
   const name = options.tree ?? image.descriptor.tree;
   const worker = new Worker(new URL("../../worker/workspace.ts", import.meta.url), { type: "module", name: `workspace:${name}` });
   const remote = Comlink.wrap<WorkspaceWorkerControl>(worker);
+  const life = new WorkerLife();
 
   let fileServer: FileServer | undefined;
   try {
@@ -107,7 +118,10 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<Worksp
 
   const terminal = mountTerminal(
     options.element,
-    { input: (bytes) => void remote.input(Comlink.transfer(bytes, [bytes.buffer])), resize: (r, c) => void remote.resize(r, c) },
+    {
+      input: (bytes) => void (life.lost || remote.input(Comlink.transfer(bytes, [bytes.buffer]))),
+      resize: (r, c) => void (life.lost || remote.resize(r, c)),
+    },
     options.fontSize !== undefined ? { fontSize: options.fontSize } : {},
   );
 
@@ -117,6 +131,7 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<Worksp
   const { port1, port2 } = new MessageChannel();
   port1.onmessage = (ev: MessageEvent<WorkspaceEvent>) => {
     const e = ev.data;
+    if (life.lost) return;
     if (e.type === "console") terminal.write(e.data);
     else if (e.type === "progress") options.onState?.(state, e.text);
     else {
@@ -125,7 +140,7 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<Worksp
       if (e.state === "ready") {
         ready.resolve();
         // The tty learns the terminal's size only now: the agent sets it.
-        void remote.resize(terminal.terminal.rows, terminal.terminal.cols);
+        void life.call(() => remote.resize(terminal.terminal.rows, terminal.terminal.cols)).catch(() => {});
         terminal.focus();
       } else if (e.state === "failed" || e.state === "stopped") ready.reject(new Error(e.message ?? `the guest ${e.state}`));
       options.onState?.(e.state, e.message ?? e.state);
@@ -143,16 +158,32 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<Worksp
     closed = true;
     port1.close();
     try {
+      // A dead worker let go of the tree with its context: closed all the same.
       if (fileServer) await fileServer.close(); // shuts the guest down, closes the tree, ends the worker
-      else await remote.shutdown();
+      else if (!life.lost) await life.call(() => remote.shutdown()).catch((e: unknown) => {
+        if (e !== life.lost) throw e;
+      });
     } finally {
+      life.stop();
       remote[Comlink.releaseProxy]();
       worker.terminate();
       terminal.dispose();
     }
   };
   try {
-    await remote.boot(boot, Comlink.transfer(port2, [port2]));
+    // The worker's death, seen through a Web Lock it holds for its life (storage/worker-life.ts), as
+    // createFileServer does for its own calls; ours (boot, run, restart, reset) would wait forever.
+    // Asked only now: a worker whose script did not load never answers (createFileServer saw to that).
+    const lockName = lifeLockName(`workspace:${name}`);
+    if (await remote.holdLifeLock(lockName).catch(() => false)) {
+      watchLifeLock(lockName, () => life.end(name, (message) => {
+        state = "failed";
+        if (ready.settled) ready = deferred(); // a guest that was ready is not any more
+        ready.reject(life.lost!);
+        options.onState?.("failed", message, "worker-lost");
+      }), life.signal);
+    }
+    await life.call(() => remote.boot(boot, Comlink.transfer(port2, [port2])));
   } catch (e) {
     await close().catch(() => {});
     throw e;
@@ -167,21 +198,67 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<Worksp
     get state() {
       return state;
     },
+    get lost() {
+      return life.lost;
+    },
     image: image.descriptor,
     tree: name,
-    run: (script, runOptions) => remote.run(script, runOptions?.timeoutMs ?? 0),
+    run: (script, runOptions) => life.call(() => remote.run(script, runOptions?.timeoutMs ?? 0)),
     // A fresh `ready` before the worker reboots: the caller may await it as soon as this resolves,
     // before the "booting" event arrives on the other channel.
-    restart: () => (renewReady(), remote.restart()),
-    async reset() {
-      if (!fileServer || !baseUrl) throw new Error("reset needs a tree over a base image (this one has none)");
-      renewReady();
-      await fileServer.control.reset(); // the workspace worker stops the guest, resets and boots again
-    },
-    baseStats: () => (fileServer ? fileServer.control.baseStats() : Promise.resolve(undefined)),
+    restart: () => life.call(() => (renewReady(), remote.restart())),
+    reset: () =>
+      life.call(async () => {
+        if (!fileServer || !baseUrl) throw new Error("reset needs a tree over a base image (this one has none)");
+        renewReady();
+        await fileServer.control.reset(); // the workspace worker stops the guest, resets and boots again
+      }),
+    baseStats: () => (fileServer ? life.call(() => fileServer.control.baseStats()) : Promise.resolve(undefined)),
     close,
   };
 }
+
+/**
+ * Whether the workspace's worker still lives. Once it died, every call made through `call` (pending
+ * or later) rejects with `lost`, which tells the user what happened and what to do.
+ */
+class WorkerLife {
+  lost: Error | undefined;
+  private readonly watching = new AbortController();
+  private rejectLost!: (e: Error) => void;
+  private readonly lostPromise = new Promise<never>((_, reject) => (this.rejectLost = reject));
+
+  constructor() {
+    this.lostPromise.catch(() => {});
+  }
+
+  get signal(): AbortSignal {
+    return this.watching.signal;
+  }
+
+  call<T>(f: () => Promise<T>): Promise<T> {
+    if (this.lost) return Promise.reject(this.lost);
+    return Promise.race([f(), this.lostPromise]);
+  }
+
+  /** The worker died: fail what waits on it, then tell the page (`report`, with the message). */
+  end(tree: string, report: (message: string) => void): void {
+    if (this.lost || this.signal.aborted) return;
+    const message = `The workspace's worker stopped (it was terminated, crashed or ran out of memory), and the guest with it. Reload the page to open the tree "${tree}" again`;
+    this.lost = new Error(message);
+    this.lost.name = WORKER_LOST;
+    this.rejectLost(this.lost);
+    report(message);
+  }
+
+  /** The page ends the worker itself (close): no death to report. */
+  stop(): void {
+    this.watching.abort();
+  }
+}
+
+/** The name of Workspace.lost (the workspace's worker died). */
+export const WORKER_LOST = "WorkspaceWorkerLost";
 
 interface Deferred {
   readonly promise: Promise<void>;

@@ -184,8 +184,9 @@ async function start(): Promise<void> {
   };
   window.workspace = api;
 
-  const onState = (state: GuestState, message: string) => {
+  const onState = (state: GuestState, message: string, cause?: "worker-lost") => {
     pageState = state;
+    if (cause === "worker-lost") return workerLost(message);
     ui.restart.hidden = !(state === "ready" || state === "failed" || state === "unresponsive");
     switch (state) {
       case "loading":
@@ -264,12 +265,34 @@ async function start(): Promise<void> {
     if (ws.fileServer) {
       if (p.storage !== "memory") void prefs.set("lastTree", { name: p.tree, storage: p.storage, image: image.name }).catch(() => {});
       ui.side.hidden = false;
-      panels = await showPanels(ws);
+      const shown = await showPanels(ws);
+      if (!ws.lost) panels = shown;
+      else {
+        // The worker died while they opened: they make way for the news again.
+        await shown.close();
+        workerLost(ws.lost.message);
+      }
     }
     return ws;
   };
   // The files panel opens at the user's home: /root of a root tree (the breadcrumbs go up to /).
   const showPanels = (w: Workspace) => mountPanels(ui.side, w.fileServer!, ui.notify, { startPath: w.image.homeInTree });
+
+  /**
+   * The workspace's worker died, and the guest and the tree's server with it: nothing here can be
+   * restarted. The tree's lock went with the worker, so a reload opens it again, with every change
+   * the tree had committed. The panels' sessions ended with the server: they make way for the news.
+   */
+  const workerLost = (message: string) => {
+    ui.restart.hidden = true;
+    ui.setState("stopped", "bad");
+    ui.showOverlay(`${message}. Changes the tree had saved are kept.`, { kind: "error", actions: [["Reload the page", () => location.reload()]] });
+    const closing = panels?.close(); // it empties the side when done
+    panels = undefined;
+    const why = () => ui.side.replaceChildren(el("div", { className: "panel lost", textContent: "The files panel worked through the workspace's worker, which stopped. Reload the page to see your files again." }));
+    why();
+    void closing?.finally(why);
+  };
 
   /** The page's reset (window.workspace.reset): the panels' sessions end with the layer, so they start again. */
   const resetTree = async (): Promise<void> => {
@@ -279,7 +302,7 @@ async function start(): Promise<void> {
     try {
       await w.reset();
     } finally {
-      if (ws === w && w.fileServer) panels = await showPanels(w);
+      if (ws === w && w.fileServer && !w.lost) panels = await showPanels(w);
     }
   };
 
