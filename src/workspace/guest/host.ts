@@ -91,7 +91,13 @@ export class WorkspaceHost {
     const booted = this.machine !== undefined;
     await this.stopMachine("resetting the tree");
     await this.dropClient(); // its session ends with the old server
-    await tree.reset();
+    try {
+      await tree.reset();
+    } catch (e) {
+      // No guest follows: who waits for one (a run() asked meanwhile) hears why.
+      this.onFailed(`the reset failed: ${e instanceof Error ? e.message : String(e)}`);
+      throw e;
+    }
     if (booted && this.image) this.startMachine();
   }
 
@@ -114,9 +120,13 @@ export class WorkspaceHost {
     }
   }
 
-  /** Resolves once the guest's agent said it is ready; rejects if the guest fails first. */
+  /**
+   * Resolves once the guest's agent said it is ready; rejects if the guest fails first. Between
+   * restart()'s or resetTree()'s stop and the new guest's boot there is no machine (the state still
+   * says the old one's): a caller then waits for the new guest.
+   */
   ready(): Promise<void> {
-    if (this.state === "ready") return Promise.resolve();
+    if (this.state === "ready" && this.machine) return Promise.resolve();
     return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
   }
 
@@ -284,8 +294,10 @@ export class WorkspaceHost {
     return home ? `${home}/${name}` : name;
   }
 
+  /** On the tree's server once no reset runs: the one a reset is replacing is closed (EIO for good), and this client is kept. */
   private ownClient(): Promise<Client> {
-    this.client ??= Client.connect(inProcessTransport(this.tree!.server));
+    const tree = this.tree!;
+    this.client ??= tree.settled().then(() => Client.connect(inProcessTransport(tree.server)));
     return this.client;
   }
 }
