@@ -122,23 +122,33 @@ exec 3>&- 4<&-
 check "directory lists no unlinked file" sh -c '! ls -a | grep -q unl'
 
 # ---- flock (util-linux flock: Tlock through v9fs)
+# A holder keeps the lock until the script lets it go, and says when it has it, through fifos:
+# every step waits for an event, none for a guessed time.
 : > lockf
-flock -x lockf -c 'sleep 2' &
+mkfifo /tmp/lock-held /tmp/lock-release
+hold_lock() { flock "$1" lockf -c 'echo > /tmp/lock-held; read -r _x < /tmp/lock-release' & }
+hold_lock -x
 holder=$!
-sleep 0.7
+read -r _x < /tmp/lock-held
 check_fails "flock -n fails while another process holds the lock" flock -n -x lockf true
-t0=$(now_ms)
-check "flock waits for the holder" flock -x lockf true
-t1=$(now_ms)
+flock -x lockf true &
+waiter=$!
+# flock(2) is i386 system call 143: the waiter sleeps in it (in the kernel's own lock table, which
+# v9fs consults before it sends a Tlock) until the holder lets go.
+if wait_in_syscall $waiter 143; then ok "flock blocks while the lock is held"; else fail "flock did not block"; fi
+echo > /tmp/lock-release
+wait $waiter
+expect_eq "$?" "0" "flock waits for the holder, then gets the lock"
 wait $holder
-if [ $((t1 - t0)) -ge 500 ]; then ok "flock blocked until release ($((t1 - t0)) ms)"; else fail "flock did not block ($((t1 - t0)) ms)"; fi
 check "flock -n succeeds once released" flock -n -x lockf true
-flock -s lockf -c 'sleep 2' &
+hold_lock -s
 holder=$!
-sleep 0.7
+read -r _x < /tmp/lock-held
 check "two shared locks coexist" flock -n -s lockf true
 check_fails "shared lock blocks an exclusive one" flock -n -x lockf true
+echo > /tmp/lock-release
 wait $holder
+rm -f /tmp/lock-held /tmp/lock-release
 
 # ---- df / statfs
 line=$(df -k /mnt | tail -n 1)

@@ -43,6 +43,22 @@ wait_in_9p() {
   return 1
 }
 
+# wait_in_syscall PID NR: returns once PID sleeps inside system call NR (an i386 number: its
+# /proc/PID/syscall names the call only while it is not running); fails if PID exits first
+# (a zombie not yet reaped included).
+wait_in_syscall() {
+  while [ -e "/proc/$1" ]; do
+    _state=
+    read -r _pid _comm _state _rest 2> /dev/null < "/proc/$1/stat"
+    [ "$_state" = Z ] && return 1
+    _nr=
+    read -r _nr _rest 2> /dev/null < "/proc/$1/syscall"
+    [ "$_nr" = "$2" ] && return 0
+    sleep 0.01
+  done
+  return 1
+}
+
 # wait_in_9p_io PID FILE: returns once PID sleeps in a 9P request inside a read or write system
 # call on FILE (read, write, pread64, pwrite64, readv, writev, sendfile, splice, copy_file_range:
 # i386 numbers), so a kill there flushes that file's request, not one of the requests that exec'ing

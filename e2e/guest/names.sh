@@ -104,8 +104,7 @@ expect_eq "$(stat -c %Y modes)" "$(date -d '2001-02-03 04:05:06' +%s)" "touch -d
 expect_eq "$(stat -c %X modes)" "$(date -d '2001-02-03 04:05:06' +%s)" "touch -d sets atime"
 touch -d '1999-12-31 23:59:59' ldir
 expect_eq "$(stat -c %Y ldir)" "$(date -d '1999-12-31 23:59:59' +%s)" "touch -d on a directory"
-before=$(stat -c %Y modes)
-sleep 1
+before=$(stat -c %Y modes) # 2001, from the touch -d above: any write now moves it
 echo more >> modes
 after=$(stat -c %Y modes)
 if [ "$after" -gt "$before" ]; then ok "a write moves mtime"; else fail "mtime did not move on write ($before -> $after)"; fi
