@@ -64,6 +64,7 @@ test.skipIf(skip)(
     // Later calls fail at once, with the same words; none waits on the dead worker.
     expect(await page.evaluate(settled("window.workspace.run('true')"))).toMatch(message);
     expect(await page.evaluate(settled("window.workspace.restart()"))).toMatch(message);
+    expect(await page.evaluate(settled("window.workspace.reset()"))).toMatch(message);
     expect(await page.evaluate(settled("window.workspace.ready"))).toMatch(message);
     // The page: the message over the terminal with the way out, the panels' place saying why they are gone.
     const overlay = page.locator(".overlay:not([hidden])");
