@@ -135,6 +135,8 @@ export class WorkspaceHost {
     const machine = this.machine!;
     const id = this.nextRun++;
     await this.writeFile(`${RUN_DIR}/${id}.sh`, new TextEncoder().encode(script));
+    // Stopped meanwhile (restart, reset): that guest answers nothing more, and abandon() ran before this run was in `runs`.
+    if (this.machine !== machine) throw new Error(`workspace.run: the guest stopped before the script started (${this.state})`);
     const done = new Promise<number>((resolve) => this.runs.set(id, { resolve }));
     machine.sendControl(`RUN ${id}`);
     let timer: ReturnType<typeof setTimeout> | undefined;

@@ -1,0 +1,74 @@
+// WorkspaceHost's run() against a restart, with a stand-in GuestMachine (a real one needs a guest
+// image and minutes of CPU): what is checked is which guest a run's script is handed to.
+import { expect, test, vi } from "vitest";
+import type { BootRequest } from "../protocol.js";
+import { WorkspaceHost } from "./host.js";
+import type { MachineOptions } from "./machine.js";
+
+interface FakeMachine {
+  options: MachineOptions;
+  controls: string[];
+  destroyed: boolean;
+  /** Control lines sent to it after its destroy(). */
+  afterDeath: Promise<string>;
+}
+const machines: FakeMachine[] = [];
+/** v86's create_file for the next script: the test says when it has landed. */
+let scriptWritten: Promise<void> = Promise.resolve();
+let writing: () => void = () => {};
+
+vi.mock("./image.js", () => ({
+  loadGuestImage: async () => ({ descriptor: { title: "stand-in", homeInTree: "" } }),
+}));
+vi.mock("./machine.js", () => ({
+  GuestMachine: class {
+    readonly record: FakeMachine;
+    private told!: (line: string) => void;
+    readonly emulator = { create_file: () => (writing(), scriptWritten), read_file: async () => new Uint8Array(0) };
+    constructor(options: MachineOptions) {
+      this.record = { options, controls: [], destroyed: false, afterDeath: new Promise((resolve) => (this.told = resolve)) };
+      machines.push(this.record);
+    }
+    sendConsole(): void {}
+    sendControl(line: string): void {
+      this.record.controls.push(line);
+      if (this.record.destroyed) this.told(line);
+    }
+    async destroy(): Promise<void> {
+      this.record.destroyed = true;
+    }
+  },
+}));
+
+const boot = { fs: "builtin", image: { descriptor: { name: "stand-in" }, url: "http://localhost/images/stand-in.json" } } as unknown as BootRequest;
+
+test("a run() whose script is being written when restart() stops the guest rejects, instead of handing it to the stopped guest and waiting forever", async () => {
+  const host = new WorkspaceHost();
+  const { port1, port2 } = new MessageChannel();
+  try {
+    await host.start(boot, port1);
+    machines[0]!.options.events.control("@@W9P-READY");
+    let land!: () => void;
+    scriptWritten = new Promise((resolve) => (land = resolve));
+    const written = new Promise<void>((resolve) => (writing = resolve));
+    const run = host.run("true", 0);
+    run.catch(() => {});
+    // The run waits for its script to land; the guest is stopped and a new one boots meanwhile.
+    await written;
+    await host.restart();
+    expect(machines).toHaveLength(2);
+    land();
+    const outcome = await Promise.race([
+      run.then(
+        () => "resolved",
+        (e: Error) => e.message,
+      ),
+      machines[0]!.afterDeath.then((line) => `sent "${line}" to the stopped guest`),
+    ]);
+    expect(outcome).toMatch(/guest stopped/);
+    expect(machines[1]!.controls).toEqual([]);
+  } finally {
+    port1.close();
+    port2.close();
+  }
+});
