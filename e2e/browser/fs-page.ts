@@ -448,9 +448,22 @@ export interface FlushReport {
   stats: Record<string, number>;
 }
 
-/** Waits until the tree's server has `n` requests in flight (each stats() is a round trip: no clock). */
-async function untilInFlight(server: FileServer, n: number): Promise<void> {
-  while ((await server.control.stats()).requests.inFlight < n);
+/**
+ * Waits until the tree's server has `n` requests in flight (each stats() is a round trip: no clock).
+ * Throws once `request` settled first (it did not wait in the server: the stuck* hold is broken),
+ * or past a cap: without these, the loop would spin on stats() for the page's whole life.
+ */
+async function untilInFlight(server: FileServer, n: number, request: Promise<unknown>): Promise<void> {
+  let settled = false;
+  void request.then(
+    () => (settled = true),
+    () => (settled = true),
+  );
+  const deadline = performance.now() + 20_000;
+  while ((await server.control.stats()).requests.inFlight < n) {
+    if (settled) throw new Error("the request settled before the server had it in flight: it did not wait there");
+    if (performance.now() > deadline) throw new Error(`the server did not have ${n} request(s) in flight within 20 s`);
+  }
 }
 
 /**
@@ -475,7 +488,7 @@ export async function flushStuckWrite(arg: TreeArg): Promise<FlushReport> {
       (n) => problems.push(`the aborted write resolved (${n} bytes)`),
       (e: unknown) => (errorName = e instanceof Error ? e.name : String(e)),
     );
-    await untilInFlight(server, 1);
+    await untilInFlight(server, 1, p);
     ac.abort();
     await settled;
     rejectedAfterMs = round(performance.now() - t0);
@@ -891,7 +904,7 @@ export async function handle9pSequence(arg: TreeArg): Promise<{ problems: string
       flush.push(`Twrite/14 reply: length ${buf.length}, tag ${buf[5]! | (buf[6]! << 8)}`);
       return buf;
     });
-    await untilInFlight(server, 1);
+    await untilInFlight(server, 1, write);
     const rf = send({ type: "Tflush", tag: 15, oldtag: 14 }).then((buf) => {
       flush.push(`Tflush/15 reply: ${(decodeMessage(buf.slice()) as RMessage).type}`);
     });
@@ -932,7 +945,7 @@ export async function closeWithInFlight(arg: TreeArg): Promise<{ inFlight: strin
   const { server, client: c } = await openTree({ ...arg, latencyMs: 1 });
   const { fid } = await c.create("stuckfile");
   const w = c.write(fid, 0, enc.encode("in flight"));
-  await untilInFlight(server, 1);
+  await untilInFlight(server, 1, w);
   const t0 = performance.now();
   await server.close();
   const closeMs = round(performance.now() - t0);
