@@ -72,3 +72,22 @@ test("a run() whose script is being written when restart() stops the guest rejec
     port2.close();
   }
 });
+
+test("after a reset that failed, restart() and run() say so at once instead of booting a guest on the closed tree or waiting for one", async () => {
+  machines.length = 0;
+  const host = new WorkspaceHost();
+  const { port1, port2 } = new MessageChannel();
+  // The tree as a failed reset leaves it: its old store closed, no new one opened.
+  host.tree = { base: {}, reset: () => Promise.reject(new Error("the store could not be opened")), settled: async () => {} } as unknown as WorkspaceHost["tree"];
+  try {
+    await host.start(boot, port1);
+    machines[0]!.options.events.control("@@W9P-READY");
+    await expect(host.resetTree()).rejects.toThrow("the store could not be opened");
+    await expect(host.restart()).rejects.toThrow(/the reset failed: the store could not be opened.*reload the page/);
+    expect(machines).toHaveLength(1); // no guest booted on what the reset left
+    await expect(host.run("true", 0)).rejects.toThrow(/the reset failed.*reload the page/);
+  } finally {
+    port1.close();
+    port2.close();
+  }
+});

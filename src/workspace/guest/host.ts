@@ -63,6 +63,11 @@ export class WorkspaceHost {
   private watchdog: ReturnType<typeof setInterval> | undefined;
   private lastPong = 0;
   private pings = 0;
+  /**
+   * Why no guest can boot: a reset failed, leaving the tree's old store closed and no new one open.
+   * restart() and ready() (so run()) reject with it until a reset succeeds; a reload reopens the tree.
+   */
+  private resetFailed: Error | undefined;
 
   async start(req: BootRequest, events: MessagePort): Promise<void> {
     if (req.fs === "worker9p" && !this.tree) throw new Error("open the tree before booting a guest on worker9p");
@@ -75,6 +80,7 @@ export class WorkspaceHost {
   }
 
   async restart(): Promise<void> {
+    if (this.resetFailed) throw this.resetFailed;
     await this.stopMachine("restarting");
     if (!this.image) throw new Error("the guest was never booted");
     this.startMachine();
@@ -93,9 +99,11 @@ export class WorkspaceHost {
     await this.dropClient(); // its session ends with the old server
     try {
       await tree.reset();
+      this.resetFailed = undefined;
     } catch (e) {
-      // No guest follows: who waits for one (a run() asked meanwhile) hears why.
-      this.onFailed(`the reset failed: ${e instanceof Error ? e.message : String(e)}`);
+      // No guest follows: who waits for one (a run() asked meanwhile), or asks later, hears why.
+      this.resetFailed = new Error(`the reset failed: ${e instanceof Error ? e.message : String(e)}; reload the page to open the tree again`);
+      this.onFailed(this.resetFailed.message);
       throw e;
     }
     if (booted && this.image) this.startMachine();
@@ -126,6 +134,7 @@ export class WorkspaceHost {
    * says the old one's): a caller then waits for the new guest.
    */
   ready(): Promise<void> {
+    if (this.resetFailed) return Promise.reject(this.resetFailed);
     if (this.state === "ready" && this.machine) return Promise.resolve();
     return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
   }
