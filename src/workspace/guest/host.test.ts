@@ -1,7 +1,7 @@
 // WorkspaceHost's run() against a restart, with a stand-in GuestMachine (a real one needs a guest
 // image and minutes of CPU): what is checked is which guest a run's script is handed to.
 import { expect, test, vi } from "vitest";
-import type { BootRequest } from "../protocol.js";
+import type { BootRequest, WorkspaceEvent } from "../protocol.js";
 import { WorkspaceHost } from "./host.js";
 import type { MachineOptions } from "./machine.js";
 
@@ -76,18 +76,17 @@ test("a run() whose script is being written when restart() stops the guest rejec
 test("after a reset that failed, restart() and run() say so at once instead of booting a guest on the closed tree or waiting for one", async () => {
   machines.length = 0;
   const host = new WorkspaceHost();
-  const { port1, port2 } = new MessageChannel();
+  const events: WorkspaceEvent[] = [];
+  const port = { postMessage: (e: WorkspaceEvent) => events.push(e) } as unknown as MessagePort;
   // The tree as a failed reset leaves it: its old store closed, no new one opened.
   host.tree = { base: {}, reset: () => Promise.reject(new Error("the store could not be opened")), settled: async () => {} } as unknown as WorkspaceHost["tree"];
-  try {
-    await host.start(boot, port1);
-    machines[0]!.options.events.control("@@W9P-READY");
-    await expect(host.resetTree()).rejects.toThrow("the store could not be opened");
-    await expect(host.restart()).rejects.toThrow(/the reset failed: the store could not be opened.*reload the page/);
-    expect(machines).toHaveLength(1); // no guest booted on what the reset left
-    await expect(host.run("true", 0)).rejects.toThrow(/the reset failed.*reload the page/);
-  } finally {
-    port1.close();
-    port2.close();
-  }
+  await host.start(boot, port);
+  machines[0]!.options.events.control("@@W9P-READY");
+  await expect(host.resetTree()).rejects.toThrow("the store could not be opened");
+  events.length = 0;
+  await expect(host.restart()).rejects.toThrow(/the reset failed: the store could not be opened.*reload the page/);
+  expect(machines).toHaveLength(1); // no guest booted on what the reset left
+  // The page renewed its `ready` for the restart: the state says it will not come.
+  expect(events).toEqual([{ type: "state", state: "failed", message: expect.stringMatching(/the reset failed.*reload the page/) }]);
+  await expect(host.run("true", 0)).rejects.toThrow(/the reset failed.*reload the page/);
 });

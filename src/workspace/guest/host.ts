@@ -80,7 +80,11 @@ export class WorkspaceHost {
   }
 
   async restart(): Promise<void> {
-    if (this.resetFailed) throw this.resetFailed;
+    if (this.resetFailed) {
+      // Said again as a state: the page renewed its `ready` for this restart, which must not wait.
+      this.setState("failed", this.resetFailed.message);
+      throw this.resetFailed;
+    }
     await this.stopMachine("restarting");
     if (!this.image) throw new Error("the guest was never booted");
     this.startMachine();
