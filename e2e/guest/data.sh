@@ -123,30 +123,40 @@ check "directory lists no unlinked file" sh -c '! ls -a | grep -q unl'
 
 # ---- flock (util-linux flock: Tlock through v9fs)
 # A holder keeps the lock until the script lets it go, and says when it has it, through fifos:
-# every step waits for an event, none for a guessed time.
+# every step waits for an event, none for a guessed time. A holder whose flock fails says so too:
+# a read of the fifo would otherwise wait for ever (until the harness's timeout, naming nothing).
 : > lockf
 mkfifo /tmp/lock-held /tmp/lock-release
-hold_lock() { flock "$1" lockf -c 'echo > /tmp/lock-held; read -r _x < /tmp/lock-release' & }
-hold_lock -x
-holder=$!
-read -r _x < /tmp/lock-held
-check_fails "flock -n fails while another process holds the lock" flock -n -x lockf true
-flock -x lockf true &
-waiter=$!
-# flock(2) is i386 system call 143: the waiter sleeps in it (in the kernel's own lock table, which
-# v9fs consults before it sends a Tlock) until the holder lets go.
-if wait_in_syscall $waiter 143; then ok "flock blocks while the lock is held"; else fail "flock did not block"; fi
-echo > /tmp/lock-release
-wait $waiter
-expect_eq "$?" "0" "flock waits for the holder, then gets the lock"
-wait $holder
-check "flock -n succeeds once released" flock -n -x lockf true
-hold_lock -s
-holder=$!
-read -r _x < /tmp/lock-held
-check "two shared locks coexist" flock -n -s lockf true
-check_fails "shared lock blocks an exclusive one" flock -n -x lockf true
-echo > /tmp/lock-release
+# hold_lock MODE: starts a holder ($holder); succeeds once it holds lockf in MODE.
+hold_lock() {
+  { flock "$1" lockf -c 'echo held > /tmp/lock-held; read -r _x < /tmp/lock-release' || echo failed > /tmp/lock-held; } &
+  holder=$!
+  read -r _held < /tmp/lock-held
+  [ "$_held" = held ]
+}
+if hold_lock -x; then
+  check_fails "flock -n fails while another process holds the lock" flock -n -x lockf true
+  flock -x lockf true &
+  waiter=$!
+  # flock(2) is i386 system call 143: the waiter sleeps in it (in the kernel's own lock table, which
+  # v9fs consults before it sends a Tlock) until the holder lets go.
+  if wait_in_syscall $waiter 143; then ok "flock blocks while the lock is held"; else fail "flock did not block"; fi
+  echo > /tmp/lock-release
+  wait $waiter
+  expect_eq "$?" "0" "flock waits for the holder, then gets the lock"
+  wait $holder
+  check "flock -n succeeds once released" flock -n -x lockf true
+else
+  fail "flock -x lockf: the holder could not take the lock"
+  wait $holder
+fi
+if hold_lock -s; then
+  check "two shared locks coexist" flock -n -s lockf true
+  check_fails "shared lock blocks an exclusive one" flock -n -x lockf true
+  echo > /tmp/lock-release
+else
+  fail "flock -s lockf: the holder could not take the lock"
+fi
 wait $holder
 rm -f /tmp/lock-held /tmp/lock-release
 
