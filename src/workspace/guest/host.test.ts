@@ -90,3 +90,26 @@ test("after a reset that failed, restart() and run() say so at once instead of b
   expect(events).toEqual([{ type: "state", state: "failed", message: expect.stringMatching(/the reset failed.*reload the page/) }]);
   await expect(host.run("true", 0)).rejects.toThrow(/the reset failed.*reload the page/);
 });
+
+test("a reset tried again after one that failed boots the guest once it succeeds (the page waits for that guest)", async () => {
+  machines.length = 0;
+  const host = new WorkspaceHost();
+  const events: WorkspaceEvent[] = [];
+  const port = { postMessage: (e: WorkspaceEvent) => events.push(e) } as unknown as MessagePort;
+  let fails = true;
+  host.tree = {
+    base: {},
+    reset: () => (fails ? Promise.reject(new Error("the store could not be opened")) : Promise.resolve()),
+    settled: async () => {},
+  } as unknown as WorkspaceHost["tree"];
+  await host.start(boot, port);
+  machines[0]!.options.events.control("@@W9P-READY");
+  await expect(host.resetTree()).rejects.toThrow("the store could not be opened");
+  fails = false;
+  events.length = 0;
+  await host.resetTree();
+  expect(machines).toHaveLength(2);
+  expect(events.map((e) => (e.type === "state" ? e.state : e.type))).toEqual(["booting"]);
+  machines[1]!.options.events.control("@@W9P-READY");
+  await expect(host.ready()).resolves.toBeUndefined();
+});

@@ -98,7 +98,8 @@ export class WorkspaceHost {
     const tree = this.tree;
     if (!tree) throw new Error("no tree is open in this worker");
     if (!tree.base) throw new Error("reset needs a tree over a base image: without one, delete the tree instead");
-    const booted = this.machine !== undefined;
+    // A guest runs, or ran until a reset failed (which stopped it): the reset tree gets one.
+    const booted = this.machine !== undefined || this.resetFailed !== undefined;
     await this.stopMachine("resetting the tree");
     await this.dropClient(); // its session ends with the old server
     try {
