@@ -113,3 +113,30 @@ test("a reset tried again after one that failed boots the guest once it succeeds
   machines[1]!.options.events.control("@@W9P-READY");
   await expect(host.ready()).resolves.toBeUndefined();
 });
+
+test("a restart() or second reset asked while a reset runs leaves one guest running, not two side by side", async () => {
+  machines.length = 0;
+  const host = new WorkspaceHost();
+  const port = { postMessage: () => {} } as unknown as MessagePort;
+  let resetDone!: () => void;
+  let entered!: () => void;
+  const resetting = new Promise<void>((resolve) => (entered = resolve));
+  let pending: Promise<void> | undefined;
+  // As OpenTree.reset: one reset at a time, a second call gets the running one.
+  host.tree = {
+    base: {},
+    reset: () => (entered(), (pending ??= new Promise<void>((resolve) => (resetDone = resolve)))),
+    settled: async () => {},
+  } as unknown as WorkspaceHost["tree"];
+  await host.start(boot, port);
+  machines[0]!.options.events.control("@@W9P-READY");
+  const reset = host.resetTree();
+  await resetting; // the old guest stopped, the tree resetting
+  const restart = host.restart();
+  const again = host.resetTree();
+  resetDone();
+  await Promise.all([reset, restart, again]);
+  const running = machines.filter((m) => !m.destroyed);
+  expect(running).toHaveLength(1);
+  expect(machines).toHaveLength(2);
+});

@@ -68,6 +68,8 @@ export class WorkspaceHost {
    * restart() and ready() (so run()) reject with it until a reset succeeds; a reload reopens the tree.
    */
   private resetFailed: Error | undefined;
+  /** resetTree() in progress: it boots the reset tree's guest itself once the tree is reset. */
+  private resetting: Promise<void> | undefined;
 
   async start(req: BootRequest, events: MessagePort): Promise<void> {
     if (req.fs === "worker9p" && !this.tree) throw new Error("open the tree before booting a guest on worker9p");
@@ -80,6 +82,12 @@ export class WorkspaceHost {
   }
 
   async restart(): Promise<void> {
+    // A reset boots a fresh guest: a restart asked meanwhile is that guest (restarting on the tree
+    // being reset would boot one on its closed server, and the reset another beside it).
+    if (this.resetting) {
+      await this.resetting.catch(() => {});
+      if (!this.resetFailed) return;
+    }
     if (this.resetFailed) {
       // Said again as a state: the page renewed its `ready` for this restart, which must not wait.
       this.setState("failed", this.resetFailed.message);
@@ -94,7 +102,17 @@ export class WorkspaceHost {
    * Drop the tree's user's layer (a tree over a base image) and boot a fresh guest on it: the old
    * guest is stopped first, so nothing it still had in flight lands in the new tree.
    */
-  async resetTree(): Promise<void> {
+  resetTree(): Promise<void> {
+    // One at a time, as OpenTree.reset(): a second would boot a second guest.
+    if (this.resetting) return this.resetting;
+    const resetting = this.resetTreeOnce();
+    this.resetting = resetting;
+    return resetting.finally(() => {
+      if (this.resetting === resetting) this.resetting = undefined;
+    });
+  }
+
+  private async resetTreeOnce(): Promise<void> {
     const tree = this.tree;
     if (!tree) throw new Error("no tree is open in this worker");
     if (!tree.base) throw new Error("reset needs a tree over a base image: without one, delete the tree instead");
