@@ -140,3 +140,32 @@ test("a restart() or second reset asked while a reset runs leaves one guest runn
   expect(running).toHaveLength(1);
   expect(machines).toHaveLength(2);
 });
+
+test("two restart() at once (a double click) leave one guest running", async () => {
+  machines.length = 0;
+  const host = new WorkspaceHost();
+  await host.start(boot, { postMessage: () => {} } as unknown as MessagePort);
+  machines[0]!.options.events.control("@@W9P-READY");
+  await Promise.all([host.restart(), host.restart()]);
+  expect(machines.filter((m) => !m.destroyed)).toHaveLength(1);
+});
+
+test("a reset asked while a restart stops the guest leaves one guest running, on the reset tree", async () => {
+  machines.length = 0;
+  const host = new WorkspaceHost();
+  let machinesBeforeResetEnded = -1;
+  host.tree = {
+    base: {},
+    reset: async () => {
+      await new Promise<void>((resolve) => queueMicrotask(resolve)); // the store closes, the new one opens
+      machinesBeforeResetEnded = machines.length;
+    },
+    settled: async () => {},
+  } as unknown as WorkspaceHost["tree"];
+  await host.start(boot, { postMessage: () => {} } as unknown as MessagePort);
+  machines[0]!.options.events.control("@@W9P-READY");
+  await Promise.all([host.restart(), host.resetTree()]);
+  const running = machines.filter((m) => !m.destroyed);
+  expect(running).toHaveLength(1);
+  expect(machines.indexOf(running[0]!), "the guest running was booted after the reset").toBeGreaterThanOrEqual(machinesBeforeResetEnded);
+});

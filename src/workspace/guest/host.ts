@@ -94,6 +94,8 @@ export class WorkspaceHost {
       throw this.resetFailed;
     }
     await this.stopMachine("restarting");
+    // Another restart (a double click), or a reset, began meanwhile: its guest is this one's.
+    if (this.machine || this.resetting) return;
     if (!this.image) throw new Error("the guest was never booted");
     this.startMachine();
   }
@@ -116,8 +118,9 @@ export class WorkspaceHost {
     const tree = this.tree;
     if (!tree) throw new Error("no tree is open in this worker");
     if (!tree.base) throw new Error("reset needs a tree over a base image: without one, delete the tree instead");
-    // A guest runs, or ran until a reset failed (which stopped it): the reset tree gets one.
-    const booted = this.machine !== undefined || this.resetFailed !== undefined;
+    // A guest was booted (it may be between a restart's stop and start, or stopped by a failed
+    // reset): the reset tree gets one.
+    const booted = this.image !== undefined;
     await this.stopMachine("resetting the tree");
     await this.dropClient(); // its session ends with the old server
     try {
@@ -129,7 +132,7 @@ export class WorkspaceHost {
       this.onFailed(this.resetFailed.message);
       throw e;
     }
-    if (booted && this.image) this.startMachine();
+    if (booted) this.startMachine();
   }
 
   async shutdown(): Promise<void> {
