@@ -107,6 +107,7 @@ function layout(root: HTMLElement, p: PageParams & { tree: string }, image: Gues
   const toasts = el("div", { className: "toasts" });
   toasts.setAttribute("aria-live", "polite");
   root.replaceChildren(header, main, toasts);
+  let silenced = false;
   return {
     terminal,
     side,
@@ -114,6 +115,7 @@ function layout(root: HTMLElement, p: PageParams & { tree: string }, image: Gues
       main.dataset.layout = layout;
     },
     notify(message: string, kind: "info" | "error" = "info") {
+      if (silenced) return;
       const t = el("div", { className: `toast ${kind}`, textContent: message, title: "click to dismiss" });
       t.setAttribute("role", kind === "error" ? "alert" : "status");
       toasts.append(t);
@@ -122,6 +124,14 @@ function layout(root: HTMLElement, p: PageParams & { tree: string }, image: Gues
       t.onclick = () => t.remove();
     },
     restart,
+    /**
+     * No more toasts, and none left: once the worker died, every session's end reports an error
+     * (EIO, connection closed) that only repeats, less clearly, what the overlay says.
+     */
+    silence() {
+      silenced = true;
+      toasts.replaceChildren();
+    },
     setState(text: string, kind: string) {
       state.textContent = text;
       state.dataset.kind = kind;
@@ -284,6 +294,7 @@ async function start(): Promise<void> {
    * the tree had committed. The panels' sessions ended with the server: they make way for the news.
    */
   const workerLost = (message: string) => {
+    ui.silence();
     ui.restart.hidden = true;
     ui.setState("stopped", "bad");
     ui.showOverlay(`${message}. Changes the tree had saved are kept.`, { kind: "error", actions: [["Reload the page", () => location.reload()]] });
