@@ -34,12 +34,39 @@ async function verifyFiles(store: OpfsStore, n: number, problems: string[]): Pro
   });
 }
 
+/** After a checkpoint: the journal's length and the store's last checkpoint error. */
+export type Round = { journalBytes: number; error: string | undefined };
+
 export interface HelperFailureReport {
   problems: string[];
   helperWritesBefore: number;
   helperLost: string | undefined;
   /** After each later checkpoint: the journal's length and the store's last checkpoint error. */
-  rounds: { journalBytes: number; error: string | undefined }[];
+  rounds: Round[];
+}
+
+/** `count` rounds of `perRound` new files after the first `from`, each followed by a checkpoint; the total written. */
+async function writeRounds(store: OpfsStore, from: number, perRound: number, count: number, rounds: Round[]): Promise<number> {
+  let written = from;
+  for (let r = 0; r < count; r++) {
+    await writeFiles(store, written, perRound);
+    written += perRound;
+    await store.checkpointInBackground();
+    rounds.push({ journalBytes: journalBytes(store), error: store.lastCheckpointError });
+  }
+  return written;
+}
+
+/** Open the tree again, check its `files` files and its bookkeeping into `problems`, then remove it. */
+async function reopenAndVerify(name: string, files: number, problems: string[]): Promise<void> {
+  const again = await OpfsStore.open(name, { autoCheckpoint: false });
+  try {
+    await verifyFiles(again, files, problems);
+    problems.push(...(await again.check()).problems);
+  } finally {
+    await again.close();
+    await OpfsStore.destroy(name);
+  }
 }
 
 /**
@@ -61,24 +88,11 @@ export async function helperFailsUnderStore(arg: { name: string; how: "drop-db" 
     if (store.lastCheckpointError) problems.push(`first checkpoint: ${store.lastCheckpointError}`);
     if (arg.how === "drop-db") await store.checkpointWriter.dropHelperDbForTests();
     else store.checkpointWriter.crashHelperForTests();
-    for (let r = 0; r < arg.rounds; r++) {
-      await writeFiles(store, written, arg.perRound);
-      written += arg.perRound;
-      await store.checkpointInBackground();
-      rounds.push({ journalBytes: journalBytes(store), error: store.lastCheckpointError });
-    }
+    written = await writeRounds(store, written, arg.perRound, arg.rounds, rounds);
   } finally {
     await store.close();
   }
-  const again = await OpfsStore.open(arg.name, { autoCheckpoint: false });
-  try {
-    await verifyFiles(again, written, problems);
-    const check = await again.check();
-    problems.push(...check.problems);
-  } finally {
-    await again.close();
-    await OpfsStore.destroy(arg.name);
-  }
+  await reopenAndVerify(arg.name, written, problems);
   return { problems, helperWritesBefore, helperLost: store.checkpointWriter.helperLost, rounds };
 }
 
@@ -141,14 +155,7 @@ export async function closeWithHelperPending(arg: { name: string; files: number 
     await store.close();
   }
   const error = store.lastCheckpointError;
-  const again = await OpfsStore.open(arg.name, { autoCheckpoint: false });
-  try {
-    await verifyFiles(again, arg.files, problems);
-    problems.push(...(await again.check()).problems);
-  } finally {
-    await again.close();
-    await OpfsStore.destroy(arg.name);
-  }
+  await reopenAndVerify(arg.name, arg.files, problems);
   return { problems, pending, error };
 }
 
@@ -159,7 +166,7 @@ export interface DropMidCommitReport {
   inFlightError: string | undefined;
   helperWrites: number;
   helperLost: string | undefined;
-  rounds: { journalBytes: number; error: string | undefined }[];
+  rounds: Round[];
 }
 
 /**
@@ -195,22 +202,10 @@ export async function helperDbClosedMidCommit(arg: { name: string; files: number
       (e: unknown) => (inFlight = `failed: ${String(e)}`),
     );
     inFlightError = store.lastCheckpointError;
-    for (let r = 0; r < arg.rounds; r++) {
-      await writeFiles(store, written, arg.files);
-      written += arg.files;
-      await store.checkpointInBackground();
-      rounds.push({ journalBytes: journalBytes(store), error: store.lastCheckpointError });
-    }
+    written = await writeRounds(store, written, arg.files, arg.rounds, rounds);
   } finally {
     await store.close();
   }
-  const again = await OpfsStore.open(arg.name, { autoCheckpoint: false });
-  try {
-    await verifyFiles(again, written, problems);
-    problems.push(...(await again.check()).problems);
-  } finally {
-    await again.close();
-    await OpfsStore.destroy(arg.name);
-  }
+  await reopenAndVerify(arg.name, written, problems);
   return { problems, inFlight, inFlightError, helperWrites: store.checkpointWriter.helperWrites, helperLost: store.checkpointWriter.helperLost, rounds };
 }
