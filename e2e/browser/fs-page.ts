@@ -448,6 +448,14 @@ export interface FlushReport {
   stats: Record<string, number>;
 }
 
+/** How a promise settled, as a test reports it: "resolved", or "rejected: " and the error. */
+function outcome(p: Promise<unknown>): Promise<string> {
+  return p.then(
+    () => "resolved",
+    (e: unknown) => `rejected: ${describe(e)}`,
+  );
+}
+
 /**
  * Waits until the tree's server has `n` requests in flight (each stats() is a round trip: no clock).
  * Throws once `request` settled first (it did not wait in the server: the stuck* hold is broken),
@@ -1013,11 +1021,6 @@ export async function workerDies(arg: TreeArg): Promise<WorkerDeathReport> {
   await fsync(c, keptFid);
   await c.clunk(keptFid);
   const { fid } = await c.create("stuckfile");
-  const outcome = (p: Promise<unknown>) =>
-    p.then(
-      () => "resolved",
-      (e: unknown) => `rejected: ${describe(e)}`,
-    );
   const pendingClient = outcome(c.write(fid, 0, enc.encode("never")));
 
   const v86 = (msg: TMessage) => new Promise<string>((resolve) => server.handle9p(encodeMessage(msg), (buf) => resolve(v86Answer(buf))));
@@ -1026,8 +1029,8 @@ export async function workerDies(arg: TreeArg): Promise<WorkerDeathReport> {
   await v86({ type: "Twalk", tag: 1, fid: 0, newfid: 1, names: ["stuckfile"] });
   await v86({ type: "Tlopen", tag: 1, fid: 1, flags: OpenFlags.RDWR });
   const pendingHandle9p = v86({ type: "Twrite", tag: 2, fid: 1, offset: 0, data: enc.encode("never") });
-  // Both writes are in the server, stuck (each stats() is a round trip: no clock).
-  while ((await server.control.stats()).requests.inFlight < 2);
+  // Both writes are in the server, stuck.
+  await untilInFlight(server, 2, Promise.race([pendingClient, pendingHandle9p]));
 
   worker.terminate();
   const report: WorkerDeathReport = {
@@ -1092,11 +1095,6 @@ export async function workerDiesBeforeListening(arg: TreeArg): Promise<LateListe
   const server = await createFileServer({ storage: arg.storage, name: arg.name, worker });
   const [a, b, c] = [server.connect(), server.connect(), server.connect()];
   worker.terminate();
-  const outcome = (p: Promise<unknown>) =>
-    p.then(
-      () => "resolved",
-      (e: unknown) => `rejected: ${describe(e)}`,
-    );
   const report: LateListenerReport = { control: await outcome(server.control.stats()), client: "", addEventListener: "", onmessage: "" };
   report.client = await outcome(Client.connect(portTransport(a)));
   report.addEventListener = String(
