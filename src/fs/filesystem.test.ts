@@ -6,7 +6,7 @@ import { MemoryStore } from "../storage/memory.js";
 import { ROOT_INO, XATTR_SIZE_MAX } from "./constants.js";
 import { FileSystem } from "./filesystem.js";
 import type { OpContext } from "./types.js";
-import { errnoOf } from "./test-helpers.js";
+import { countingStore, errnoOf } from "./test-helpers.js";
 
 const ctx: OpContext = { signal: new AbortController().signal };
 const R = ROOT_INO;
@@ -292,32 +292,11 @@ describe("readdir", () => {
   it("pages a directory of 10k entries, each page asking the store for about a page of entries", async () => {
     // Counted work, not time: a readdir that listed the directory from its start (or whole) for
     // every page would make the store hand over ~N²/page entries instead of ~N.
-    const s = new MemoryStore();
-    let handedOver = 0;
-    const transaction = s.transaction.bind(s);
-    s.transaction = (mode, body, options) =>
-      transaction(
-        mode,
-        (tx) =>
-          body(
-            new Proxy(tx, {
-              get(target, key) {
-                const v = Reflect.get(target, key) as unknown;
-                if (key !== "listEntries" || typeof v !== "function") return typeof v === "function" ? v.bind(target) : v;
-                return async (...args: Parameters<typeof tx.listEntries>) => {
-                  const got = await tx.listEntries(...args);
-                  handedOver += got.length;
-                  return got;
-                };
-              },
-            }),
-          ),
-        options,
-      );
+    const s = countingStore(new MemoryStore());
     const big = await FileSystem.open(s);
     const d = await big.mkdir(R, "big", 0o755, 0, 0, ctx);
     for (let i = 0; i < 10000; i++) await big.create(d.path, `file-${i}`, OpenFlags.CREAT, 0o644, 0, 0, ctx);
-    handedOver = 0;
+    s.reset();
     let offset = 0;
     let n = 0;
     let pages = 0;
@@ -330,6 +309,7 @@ describe("readdir", () => {
     }
     expect(n).toBe(10002);
     // Every entry once, plus at most a page's worth of look-ahead per page.
+    const handedOver = s.calls.get("entries listed") ?? 0;
     expect(handedOver).toBeGreaterThanOrEqual(10000);
     expect(handedOver).toBeLessThan(10000 + (pages + 1) * 200);
   });

@@ -3,46 +3,13 @@
 import { describe, expect, it } from "vitest";
 import { DirentType, Mode, OpenFlags } from "../protocol/constants.js";
 import { MemoryStore } from "../storage/memory.js";
-import type { Store, StoreTx } from "../storage/store.js";
 import { newInode, nowTimespec } from "./attr.js";
 import { ROOT_INO } from "./constants.js";
 import { FileSystem } from "./filesystem.js";
 import { META_NEXT_INO } from "./meta.js";
+import { countingStore } from "./test-helpers.js";
 
 const ctx = { signal: new AbortController().signal };
-
-/** A store that counts every StoreTx call, by method, and the entries listEntries hands back. */
-function countingStore(inner: MemoryStore): Store & { calls: Map<string, number>; reset(): void } {
-  const calls = new Map<string, number>();
-  const count = (k: string, n = 1) => calls.set(k, (calls.get(k) ?? 0) + n);
-  const wrap = (tx: StoreTx): StoreTx =>
-    new Proxy(tx, {
-      get(target, prop) {
-        const v: unknown = Reflect.get(target, prop);
-        if (typeof v !== "function") return v;
-        const fn = v as (...a: unknown[]) => unknown;
-        return (...args: unknown[]) => {
-          count(String(prop));
-          const r = fn.apply(target, args);
-          if (prop === "listEntries") void (r as Promise<unknown[]>).then((list) => count("entries listed", list.length));
-          return r;
-        };
-      },
-    });
-  return {
-    kind: inner.kind,
-    chunkSize: inner.chunkSize,
-    keepsChunkBuffers: inner.keepsChunkBuffers,
-    calls,
-    reset: () => calls.clear(),
-    usage: () => inner.usage(),
-    close: () => inner.close(),
-    transaction: ((mode, body, options) => {
-      count(`${mode} transactions`);
-      return inner.transaction(mode, (tx) => body(wrap(tx)), options);
-    }) as Store["transaction"],
-  };
-}
 
 /** A directory of `n` files put straight into the store (what n creates would leave). */
 async function bigDir(inner: MemoryStore, fs: FileSystem, n: number): Promise<number> {

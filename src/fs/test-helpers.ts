@@ -129,3 +129,36 @@ export class HeldBatchStore implements Store {
     return this.inner.close();
   }
 }
+
+/** A store that counts every StoreTx call, by method, and the entries listEntries hands back. */
+export function countingStore(inner: MemoryStore): Store & { calls: Map<string, number>; reset(): void } {
+  const calls = new Map<string, number>();
+  const count = (k: string, n = 1) => calls.set(k, (calls.get(k) ?? 0) + n);
+  const wrap = (tx: StoreTx): StoreTx =>
+    new Proxy(tx, {
+      get(target, prop) {
+        const v: unknown = Reflect.get(target, prop);
+        if (typeof v !== "function") return v;
+        const fn = v as (...a: unknown[]) => unknown;
+        return (...args: unknown[]) => {
+          count(String(prop));
+          const r = fn.apply(target, args);
+          if (prop === "listEntries") void (r as Promise<unknown[]>).then((list) => count("entries listed", list.length));
+          return r;
+        };
+      },
+    });
+  return {
+    kind: inner.kind,
+    chunkSize: inner.chunkSize,
+    keepsChunkBuffers: inner.keepsChunkBuffers,
+    calls,
+    reset: () => calls.clear(),
+    usage: () => inner.usage(),
+    close: () => inner.close(),
+    transaction: ((mode, body, options) => {
+      count(`${mode} transactions`);
+      return inner.transaction(mode, (tx) => body(wrap(tx)), options);
+    }) as Store["transaction"],
+  };
+}
