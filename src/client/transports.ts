@@ -74,9 +74,9 @@ export function tcpTransport(host: string, port: number): Promise<ClientTranspor
 export function portTransport(port: PortLike, options: { recycle?: boolean } = {}): ClientTransport & { readonly pool: FramePool } {
   const pool = new FramePool();
   const recycle = options.recycle ?? true;
-  const broken = (why: string) => {
+  /** Our end goes: a MessagePort's other end is not told it closed, so without PORT_CLOSED the server's session (its fids, locks and frame pool) would live on until the tree closes. */
+  const end = (why: string) => {
     port.removeEventListener("message", onMessage);
-    // As in close(): the server's session would otherwise live on until the tree closes.
     port.postMessage(PORT_CLOSED, []);
     port.close();
     t.onClose(why);
@@ -85,7 +85,7 @@ export function portTransport(port: PortLike, options: { recycle?: boolean } = {
     const data = ev.data;
     if (data instanceof ArrayBuffer) {
       const f = frameAtStart(data);
-      if (!f) return broken(`broken framing from the server (a message of ${data.byteLength} bytes)`);
+      if (!f) return end(`broken framing from the server (a message of ${data.byteLength} bytes)`);
       t.onFrame(f);
       // The client copied out what it keeps (R1).
       if (recycle) pool.give(data);
@@ -108,12 +108,7 @@ export function portTransport(port: PortLike, options: { recycle?: boolean } = {
       port.postMessage(buf, [buf]);
     },
     close() {
-      port.removeEventListener("message", onMessage);
-      // A MessagePort's other end is not told it closed: without this the server's session (its fids,
-      // locks and frame pool) would live on until the tree closes.
-      port.postMessage(PORT_CLOSED, []);
-      port.close();
-      t.onClose("closed");
+      end("closed");
     },
   };
   port.addEventListener("message", onMessage);
