@@ -42,9 +42,7 @@ export class CommittedRecords {
 
   /** A directory found too large to read whole (rememberDir's caller): a hint, bounded, forgotten by clear(). */
   markLarge(dir: number): void {
-    this.largeDirs.delete(dir);
-    this.largeDirs.add(dir);
-    if (this.largeDirs.size > 1024) this.largeDirs.delete(this.largeDirs.values().next().value!);
+    putLatest(this.largeDirs, dir, 1024);
   }
 
   isLarge(dir: number): boolean {
@@ -67,10 +65,8 @@ export class CommittedRecords {
     for (const [k, e] of entries) this.rememberEntry(k, e);
     // Evicting to make room may have taken some of them (their directory was not complete yet).
     if (!entries.every(([k]) => this.entries.get(k) !== undefined)) return;
-    this.completeDirs.delete(dir);
-    this.completeDirs.add(dir);
     // An empty directory has no entry whose eviction would end it: bound them here (forgetting one only costs a lookup).
-    if (this.completeDirs.size > this.maxRecords) this.completeDirs.delete(this.completeDirs.values().next().value!);
+    putLatest(this.completeDirs, dir, this.maxRecords);
   }
 
   /** What a value read from the committed state by the only writer turned out to be. */
@@ -145,5 +141,15 @@ function put<K, V>(m: Map<K, V>, k: K, v: V, max: number): void {
   for (const old of m.keys()) {
     if (m.size <= max) break;
     m.delete(old);
+  }
+}
+
+/** `k` as the newest member of `s`, the oldest dropped past `max` (put's order, for a set). */
+function putLatest<K>(s: Set<K>, k: K, max: number): void {
+  s.delete(k);
+  s.add(k);
+  for (const old of s) {
+    if (s.size <= max) break;
+    s.delete(old);
   }
 }
