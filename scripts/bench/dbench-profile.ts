@@ -11,7 +11,7 @@ import type { HostCounters, HostProbe } from "../guest/run.js";
 import type { ReceiveTimes, WorkerProbeResult } from "../guest/worker9p.js";
 import type { CpuProfile } from "../../worker/probe.js";
 import { sumSamples } from "./node-profile.js";
-import { MessageType } from "../../src/protocol/constants.js";
+import { messageTypeName } from "../../src/protocol/codec.js";
 
 const SAMPLING_US = 250;
 
@@ -43,7 +43,6 @@ export interface DbenchProfile {
   };
 }
 
-const typeNames = new Map<number, string>(Object.entries(MessageType).map(([name, id]) => [id, name]));
 
 /** The onPhase handler of one run, and its result once the run is over. */
 export function dbenchProfiler(): { onPhase: (name: string, probe: HostProbe) => void; result(): Promise<DbenchProfile | undefined> } {
@@ -121,7 +120,7 @@ function workerSummary(w: WorkerProbeResult): NonNullable<DbenchProfile["worker"
   const serverMs: Record<string, number> = {};
   const serverCounts: Record<string, number> = {};
   for (const [type, row] of Object.entries(w.server)) {
-    const name = typeNames.get(Number(type)) ?? `type${type}`;
+    const name = messageTypeName(Number(type)) ?? `type${type}`;
     serverMs[name] = row.ms;
     serverCounts[name] = row.count;
   }

@@ -32,6 +32,7 @@ import { runGuest, type GuestFs } from "../guest/run.js";
 import { ensureDebianRoot } from "../image/root.js";
 import { ensureDbench, parseThroughput } from "./dbench.js";
 import { dbenchProfiler, profileTables, type DbenchProfile } from "./dbench-profile.js";
+import { formatTable } from "./workspace-profile.js";
 
 /** The guest side. $FILES small files, a $MIB MiB sequential file. */
 const WORKLOAD = String.raw`
@@ -331,13 +332,7 @@ function table(rows: Row[], boot: Record<string, number>, requests: Record<strin
   lines.push(["total", fmt(tv), fmt(tw), ratio(tv, tw)]);
   lines.push(["(boot to mount)", fmt(boot.v86), fmt(boot.worker9p), ratio(boot.v86, boot.worker9p)]);
   lines.push(["(9P requests)", String(requests.v86 ?? "-"), String(requests.worker9p ?? "-"), ratio(requests.v86, requests.worker9p)]);
-  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
-  return lines
-    .map((l, li) => {
-      const s = l.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-      return li === 0 ? `${s}\n${widths.map((w) => "-".repeat(w)).join("  ")}` : s;
-    })
-    .join("\n");
+  return formatTable(lines);
 }
 
 main().then(

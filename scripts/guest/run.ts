@@ -17,7 +17,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { gzipSync } from "node:zlib";
 import { V86 } from "v86";
-import { MessageType } from "../../src/protocol/constants.js";
+import { messageTypeName } from "../../src/protocol/codec.js";
 import { createHandle9p, type Handle9p, type Handle9pControl } from "../../src/transport/handle9p.js";
 import { buildCpio, type CpioEntry } from "./cpio.js";
 import { ensureGuestImage, REPO_ROOT, type GuestImage } from "./image.js";
@@ -204,7 +204,6 @@ const DURATION_BUCKETS = 64;
 function durationBucket(us: number): number {
   return Math.min(DURATION_BUCKETS - 1, Math.max(0, Math.floor(4 * Math.log2(Math.max(us, 1)))));
 }
-const typeNames = new Map<number, string>(Object.entries(MessageType).map(([name, id]) => [id, name]));
 
 export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestResult> {
   const fsKind = options.fs ?? "worker9p";
@@ -243,11 +242,11 @@ export async function runGuest(options: RunGuestOptions = {}): Promise<RunGuestR
   /** worker9p: total host milliseconds from handing a request to the port to its reply, by type */
   const latency: Record<string, number> = {};
   const count = (type: number) => {
-    const name = typeNames.get(type) ?? `type${type}`;
+    const name = messageTypeName(type) ?? `type${type}`;
     counts[name] = (counts[name] ?? 0) + 1;
   };
   const addLatency = (type: number, ms: number) => {
-    const name = typeNames.get(type) ?? `type${type}`;
+    const name = messageTypeName(type) ?? `type${type}`;
     latency[name] = (latency[name] ?? 0) + ms;
   };
   let handle9pMs = 0;
