@@ -6,6 +6,7 @@
  */
 import { OpfsStore, opfsStoreDbName } from "../../src/storage/opfs.js";
 import type { InodeRecord } from "../../src/storage/store.js";
+import { holdIndexedDB } from "./store-tests.js";
 import { bytes } from "./test-bytes.js";
 
 const T0 = { sec: 1_700_000_000, nsec: 0 };
@@ -96,29 +97,6 @@ export async function helperFailsUnderStore(arg: { name: string; how: "drop-db" 
   return { problems, helperWritesBefore, helperLost: store.checkpointWriter.helperLost, rounds };
 }
 
-/** A readonly transaction over every object store, kept busy until `release()`: readwrite ones created after it wait. */
-async function holdDatabase(dbName: string): Promise<{ release(): void; db: IDBDatabase }> {
-  const db = await new Promise<IDBDatabase>((resolve, reject) => {
-    const r = indexedDB.open(dbName);
-    r.onsuccess = () => resolve(r.result);
-    r.onerror = () => reject(r.error);
-  });
-  const tx = db.transaction([...db.objectStoreNames], "readonly");
-  const store = tx.objectStore(db.objectStoreNames[0]!);
-  let holding = true;
-  const spin = () => {
-    if (holding) store.get(0).onsuccess = spin;
-  };
-  spin();
-  return {
-    db,
-    release() {
-      holding = false;
-      db.close();
-    },
-  };
-}
-
 export interface CloseWithPendingReport {
   problems: string[];
   /** How the checkpoint pending in the helper when close() ran settled, seen after close() resolved. */
@@ -139,7 +117,7 @@ export async function closeWithHelperPending(arg: { name: string; files: number 
   let pending = "pending";
   try {
     await writeFiles(store, 0, arg.files);
-    const hold = await holdDatabase(opfsStoreDbName(arg.name));
+    const release = await holdIndexedDB(opfsStoreDbName(arg.name));
     try {
       const checkpoint = store.checkpointInBackground();
       await wasIssued;
@@ -149,7 +127,7 @@ export async function closeWithHelperPending(arg: { name: string; files: number 
       await new Promise((r) => setTimeout(r, 0));
       void settled;
     } finally {
-      hold.release();
+      await release();
     }
   } finally {
     await store.close();
@@ -187,7 +165,7 @@ export async function helperDbClosedMidCommit(arg: { name: string; files: number
   try {
     await writeFiles(store, 0, arg.files);
     written = arg.files;
-    const hold = await holdDatabase(opfsStoreDbName(arg.name));
+    const release = await holdIndexedDB(opfsStoreDbName(arg.name));
     let checkpoint: Promise<void>;
     try {
       checkpoint = store.checkpointInBackground();
@@ -195,7 +173,7 @@ export async function helperDbClosedMidCommit(arg: { name: string; files: number
       // The helper created that checkpoint's transaction before it handles this (its messages run in order).
       await store.checkpointWriter.dropHelperDbForTests();
     } finally {
-      hold.release();
+      await release();
     }
     await checkpoint.then(
       () => (inFlight = "committed"),

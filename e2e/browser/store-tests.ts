@@ -694,7 +694,7 @@ export async function checkpointAfterRelaxed(): Promise<{ events: string[]; read
  * IndexedDB starts a readwrite transaction only once the earlier ones over its stores finished.
  * The returned function lets go and resolves once the hold is over. No timing involved.
  */
-async function holdIndexedDB(dbName: string): Promise<() => Promise<void>> {
+export async function holdIndexedDB(dbName: string): Promise<() => Promise<void>> {
   const db = await new Promise<IDBDatabase>((resolve, reject) => {
     const r = indexedDB.open(dbName);
     r.onsuccess = () => resolve(r.result);
