@@ -12,7 +12,7 @@ import type { BaseStats, ServerStats, StorageKind, WorkerControl } from "./host/
 import type { StoreUsage } from "./storage/store.js";
 import { createHandle9p, endedHandle9p, type Handle9p } from "./transport/handle9p.js";
 import { PORT_CLOSED } from "./transport/messageport.js";
-import { lifeLockName, watchLifeLock } from "./storage/worker-life.js";
+import { lifeLockName, watchLifeLock, WorkerLife } from "./storage/worker-life.js";
 
 export type { BaseStats, StorageKind, ServerStats } from "./host/protocol.js";
 export type { FsckReport } from "./fs/types.js";
@@ -177,21 +177,18 @@ export async function createFileServer(options: FileServerOptions): Promise<File
  * is open is an uncaught exception in the worker, which goes on serving: it is only logged.
  */
 function watchWorker(worker: Worker, remote: Comlink.Remote<WorkerControl>, name: string) {
-  const watching = new AbortController();
   const ports = new Set<MessagePort>();
   let stopped = false;
-  let rejectLost!: (e: Error) => void;
-  const lostPromise = new Promise<never>((_, reject) => (rejectLost = reject));
-  lostPromise.catch(() => {});
+  const base = new WorkerLife();
   const life = {
     opened: false,
-    lost: undefined as Error | undefined,
-    signal: watching.signal,
-    /** `f()` (a call to the worker), or `lost` if the worker is gone already or dies before answering. */
+    get lost() {
+      return base.lost;
+    },
+    signal: base.signal,
     call<T>(f: () => Promise<T>): Promise<T> {
-      if (life.lost) return Promise.reject(life.lost);
-      if (stopped) return Promise.reject(new Error(`worker9p: the file server of tree "${name}" is closed; createFileServer() again to reopen it`));
-      return Promise.race([f(), lostPromise]);
+      if (stopped && !base.lost) return Promise.reject(new Error(`worker9p: the file server of tree "${name}" is closed; createFileServer() again to reopen it`));
+      return base.call(f);
     },
     /**
      * A port of this worker's server, ended with it; forgotten once either end closes its session.
@@ -210,19 +207,17 @@ function watchWorker(worker: Worker, remote: Comlink.Remote<WorkerControl>, name
       };
     },
     end(why: string) {
-      if (life.lost || watching.signal.aborted) return;
       const over = life.opened ? "its sessions are over (v86 gets EIO); createFileServer() again to reopen the tree" : "the tree was not opened";
-      life.lost = new Error(`worker9p: the worker serving tree "${name}" ${why}; ${over}`);
+      if (!base.end(new Error(`worker9p: the worker serving tree "${name}" ${why}; ${over}`))) return;
       life.stop();
       for (const port of ports) endPort(port);
       ports.clear();
-      rejectLost(life.lost);
     },
     /** The page ends the worker (close, or a failed open): stop watching, let it go. */
     stop() {
       if (stopped) return;
       stopped = true;
-      watching.abort();
+      base.stop();
       worker.removeEventListener("error", onError);
       remote[Comlink.releaseProxy]();
       worker.terminate();

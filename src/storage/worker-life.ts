@@ -53,3 +53,42 @@ export function watchLifeLock(name: string, onEnd: () => void, signal: AbortSign
   );
   return true;
 }
+
+/**
+ * An owner's view of a worker that may die without a word: once it is lost, every call made
+ * through `call`, pending or later, rejects with `lost` instead of waiting forever.
+ */
+export class WorkerLife {
+  lost: Error | undefined;
+  private readonly watching = new AbortController();
+  private rejectLost!: (e: Error) => void;
+  private readonly lostPromise = new Promise<never>((_, reject) => (this.rejectLost = reject));
+
+  constructor() {
+    this.lostPromise.catch(() => {});
+  }
+
+  /** Aborted by stop(): for watchLifeLock. */
+  get signal(): AbortSignal {
+    return this.watching.signal;
+  }
+
+  /** `f()` (a call to the worker), or `lost` if the worker is gone already or dies before answering. */
+  call<T>(f: () => Promise<T>): Promise<T> {
+    if (this.lost) return Promise.reject(this.lost);
+    return Promise.race([f(), this.lostPromise]);
+  }
+
+  /** The worker is gone: `error` is what its callers get. False when it was lost already, or no longer watched. */
+  end(error: Error): boolean {
+    if (this.lost || this.watching.signal.aborted) return false;
+    this.lost = error;
+    this.rejectLost(error);
+    return true;
+  }
+
+  /** The owner ends the worker itself: no death to report from now on. */
+  stop(): void {
+    this.watching.abort();
+  }
+}

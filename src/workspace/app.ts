@@ -9,7 +9,7 @@
  */
 import * as Comlink from "comlink";
 import { createFileServer, type FileServer, type StorageKind } from "../index.js";
-import { lifeLockName, watchLifeLock } from "../storage/worker-life.js";
+import { lifeLockName, watchLifeLock, WorkerLife } from "../storage/worker-life.js";
 import type { BaseStats } from "../host/protocol.js";
 import { baseImageUrl, resolveGuestImage, type GuestImageDescriptor, type ResolvedImage } from "./guest/image.js";
 import type { BootRequest, GuestFs, GuestState, RunResult, WorkspaceEvent, WorkspaceWorkerControl } from "./protocol.js";
@@ -176,12 +176,16 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<Worksp
     // Asked only now: a worker whose script did not load never answers (createFileServer saw to that).
     const lockName = lifeLockName(`workspace:${name}`);
     if (await remote.holdLifeLock(lockName).catch(() => false)) {
-      watchLifeLock(lockName, () => life.end(name, (message) => {
+      watchLifeLock(lockName, () => {
+        const message = `The workspace's worker stopped (it was terminated, crashed or ran out of memory), and the guest with it. Reload the page to open the tree "${name}" again`;
+        const lost = new Error(message);
+        lost.name = WORKER_LOST;
+        if (!life.end(lost)) return;
         state = "failed";
         if (ready.settled) ready = deferred(); // a guest that was ready is not any more
-        ready.reject(life.lost!);
+        ready.reject(lost);
         options.onState?.("failed", message, "worker-lost");
-      }), life.signal);
+      }, life.signal);
     }
     await life.call(() => remote.boot(boot, Comlink.transfer(port2, [port2])));
   } catch (e) {
@@ -216,45 +220,6 @@ export async function createWorkspace(options: WorkspaceOptions): Promise<Worksp
     baseStats: () => (fileServer ? life.call(() => fileServer.control.baseStats()) : Promise.resolve(undefined)),
     close,
   };
-}
-
-/**
- * Whether the workspace's worker still lives. Once it died, every call made through `call` (pending
- * or later) rejects with `lost`, which tells the user what happened and what to do.
- */
-class WorkerLife {
-  lost: Error | undefined;
-  private readonly watching = new AbortController();
-  private rejectLost!: (e: Error) => void;
-  private readonly lostPromise = new Promise<never>((_, reject) => (this.rejectLost = reject));
-
-  constructor() {
-    this.lostPromise.catch(() => {});
-  }
-
-  get signal(): AbortSignal {
-    return this.watching.signal;
-  }
-
-  call<T>(f: () => Promise<T>): Promise<T> {
-    if (this.lost) return Promise.reject(this.lost);
-    return Promise.race([f(), this.lostPromise]);
-  }
-
-  /** The worker died: fail what waits on it, then tell the page (`report`, with the message). */
-  end(tree: string, report: (message: string) => void): void {
-    if (this.lost || this.signal.aborted) return;
-    const message = `The workspace's worker stopped (it was terminated, crashed or ran out of memory), and the guest with it. Reload the page to open the tree "${tree}" again`;
-    this.lost = new Error(message);
-    this.lost.name = WORKER_LOST;
-    this.rejectLost(this.lost);
-    report(message);
-  }
-
-  /** The page ends the worker itself (close): no death to report. */
-  stop(): void {
-    this.watching.abort();
-  }
 }
 
 /** The name of Workspace.lost (the workspace's worker died). */
