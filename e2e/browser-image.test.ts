@@ -83,9 +83,10 @@ test.each(["indexeddb", "opfs"] as const)("quota (%s user's layer): base data re
     };
     const r = await callInPage<BaseReport & { cacheEntries: number; stuffedBytes: number; refusedWith: string[] }>(s.page, "baseUnderQuota", arg, PAGE);
     console.log(`quota: fetched ${(r.fetchedBytes / MiB).toFixed(1)} MiB, then ${(r.stuffedBytes / MiB).toFixed(0)} MiB more put in the cache until the quota refused (${r.refusedWith.join(", ")}); ${r.cacheEntries} entries cached at the end`);
-    // The quota was full before the user's second write, which still succeeded and reads back.
-    expect(r.stuffedBytes).toBeGreaterThan(0);
-    expect(r.refusedWith.length).toBe(2);
+    // The quota was full before the user's second write, which still succeeded and reads back: both
+    // stuffing loops ended on the quota's refusal. How much stuffing that took varies (0-7 MiB seen):
+    // when Chromium's estimate lags long enough, the cache's own pieces fill the quota first.
+    expect(r.refusedWith).toEqual(["QuotaExceededError", "QuotaExceededError"]);
     expect(r.problems).toEqual([]);
     // Not all of it stayed: the cache gave way.
     expect(r.cacheEntries * 128 * 1024).toBeLessThan(DATA_FILES * DATA_BYTES);
